@@ -1,0 +1,130 @@
+"""`python -m analysis ...`: the automation interface (DESIGN.md, "Command line").
+
+Each subcommand is a thin shell over a function the pages call too, so the JSON and the
+dashboards never disagree.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from analysis import schema, settings
+from analysis.filters import Filters
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="PATH",
+                   help="DuckDB file (default: $PLAYBOOK_IMPACT_DB or data/playbook_impact.duckdb)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analysis",
+                                     description="Playbook Impact: do our playbooks work?")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="create the schema; --demo loads demo data into an empty database")
+    _add_db(p)
+    p.add_argument("--demo", action="store_true",
+                   help="load the demo organisation when the database holds no data")
+
+    p = sub.add_parser("import", help="import one export file into a table")
+    p.add_argument("kind", choices=schema.IMPORTABLE_KINDS, metavar="KIND",
+                   help="table: " + ", ".join(schema.IMPORTABLE_KINDS))
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--mapping", metavar="M.yaml", help="mapping file (DESIGN.md format)")
+    p.add_argument("--day-first", action="store_true", help="read 03/04/2024 as 3 April")
+    _add_db(p)
+
+    p = sub.add_parser("metrics", help="compute every metric")
+    p.add_argument("--json", action="store_true", help="print one JSON object (the default)")
+    p.add_argument("--from", dest="date_from", type=date.fromisoformat, metavar="DATE")
+    p.add_argument("--to", dest="date_to", type=date.fromisoformat, metavar="DATE")
+    p.add_argument("--playbook", metavar="ID")
+    _add_db(p)
+
+    p = sub.add_parser("report", help="write the quarterly review pack")
+    p.add_argument("--quarter", required=True, metavar="2026Q3")
+    p.add_argument("--out", required=True, metavar="review.html")
+    p.add_argument("--pdf", action="store_true", help="also write a PDF beside the HTML")
+    _add_db(p)
+
+    p = sub.add_parser("playbooks", help="playbook definitions")
+    psub = p.add_subparsers(dest="playbooks_command", required=True)
+    c = psub.add_parser("check", help="validate every YAML file of a folder")
+    c.add_argument("dir", nargs="?", default=settings.default("playbooks_dir"))
+    return parser
+
+
+def cmd_init(args) -> int:
+    from analysis.store import open_store
+    with open_store(args.db) as store:
+        print(f"Schema version {store.schema_version()} ready in {store.path}")
+        if args.demo:
+            if store.is_empty():
+                from analysis.demo import load_demo
+                print("Loading the demo organisation (first start)...", flush=True)
+                counts = load_demo(store)
+                print("Loaded demo data: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            else:
+                print("The database already holds data; demo data not loaded.")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from analysis.importer import ImportRefused, import_file
+    from analysis.store import open_store
+    with open_store(args.db) as store:
+        try:
+            result = import_file(store, args.kind, args.file, mapping=args.mapping,
+                                 day_first=True if args.day_first else None)
+        except ImportRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    print(result.summary())
+    return 0
+
+
+def cmd_metrics(args) -> int:
+    from analysis.metrics import metrics_json
+    from analysis.store import open_store
+    filters = Filters(date_from=args.date_from, date_to=args.date_to, playbook_id=args.playbook)
+    with open_store(args.db) as store:
+        result = metrics_json(store, filters)
+    print(json.dumps(result, indent=2, default=str, allow_nan=False))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from analysis.report import write_report
+    from analysis.store import open_store
+    with open_store(args.db) as store:
+        written = write_report(store, args.quarter, Path(args.out), pdf=args.pdf)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_playbooks(args) -> int:
+    from analysis.library import check_folder
+    errors, count = check_folder(Path(args.dir))
+    for error in errors:
+        print(error, file=sys.stderr)
+    print(f"{count} playbook file(s) checked in {args.dir}: "
+          + ("all valid" if not errors else f"{len(errors)} error(s)"))
+    return 1 if errors else 0
+
+
+COMMANDS = {"init": cmd_init, "import": cmd_import, "metrics": cmd_metrics,
+            "report": cmd_report, "playbooks": cmd_playbooks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

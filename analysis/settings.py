@@ -1,0 +1,58 @@
+"""Every setting of the product, declared once with its default and a help line.
+
+Analysis functions take their thresholds from here unless a caller passes another value;
+the pages show `help` next to the widget that changes a setting.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+import os
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: object
+    help: str
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting("db_path", str(ROOT / "data" / "playbook_impact.duckdb"),
+                "DuckDB file; the PLAYBOOK_IMPACT_DB environment variable overrides it."),
+        Setting("playbooks_dir", str(ROOT / "playbooks"), "Folder of playbook YAML definitions."),
+        Setting("mappings_dir", str(ROOT / "data" / "mappings"), "Folder of saved column mappings."),
+        Setting("window_months", 12, "Months on each side of a playbook's introduction."),
+        Setting("follower_threshold", 0.8, "Adherence at or above which a run counts as followed."),
+        Setting("consistent_share", 0.8,
+                "Playbook share and mean adherence at or above which a CSM is a consistent user."),
+        Setting("rare_share", 0.3, "Playbook share below which a CSM is a rare user."),
+        Setting("min_renewals_per_csm", 10,
+                "Decided renewals a CSM needs in a window to count in the consistency spread."),
+        Setting("ramp_window_days", 90, "Trailing window of the renewal rate used to detect ramp."),
+        Setting("ramp_min_renewals", 5, "Decided renewals in the trailing window before ramp counts."),
+        Setting("veteran_tenure_days", 365,
+                "Tenure above which a CSM's renewal rate sets the ramp target (their median)."),
+        Setting("missed_play_days", 14, "Days after a trigger fires within which a run must open."),
+        Setting("min_detectable_lift", 0.10, "Lift the 'not enough data' verdict sizes samples for."),
+        Setting("alpha", 0.05, "Significance level of every interval and test."),
+        Setting("bootstrap_samples", 2000, "Resamples for bootstrap intervals."),
+        Setting("random_seed", 20261122, "Seed for bootstrap and demo data, so results repeat."),
+        Setting("small_cell", 5, "Expected count below which Fisher's exact test replaces the z-test."),
+        Setting("upload_limit_mb", 1024, "Largest file the import page accepts."),
+    )
+}
+
+
+def default(name: str):
+    """The default value of a declared setting."""
+    return SETTINGS[name].default
+
+
+def db_path() -> str:
+    """The database file: PLAYBOOK_IMPACT_DB when set, else data/playbook_impact.duckdb."""
+    return os.environ.get("PLAYBOOK_IMPACT_DB") or str(default("db_path"))

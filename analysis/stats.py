@@ -1,0 +1,106 @@
+"""Shared statistics: proportion intervals, two-proportion tests, sample sizes, p-value adjustment.
+
+Every function returns plain floats (None where undefined) so results go straight into JSON:
+a rate with no observations is None, never NaN.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, asdict
+
+import numpy as np
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+
+from analysis import settings
+
+
+def _clean(x) -> float | None:
+    """A finite float, or None."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """n trials, `successes` of them, the rate and its Wilson interval."""
+    n: int
+    successes: int
+    rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def wilson(successes: int, n: int, alpha: float | None = None) -> Proportion:
+    """Rate with a Wilson score interval; an empty sample has rate and interval None."""
+    successes, n = int(successes), int(n)
+    if successes < 0 or n < 0 or successes > n:
+        raise ValueError(f"successes must lie in 0..n, got {successes} of {n}")
+    if n == 0:
+        return Proportion(0, 0, None, None, None)
+    alpha = settings.default("alpha") if alpha is None else alpha
+    low, high = proportion_confint(successes, n, alpha=alpha, method="wilson")
+    return Proportion(n, successes, successes / n, _clean(low), _clean(high))
+
+
+def newcombe_diff(s1: int, n1: int, s0: int, n0: int, alpha: float | None = None):
+    """Difference p1 − p0 with Newcombe's hybrid score interval (method 10, Newcombe 1998).
+
+    Returns (diff, ci_low, ci_high); all None when either side is empty.
+    """
+    if n1 == 0 or n0 == 0:
+        return None, None, None
+    alpha = settings.default("alpha") if alpha is None else alpha
+    low, high = confint_proportions_2indep(s1, n1, s0, n0, method="newcomb", compare="diff",
+                                           alpha=alpha)
+    return s1 / n1 - s0 / n0, _clean(low), _clean(high)
+
+
+def two_proportion_p(s1: int, n1: int, s0: int, n0: int, small_cell: int | None = None):
+    """Two-sided p-value for p1 = p0: Fisher's exact test when an expected cell count is small,
+    else the pooled two-proportion z-test. Returns (p_value, test_name); (None, None) if empty."""
+    if n1 == 0 or n0 == 0:
+        return None, None
+    small_cell = settings.default("small_cell") if small_cell is None else small_cell
+    table = np.array([[s1, n1 - s1], [s0, n0 - s0]])
+    total = table.sum()
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / total
+    if (expected < small_cell).any():
+        return _clean(sps.fisher_exact(table).pvalue), "fisher_exact"
+    pooled = (s1 + s0) / (n1 + n0)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
+    z = (s1 / n1 - s0 / n0) / se
+    return _clean(2 * sps.norm.sf(abs(z))), "z_test"
+
+
+def n_per_group_for_lift(base_rate: float | None, lift: float | None = None,
+                         alpha: float | None = None, power: float = 0.8) -> int:
+    """Outcomes needed in each group to detect `lift` over `base_rate` (two-sided z-test)."""
+    lift = settings.default("min_detectable_lift") if lift is None else lift
+    alpha = settings.default("alpha") if alpha is None else alpha
+    p0 = 0.5 if base_rate is None else min(max(base_rate, 0.01), 0.99)
+    p1 = min(max(p0 + lift, 0.01), 0.99)
+    if p1 == p0:
+        p1 = max(p0 - lift, 0.01)
+    z_a, z_b = sps.norm.ppf(1 - alpha / 2), sps.norm.ppf(power)
+    pbar = (p0 + p1) / 2
+    n = ((z_a * math.sqrt(2 * pbar * (1 - pbar)) + z_b * math.sqrt(p0 * (1 - p0) + p1 * (1 - p1)))
+         / (p1 - p0)) ** 2
+    return int(math.ceil(n))
+
+
+def benjamini_hochberg(p_values) -> list[float | None]:
+    """Benjamini–Hochberg adjusted p-values; None entries stay None and are not counted."""
+    values = [None if p is None or (isinstance(p, float) and math.isnan(p)) else float(p)
+              for p in p_values]
+    present = [p for p in values if p is not None]
+    if not present:
+        return values
+    adjusted = iter(multipletests(present, method="fdr_bh")[1])
+    return [None if p is None else _clean(next(adjusted)) for p in values]

@@ -1,0 +1,147 @@
+"""The one door to the database: DuckDB connection, schema, queries and transactions.
+
+Nothing else in the project imports duckdb. Values always go in as bound parameters;
+identifiers only through `quote_ident`.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+import threading
+
+import duckdb
+import pandas as pd
+
+from analysis import schema, settings
+
+# Never reach for the network: no extension can be installed offline anyway.
+_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+# Upgrades from each older schema version, applied in order. Each entry takes the store from
+# version N to N + 1 and must keep every row (tests open a database made by version N).
+MIGRATIONS: dict[int, Sequence[str]] = {}
+
+
+class StoreError(RuntimeError):
+    """A database problem a person can act on (locked file, newer schema...)."""
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for SQL; the only way a name enters a statement."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+class Store:
+    """A DuckDB database with the Playbook Impact schema.
+
+    `query` returns a DataFrame, `scalar` one value, `execute` nothing; `transaction` wraps a
+    block so that it commits whole or not at all.
+    """
+
+    def __init__(self, path: str | Path | None = None, read_only: bool = False):
+        self.path = str(path) if path is not None else settings.db_path()
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only, config=_CONFIG)
+        except duckdb.IOException as exc:  # another process holds the write lock
+            raise StoreError(
+                f"The database {self.path} is in use by another process: {exc}") from exc
+        self.read_only = read_only
+        # One connection serves one thread at a time; Streamlit reruns share a cached Store.
+        self._lock = threading.RLock()
+        if not read_only:
+            self.ensure_schema()
+
+    # -- queries ----------------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence | dict | None = None) -> pd.DataFrame:
+        """Run a SELECT and return the whole result as a DataFrame."""
+        with self._lock:
+            return self._con.execute(sql, params or []).df()
+
+    def scalar(self, sql: str, params: Sequence | dict | None = None):
+        """The first column of the first row, or None when there is no row."""
+        with self._lock:
+            rows = self._con.execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
+
+    def execute(self, sql: str, params: Sequence | dict | None = None) -> None:
+        with self._lock:
+            self._con.execute(sql, params or []).fetchall()
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        """Make a DataFrame visible to SQL as a view named `name` (until `unregister`)."""
+        with self._lock:
+            self._con.register(name, frame)
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._con.unregister(name)
+
+    @contextmanager
+    def transaction(self) -> Iterator["Store"]:
+        """Commit the block whole, or roll it back and re-raise."""
+        with self._lock:
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                yield self
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            else:
+                self._con.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- schema -----------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Create every table that is missing and migrate an older schema; idempotent."""
+        with self.transaction():
+            self._con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+            found = self._con.execute(
+                "SELECT value FROM schema_meta WHERE key = 'schema_version'").fetchall()
+            version = int(found[0][0]) if found else None
+            if version is not None and version > schema.SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} was written by a newer Playbook Impact (schema version "
+                    f"{version}, this release reads up to {schema.SCHEMA_VERSION}).")
+            for v in range(version or schema.SCHEMA_VERSION, schema.SCHEMA_VERSION):
+                for statement in MIGRATIONS[v]:
+                    self._con.execute(statement)
+            for table in schema.TABLES.values():
+                self._con.execute(schema.create_table_sql(table))
+            self._con.execute("CREATE SEQUENCE IF NOT EXISTS import_id_seq START 1")
+            self._con.execute(
+                "INSERT OR REPLACE INTO schema_meta VALUES ('schema_version', ?)",
+                [str(schema.SCHEMA_VERSION)])
+
+    def schema_version(self) -> int:
+        return int(self.scalar("SELECT value FROM schema_meta WHERE key = 'schema_version'"))
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per canonical table."""
+        return {name: int(self.scalar(f"SELECT count(*) FROM {quote_ident(name)}"))
+                for name in schema.TABLES}
+
+    def is_empty(self) -> bool:
+        """True when no data table holds a row (the demo loads into such a database)."""
+        counts = self.row_counts()
+        return not any(counts[name] for name in schema.IMPORTABLE_KINDS)
+
+    def next_import_id(self) -> int:
+        return int(self.scalar("SELECT nextval('import_id_seq')"))
+
+
+def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
+    """Open (and create when missing) the database at `path`, the setting's default if None."""
+    return Store(path, read_only=read_only)
