@@ -1,10 +1,23 @@
-"""What every page shares: the cached store. (pages/ is not auto-discovered: app.py lists pages.)"""
+"""What every page shares: the cached store, the sidebar filters, empty states.
+
+pages/ is not auto-discovered (app.py lists the pages), so this module is never a page.
+"""
 from __future__ import annotations
 
+from datetime import date
+
+import pandas as pd
 import streamlit as st
 
 from analysis import settings
+from analysis.filters import Filters
+from analysis.options import filter_options
 from analysis.store import Store
+
+ALL = "All"
+# Filters live in the session (query parameters are cleared when the user changes page) and
+# are written back to the URL on every page, so a copied link reproduces the view.
+_SESSION_KEY = "filters"
 
 
 @st.cache_resource(show_spinner=False)
@@ -15,3 +28,64 @@ def _store(path: str) -> Store:
 def get_store() -> Store:
     """The app's database, opened once per process (PLAYBOOK_IMPACT_DB chooses the file)."""
     return _store(settings.db_path())
+
+
+def _initial_filters() -> Filters:
+    if _SESSION_KEY in st.session_state:
+        return st.session_state[_SESSION_KEY]
+    try:
+        return Filters.from_query(st.query_params.to_dict())
+    except ValueError:
+        st.sidebar.warning("The link's filters could not be read; showing all data.")
+        return Filters()
+
+
+def _choice(label: str, options: tuple[str, ...], current: str | None, key: str) -> str | None:
+    values = [ALL, *options]
+    if key not in st.session_state:
+        st.session_state[key] = current if current in options else ALL
+    picked = st.sidebar.selectbox(label, values, key=key)
+    return None if picked == ALL else picked
+
+
+def sidebar_filters(store: Store | None = None) -> Filters:
+    """Render the period / segment / team / playbook filters and return the chosen Filters."""
+    store = store or get_store()
+    options = filter_options(store)
+    current = _initial_filters()
+    st.sidebar.header("Filters")
+    date_from = date_to = None
+    if options.first_date and options.last_date:
+        if "flt_period" not in st.session_state:
+            st.session_state["flt_period"] = (current.date_from or options.first_date,
+                                              current.date_to or options.last_date)
+        period = st.sidebar.date_input("Period", key="flt_period",
+                                       min_value=date(2000, 1, 1), max_value=date(2100, 1, 1),
+                                       help="Runs by opened date, renewals by renewal date.")
+        if isinstance(period, (tuple, list)) and len(period) == 2:
+            lo, hi = period
+            date_from = lo if lo != options.first_date else None
+            date_to = hi if hi != options.last_date else None
+    filters = Filters(
+        date_from=date_from, date_to=date_to,
+        segment=_choice("Segment", options.segments, current.segment, "flt_segment"),
+        team=_choice("Team", options.teams, current.team, "flt_team"),
+        playbook_id=_choice("Playbook", options.playbooks, current.playbook_id, "flt_playbook"),
+    )
+    st.session_state[_SESSION_KEY] = filters
+    st.query_params.from_dict(filters.to_query())
+    return filters
+
+
+def require_rows(frame: pd.DataFrame | None, message: str) -> None:
+    """Stop the page with a friendly note when there is nothing to show."""
+    if frame is None or len(frame) == 0:
+        st.info(message)
+        st.stop()
+
+
+def download_csv(frame: pd.DataFrame, file_name: str, key: str) -> None:
+    """A CSV download of a table, with formula-looking cells neutralised for spreadsheets."""
+    from analysis.export import to_safe_csv
+    st.download_button("Download CSV", to_safe_csv(frame), file_name=file_name,
+                       mime="text/csv", key=key)

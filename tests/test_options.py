@@ -1,0 +1,24 @@
+from datetime import date
+
+from analysis.options import filter_options
+
+
+def test_filter_options_on_empty_store(store):
+    opts = filter_options(store)
+    assert opts.segments == () and opts.teams == () and opts.playbooks == ()
+    assert opts.first_date is None and opts.last_date is None
+
+
+def test_filter_options_lists_distinct_values_and_period(store):
+    store.execute("INSERT INTO csms (csm_id, team) VALUES ('c1', 'West'), ('c2', 'East'), ('c3', NULL)")
+    store.execute("INSERT INTO accounts (account_id, segment) VALUES ('a1', 'SMB'), ('a2', 'SMB')")
+    store.execute("INSERT INTO renewals (renewal_id, account_id, renewal_date, outcome) "
+                  "VALUES ('r1', 'a1', DATE '2023-02-01', 'renewed')")
+    store.execute("INSERT INTO playbook_runs (run_id, scenario, playbook_id, account_id, opened_on) "
+                  "VALUES ('x1', 'at_risk', 'at_risk', 'a1', DATE '2024-05-06'),"
+                  "       ('x2', 'at_risk', NULL, 'a2', DATE '2022-12-31')")
+    opts = filter_options(store)
+    assert opts.segments == ("SMB",)
+    assert opts.teams == ("East", "West")
+    assert opts.playbooks == ("at_risk",)
+    assert opts.first_date == date(2022, 12, 31) and opts.last_date == date(2024, 5, 6)
