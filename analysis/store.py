@@ -20,7 +20,10 @@ _CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": F
 
 # Upgrades from each older schema version, applied in order. Each entry takes the store from
 # version N to N + 1 and must keep every row (tests open a database made by version N).
-MIGRATIONS: dict[int, Sequence[str]] = {}
+MIGRATIONS: dict[int, Sequence[str]] = {
+    1: ("ALTER TABLE imports ADD COLUMN IF NOT EXISTS rows_updated INTEGER",
+        "ALTER TABLE imports ADD COLUMN IF NOT EXISTS warnings VARCHAR"),
+}
 
 
 class StoreError(RuntimeError):
@@ -49,51 +52,58 @@ class Store:
             raise StoreError(
                 f"The database {self.path} is in use by another process: {exc}") from exc
         self.read_only = read_only
-        # One connection serves one thread at a time; Streamlit reruns share a cached Store.
-        self._lock = threading.RLock()
+        # Each thread reads through its own cursor (DuckDB's MVCC lets readers go on while a
+        # write transaction is open elsewhere); writes are serialised by one lock so two
+        # sessions importing at once queue instead of failing on a conflict.
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
         if not read_only:
             self.ensure_schema()
+
+    def _cursor(self):
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._local.cursor = self._con.cursor()
+        return cursor
 
     # -- queries ----------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence | dict | None = None) -> pd.DataFrame:
         """Run a SELECT and return the whole result as a DataFrame."""
-        with self._lock:
-            return self._con.execute(sql, params or []).df()
+        return self._cursor().execute(sql, params or []).df()
 
     def scalar(self, sql: str, params: Sequence | dict | None = None):
         """The first column of the first row, or None when there is no row."""
-        with self._lock:
-            rows = self._con.execute(sql, params or []).fetchall()
+        rows = self._cursor().execute(sql, params or []).fetchall()
         return rows[0][0] if rows else None
 
     def execute(self, sql: str, params: Sequence | dict | None = None) -> None:
-        with self._lock:
-            self._con.execute(sql, params or []).fetchall()
+        """Run a statement; outside a transaction it commits on its own, under the write lock."""
+        with self._write_lock:
+            self._cursor().execute(sql, params or []).fetchall()
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
-        """Make a DataFrame visible to SQL as a view named `name` (until `unregister`)."""
-        with self._lock:
-            self._con.register(name, frame)
+        """Make a DataFrame visible to this thread's SQL as a view named `name`."""
+        self._cursor().register(name, frame)
 
     def unregister(self, name: str) -> None:
-        with self._lock:
-            self._con.unregister(name)
+        self._cursor().unregister(name)
 
     @contextmanager
     def transaction(self) -> Iterator["Store"]:
-        """Commit the block whole, or roll it back and re-raise."""
-        with self._lock:
-            self._con.execute("BEGIN TRANSACTION")
+        """Commit the block whole, or roll it back and re-raise. One writer at a time."""
+        with self._write_lock:
+            cursor = self._cursor()
+            cursor.execute("BEGIN TRANSACTION")
             try:
                 yield self
             except BaseException:
-                self._con.execute("ROLLBACK")
+                cursor.execute("ROLLBACK")
                 raise
             else:
-                self._con.execute("COMMIT")
+                cursor.execute("COMMIT")
 
     def close(self) -> None:
-        with self._lock:
+        with self._write_lock:
             self._con.close()
 
     def __enter__(self) -> "Store":
@@ -106,9 +116,9 @@ class Store:
     def ensure_schema(self) -> None:
         """Create every table that is missing and migrate an older schema; idempotent."""
         with self.transaction():
-            self._con.execute(
+            self._cursor().execute(
                 "CREATE TABLE IF NOT EXISTS schema_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-            found = self._con.execute(
+            found = self._cursor().execute(
                 "SELECT value FROM schema_meta WHERE key = 'schema_version'").fetchall()
             version = int(found[0][0]) if found else None
             if version is not None and version > schema.SCHEMA_VERSION:
@@ -117,11 +127,11 @@ class Store:
                     f"{version}, this release reads up to {schema.SCHEMA_VERSION}).")
             for v in range(version or schema.SCHEMA_VERSION, schema.SCHEMA_VERSION):
                 for statement in MIGRATIONS[v]:
-                    self._con.execute(statement)
+                    self._cursor().execute(statement)
             for table in schema.TABLES.values():
-                self._con.execute(schema.create_table_sql(table))
-            self._con.execute("CREATE SEQUENCE IF NOT EXISTS import_id_seq START 1")
-            self._con.execute(
+                self._cursor().execute(schema.create_table_sql(table))
+            self._cursor().execute("CREATE SEQUENCE IF NOT EXISTS import_id_seq START 1")
+            self._cursor().execute(
                 "INSERT OR REPLACE INTO schema_meta VALUES ('schema_version', ?)",
                 [str(schema.SCHEMA_VERSION)])
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from analysis import schema
@@ -63,3 +65,95 @@ def test_quote_ident_escapes_quotes():
 ])
 def test_slugify_follows_design_rule(name, expected):
     assert slugify(name) == expected
+
+
+def _v1_database(path) -> None:
+    """A database as release 1 wrote it (tests/fixtures/schema_v1.sql)."""
+    import duckdb  # only to build the old file; the product opens it through Store
+    lines = (Path(__file__).parent / "fixtures" / "schema_v1.sql").read_text().splitlines()
+    sql = "\n".join(line for line in lines if not line.lstrip().startswith("--"))
+    con = duckdb.connect(str(path))
+    for statement in filter(str.strip, sql.split(";")):
+        con.execute(statement).fetchall()
+    con.close()
+
+
+def test_previous_schema_version_migrates_without_losing_rows(tmp_path):
+    path = tmp_path / "v1.duckdb"
+    _v1_database(path)
+    with Store(path) as s:
+        assert s.schema_version() == schema.SCHEMA_VERSION == 2
+        assert s.row_counts()["csms"] == 2
+        assert s.row_counts()["renewals"] == 1
+        old = s.query("SELECT * FROM imports")
+        assert old.loc[0, "file_name"] == "renewals.csv" and old.loc[0, "rows_loaded"] == 1
+        assert {"rows_updated", "warnings"} <= set(old.columns)
+        # The sequence keeps counting where release 1 stopped: ids are never reused.
+        assert s.next_import_id() == 2
+        s.execute("INSERT INTO imports (import_id, kind, rows_updated, warnings) "
+                  "VALUES (2, 'csms', 0, 'none')")
+    with Store(path) as s:  # reopening a migrated file changes nothing
+        assert s.row_counts()["imports"] == 2
+
+
+def test_readers_keep_reading_while_a_write_is_open(store):
+    """A long import in one session must not block or break readers in another."""
+    import threading
+    store.execute("INSERT INTO csms (csm_id) VALUES ('c0')")
+    inside, release, seen = threading.Event(), threading.Event(), []
+
+    def writer():
+        with store.transaction():
+            store.execute("INSERT INTO csms (csm_id) VALUES ('c1')")
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    assert inside.wait(10)
+    reader = threading.Thread(target=lambda: seen.append(store.scalar("SELECT count(*) FROM csms")))
+    reader.start()
+    reader.join(10)
+    assert seen == [1]  # the committed state, without waiting for the writer
+    release.set()
+    t.join(10)
+    assert store.scalar("SELECT count(*) FROM csms") == 2
+
+
+def test_two_writers_queue_instead_of_conflicting(store):
+    import threading
+    errors = []
+
+    def write(prefix):
+        try:
+            for i in range(50):
+                with store.transaction():
+                    store.execute("INSERT INTO accounts (account_id) VALUES (?)", [f"{prefix}{i}"])
+        except Exception as exc:  # pragma: no cover - the assertion reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(p,)) for p in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert store.scalar("SELECT count(*) FROM accounts") == 100
+
+
+def test_second_process_gets_a_clear_busy_message(tmp_path):
+    import subprocess
+    import sys
+    path = tmp_path / "busy.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from analysis.store import Store; s = Store(sys.argv[1]); "
+         "print('ready', flush=True); time.sleep(30)", str(path)],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreError, match="in use by another process"):
+            Store(path)
+    finally:
+        holder.kill()
+        holder.wait()

@@ -1,0 +1,48 @@
+"""The shared look of every chart: palette, layout, interval bars and date markers."""
+from __future__ import annotations
+
+from datetime import date
+
+import plotly.graph_objects as go
+
+# Colour-blind-safe pairs (Okabe–Ito): before/after, non-followers/followers.
+BEFORE = "#999999"
+AFTER = "#0072B2"
+ACCENT = "#E69F00"
+GOOD = "#009E73"
+BAD = "#D55E00"
+SEQUENCE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+            "#999999")
+
+
+def styled(fig: go.Figure, title: str | None = None, *, percent_y: bool = False,
+           height: int = 380) -> go.Figure:
+    """Apply the house layout; `percent_y` formats a 0–1 axis as percentages."""
+    fig.update_layout(
+        title=title, template="plotly_white", height=height,
+        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        font=dict(size=13),
+    )
+    if percent_y:
+        fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
+def interval_error(rates, lows, highs) -> dict:
+    """An asymmetric error-bar spec from rates and their interval bounds (None → no bar)."""
+    plus = [None if r is None or h is None else h - r for r, h in zip(rates, highs)]
+    minus = [None if r is None or lo is None else r - lo for r, lo in zip(rates, lows)]
+    return dict(type="data", symmetric=False, array=plus, arrayminus=minus, thickness=1.5)
+
+
+def mark_date(fig: go.Figure, when: date | str | None, label: str) -> go.Figure:
+    """A dashed vertical line with a label, e.g. a playbook's introduction date."""
+    if when is None:
+        return fig
+    x = when.isoformat() if isinstance(when, date) else str(when)
+    fig.add_shape(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
+                  line=dict(color=ACCENT, dash="dash", width=2))
+    fig.add_annotation(x=x, y=1, xref="x", yref="paper", text=label, showarrow=False,
+                       yanchor="bottom", font=dict(color=ACCENT))
+    return fig
