@@ -3,6 +3,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages.common import login_gate
+
 ROOT = Path(__file__).parent
 
 st.set_page_config(page_title="Playbook Impact", page_icon=":material/insights:", layout="wide")
@@ -21,6 +23,11 @@ PAGES = [
     ("pages/quarterly_review.py", "Quarterly review", ":material/summarize:"),
 ]
 
+# Pages that change data are hidden from read-only users (and refuse them if opened directly).
+WRITES = {"pages/import_data.py"}
+
+role = login_gate()
 pages = [st.Page(str(ROOT / path), title=title, icon=icon)
-         for path, title, icon in PAGES if (ROOT / path).exists()]
+         for path, title, icon in PAGES
+         if (ROOT / path).exists() and (role == "admin" or path not in WRITES)]
 st.navigation(pages).run()

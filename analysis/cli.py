@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     psub = p.add_subparsers(dest="playbooks_command", required=True)
     c = psub.add_parser("check", help="validate every YAML file of a folder")
     c.add_argument("dir", nargs="?", default=settings.default("playbooks_dir"))
+
+    sub.add_parser("hash-password",
+                   help="read a password (twice) and print its salted hash for secrets.toml")
     return parser
 
 
@@ -117,8 +120,20 @@ def cmd_playbooks(args) -> int:
     return 1 if errors else 0
 
 
+def cmd_hash_password(args) -> int:
+    import getpass
+    from analysis.auth import hash_password
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Again: "):
+        print("error: the passwords differ", file=sys.stderr)
+        return 1
+    print(hash_password(first))
+    return 0
+
+
 COMMANDS = {"init": cmd_init, "import": cmd_import, "metrics": cmd_metrics,
-            "report": cmd_report, "playbooks": cmd_playbooks}
+            "report": cmd_report, "playbooks": cmd_playbooks,
+            "hash-password": cmd_hash_password}
 
 
 def main(argv: list[str] | None = None) -> int:

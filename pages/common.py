@@ -8,11 +8,12 @@ from datetime import date
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
 
-from analysis import settings
+from analysis import auth, settings
 from analysis.filters import Filters
 from analysis.options import filter_options
-from analysis.store import Store
+from analysis.store import Store, StoreError
 
 ALL = "All"
 # Filters live in the session (query parameters are cleared when the user changes page) and
@@ -26,8 +27,81 @@ def _store(path: str) -> Store:
 
 
 def get_store() -> Store:
-    """The app's database, opened once per process (PLAYBOOK_IMPACT_DB chooses the file)."""
-    return _store(settings.db_path())
+    """The app's database, opened once per process (PLAYBOOK_IMPACT_DB chooses the file).
+
+    When another process holds the file (a second app, an import from the CLI), the page says
+    so and stops instead of showing a traceback.
+    """
+    try:
+        return _store(settings.db_path())
+    except StoreError as exc:
+        st.error(f"{exc}\n\nClose the other Playbook Impact process (or the CLI command "
+                 "using this database) and reload the page.")
+        st.stop()
+
+
+# -- optional login ---------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def _limiter() -> auth.LoginLimiter:
+    return auth.LoginLimiter()
+
+
+def _users() -> dict[str, auth.User]:
+    try:
+        config = st.secrets.get("auth", {})
+    except StreamlitSecretNotFoundError:  # no secrets.toml: local use, login off
+        return {}
+    try:
+        return auth.users_from_config(config)
+    except ValueError as exc:
+        st.error(f"Login is misconfigured in `.streamlit/secrets.toml`: {exc}")
+        st.stop()
+
+
+def current_role() -> str | None:
+    """'admin' when login is off; the signed-in user's role, or None before sign-in."""
+    if not _users():
+        return "admin"
+    return st.session_state.get("auth_role")
+
+
+def login_gate() -> str:
+    """Ask for a user name and password when login is configured; return the role."""
+    users = _users()
+    if not users:
+        return "admin"
+    if st.session_state.get("auth_role"):
+        st.sidebar.caption(f"Signed in as {st.session_state['auth_user']} "
+                           f"({st.session_state['auth_role']})")
+        if st.sidebar.button("Sign out", key="auth_sign_out"):
+            for key in ("auth_user", "auth_role"):
+                st.session_state.pop(key, None)
+            st.rerun()
+        return st.session_state["auth_role"]
+    st.title("Playbook Impact")
+    with st.form("login"):
+        name = st.text_input("User name", key="auth_name")
+        password = st.text_input("Password", type="password", key="auth_password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        limiter = _limiter()
+        wait = limiter.seconds_locked(name)
+        user = None if wait else limiter.attempt(users, name, password)
+        if user:
+            st.session_state["auth_user"], st.session_state["auth_role"] = user.name, user.role
+            st.rerun()
+        elif wait or limiter.seconds_locked(name):
+            st.error("Too many failed sign-ins for this user; try again in a few minutes.")
+        else:
+            st.error("User name or password is wrong.")
+    st.stop()
+
+
+def require_admin() -> None:
+    """Stop a page that changes data when the signed-in user may only read."""
+    if not auth.can_import(current_role()):
+        st.warning("Your account can read the dashboards but not import or change data.")
+        st.stop()
 
 
 def _initial_filters() -> Filters:
