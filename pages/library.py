@@ -1,0 +1,176 @@
+"""Playbook library: search the definitions, open one, see who should be getting it now."""
+from __future__ import annotations
+
+import streamlit as st
+
+from analysis import settings
+from analysis.before_after import before_after
+from analysis.catalog import playbook_catalog
+from analysis.charts.effect import before_after_bars
+from analysis.charts.library import flowchart_dot, timeline_figure
+from analysis.library import (CATEGORIES, TRIGGER_KINDS, load_playbooks, playbook_table,
+                              quick_reference, search_playbooks, steps_table)
+from analysis.triggers import FEATURES, account_features, matching_accounts, missed_plays
+from analysis.versions import version_rates
+from pages.common import download_csv, get_store, sidebar_filters
+
+ALL = "All"
+
+store = get_store()
+filters = sidebar_filters(store)
+st.title("Playbook library")
+st.caption("The playbook definitions in `playbooks/`: when to use each one, its steps and "
+           "decision logic, its templates, and the accounts that meet its triggers.")
+
+playbooks = load_playbooks()
+catalog = playbook_catalog(store)
+
+# -- search --------------------------------------------------------------------------------
+text = st.text_input("Search", key="search",
+                     placeholder="a word from a name, trigger, step or template, e.g. renewal")
+c1, c2, c3 = st.columns(3)
+category = c1.selectbox("Category", [ALL, *CATEGORIES], key="lib_category")
+scenario = c2.selectbox("Scenario", [ALL, *sorted({p.scenario for p in playbooks})],
+                        key="lib_scenario")
+kind = c3.selectbox("Trigger kind", [ALL, *TRIGGER_KINDS], key="lib_trigger_kind",
+                    format_func=lambda k: k.replace("_", " "))
+found = search_playbooks(playbooks, text, category=None if category == ALL else category,
+                         scenario=None if scenario == ALL else scenario,
+                         trigger_kind=None if kind == ALL else kind)
+st.subheader(f"{len(found)} of {len(playbooks)} playbooks")
+st.dataframe(playbook_table(found), hide_index=True, key="library_list")
+
+undefined = catalog[~catalog["defined"]]
+if len(undefined):
+    st.subheader("In the data, not yet defined")
+    st.caption("Runs name these playbooks but `playbooks/` has no definition for them; they are "
+               "still analysed (introduced on their first run). Add a YAML file to describe them.")
+    st.dataframe(undefined[["playbook_id", "name", "scenario", "introduced_on", "outcome_metric"]],
+                 hide_index=True, key="undefined_list")
+
+if not found:
+    st.info("No playbook matches the search and filters.")
+    st.stop()
+
+# -- one playbook --------------------------------------------------------------------------
+ids = [p.id for p in found]
+if st.session_state.get("playbook") not in ids:
+    st.session_state["playbook"] = filters.playbook_id if filters.playbook_id in ids else ids[0]
+names = {p.id: p.name for p in found}
+pb = found[ids.index(st.selectbox("Open a playbook", ids, key="playbook",
+                                  format_func=lambda i: names[i]))]
+
+st.header(pb.name)
+st.caption(f"{pb.category.title()} · scenario `{pb.scenario}` · version {pb.version} · "
+           f"introduced {pb.introduced_on:%d %b %Y} · owner: {pb.owner} · "
+           f"outcome: {pb.outcome_metric.replace('_', ' ')}")
+if pb.summary:
+    st.markdown(pb.summary)
+st.download_button("Download quick-reference card", quick_reference(pb),
+                   file_name=f"{pb.id}_quick_reference.md", mime="text/markdown", key="card")
+
+definition, flow, templates, accounts, history, figures = st.tabs(
+    ["Definition", "Flowchart & timeline", "Templates", "Accounts", "Version history",
+     "In the data"])
+
+with definition:
+    st.subheader("When to use")
+    st.markdown(pb.when_to_use)
+    st.dataframe([{"kind": t.kind.replace("_", " "), "trigger": t.description,
+                   "expression": t.expression or "(judged by the CSM)"} for t in pb.triggers],
+                 hide_index=True, key="triggers_table")
+    st.subheader("Steps")
+    st.caption(f"Due days count from day 0 = {pb.day_zero}.")
+    st.dataframe(steps_table(pb), hide_index=True, key="steps_table")
+    for step in pb.steps:
+        with st.expander(f"{step.number}. {step.title} — {step.owner_role}, day {step.due_day}"):
+            st.markdown(f"**Call to action:** {step.call_to_action}")
+            if step.activities:
+                st.markdown("\n".join(f"- {a}" for a in step.activities))
+            if step.resources or step.templates:
+                refs = [*step.resources, *(pb.template(t).title for t in step.templates)]
+                st.markdown("**Resources:** " + "; ".join(refs))
+            for branch in step.branches:
+                st.markdown(f"- *If {branch.condition}* → {branch.target}")
+    if pb.success_criteria:
+        st.subheader("Success criteria")
+        st.dataframe([{"metric": c.metric, "target": f"{c.comparison} {c.threshold:g}",
+                       "window_days": c.window_days, "meaning": c.description}
+                      for c in pb.success_criteria], hide_index=True, key="criteria_table")
+    if pb.pitfalls:
+        st.subheader("Pitfalls")
+        st.markdown("\n".join(f"- {p}" for p in pb.pitfalls))
+    if pb.resources:
+        st.subheader("Resources")
+        st.markdown("\n".join(f"- **{r.title}**" + (f": {r.description}" if r.description else "")
+                              for r in pb.resources))
+
+with flow:
+    st.subheader("Decision logic")
+    st.graphviz_chart(flowchart_dot(pb), alt=f"Flowchart of {pb.name}")
+    st.subheader("Timeline")
+    st.plotly_chart(timeline_figure(pb), key="timeline_chart")
+
+with templates:
+    if not pb.templates:
+        st.info("This playbook has no templates yet.")
+    for template in pb.templates:
+        st.markdown(f"**{template.title}** ({template.kind.replace('_', ' ')})")
+        if template.subject:
+            st.code(f"Subject: {template.subject}", language=None)
+        st.code(template.body, language=None)
+
+with accounts:
+    with st.expander("How triggers are checked"):
+        st.markdown(
+            "A trigger's expression is checked against each account's latest health snapshot "
+            "(at most " + str(settings.default("snapshot_max_age_days")) + " days old). It may "
+            "use `< <= > >= == !=`, `in [...]`, `and`, `or`, `not` and parentheses over these "
+            "features; a missing value never fires a trigger.")
+        st.dataframe([{"feature": name, "type": kind, "meaning": meaning}
+                      for name, (kind, meaning) in FEATURES.items()],
+                     hide_index=True, key="features_table")
+    features = account_features(store, filters=filters)
+    if features["snapshot_date"].notna().sum() == 0:
+        st.info("Import `health_snapshots` to see which accounts meet this playbook's triggers.")
+    elif not pb.checkable_triggers:
+        st.info("This playbook's triggers are all judged by people; none can be checked in data.")
+    else:
+        as_of = features["as_of"].max()
+        matches = matching_accounts(store, pb, filters=filters, features=features)
+        st.subheader(f"Meeting a trigger now ({len(matches)})")
+        st.caption(f"Latest health snapshot on or before {as_of:%d %b %Y}; churned accounts "
+                   "left out.")
+        st.dataframe(matches, hide_index=True, key="matches_table")
+        download_csv(matches, f"{pb.id}_matching_accounts.csv", key="matches_csv")
+        days = settings.default("missed_play_days")
+        missed = missed_plays(store, pb, filters=filters)
+        st.subheader(f"Missed plays ({len(missed)})")
+        st.caption(f"A trigger fired and no run of this playbook opened within {days} days "
+                   "(and none was already open). Counted since the playbook was introduced.")
+        st.dataframe(missed, hide_index=True, key="missed_table")
+        download_csv(missed, f"{pb.id}_missed_plays.csv", key="missed_csv")
+
+with history:
+    for entry in reversed(pb.changelog):
+        st.markdown(f"**v{entry.version}** — {entry.date:%d %b %Y}")
+        st.markdown("\n".join(f"- {c}" for c in entry.changes))
+        st.caption(f"Why: {entry.why}")
+
+with figures:
+    # This playbook's own figures, from the same functions as the Before/after page.
+    mine = filters.with_(playbook_id=pb.id)
+    effect = before_after(store, mine, catalog=catalog)
+    effect = effect[effect["playbook_id"] == pb.id]
+    if len(effect):
+        row = effect.iloc[0]
+        st.plotly_chart(before_after_bars(row, f"{pb.outcome_metric.replace('_', ' ')} "
+                                               "before and after introduction"),
+                        key="effect_chart")
+        st.markdown(f"**Verdict:** {row['verdict']}")
+    versions = version_rates(store, mine)
+    versions = versions[versions["playbook_id"] == pb.id]
+    if len(versions):
+        st.subheader("Success rate by version")
+        st.dataframe(versions[["version", "n", "successes", "rate", "ci_low", "ci_high",
+                               "verdict"]], hide_index=True, key="versions_table")

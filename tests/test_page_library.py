@@ -1,0 +1,118 @@
+"""AppTest of the Playbook library page on a small hand-built store."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis.store import Store
+from tests.test_triggers import _build
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "pages" / "library.py")
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    path = tmp_path / "library.duckdb"
+    with Store(path) as store:
+        _build(store)
+        # A playbook the data knows and the library does not.
+        store.execute("""insert into playbook_runs (run_id, scenario, playbook_id, account_id,
+                         opened_on, closed_on, status, outcome) values
+                         ('Q1', 'qbr', 'qbr_prep', 'A1', DATE '2025-02-03', DATE '2025-02-20',
+                          'closed', 'success')""")
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(path))
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    return at.run()
+
+
+def _dataframe(at, index: int):
+    return at.dataframe[index].value
+
+
+def test_page_lists_every_playbook_and_the_undefined_one(app):
+    assert not app.exception
+    assert app.title[0].value == "Playbook library"
+    assert "12 of 12 playbooks" in [s.value for s in app.subheader]
+    listing = _dataframe(app, 0)
+    assert len(listing) == 12 and "renewal" in listing["playbook_id"].tolist()
+    assert "In the data, not yet defined" in [s.value for s in app.subheader]
+    assert _dataframe(app, 1)["playbook_id"].tolist() == ["qbr_prep"]
+
+
+def test_search_narrows_the_list(app):
+    app.text_input(key="search").input("battle card").run()
+    assert not app.exception
+    assert "1 of 12 playbooks" in [s.value for s in app.subheader]
+    assert _dataframe(app, 0)["playbook_id"].tolist() == ["competitive_threat"]
+    assert app.selectbox(key="playbook").value == "competitive_threat"
+    app.text_input(key="search").input("zzz nothing").run()
+    assert not app.exception
+    assert any("No playbook matches" in i.value for i in app.info)
+
+
+def test_filters_narrow_the_list(app):
+    app.selectbox(key="lib_category").set_value("situational").run()
+    app.selectbox(key="lib_trigger_kind").set_value("vendor_driven").run()
+    assert not app.exception
+    assert _dataframe(app, 0)["playbook_id"].tolist() == ["competitive_threat", "usage_drop"]
+
+
+def test_a_playbook_renders_every_section(app):
+    app.selectbox(key="playbook").set_value("at_risk").run()
+    assert not app.exception
+    assert app.header[0].value == "At-Risk Customer Save"
+    subheaders = [s.value for s in app.subheader]
+    for section in ("When to use", "Steps", "Success criteria", "Pitfalls", "Resources",
+                    "Decision logic", "Timeline"):
+        assert section in subheaders, section
+    # Steps with owner, due day and call to action.
+    steps = next(d.value for d in app.dataframe if "call_to_action" in d.value.columns)
+    assert steps["owner_role"].iloc[0] == "CSM" and steps["due_day"].tolist()[:3] == [0, 1, 2]
+    assert "if health score below 40 (critical) → step 2" in steps["branches"].iloc[0]
+    # Flowchart: a DOT string with a dashed branch into the escalation playbook.
+    dot = app.get("graphviz_chart")[0].proto.spec
+    assert dot.startswith("digraph playbook {") and "pb_executive_escalation" in dot
+    # Timeline: a plotly figure with the milestones.
+    charts = [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
+    timeline = next(c for c in charts if "timeline" in c["layout"]["title"]["text"])
+    assert timeline["data"][0]["x"] == [0, 2, 7, 30, 60]
+    # Templates are copyable code blocks.
+    assert any("Could we take 30 minutes this week?" in c.value for c in app.code)
+    # Version history, newest first.
+    assert any("v1.1" in m.value for m in app.markdown)
+
+
+def test_accounts_tab_shows_matches_and_missed_plays(app):
+    app.selectbox(key="playbook").set_value("at_risk").run()
+    assert not app.exception
+    subheaders = [s.value for s in app.subheader]
+    # The shipped at_risk triggers on the fixture's 1 June snapshot: A1 (health 52) and
+    # A3 (active users -40%).
+    assert "Meeting a trigger now (2)" in subheaders
+    matches = next(d.value for d in app.dataframe if "triggers" in d.value.columns
+                   and "days_to_renewal" in d.value.columns)
+    assert matches["account_id"].tolist() == ["A1", "A3"]
+    missed = next(d.value for d in app.dataframe if "days_since" in d.value.columns)
+    # Since the shipped introduction (2024-07-01); see tests/test_triggers.py for the rules.
+    assert missed["account_id"].tolist() == ["A3", "A2", "A4", "A5"]
+
+
+def test_card_download_is_the_quick_reference(app):
+    app.selectbox(key="playbook").set_value("renewal").run()
+    assert not app.exception
+    card = app.get("download_button")[0]
+    assert card.proto.label == "Download quick-reference card"
+    assert card.proto.url.endswith(".md")
+
+
+def test_page_on_an_empty_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(tmp_path / "empty.duckdb"))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert "12 of 12 playbooks" in [s.value for s in at.subheader]
+    assert "In the data, not yet defined" not in [s.value for s in at.subheader]
+    assert any("Import `health_snapshots`" in i.value for i in at.info)
