@@ -28,9 +28,21 @@ SETTINGS: dict[str, Setting] = {
         Setting("mappings_dir", str(ROOT / "data" / "mappings"), "Folder of saved column mappings."),
         Setting("window_months", 12, "Months on each side of a playbook's introduction."),
         Setting("follower_threshold", 0.8, "Adherence at or above which a run counts as followed."),
+        Setting("propensity_trim", 0.05,
+                "Followers-vs-non-followers overlap trimming: runs whose propensity of being "
+                "followed lies outside [trim, 1 − trim] are dropped; 'crump' picks the bound by "
+                "Crump et al. (2009)."),
+        Setting("min_runs_adjusted", 30,
+                "Runs with covariates a playbook needs before its follower effect is adjusted "
+                "by propensity weighting (fewer: stratification)."),
+        Setting("min_group_adjusted", 10,
+                "Followers and non-followers each needed before propensity weighting is used."),
         Setting("consistent_share", 0.8,
                 "Playbook share and mean adherence at or above which a CSM is a consistent user."),
         Setting("rare_share", 0.3, "Playbook share below which a CSM is a rare user."),
+        Setting("launch_date", None,
+                "Program launch date (ISO, e.g. 2024-07-01) that consistency and proficiency "
+                "compare around; None = the earliest introduced_on in the playbook catalogue."),
         Setting("min_renewals_per_csm", 10,
                 "Decided renewals a CSM needs in a window to count in the consistency spread."),
         Setting("ramp_window_days", 90, "Trailing window of the renewal rate used to detect ramp."),
@@ -38,12 +50,23 @@ SETTINGS: dict[str, Setting] = {
         Setting("veteran_tenure_days", 365,
                 "Tenure above which a CSM's renewal rate sets the ramp target (their median)."),
         Setting("missed_play_days", 14, "Days after a trigger fires within which a run must open."),
+        Setting("snapshot_max_age_days", 45,
+                "A health snapshot older than this is too stale to fire a trigger (treated as missing)."),
         Setting("min_detectable_lift", 0.10, "Lift the 'not enough data' verdict sizes samples for."),
         Setting("alpha", 0.05, "Significance level of every interval and test."),
         Setting("bootstrap_samples", 2000, "Resamples for bootstrap intervals."),
         Setting("random_seed", 20261122, "Seed for bootstrap and demo data, so results repeat."),
         Setting("small_cell", 5, "Expected count below which Fisher's exact test replaces the z-test."),
         Setting("upload_limit_mb", 1024, "Largest file the import page accepts."),
+        Setting("import_max_columns", 2000,
+                "Columns above which a file is refused as not being an export."),
+        Setting("import_max_field_bytes", 1_000_000,
+                "Longest single value an import accepts; a longer one refuses the file."),
+        Setting("zip_max_ratio", 200,
+                "Inflation (uncompressed / compressed) above which a ZIP member over 1 MB is "
+                "refused as a zip bomb; real CSV exports compress 5-30x."),
+        Setting("chromium_path", "/usr/bin/chromium",
+                "Headless Chromium that prints the quarterly review to PDF."),
     )
 }
 

@@ -1,0 +1,36 @@
+"""The program launch date: when the playbook program began, for before/after-launch comparisons."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from analysis import settings
+from analysis.catalog import playbook_catalog
+from analysis.store import Store
+
+
+def _as_date(value) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"the launch_date setting {value!r} is not an ISO date like 2024-07-01")
+
+
+def program_launch_date(store: Store, folder=None, launch_date=None) -> date | None:
+    """The launch date: `launch_date` when given, else the `launch_date` setting, else the
+    earliest introduced_on of the playbook catalogue; None when there is no playbook at all.
+
+    When some playbooks are defined, only they count: a playbook seen in the runs without a
+    definition is dated by its first run, which may be a practice older than the program.
+    """
+    override = launch_date if launch_date is not None else settings.default("launch_date")
+    if override is not None:
+        return _as_date(override)
+    catalog = playbook_catalog(store, folder)
+    if catalog["defined"].any():
+        catalog = catalog[catalog["defined"]]
+    introduced = catalog["introduced_on"].dropna()
+    return _as_date(min(introduced)) if len(introduced) else None

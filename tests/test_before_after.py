@@ -1,0 +1,276 @@
+"""Before/after: window edges, reference intervals, filters, verdicts, the monthly series, JSON."""
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.before_after import before_after, before_after_json, monthly_series
+from analysis.filters import Filters
+
+INTRO = date(2024, 7, 1)
+
+
+def _catalog(*rows) -> pd.DataFrame:
+    """A catalogue of (playbook_id, scenario, outcome_metric, introduced_on) rows."""
+    return pd.DataFrame([{"playbook_id": pid, "name": pid.title(), "scenario": scenario,
+                          "outcome_metric": metric, "introduced_on": intro}
+                         for pid, scenario, metric, intro in rows])
+
+
+AT_RISK = ("at_risk", "at_risk", "success_rate", INTRO)
+RENEWAL = ("renewal", "renewal", "renewal_rate", INTRO)
+
+
+def _accounts(store):
+    store.execute("INSERT INTO csms (csm_id, team) VALUES ('c1', 'East'), ('c2', 'West')")
+    store.execute("INSERT INTO accounts (account_id, segment, csm_id) VALUES "
+                  "('a1', 'SMB', 'c1'), ('a2', 'Enterprise', 'c2')")
+
+
+def _runs(store, rows):
+    """rows: (opened_on, outcome, playbook_id, scenario, account_id, status)."""
+    frame = pd.DataFrame(rows, columns=["opened_on", "outcome", "playbook_id", "scenario",
+                                        "account_id", "status"])
+    frame.insert(0, "run_id", [f"run{i}" for i in range(len(frame))])
+    frame["csm_id"] = frame["account_id"].map({"a1": "c1", "a2": "c2"})
+    store.register("new_runs", frame)
+    store.execute("INSERT INTO playbook_runs (run_id, opened_on, outcome, playbook_id, scenario, "
+                  "account_id, status, csm_id) SELECT * FROM new_runs")
+    store.unregister("new_runs")
+
+
+def _counts(store, successes, n, day, scenario="at_risk", account="a1", start=0):
+    """n closed runs of `scenario` opened on `day`, `successes` of them successful."""
+    rows = [(day, "success" if i < successes else "failure", None, scenario, account, "closed")
+            for i in range(n)]
+    frame = pd.DataFrame(rows, columns=["opened_on", "outcome", "playbook_id", "scenario",
+                                        "account_id", "status"])
+    frame.insert(0, "run_id", [f"{scenario}{day}{start + i}" for i in range(n)])
+    store.register("new_runs", frame)
+    store.execute("INSERT INTO playbook_runs (run_id, opened_on, outcome, playbook_id, scenario, "
+                  "account_id, status) SELECT * FROM new_runs")
+    store.unregister("new_runs")
+
+
+def _no_nan(obj) -> None:
+    json.dumps(obj, allow_nan=False)  # raises on NaN or infinity
+
+
+def test_window_edges_and_what_counts(store):
+    _accounts(store)
+    _runs(store, [
+        (date(2023, 6, 30), "success", None, "at_risk", "a1", "closed"),   # a day too early
+        (date(2023, 7, 1), "failure", None, "at_risk", "a1", "closed"),    # first day before
+        (date(2024, 6, 30), "success", None, "at_risk", "a2", "closed"),   # last day before
+        (date(2024, 7, 1), "success", "at_risk", "at_risk", "a1", "closed"),  # first day after
+        (date(2025, 6, 30), "failure", None, "at_risk", "a2", "closed"),   # no playbook: counts
+        (date(2025, 7, 1), "success", "at_risk", "at_risk", "a1", "closed"),  # a day too late
+        (date(2024, 8, 1), None, "at_risk", "at_risk", "a1", "open"),      # open: no outcome
+        (date(2024, 8, 1), "success", None, "retention", "a1", "closed"),  # other scenario
+        (date(2024, 8, 2), "success", "at_risk", "at_risk", "a1", None),   # status derived closed
+    ])
+    row = before_after(store, Filters(), _catalog(AT_RISK)).iloc[0]
+    assert (row["window_start"], row["window_end"]) == (date(2023, 7, 1), date(2025, 7, 1))
+    assert (row["before_n"], row["before_successes"]) == (2, 1)
+    assert (row["after_n"], row["after_successes"]) == (3, 2)
+    assert row["before_rate"] == 0.5 and math.isclose(row["after_rate"], 2 / 3)
+
+
+def test_renewals_count_by_renewal_date(store):
+    _accounts(store)
+    store.execute("INSERT INTO renewals (renewal_id, account_id, csm_id, renewal_date, outcome) "
+                  "VALUES ('r1', 'a1', 'c1', DATE '2023-06-30', 'renewed'),"
+                  " ('r2', 'a1', 'c1', DATE '2023-07-01', 'churned'),"
+                  " ('r3', 'a2', 'c2', DATE '2024-07-01', 'renewed'),"
+                  " ('r4', 'a2', 'c2', DATE '2025-06-30', 'renewed'),"
+                  " ('r5', 'a2', 'c2', DATE '2025-07-01', 'churned')")
+    row = before_after(store, None, _catalog(RENEWAL)).iloc[0]
+    assert row["metric"] == "renewal_rate"
+    assert (row["before_n"], row["before_successes"]) == (1, 0)
+    assert (row["after_n"], row["after_successes"]) == (2, 2)
+
+
+def test_calendar_month_windows_on_a_leap_day(store):
+    row = before_after(store, None, _catalog(("x", "x", "success_rate", date(2024, 2, 29))))
+    assert row.iloc[0]["window_start"] == date(2023, 2, 28)
+    assert row.iloc[0]["window_end"] == date(2025, 2, 28)
+
+
+def test_newcombe_reference_intervals_through_the_code_path(store):
+    # Newcombe (1998), Stat Med 17:873, Table II, method 10: 56/70 − 48/80 -> 0.0524 to 0.3339
+    # and 9/10 − 3/10 -> 0.1705 to 0.8090.
+    _counts(store, 48, 80, date(2024, 1, 15), scenario="s1")
+    _counts(store, 56, 70, date(2024, 9, 15), scenario="s1")
+    _counts(store, 3, 10, date(2024, 1, 15), scenario="s2")
+    _counts(store, 9, 10, date(2024, 9, 15), scenario="s2")
+    cat = _catalog(("p1", "s1", "success_rate", INTRO), ("p2", "s2", "success_rate", INTRO))
+    frame = before_after(store, None, cat).set_index("playbook_id")
+    assert np.isclose(frame.loc["p1", "diff"], 56 / 70 - 48 / 80)
+    assert np.isclose(frame.loc["p1", "diff_ci_low"], 0.0524, atol=5e-5)
+    assert np.isclose(frame.loc["p1", "diff_ci_high"], 0.3339, atol=5e-5)
+    assert np.isclose(frame.loc["p2", "diff_ci_low"], 0.1705, atol=5e-5)
+    assert np.isclose(frame.loc["p2", "diff_ci_high"], 0.8090, atol=5e-5)
+    # 3/10 vs 9/10 has expected cells of 4 < 5: Fisher's exact test, p = 0.0198 (R:
+    # fisher.test(matrix(c(9, 1, 3, 7), 2)) -> 0.01977).
+    assert frame.loc["p2", "test"] == "fisher_exact"
+    assert np.isclose(frame.loc["p2", "p_value"], 0.019769, atol=1e-5)
+    # Benjamini–Hochberg over two p-values: the larger stays, the smaller is doubled unless that
+    # exceeds the larger.
+    p = sorted([frame.loc["p1", "p_value"], frame.loc["p2", "p_value"]])
+    adjusted = sorted([frame.loc["p1", "p_value_adjusted"], frame.loc["p2", "p_value_adjusted"]])
+    assert np.isclose(adjusted[1], p[1]) and np.isclose(adjusted[0], min(2 * p[0], p[1]))
+
+
+def test_wilson_reference_interval(store):
+    # Newcombe (1998), Stat Med 17:857, Table I: 81/263 -> Wilson 0.2553 to 0.3662.
+    _counts(store, 81, 263, date(2024, 3, 1))
+    row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    assert (row["before_n"], row["before_successes"]) == (263, 81)
+    assert np.isclose(row["before_ci_low"], 0.2553, atol=5e-5)
+    assert np.isclose(row["before_ci_high"], 0.3662, atol=5e-5)
+
+
+def test_improved_verdict_in_plain_text(store):
+    _counts(store, 350, 1000, date(2024, 1, 15))
+    _counts(store, 500, 1000, date(2024, 9, 15))
+    row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    # diff +0.15; Newcombe's interval rounds to +11 to +19 points.
+    assert row["verdict"] == "Improved: 35% → 50% (+15 points, 95% CI +11 to +19)"
+    assert row["test"] == "z_test" and row["p_value"] < 1e-10
+
+
+def test_worse_and_no_clear_change(store):
+    _counts(store, 500, 1000, date(2024, 1, 15), scenario="s1")
+    _counts(store, 350, 1000, date(2024, 9, 15), scenario="s1")
+    _counts(store, 500, 1000, date(2024, 1, 15), scenario="s2")
+    _counts(store, 502, 1000, date(2024, 9, 15), scenario="s2")
+    cat = _catalog(("p1", "s1", "success_rate", INTRO), ("p2", "s2", "success_rate", INTRO))
+    frame = before_after(store, None, cat).set_index("playbook_id")
+    assert frame.loc["p1", "verdict"].startswith("Worse: 50% → 35% (−15 points")
+    # 1000 per side exceeds the 388 needed to detect 50% -> 60%, so the null is informative.
+    assert frame.loc["p2", "verdict"].startswith("No clear change: 50% → 50% (+0.2 points")
+
+
+def test_not_enough_data_says_how_many_more(store):
+    _counts(store, 6, 20, date(2024, 1, 15))
+    _counts(store, 7, 20, date(2024, 9, 15))
+    row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    # Per group for 30% -> 40%, alpha .05 two-sided, power .8 (Fleiss' formula without
+    # continuity correction): (1.95996·√(2·.35·.65) + 0.84162·√(.3·.7 + .4·.6))² / .1² = 355.9
+    # -> 356 per side; 20 on each side -> 336 + 336 more.
+    assert row["verdict"].startswith(
+        "Not enough data: about 672 more outcomes needed to detect a 10-point change")
+
+
+def test_no_baseline_too_early_and_no_data(store):
+    _counts(store, 5, 8, date(2024, 9, 15))
+    _counts(store, 2, 8, date(2024, 9, 15), scenario="s1")
+    cat = _catalog(AT_RISK, RENEWAL, ("late", "s1", "success_rate", date(2025, 9, 1)))
+    frame = before_after(store, None, cat).set_index("playbook_id")
+    assert frame.loc["late", "verdict"] == (
+        "Too early: no outcomes yet in the 12 months since introduction")
+    assert frame.loc["late", "before_n"] == 8 and frame.loc["late", "after_rate"] is None
+    assert frame.loc["at_risk", "verdict"] == (
+        "No baseline: no outcomes in the 12 months before introduction")
+    assert frame.loc["at_risk", "before_rate"] is None
+    assert frame.loc["at_risk", "diff"] is None and frame.loc["at_risk", "p_value"] is None
+    assert frame.loc["renewal", "verdict"].startswith("No data")
+    _no_nan(before_after_json(store, None, cat))
+
+
+def test_every_outcome_successful(store):
+    _counts(store, 12, 12, date(2024, 1, 15))
+    _counts(store, 15, 15, date(2024, 9, 15))
+    row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    assert row["before_rate"] == 1.0 and row["after_rate"] == 1.0 and row["diff"] == 0
+    assert row["diff_ci_low"] < 0 < row["diff_ci_high"]
+    assert row["verdict"].startswith("Not enough data")
+    _no_nan(before_after_json(store, None, _catalog(AT_RISK)))
+
+
+def test_segment_team_and_playbook_filters_apply_but_not_the_period(store):
+    _accounts(store)
+    _runs(store, [
+        (date(2024, 1, 10), "success", None, "at_risk", "a1", "closed"),
+        (date(2024, 1, 10), "failure", None, "at_risk", "a2", "closed"),
+        (date(2024, 9, 10), "success", "at_risk", "at_risk", "a1", "closed"),
+        (date(2024, 9, 10), "success", "at_risk", "at_risk", "a2", "closed"),
+    ])
+    cat = _catalog(AT_RISK, RENEWAL)
+
+    def counts(filters):
+        row = before_after(store, filters, cat).set_index("playbook_id").loc["at_risk"]
+        return row["before_n"], row["after_n"]
+
+    assert counts(Filters()) == (2, 2)
+    assert counts(Filters(segment="SMB")) == (1, 1)
+    assert counts(Filters(team="West")) == (1, 1)
+    assert counts(Filters(date_from=date(2024, 8, 1))) == (2, 2)
+    only = before_after(store, Filters(playbook_id="renewal"), cat)
+    assert only["playbook_id"].tolist() == ["renewal"]
+    assert before_after(store, Filters(playbook_id="nope"), cat).empty
+
+
+def test_empty_store_and_empty_catalogue(store):
+    frame = before_after(store, None, _catalog(AT_RISK).iloc[:0])
+    assert frame.empty and "verdict" in frame.columns
+    assert before_after_json(store, None, _catalog(AT_RISK).iloc[:0]) == []
+    assert monthly_series(store, None, "at_risk", _catalog(AT_RISK)).empty
+
+
+def test_monthly_series(store):
+    _counts(store, 1, 4, date(2024, 1, 15))
+    _counts(store, 2, 2, date(2024, 1, 31), start=10)
+    _counts(store, 3, 5, date(2024, 7, 1))
+    _counts(store, 3, 5, date(2022, 7, 1), start=20)  # outside both windows
+    series = monthly_series(store, None, "at_risk", _catalog(AT_RISK))
+    assert series["month"].tolist() == [date(2024, 1, 1), date(2024, 7, 1)]
+    assert series["side"].tolist() == ["before", "after"]
+    assert series["n"].tolist() == [6, 5] and series["successes"].tolist() == [3, 3]
+    assert series["rate"].tolist() == [0.5, 0.6]
+    assert all(lo < r < hi for lo, r, hi in zip(series["ci_low"], series["rate"],
+                                                  series["ci_high"]))
+
+
+def test_json_shape(store):
+    _counts(store, 48, 80, date(2024, 1, 15))
+    _counts(store, 56, 70, date(2024, 9, 15))
+    [item] = before_after_json(store, None, _catalog(AT_RISK))
+    assert {"playbook_id", "metric", "introduced_on", "before", "after", "diff", "diff_ci_low",
+            "diff_ci_high", "p_value", "verdict"} <= set(item)
+    assert item["introduced_on"] == "2024-07-01"
+    # Wilson by hand: (0.6 + z²/160 ± z·√(0.6·0.4/80 + z²/25600)) / (1 + z²/80), z = 1.95996
+    # -> 0.595419 ∓ 0.104964.
+    assert item["before"] == {"n": 80, "successes": 48, "rate": 0.6,
+                              "ci_low": pytest.approx(0.4905, abs=1e-4),
+                              "ci_high": pytest.approx(0.7004, abs=1e-4)}
+    _no_nan(item)
+
+
+# -- the demo data's planted truths -----------------------------------------------------------
+@pytest.fixture
+def demo(request):
+    pytest.importorskip("analysis.demo")
+    try:
+        return request.getfixturevalue("demo_store")
+    except pytest.FixtureLookupError:
+        pytest.skip("the demo_store fixture is not in conftest yet")
+
+
+def test_demo_recovers_the_planted_before_after(demo):
+    frame = before_after(demo).set_index("playbook_id")
+    at_risk = frame.loc["at_risk"]
+    assert at_risk["introduced_on"] == date(2024, 7, 1)
+    assert 0.30 <= at_risk["before_rate"] <= 0.40
+    assert at_risk["before_n"] >= 300
+    assert at_risk["verdict"].startswith("Improved")
+    renewal = frame.loc["renewal"]
+    assert renewal["metric"] == "renewal_rate"
+    assert 0.10 <= renewal["diff"] <= 0.20
+    assert renewal["verdict"].startswith("Improved")
+    _no_nan(before_after_json(demo))

@@ -1,0 +1,179 @@
+"""`metrics_json` and `python -m analysis metrics --json`: DESIGN.md's key structure."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.filters import Filters
+from analysis.jsonable import clean, records
+from analysis.metrics import SECTIONS, metrics_json, section
+from analysis.store import Store
+
+from tests.conftest import ROOT
+
+PROPORTION = {"n", "successes", "rate", "ci_low", "ci_high"}
+SPREAD = {"csms", "min", "max", "range", "iqr", "sd"}
+
+
+def check_contract(result: dict, require_rows: bool = False) -> None:
+    """Assert every key DESIGN.md's "Command line" section names (extra keys are allowed)."""
+    assert set(SECTIONS) <= set(result)
+    usage = result["usage"]
+    assert set(usage) >= {"playbooks", "csms"}
+    for row in usage["playbooks"]:
+        assert {"playbook_id", "runs", "views", "csms_using", "mean_adherence"} <= set(row)
+    for row in usage["csms"]:
+        assert {"csm_id", "runs", "mean_adherence", "playbook_share", "consistent",
+                "rare"} <= set(row)
+    for row in result["before_after"]:
+        assert {"playbook_id", "metric", "introduced_on", "before", "after", "diff",
+                "diff_ci_low", "diff_ci_high", "p_value", "verdict"} <= set(row)
+        assert PROPORTION <= set(row["before"]) and PROPORTION <= set(row["after"])
+        date.fromisoformat(row["introduced_on"])
+    for row in result["followers"]:
+        assert {"playbook_id", "threshold", "followers", "non_followers", "naive_diff",
+                "adjusted_diff", "adjusted_ci_low", "adjusted_ci_high", "p_value", "method",
+                "verdict"} <= set(row)
+        assert PROPORTION <= set(row["followers"]) and PROPORTION <= set(row["non_followers"])
+    consistency = result["consistency"]
+    assert {"metric", "launch_date", "before", "after", "sd_ratio", "sd_ratio_ci_low",
+            "sd_ratio_ci_high", "p_value", "verdict"} <= set(consistency)
+    assert SPREAD <= set(consistency["before"]) and SPREAD <= set(consistency["after"])
+    proficiency = result["proficiency"]
+    assert {"launch_date", "cohorts", "faster_pct", "p_value", "verdict"} <= set(proficiency)
+    for cohort in proficiency["cohorts"]:
+        assert {"cohort", "csms", "ramped", "median_days", "ci_low", "ci_high"} <= set(cohort)
+        assert cohort["cohort"] in ("before", "after")
+    for row in result["versions"]:
+        assert {"playbook_id", "version", "n", "successes", "rate", "ci_low", "ci_high"} <= set(row)
+    for row in result["feedback"]:
+        assert {"playbook_id", "responses", "mean_rating"} <= set(row)
+    if require_rows:
+        for key in ("before_after", "followers", "versions", "feedback"):
+            assert result[key], f"{key} is empty"
+        assert usage["playbooks"] and usage["csms"]
+    # No NaN anywhere: the whole object is strict JSON.
+    json.dumps(result, allow_nan=False)
+
+
+def _small_store(path) -> Store:
+    store = Store(path)
+    store.execute("INSERT INTO csms (csm_id, name, team) VALUES ('c1', 'Ann', 'A')")
+    store.execute("INSERT INTO accounts (account_id, segment) VALUES ('a1', 'SMB')")
+    for i in range(6):
+        store.execute(
+            "INSERT INTO playbook_runs (run_id, scenario, playbook_id, playbook_version,"
+            " account_id, csm_id, opened_on, status, outcome, steps_total, steps_completed)"
+            " VALUES (?, 'at_risk', ?, '1.0', 'a1', 'c1', ?, 'closed', ?, 4, ?)",
+            [f"r{i}", "at_risk" if i % 2 else None, date(2024, 3 + i, 1),
+             "success" if i % 3 else "failure", i % 5])
+    store.execute("INSERT INTO renewals VALUES ('n1', 'a1', 'c1', '2024-09-01', 'renewed', 10, 12)")
+    store.execute("INSERT INTO feedback VALUES ('2024-08-01 10:00:00', 'c1', 'at_risk', 4, 'ok')")
+    return store
+
+
+# -- jsonable ---------------------------------------------------------------------------------
+def test_clean_makes_everything_strict_json():
+    value = {"a": np.float64("nan"), "b": np.int64(3), "c": [np.bool_(True), pd.NaT, pd.NA],
+             "d": date(2024, 7, 1), "e": pd.Timestamp("2024-07-01"),
+             "f": pd.Timestamp("2024-07-01 10:30"), "g": float("inf"), "h": (1.5, None),
+             "i": np.array([1, 2])}
+    assert clean(value) == {"a": None, "b": 3, "c": [True, None, None], "d": "2024-07-01",
+                            "e": "2024-07-01", "f": "2024-07-01T10:30:00", "g": None,
+                            "h": [1.5, None], "i": [1, 2]}
+    frame = pd.DataFrame({"x": [1.0, math.nan], "y": ["a", None]})
+    assert records(frame) == [{"x": 1.0, "y": "a"}, {"x": None, "y": None}]
+
+
+# -- metrics_json -----------------------------------------------------------------------------
+def test_metrics_json_on_a_small_store(tmp_path):
+    with _small_store(tmp_path / "m.duckdb") as store:
+        result = metrics_json(store, Filters())
+        check_contract(result)
+        assert result["filters"] == {}
+        assert result["settings"]["consistent_share"] == 0.8
+        # The same function the usage page uses gives the same numbers.
+        assert result["usage"] == section("usage", store, Filters())
+        # A CSM's runs count every run, with or without a playbook: r0..r5.
+        assert result["usage"]["csms"][0]["runs"] == 6
+        versions = {(v["playbook_id"], v["version"]): v for v in result["versions"]}
+        # r1, r3, r5 with the at_risk playbook: outcomes success, failure, success.
+        assert versions[("at_risk", "1.0")]["n"] == 3
+        assert versions[("at_risk", "1.0")]["successes"] == 2
+        feedback = result["feedback"][0]
+        assert (feedback["playbook_id"], feedback["responses"], feedback["mean_rating"]) == (
+            "at_risk", 1, 4.0)
+
+
+def test_empty_store_gives_strict_json(store):
+    result = metrics_json(store)
+    check_contract(result)
+    assert result["usage"]["csms"] == [] and result["versions"] == [] and result["feedback"] == []
+
+
+def test_unknown_section():
+    with pytest.raises(ValueError, match="unknown metrics key"):
+        section("nope", None)
+
+
+# -- on the demo data -------------------------------------------------------------------------
+@pytest.fixture
+def demo(request):
+    try:
+        return request.getfixturevalue("demo_store")
+    except pytest.FixtureLookupError:
+        pytest.skip("the demo_store fixture (tests/conftest.py) is not there yet")
+
+
+def test_metrics_json_on_demo_data(demo):
+    result = metrics_json(demo, Filters())
+    check_contract(result, require_rows=True)
+    ids = {row["playbook_id"] for row in result["usage"]["playbooks"]}
+    # common.md: the twelve seed playbooks plus the undefined QBR Prep seen in the runs.
+    assert {"onboarding", "renewal", "at_risk", "usage_drop", "qbr_prep"} <= ids
+    versions = {(v["playbook_id"], v["version"]) for v in result["versions"]}
+    assert {("onboarding", "1.0"), ("onboarding", "2.0"), ("at_risk", "1.1")} <= versions
+    for row in result["usage"]["csms"]:
+        share = row["playbook_share"]
+        assert share is None or 0 <= share <= 1
+
+
+def test_metrics_json_playbook_filter_on_demo_data(demo):
+    result = metrics_json(demo, Filters(playbook_id="at_risk"))
+    check_contract(result)
+    assert [row["playbook_id"] for row in result["usage"]["playbooks"]] == ["at_risk"]
+    assert {row["playbook_id"] for row in result["versions"]} == {"at_risk"}
+    assert result["filters"] == {"playbook_id": "at_risk"}
+
+
+# -- the command line -------------------------------------------------------------------------
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def test_cli_metrics_json(tmp_path):
+    db = tmp_path / "cli.duckdb"
+    _small_store(db).close()
+    done = _cli("metrics", "--json", "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    check_contract(result)
+    with Store(db) as store:
+        expected = section("usage", store, Filters())
+    assert result["usage"] == expected
+    filtered = json.loads(_cli("metrics", "--json", "--db", str(db), "--playbook", "at_risk",
+                               "--from", "2024-06-01").stdout)
+    assert filtered["filters"] == {"date_from": "2024-06-01", "playbook_id": "at_risk"}
+    assert [row["playbook_id"] for row in filtered["usage"]["playbooks"]] == ["at_risk"]
+    # Runs opened from June 2024: r3 (June), r4, r5 of c1.
+    assert filtered["usage"]["csms"][0]["runs"] == 3

@@ -1,0 +1,271 @@
+"""Usage: runs and views per playbook, adherence and playbook share per CSM, step funnels.
+
+The store is built by hand; every expected value is worked out in the comments.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from analysis import catalog
+from analysis.filters import Filters
+from analysis.usage import (playbook_usage, step_funnel, usage_by_csm, usage_by_playbook,
+                            usage_json)
+
+AT_RISK = SimpleNamespace(
+    id="at_risk", name="At-Risk Customer Save", category="situational", scenario="at_risk",
+    version="1.1", introduced_on=date(2024, 7, 1), outcome_metric="success_rate")
+RENEWAL = SimpleNamespace(
+    id="renewal", name="Renewal Runway", category="lifecycle", scenario="renewal",
+    version="2.0", introduced_on=date(2024, 9, 2), outcome_metric="renewal_rate")
+
+# run_id, scenario, playbook_id, account, csm, opened_on, status, steps_total, steps_completed
+RUNS = [
+    # c1: adherence of r1 comes from run_steps (2 done of 3), not 3/4; r2 is open (1.0);
+    # r3 is eligible without a playbook; r4 opened before at_risk's introduction; r5's scenario
+    # has no playbook; r6 has 0 steps, so no adherence.
+    ("r1", "at_risk", "at_risk", "a1", "c1", "2024-08-01", "closed", 4, 3),
+    ("r2", "at_risk", "at_risk", "a1", "c1", "2024-09-01", "open", 5, 5),
+    ("r3", "at_risk", None, "a1", "c1", "2024-10-01", "closed", None, None),
+    ("r4", "at_risk", None, "a1", "c1", "2024-06-01", "closed", None, None),
+    ("r5", "retention", None, "a1", "c1", "2024-08-01", "closed", None, None),
+    ("r6", "renewal", "renewal", "a1", "c1", "2024-10-01", "closed", 0, 0),
+    # c2: opened on the introduction days, both eligible; r8 has no step count.
+    ("r7", "at_risk", "at_risk", "a1", "c2", "2024-07-01", "closed", 10, 9),
+    ("r8", "renewal", "renewal", "a1", "c2", "2024-09-02", "closed", None, None),
+    # c3 (SMB account a2): one playbook run of four eligible.
+    ("r9", "at_risk", None, "a2", "c3", "2025-01-01", "closed", None, None),
+    ("r10", "at_risk", None, "a2", "c3", "2025-02-01", "closed", None, None),
+    ("r11", "at_risk", None, "a2", "c3", "2025-03-01", "closed", None, None),
+    ("r12", "at_risk", "at_risk", "a2", "c3", "2025-04-01", "closed", 2, 1),
+    # No CSM: counts for the playbook, not for any CSM; run_steps give 1 done of 2.
+    ("r13", "at_risk", "at_risk", "a1", None, "2024-12-01", "closed", 4, 4),
+]
+STEPS = [("r1", "step 1", "done"), ("r1", "step 2", "done"), ("r1", "step 10", "skipped"),
+         ("r13", "step 1", "done"), ("r13", "step 2", "open")]
+VIEWS = [("2024-07-15 10:00:00", "c1", "at_risk"), ("2024-08-20 09:30:00", "c2", "at_risk"),
+         ("2025-02-03 12:00:00", "c3", "at_risk"), ("2024-08-15 08:00:00", "c1", "qbr_prep")]
+
+
+@pytest.fixture
+def defined(monkeypatch):
+    monkeypatch.setattr(catalog, "load_playbooks", lambda folder=None: (AT_RISK, RENEWAL))
+
+
+@pytest.fixture
+def usage_store(store, defined):
+    store.execute("INSERT INTO csms (csm_id, name, team) VALUES "
+                  "('c1', 'Ann', 'A'), ('c2', 'Bob', 'B'), ('c3', 'Cat', 'A')")
+    store.execute("INSERT INTO accounts (account_id, segment) VALUES "
+                  "('a1', 'Enterprise'), ('a2', 'SMB')")
+    for row in RUNS:
+        store.execute(
+            "INSERT INTO playbook_runs (run_id, scenario, playbook_id, account_id, csm_id,"
+            " opened_on, status, steps_total, steps_completed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            list(row))
+    for row in STEPS:
+        store.execute("INSERT INTO run_steps (run_id, step_id, status) VALUES (?, ?, ?)", list(row))
+    for row in VIEWS:
+        store.execute("INSERT INTO playbook_views (viewed_at, csm_id, playbook_id) VALUES (?, ?, ?)",
+                      list(row))
+    return store
+
+
+def test_usage_by_playbook(usage_store):
+    frame = usage_by_playbook(usage_store).set_index("playbook_id")
+    assert frame.index.tolist() == ["at_risk", "qbr_prep", "renewal"]
+    at_risk = frame.loc["at_risk"]
+    # r1, r2, r7, r12, r13; r2 is open and still counts.
+    assert at_risk["runs"] == 5 and at_risk["open_runs"] == 1
+    assert at_risk["views"] == 3
+    assert at_risk["csms_using"] == 3  # c1, c2, c3; r13 has no CSM
+    # Adherence: r1 2/3 (run_steps), r2 5/5, r7 9/10, r12 1/2, r13 1/2 (run_steps).
+    assert at_risk["mean_adherence"] == pytest.approx((2 / 3 + 1 + 0.9 + 0.5 + 0.5) / 5)
+    assert at_risk["adherence_n"] == 5
+    assert at_risk["followed_runs"] == 2  # r2 and r7 are at or above 0.8
+    assert at_risk["name"] == "At-Risk Customer Save"
+    renewal = frame.loc["renewal"]
+    # r6 (0 steps) and r8 (no count) have no adherence: the mean is missing, not 0.
+    assert renewal["runs"] == 2 and renewal["adherence_n"] == 0
+    assert pd.isna(renewal["mean_adherence"])
+    # Viewed but neither run nor defined: still listed, under its id.
+    qbr = frame.loc["qbr_prep"]
+    assert (qbr["runs"], qbr["views"], qbr["name"]) == (0, 1, "qbr_prep")
+
+
+def test_playbook_filter_restricts_the_playbook_rows(usage_store):
+    frame = usage_by_playbook(usage_store, Filters(playbook_id="renewal"))
+    assert frame["playbook_id"].tolist() == ["renewal"]
+    per_quarter = playbook_usage(usage_store, Filters(playbook_id="renewal"))
+    assert set(per_quarter["playbook_id"]) == {"renewal"}
+
+
+def test_usage_by_csm(usage_store):
+    frame = usage_by_csm(usage_store).set_index("csm_id")
+    assert frame.index.tolist() == ["c1", "c2", "c3"]
+    c1 = frame.loc["c1"]
+    # All six runs count; eligible are r1, r2, r3, r6 (r4 predates at_risk's playbook,
+    # retention has none), three of them with a playbook.
+    assert (c1["runs"], c1["eligible_runs"], c1["eligible_with_playbook"]) == (6, 4, 3)
+    assert c1["playbook_share"] == pytest.approx(0.75)
+    # Mean over r1 (2/3) and r2 (1); r6 has no steps and is left out.
+    assert c1["mean_adherence"] == pytest.approx((2 / 3 + 1) / 2)
+    assert c1["adherence_n"] == 2
+    assert not c1["consistent"] and not c1["rare"]
+    assert (c1["name"], c1["team"]) == ("Ann", "A")
+    c2 = frame.loc["c2"]
+    assert c2["playbook_share"] == 1.0 and c2["mean_adherence"] == pytest.approx(0.9)
+    assert c2["consistent"] and not c2["rare"]
+    c3 = frame.loc["c3"]
+    assert c3["playbook_share"] == pytest.approx(0.25) and c3["rare"]
+    assert not c3["consistent"]
+    # Wilson interval of 3 of 4 at 95%: statsmodels proportion_confint(3, 4, method="wilson")
+    # gives (0.30064, 0.95441) (centre (3 + 1.92)/5.84, half-width 1.96/5.84*sqrt(0.75+0.96)).
+    assert c1["share_ci_low"] == pytest.approx(0.30064, abs=1e-5)
+    assert c1["share_ci_high"] == pytest.approx(0.95441, abs=1e-5)
+    # 0.30–0.95 straddles both 0.3 and 0.8: four runs cannot tell.
+    assert c1["verdict"] == ("In between: 75% of 4 eligible runs used a playbook, mean "
+                             "adherence 83% (uncertain: the share's 95% CI runs from 30% to 95%)")
+    assert c2["verdict"].startswith("Consistent user: 100% of 2 eligible runs")
+
+
+def test_csm_flags_follow_the_settings_at_their_bounds(store, defined):
+    # Exactly 0.8 share and 0.8 adherence is consistent ("at least"); exactly 0.3 is not rare.
+    store.execute("INSERT INTO csms (csm_id, name) VALUES ('x', 'X'), ('y', 'Y')")
+    rows = [(f"x{i}", "at_risk", "at_risk" if i < 4 else None, "x", 5, 4 if i < 4 else None)
+            for i in range(5)]
+    rows += [(f"y{i}", "at_risk", "at_risk" if i < 3 else None, "y", None, None)
+             for i in range(10)]
+    for run_id, scenario, pb, csm, total, done in rows:
+        store.execute("INSERT INTO playbook_runs (run_id, scenario, playbook_id, account_id,"
+                      " csm_id, opened_on, steps_total, steps_completed)"
+                      " VALUES (?, ?, ?, 'a', ?, '2025-01-01', ?, ?)",
+                      [run_id, scenario, pb, csm, total, done])
+    frame = usage_by_csm(store).set_index("csm_id")
+    assert frame.loc["x", "playbook_share"] == pytest.approx(0.8)
+    assert frame.loc["x", "mean_adherence"] == pytest.approx(0.8)
+    assert frame.loc["x", "consistent"]
+    assert frame.loc["y", "playbook_share"] == pytest.approx(0.3)
+    assert not frame.loc["y", "rare"] and not frame.loc["y", "consistent"]
+
+
+def test_csm_without_eligible_runs_has_no_share_and_no_flags(store, defined):
+    store.execute("INSERT INTO playbook_runs (run_id, scenario, account_id, csm_id, opened_on)"
+                  " VALUES ('q1', 'qbr', 'a', 'z', '2025-01-01')")
+    row = usage_by_csm(store).set_index("csm_id").loc["z"]
+    assert row["runs"] == 1 and row["eligible_runs"] == 0
+    assert pd.isna(row["playbook_share"]) and pd.isna(row["mean_adherence"])
+    assert not row["consistent"] and not row["rare"]
+    assert row["verdict"].startswith("No eligible runs")
+    assert pd.isna(row["name"])  # not on the roster
+
+
+def test_team_segment_and_period_filters(usage_store):
+    team_a = usage_by_csm(usage_store, Filters(team="A"))
+    assert team_a["csm_id"].tolist() == ["c1", "c3"]
+    # Segment SMB keeps only account a2's runs: c3's four.
+    smb = usage_by_playbook(usage_store, Filters(segment="SMB")).set_index("playbook_id")
+    assert smb.loc["at_risk", "runs"] == 1 and smb.loc["renewal", "runs"] == 0
+    # Views belong to no account; a segment filter leaves them whole (scope.py).
+    assert smb.loc["at_risk", "views"] == 3
+    in_2025 = usage_by_csm(usage_store, Filters(date_from=date(2025, 1, 1)))
+    assert in_2025["csm_id"].tolist() == ["c3"]
+
+
+def test_playbook_usage_per_quarter(usage_store):
+    frame = playbook_usage(usage_store, freq="Q")
+    got = {(r.period, r.playbook_id): (r.runs, r.views) for r in frame.itertuples()}
+    assert got == {
+        (date(2024, 7, 1), "at_risk"): (3, 2),   # r1, r2, r7; views 07-15, 08-20
+        (date(2024, 7, 1), "qbr_prep"): (0, 1),
+        (date(2024, 7, 1), "renewal"): (1, 0),   # r8
+        (date(2024, 10, 1), "at_risk"): (1, 0),  # r13
+        (date(2024, 10, 1), "renewal"): (1, 0),  # r6
+        (date(2025, 1, 1), "at_risk"): (0, 1),
+        (date(2025, 4, 1), "at_risk"): (1, 0),   # r12
+    }
+    assert frame["period"].tolist() == sorted(frame["period"].tolist())
+    monthly = playbook_usage(usage_store, freq="M")
+    assert monthly["runs"].sum() == 7 and monthly["views"].sum() == 4
+    with pytest.raises(ValueError, match="freq"):
+        playbook_usage(usage_store, freq="W")
+
+
+def test_step_funnel(usage_store):
+    frame = step_funnel(usage_store, None, "at_risk")
+    # Natural order: the number in the id, so "step 10" comes last.
+    assert frame["step_id"].tolist() == ["step 1", "step 2", "step 10"]
+    assert frame[["runs", "done", "skipped", "open"]].values.tolist() == [
+        [2, 2, 0, 0], [2, 1, 0, 1], [1, 0, 1, 0]]
+    assert frame["done_rate"].tolist() == [1.0, 0.5, 0.0]
+    assert step_funnel(usage_store, None, "renewal").empty
+    with pytest.raises(ValueError):
+        step_funnel(usage_store, None, "")
+
+
+def test_usage_json_has_the_contract_keys(usage_store):
+    result = usage_json(usage_store)
+    assert set(result) == {"playbooks", "csms"}
+    assert {"playbook_id", "runs", "views", "csms_using", "mean_adherence"} <= set(
+        result["playbooks"][0])
+    assert {"csm_id", "runs", "mean_adherence", "playbook_share", "consistent", "rare"} <= set(
+        result["csms"][0])
+    renewal = next(p for p in result["playbooks"] if p["playbook_id"] == "renewal")
+    assert renewal["mean_adherence"] is None
+    c2 = next(c for c in result["csms"] if c["csm_id"] == "c2")
+    assert c2["consistent"] is True and isinstance(c2["runs"], int)
+    json.dumps(result, allow_nan=False)
+
+
+def test_empty_store(store, monkeypatch):
+    monkeypatch.setattr(catalog, "load_playbooks", lambda folder=None: ())
+    assert usage_by_playbook(store).empty
+    assert usage_by_csm(store).empty
+    assert playbook_usage(store).empty
+    assert step_funnel(store, None, "at_risk").empty
+    result = usage_json(store)
+    assert result == {"playbooks": [], "csms": []}
+    assert json.dumps(result, allow_nan=False)
+
+
+def test_defined_playbook_nobody_ran_shows_zero(store, defined):
+    frame = usage_by_playbook(store)
+    assert frame["playbook_id"].tolist() == ["at_risk", "renewal"]
+    assert frame["runs"].tolist() == [0, 0]
+    assert usage_json(store)["playbooks"][0]["mean_adherence"] is None
+
+
+# -- the demo organisation's planted truths (analysis.demo.PLANTED) ---------------------------
+def test_demo_rare_users_are_the_planted_ones(demo_store):
+    from analysis.demo import PLANTED
+    csms = usage_by_csm(demo_store)
+    assert sorted(csms.loc[csms["rare"], "csm_id"]) == sorted(PLANTED["rare_users"])
+    # Consistent users are a subset of the planted profile: a CSM who left before any
+    # playbook existed has no eligible run, and chance can pull adherence just under 0.8.
+    consistent = set(csms.loc[csms["consistent"], "csm_id"])
+    assert consistent <= set(PLANTED["consistent_users"])
+    assert len(consistent) >= len(PLANTED["consistent_users"]) - 3
+
+
+def test_demo_undefined_playbook_in_the_catalogue(demo_store):
+    from analysis.demo import PLANTED
+    playbook_id, scenario = PLANTED["undefined_playbook"]
+    runs = demo_store.query("SELECT opened_on FROM playbook_runs WHERE playbook_id = ?",
+                            [playbook_id])
+    row = catalog.playbook_catalog(demo_store).set_index("playbook_id").loc[playbook_id]
+    assert not row["defined"] and row["scenario"] == scenario
+    assert row["introduced_on"] == pd.Timestamp(runs["opened_on"].min()).date()
+    assert row["outcome_metric"] == "success_rate"
+
+
+def test_demo_usage_counts_match_a_plain_count(demo_store):
+    # Independent of the SQL: count the at_risk runs and views with pandas.
+    runs = demo_store.query("SELECT playbook_id FROM playbook_runs")
+    views = demo_store.query("SELECT playbook_id FROM playbook_views")
+    row = usage_by_playbook(demo_store).set_index("playbook_id").loc["at_risk"]
+    assert row["runs"] == (runs["playbook_id"] == "at_risk").sum()
+    assert row["views"] == (views["playbook_id"] == "at_risk").sum()
