@@ -1,0 +1,47 @@
+"""Feedback: what CSMs say about each playbook — ratings and their latest comments."""
+import streamlit as st
+
+from analysis.catalog import playbook_catalog
+from analysis.charts import feedback as charts
+from analysis.feedback import feedback_summary, recent_comments
+from pages.common import download_csv, get_store, sidebar_filters
+
+st.title("Feedback")
+store = get_store()
+filters = sidebar_filters(store)
+st.caption("Survey answers about the playbooks: ratings from 1 (poor) to 5 (great), with a 95% "
+           "t interval around each mean, and the newest comments. Period, team and playbook "
+           "filters apply; answers belong to no account, so the segment filter does not.")
+
+summary = feedback_summary(store, filters)
+if summary.empty:
+    st.info("No feedback yet — import **feedback** (submitted_at, playbook_id, rating 1–5, "
+            "comment) on the Import data page.")
+    st.stop()
+
+catalog = playbook_catalog(store)
+names = dict(zip(catalog["playbook_id"], catalog["name"]))
+responses_col, rated_col, comments_col = st.columns(3)
+responses_col.metric("Responses", f"{int(summary['responses'].sum()):,}")
+rated_col.metric("Ratings", f"{int(summary['rated'].sum()):,}",
+                 help="Answers with a rating from 1 to 5.")
+comments_col.metric("Comments", f"{int(summary['comments'].sum()):,}")
+
+if summary["rated"].any():
+    mean_col, spread_col = st.columns(2)
+    mean_col.plotly_chart(charts.mean_rating_chart(summary, names), key="feedback_mean")
+    spread_col.plotly_chart(charts.rating_distribution_chart(summary, names),
+                            key="feedback_distribution")
+else:
+    st.info("The answers carry no rating from 1 to 5, so there is nothing to average.")
+st.dataframe(summary, hide_index=True)
+download_csv(summary, "feedback_summary.csv", key="feedback_download_summary")
+
+st.subheader("Recent comments")
+limit = st.slider("How many", 5, 100, 20, step=5, key="feedback_limit")
+comments = recent_comments(store, filters, limit)
+if comments.empty:
+    st.info("No comments in this view.")
+else:
+    st.dataframe(comments, hide_index=True)
+    download_csv(comments, "feedback_comments.csv", key="feedback_download_comments")

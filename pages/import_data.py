@@ -1,0 +1,208 @@
+"""Import data: upload exports, confirm the table and the column mapping, preview, import."""
+import hashlib
+import re
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from analysis import settings
+from analysis.headers import match_headers
+from analysis.history import import_history, rejected_rows
+from analysis.importer import ImportRefused, guess_kind, import_file, preview, read_export
+from analysis.mapping import Mapping, load_mapping, save_mapping
+from analysis.schema import IMPORTABLE_KINDS, TABLES
+from pages.common import download_csv, get_store, require_admin
+
+IGNORE = "(ignore)"
+TYPES = ["csv", "txt", "tsv", "xlsx", "parquet", "zip"]
+DAY_FIRST = {"Work it out from the file": None, "Month first (03/04 = 4 March)": False,
+             "Day first (03/04 = 3 April)": True}
+UPLOAD_DIR = Path(tempfile.gettempdir()) / "playbook-impact-uploads"
+
+
+def _saved_copy(upload) -> Path:
+    """The upload written to a temporary file (named by content, so reruns reuse it)."""
+    data = upload.getvalue()
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(upload.name).name)[-80:] or "export"
+    path = UPLOAD_DIR / f"{hashlib.sha256(data).hexdigest()[:16]}-{safe}"
+    if not path.exists():
+        UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return path
+
+
+def _saved_mappings(kind: str) -> dict[str, Mapping]:
+    """Saved mappings of `kind` by name; a file that does not load is named in a warning."""
+    out = {}
+    for path in sorted(Path(settings.default("mappings_dir")).glob("*.y*ml")):
+        try:
+            mapping = load_mapping(path)
+        except ValueError as exc:
+            st.warning(f"Saved mapping skipped: {exc}")
+            continue
+        if mapping.kind == kind:
+            out[path.stem] = mapping
+    return out
+
+
+def _example(series: pd.Series) -> str:
+    found = series[series.astype(str).str.strip() != ""]
+    return str(found.iloc[0]) if len(found) else ""
+
+
+def _mapping_editor(i: int, kind: str, frame: pd.DataFrame, start: Mapping | None) -> dict:
+    """An editable table: export header → table column (or ignored). Returns header → column."""
+    headers = [str(h) for h in frame.columns]
+    matched = match_headers(headers, kind, start.columns if start else None).mapping
+    table = pd.DataFrame({
+        "export header": headers,
+        "column": [matched.get(h, IGNORE) for h in headers],
+        "example": [_example(frame[h].head(50)) for h in frame.columns],
+    })
+    edited = st.data_editor(
+        table, key=f"mapping_{i}_{kind}", hide_index=True, width="stretch",
+        disabled=["export header", "example"],
+        column_config={"column": st.column_config.SelectboxColumn(
+            f"{kind} column", options=[IGNORE, *TABLES[kind].column_names], required=True)})
+    chosen = edited[edited["column"] != IGNORE]
+    for column, headers_of in chosen.groupby("column")["export header"]:
+        if len(headers_of) > 1:
+            st.warning(f"{len(headers_of)} headers map to {column} ({', '.join(headers_of)}); "
+                       f"only {headers_of.iloc[-1]!r} will be read.")
+    return {row["export header"]: (None if row["column"] == IGNORE else row["column"])
+            for row in edited.to_dict("records")}
+
+
+def _show_result(result) -> None:
+    if result.unchanged:
+        st.info(f"{result.file_name} was imported before; nothing changed.")
+        return
+    cols = st.columns(4)
+    cols[0].metric("Rows read", f"{result.rows_read:,}")
+    cols[1].metric("Loaded", f"{result.rows_loaded:,}")
+    cols[2].metric("Updated", f"{result.rows_updated:,}")
+    cols[3].metric("Rejected", f"{result.rows_rejected:,}")
+    st.success(f"Imported {result.file_name} into {result.kind}.")
+    for warning in result.warnings:
+        st.warning(warning)
+    if len(result.rejected):
+        st.dataframe(result.rejected, hide_index=True)
+        download_csv(result.rejected, f"rejected-{result.import_id}.csv",
+                     key=f"rejected_{result.import_id}")
+
+
+def _file_panel(i: int, upload, store) -> None:
+    st.subheader(upload.name)
+    limit = int(settings.default("upload_limit_mb"))
+    if upload.size > limit * 1024 * 1024:
+        st.error(f"{upload.name} is {upload.size / 1024 / 1024:,.0f} MB, over the {limit:,} MB "
+                 "limit; split the export or import it with `python -m analysis import`.")
+        return
+    path = _saved_copy(upload)
+    try:
+        frame = read_export(path)
+    except ImportRefused as exc:
+        st.error(str(exc))
+        return
+    guessed = guess_kind(list(frame.columns))
+    kind = st.selectbox(
+        "Table", IMPORTABLE_KINDS, key=f"kind_{i}",
+        index=IMPORTABLE_KINDS.index(guessed) if guessed else None,
+        help="Guessed from the headers" + (f": {guessed}." if guessed else "; none matched."),
+        placeholder="Which table does this export fill?")
+    if kind is None:
+        st.warning("The headers match no table; choose one to map the columns by hand.")
+        return
+    saved = _saved_mappings(kind)
+    start_name = st.selectbox("Start from a saved mapping", ["(none)", *saved], key=f"saved_{i}")
+    start = saved.get(start_name)
+    day_first_label = st.selectbox("Dates", list(DAY_FIRST), key=f"day_first_{i}",
+                                   index=list(DAY_FIRST.values()).index(start.day_first if start else None))
+    columns = _mapping_editor(i, kind, frame, start)
+    mapping = Mapping(kind, DAY_FIRST[day_first_label], columns,
+                      start.values if start else {}, source="the upload page")
+
+    validation = preview(store, kind, frame, mapping, file_name=upload.name)
+    _show_preview(validation)
+
+    left, right = st.columns(2)
+    name = left.text_input("Mapping name", key=f"mapping_name_{i}",
+                           placeholder="e.g. gainsight-ctas")
+    if left.button("Save mapping", key=f"save_{i}"):
+        slug = re.sub(r"[^a-z0-9_-]+", "-", name.strip().lower()).strip("-")
+        if not slug:
+            left.error("Give the mapping a name first.")
+        else:
+            path_saved = save_mapping(mapping, Path(settings.default("mappings_dir")) / f"{slug}.yaml")
+            left.success(f"Saved {path_saved.name}; it is offered for the next {kind} export.")
+    if right.button("Import", key=f"import_{i}", type="primary",
+                    disabled=validation.refusal is not None):
+        bar = st.progress(0.0, text="Reading…")
+        try:
+            result = import_file(store, kind, path, mapping=mapping, file_name=upload.name,
+                                 progress=lambda fraction, message: bar.progress(
+                                     min(max(float(fraction), 0.0), 1.0), text=message))
+        except ImportRefused as exc:
+            bar.empty()
+            st.error(str(exc))
+            return
+        bar.empty()
+        # The rows are in the database now; the copy is rewritten if the upload is used again.
+        path.unlink(missing_ok=True)
+        st.session_state[f"result_{upload.file_id}"] = result
+        # Every page caches its figures; new rows must show everywhere.
+        st.cache_data.clear()
+    if f"result_{upload.file_id}" in st.session_state:
+        _show_result(st.session_state[f"result_{upload.file_id}"])
+
+
+def _show_preview(validation) -> None:
+    st.markdown("**Preview before importing**")
+    if validation.refusal:
+        st.error(validation.refusal)
+    for warning in validation.warnings:
+        st.warning(warning)
+    if validation.ignored_columns:
+        st.caption("Ignored headers: " + ", ".join(map(str, validation.ignored_columns)))
+    cols = st.columns(3)
+    cols[0].metric("Rows read", f"{validation.rows_read:,}")
+    cols[1].metric("Would load", f"{validation.rows_valid:,}")
+    cols[2].metric("Would reject", f"{len(validation.rejected):,}")
+    if len(validation.clean):
+        st.caption("First rows as they would be stored")
+        # A static table: a few rows, readable (and searchable) as plain text.
+        st.table(validation.clean.head(5))
+    if len(validation.rejected):
+        st.caption("Rows that would be rejected")
+        st.dataframe(validation.rejected, hide_index=True)
+
+
+store = get_store()
+require_admin()
+st.title("Import data")
+st.write("Upload exports from your CRM or CS platform (Salesforce, HubSpot, Gainsight, "
+         "ChurnZero, Totango, Planhat or a spreadsheet). Each file fills one table; headers and "
+         "values are recognised automatically and you can correct the mapping before importing.")
+uploads = st.file_uploader("Exports", type=TYPES, accept_multiple_files=True, key="upload",
+                           help=f"CSV, TXT, TSV, XLSX, Parquet or a ZIP holding one of them; "
+                                f"up to {int(settings.default('upload_limit_mb')):,} MB each.")
+for i, upload in enumerate(uploads or []):
+    with st.container(border=True, key=f"panel_{i}"):
+        _file_panel(i, upload, store)
+
+st.header("Import history")
+history = import_history(store)
+if history.empty:
+    st.info("Nothing imported yet.")
+else:
+    st.dataframe(history, hide_index=True, key="history")
+    with_rejects = history[history["rows_rejected"].fillna(0) > 0]
+    if len(with_rejects):
+        labels = {f"#{r.import_id} {r.file_name} ({r.kind}, {int(r.rows_rejected)} rejected)": r.import_id
+                  for r in with_rejects.itertuples()}
+        picked = st.selectbox("Rejected rows of a past import", list(labels), key="past_rejects")
+        rejected = rejected_rows(store, labels[picked])
+        st.dataframe(rejected, hide_index=True, key="past_rejected_rows")
+        download_csv(rejected, f"rejected-{labels[picked]}.csv", key="past_rejects_csv")

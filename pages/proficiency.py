@@ -1,0 +1,71 @@
+"""Time to proficiency: do CSMs hired after the program launch ramp faster?"""
+import streamlit as st
+
+from analysis import settings
+from analysis.charts.people import km_chart
+from analysis.proficiency import proficiency_summary
+from pages.common import download_csv, get_store, sidebar_filters
+
+
+def days(x) -> str:
+    return "not reached" if x is None else f"{x:.0f} days"
+
+
+def share(x) -> str:
+    return "—" if x is None else f"{x:.0%}"
+
+
+def method_note(result) -> str:
+    if result.method == "ramped_on":
+        return "Ramp date: the roster's ramped_on (blank = not ramped yet)."
+    target = "no target" if result.target_rate is None else f"{result.target_rate:.1%}"
+    return (f"Ramp date derived (the roster has no ramped_on): the first day a CSM's trailing "
+            f"{settings.default('ramp_window_days')}-day renewal rate reached {target} — the "
+            f"median of {len(result.veterans)} CSMs with over "
+            f"{settings.default('veteran_tenure_days')} days of tenure — on at least "
+            f"{settings.default('ramp_min_renewals')} decided renewals. Only CSMs hired since "
+            "the renewal data begins are included.")
+
+
+st.title("Time to proficiency")
+store = get_store()
+filters = sidebar_filters(store)
+result = proficiency_summary(store, filters)
+if result.launch_date is None:
+    st.info("No program launch date yet. Add playbook definitions on the Playbook library page "
+            "(the earliest introduced_on is the launch), or set launch_date.")
+    st.stop()
+st.caption(
+    f"Days from hire to fully ramped for CSMs hired before versus on or after the program "
+    f"launch on {result.launch_date}. CSMs not ramped yet count until their end date or the "
+    "data's last date (censored), so Kaplan–Meier curves, not plain averages, compare them. "
+    + method_note(result))
+if result.ramp.empty:
+    st.info("No CSM to analyse yet: " + result.verdict + " On the Import data page, import "
+            "**csms** with hire_date (and ramped_on if you track it) and **renewals**.")
+    st.stop()
+
+cohorts = result.cohorts.set_index("cohort")
+before, after = cohorts.loc["before"], cohorts.loc["after"]
+before_col, after_col, faster_col, p_col = st.columns(4)
+before_col.metric("Median ramp, hired before", days(before["median_days"]),
+                  help=f"{before['ramped']} of {before['csms']} CSMs ramped; 95% CI "
+                       f"{days(before['ci_low'])} to {days(before['ci_high'])}.")
+after_col.metric("Median ramp, hired after", days(after["median_days"]),
+                 help=f"{after['ramped']} of {after['csms']} CSMs ramped; 95% CI "
+                      f"{days(after['ci_low'])} to {days(after['ci_high'])}.")
+faster_col.metric("Faster by", share(result.faster_pct),
+                  help="1 − median after / median before.")
+p_col.metric("Log-rank p", "—" if result.p_value is None else f"{result.p_value:.3g}")
+
+text = result.verdict
+(st.success if "faster" in text.split(":")[0] else
+ st.warning if "slower" in text.split(":")[0] else st.info)(text)
+
+st.plotly_chart(km_chart(result.curves, result.cohorts), key="proficiency_chart")
+
+st.subheader("Cohorts")
+st.dataframe(result.cohorts, hide_index=True)
+st.subheader("Per CSM")
+st.dataframe(result.ramp, hide_index=True)
+download_csv(result.ramp, "ramp_days.csv", key="proficiency_download")

@@ -1,0 +1,110 @@
+"""Quarterly review: pick a quarter, read every playbook's page, download the pack (HTML/PDF)."""
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from analysis.filters import Filters
+from analysis.quarters import data_quarters, last_complete_quarter
+from analysis.report import (ChromiumMissing, build_review, change_value_text, chromium_path,
+                             render_html, render_pdf)
+from pages.common import get_store, sidebar_filters
+
+
+@st.cache_data(show_spinner="Building the review…")
+def _review(db_path: str, quarter: str, filters: Filters):
+    return build_review(get_store(), quarter, filters=filters)
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+store = get_store()
+filters = sidebar_filters(store)
+st.title("Quarterly review")
+quarters = data_quarters(store)
+if store.is_empty() or not quarters:
+    st.info("No data yet — load the demo (`python -m analysis init --demo`) or import playbook "
+            "runs and renewals on Import data; the review covers the quarters they span.")
+    st.stop()
+
+labels = [str(q) for q in reversed(quarters)]
+default = str(last_complete_quarter(store))
+quarter = st.selectbox("Quarter", labels, index=labels.index(default), key="quarter",
+                       help="Defaults to the last complete quarter of the data.")
+# The review sets its own period (the quarter, or each analysis's windows).
+review = _review(store.path, quarter, filters.with_(date_from=None, date_to=None))
+
+html = render_html(review)
+left, right = st.columns(2)
+left.download_button("Download HTML", html.encode("utf-8"), file_name=f"playbook-review-{quarter}.html",
+                     mime="text/html", key="download_html")
+if chromium_path() is None:
+    right.caption("PDF needs Chromium on the server (apt-get install chromium); print the HTML "
+                  "from a browser instead.")
+elif right.button("Build PDF", key="build_pdf"):
+    with tempfile.TemporaryDirectory(prefix="review-") as folder:
+        html_path = Path(folder) / "review.html"
+        html_path.write_text(html, encoding="utf-8")
+        try:
+            with st.spinner("Printing the PDF…"):
+                pdf = render_pdf(html_path, Path(folder) / "review.pdf").read_bytes()
+        except (ChromiumMissing, RuntimeError) as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["review_pdf"] = (quarter, pdf)
+built = st.session_state.get("review_pdf")
+if built and built[0] == quarter:
+    right.download_button("Download PDF", built[1], file_name=f"playbook-review-{quarter}.pdf",
+                          mime="application/pdf", key="download_pdf")
+
+st.caption(f"{review.start:%d %b %Y} – {review.end:%d %b %Y}. Usage, versions, changes and "
+           "feedback are this quarter's; effects use the 12 months around each introduction.")
+changes = review.changes
+st.subheader(f"What changed since {changes['previous_quarter'].iloc[0]}")
+previous, current = changes["previous_quarter"].iloc[0], changes["current_quarter"].iloc[0]
+st.dataframe(pd.DataFrame({
+    "measure": changes["measure"],
+    previous: [change_value_text(r, "previous") for r in changes.to_dict("records")],
+    current: [change_value_text(r, "current") for r in changes.to_dict("records")],
+    "verdict": changes["verdict"],
+}), hide_index=True, key="changes")
+st.plotly_chart(review.figures["quarter_rates"], key="quarter_rates")
+cols = st.columns(2)
+cols[0].markdown("**Consistency across CSMs**")
+cols[0].write(review.consistency.get("verdict") or "No data.")
+cols[1].markdown("**Time to proficiency**")
+cols[1].write(review.proficiency.get("verdict") or "No data.")
+
+st.subheader("Playbooks at a glance")
+st.plotly_chart(review.figures["effects"], key="effects")
+
+for i, s in enumerate(review.sections):
+    st.divider()
+    st.subheader(s.name)
+    st.caption(f"{s.playbook_id} · {s.category or 'no category'} · "
+               + ("defined" if s.defined else "in the data, not yet defined"))
+    st.write(f"**Before/after:** {s.headline.get('verdict')}")
+    if s.headline.get("followers_verdict"):
+        st.write(f"**Followers:** {s.headline['followers_verdict']}")
+    u = s.usage
+    cols = st.columns(4)
+    cols[0].metric("Runs this quarter", f"{u['runs']:,}")
+    cols[1].metric("Views", f"{u['views']:,}")
+    cols[2].metric("Success of closed runs", _pct(u["rate"]),
+                   help=f"n={u['closed']}, 95% CI {_pct(u['ci_low'])}–{_pct(u['ci_high'])}")
+    cols[3].metric("Feedback", f"{s.feedback['responses']:,}",
+                   help="Responses this quarter; mean rating "
+                        + ("–" if s.feedback["mean_rating"] is None
+                           else f"{s.feedback['mean_rating']:.2f}"))
+    if s.figure is not None:
+        st.plotly_chart(s.figure, key=f"section_{i}")
+    if len(s.versions):
+        st.dataframe(s.versions, hide_index=True, key=f"versions_{i}")
+    for entry in s.changelog:
+        st.write(f"**Changed in {entry['version']}** ({entry['date']}): "
+                 + "; ".join(map(str, entry["changes"])) + f" — *{entry['why']}*")
+    for comment in s.feedback["comments"].to_dict("records"):
+        st.text(f"“{comment['comment']}”")

@@ -1,0 +1,118 @@
+"""AppTest of pages/import_data.py: upload, kind guess, preview, import, mapping, history, errors."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis import settings
+from analysis.mapping import load_mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "pages" / "import_data.py")
+DATA = ROOT / "tests" / "browser_data"
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    path = tmp_path / "import.duckdb"
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(path))
+    monkeypatch.setitem(settings.SETTINGS, "mappings_dir",
+                        settings.Setting("mappings_dir", str(tmp_path / "mappings"), ""))
+    return path
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _upload(at: AppTest, *names: str) -> AppTest:
+    files = [(n, (DATA / n).read_bytes() if (DATA / n).exists() else n.encode(), "text/csv")
+             for n in names]
+    at.file_uploader(key="upload").set_value(files).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _rows(db_path, table) -> int:
+    from pages.common import get_store
+    return int(get_store().scalar(f"SELECT count(*) FROM {table}"))
+
+
+def test_empty_history_before_any_upload(db):
+    at = _app()
+    assert [i.value for i in at.info] == ["Nothing imported yet."]
+
+
+def test_upload_guesses_the_kind_previews_and_imports(db):
+    at = _upload(_app(), "csms.csv", "accounts.csv")
+    assert at.selectbox(key="kind_0").value == "csms"
+    assert at.selectbox(key="kind_1").value == "accounts"
+    preview = {m.label: m.value for m in at.metric}
+    assert preview["Rows read"] == "24" and preview["Would load"] == "24"
+    # The hostile name is data: shown in the preview table as text.
+    shown = at.table[1].value
+    assert "<script>alert(1)</script>" in shown["name"].tolist()
+
+    at.button(key="import_1").click().run()
+    assert not at.exception, at.exception
+    assert "Imported accounts.csv into accounts." in [s.value for s in at.success]
+    loaded = [m.value for m in at.metric if m.label == "Loaded"]
+    assert loaded == ["24"]
+    assert _rows(db, "accounts") == 24
+    history = at.dataframe[-1].value
+    assert history["file_name"].tolist() == ["accounts.csv"]
+    assert history["rows_loaded"].tolist() == [24]
+
+
+def test_a_file_that_is_not_an_export_is_a_clear_error(db):
+    at = _upload(_app(), "broken.csv")
+    # b"broken.csv" alone is a header row with no data: refused with the importer's reason.
+    assert len(at.error) == 1 and "broken.csv" in at.error[0].value
+    assert not at.button  # nothing to import
+
+
+def test_upload_limit(db, monkeypatch):
+    monkeypatch.setitem(settings.SETTINGS, "upload_limit_mb",
+                        settings.Setting("upload_limit_mb", 0, ""))
+    at = _upload(_app(), "csms.csv")
+    assert at.error[0].value.startswith("csms.csv is 0 MB, over the 0 MB limit")
+
+
+def test_save_mapping_writes_a_mapping_file(db, tmp_path):
+    at = _upload(_app(), "renewals.csv")
+    assert at.selectbox(key="kind_0").value == "renewals"
+    at.text_input(key="mapping_name_0").input("My CRM renewals").run()
+    at.button(key="save_0").click().run()
+    assert not at.exception, at.exception
+    saved = tmp_path / "mappings" / "my-crm-renewals.yaml"
+    mapping = load_mapping(saved)
+    assert mapping.kind == "renewals"
+    assert mapping.columns["renewal_date"] == "renewal_date"
+    assert mapping.columns["outcome"] == "outcome"
+    # Offered next time for a renewals export.
+    at = _upload(_app(), "renewals.csv")
+    assert "my-crm-renewals" in at.selectbox(key="saved_0").options
+
+
+def test_rejected_rows_are_listed_with_a_download(db, tmp_path):
+    bad = "renewal_id,account_id,renewal_date,outcome\nR1,A1,2025-01-01,renewed\nR2,A1,TBD,renewed\n"
+    at = _app()
+    at.file_uploader(key="upload").set_value([("bad.csv", bad.encode(), "text/csv")]).run()
+    at.button(key="import_0").click().run()
+    assert not at.exception, at.exception
+    assert [m.value for m in at.metric if m.label == "Rejected"] == ["1"]
+    reasons = at.dataframe[-1].value["reason"].tolist()
+    assert any("TBD" in r for r in reasons)
+    assert "past_rejects" in [s.key for s in at.selectbox]
+
+
+def test_a_broken_saved_mapping_is_named_not_fatal(db, tmp_path):
+    folder = tmp_path / "mappings"
+    folder.mkdir()
+    (folder / "old.yaml").write_text("kind: renewals\ncolumns: {}\nsheet: 2\n")
+    at = _upload(_app(), "renewals.csv")
+    assert any("old.yaml" in w.value and "sheet" in w.value for w in at.warning)
+    assert at.selectbox(key="saved_0").options == ["(none)"]

@@ -1,0 +1,68 @@
+"""AppTest of pages/overview.py: empty state, and figures equal to the analysis output."""
+import json
+from html import escape
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis.filters import Filters
+from analysis.overview import effect_counts, playbook_headlines, quarter_changes
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "overview.py")
+
+
+def _run(monkeypatch, db_path) -> AppTest:
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(db_path))
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_empty_database_says_how_to_start(monkeypatch, tmp_path):
+    at = _run(monkeypatch, tmp_path / "empty.duckdb")
+    assert [i.value for i in at.info] == [
+        "No data yet — load the demo (`python -m analysis init --demo`) or import exports on "
+        "Import data."]
+    assert not at.metric
+
+
+@pytest.fixture(scope="module")
+def expected(demo_store):
+    headlines = playbook_headlines(demo_store, Filters())
+    return headlines, quarter_changes(demo_store, Filters())
+
+
+def test_demo_overview_shows_the_analysis(monkeypatch, demo_store, expected):
+    headlines, changes = expected
+    at = _run(monkeypatch, demo_store.path)
+    metrics = {m.label: m.value for m in at.metric}
+    counts = effect_counts(headlines)
+    assert metrics["Playbooks improved"] == str(counts["improved"])
+    assert metrics["Got worse"] == str(counts["worse"])
+    for h in headlines[headlines["diff"].notna()].to_dict("records"):
+        assert metrics[h["name"]] == f"{h['after_rate']:.0%}"
+    # What changed: the same measures and current values as quarter_changes.
+    for c in changes.to_dict("records"):
+        if c["kind"] == "rate" and c["current_value"] is not None:
+            assert metrics[c["measure"]] == f"{c['current_value']:.0%}"
+        elif c["kind"] == "count":
+            assert metrics[c["measure"]] == f"{c['current_value']:,}"
+    assert f"{changes['current_quarter'].iloc[0]} vs {changes['previous_quarter'].iloc[0]}" in \
+        " ".join(s.value for s in at.subheader)
+
+
+def test_effect_chart_plots_each_measured_playbook(monkeypatch, demo_store, expected):
+    headlines, _ = expected
+    at = _run(monkeypatch, demo_store.path)
+    specs = [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+    effects = specs[0]
+    plotted = {y: x for trace in effects["data"] for x, y in zip(trace["x"], trace["y"])}
+    measured = headlines[headlines["diff"].notna()]
+    assert len(plotted) == len(measured)
+    for h in measured.to_dict("records"):
+        # Names are escaped for plotly, which reads a little HTML in labels.
+        assert plotted[escape(h["name"])] == pytest.approx(h["diff"])
+    freshness = at.dataframe[-1].value
+    assert set(freshness["table"]) >= {"playbook_runs", "renewals", "csms"}

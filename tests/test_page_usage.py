@@ -1,0 +1,187 @@
+"""AppTests of the Usage and Feedback pages, and their charts."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis.charts.feedback import mean_rating_chart, rating_distribution_chart
+from analysis.charts.usage import runs_over_time, share_vs_adherence, step_funnel_chart
+from analysis.feedback import feedback_summary, recent_comments
+from analysis.filters import Filters
+from analysis.store import Store
+from analysis.usage import step_funnel, usage_by_csm, usage_by_playbook
+from tests.test_feedback import ANSWERS
+from tests.test_usage import RUNS, STEPS, VIEWS
+
+ROOT = Path(__file__).resolve().parent.parent
+USAGE = str(ROOT / "pages" / "usage.py")
+FEEDBACK = str(ROOT / "pages" / "feedback.py")
+
+
+def _fill(store: Store) -> None:
+    """The hand-built rows of test_usage and test_feedback, against the shipped playbooks."""
+    store.execute("INSERT INTO csms (csm_id, name, team) VALUES "
+                  "('c1', 'Ann', 'A'), ('c2', 'Bob', 'B'), ('c3', 'Cat', 'A')")
+    store.execute("INSERT INTO accounts (account_id, segment) VALUES "
+                  "('a1', 'Enterprise'), ('a2', 'SMB')")
+    for row in RUNS:
+        store.execute(
+            "INSERT INTO playbook_runs (run_id, scenario, playbook_id, account_id, csm_id,"
+            " opened_on, status, steps_total, steps_completed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            list(row))
+    for row in STEPS:
+        store.execute("INSERT INTO run_steps (run_id, step_id, status) VALUES (?, ?, ?)", list(row))
+    for row in VIEWS:
+        store.execute("INSERT INTO playbook_views (viewed_at, csm_id, playbook_id) VALUES (?, ?, ?)",
+                      list(row))
+    for row in ANSWERS:
+        store.execute("INSERT INTO feedback (submitted_at, csm_id, playbook_id, rating, comment)"
+                      " VALUES (?, ?, ?, ?, ?)", list(row))
+
+
+@pytest.fixture
+def data_db(tmp_path, monkeypatch):
+    path = tmp_path / "usage.duckdb"
+    with Store(path) as store:
+        _fill(store)
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(path))
+    return path
+
+
+@pytest.fixture
+def empty_db(tmp_path, monkeypatch):
+    path = tmp_path / "empty.duckdb"
+    Store(path).close()
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(path))
+    return path
+
+
+def _run(path: str, **widgets) -> AppTest:
+    at = AppTest.from_file(path, default_timeout=60)
+    at.run()
+    for key, value in widgets.items():
+        at.selectbox(key=key).set_value(value)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _figures(at: AppTest) -> list[dict]:
+    # A plotly chart is an UnknownElement whose proto.spec is the figure JSON.
+    return [json.loads(e.proto.spec) for e in at.main.get("plotly_chart")]
+
+
+# -- pages ------------------------------------------------------------------------------------
+def test_usage_page_shows_the_analysis(data_db):
+    with Store(data_db) as store:
+        by_playbook = usage_by_playbook(store, Filters())
+        csms = usage_by_csm(store, Filters())
+        funnel = step_funnel(store, Filters(), "at_risk")
+    at = _run(USAGE, usage_funnel_playbook="at_risk")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Playbook runs"] == f"{by_playbook['runs'].sum():,}" == "7"
+    assert metrics["Playbook views"] == "4"
+    # c2 is the one consistent user and c3 the one rare user (test_usage works them out).
+    assert metrics["Consistent users"] == f"{csms['consistent'].sum()} of {len(csms)}" == "1 of 3"
+    assert metrics["Rare users"] == "1 of 3"
+    figures = _figures(at)
+    assert len(figures) == 4  # runs, views, scatter, funnel
+    funnel_fig = figures[-1]
+    done = next(t for t in funnel_fig["data"] if t["name"] == "Done")
+    assert done["x"] == funnel["done"].tolist() == [2, 1, 0]
+    tables = [d.value for d in at.dataframe]
+    assert tables[0]["runs"].sum() == 7
+    assert tables[-1]["step_id"].tolist() == ["step 1", "step 2", "step 10"]
+
+
+def test_usage_page_funnel_without_steps_says_what_to_import(data_db):
+    at = _run(USAGE, usage_funnel_playbook="renewal")
+    assert any("import **run_steps**" in i.value for i in at.info)
+
+
+def test_usage_page_filter_by_team(data_db):
+    at = AppTest.from_file(USAGE, default_timeout=60)
+    at.run()
+    at.selectbox(key="flt_team").set_value("B")
+    at.run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    # Team B is Bob alone: r7 and r8.
+    assert metrics["Playbook runs"] == "2"
+    assert metrics["Consistent users"] == "1 of 1"
+
+
+def test_usage_page_empty_database(empty_db):
+    at = _run(USAGE)
+    assert [i.value for i in at.info][0].startswith("No playbook runs yet — import them on "
+                                                    "the Import data page")
+    assert not at.metric
+
+
+def test_feedback_page_shows_the_analysis(data_db):
+    with Store(data_db) as store:
+        summary = feedback_summary(store, Filters())
+        comments = recent_comments(store, Filters())
+    at = _run(FEEDBACK)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Responses"] == f"{summary['responses'].sum():,}" == "7"
+    assert metrics["Ratings"] == "5"
+    assert metrics["Comments"] == "4"
+    mean_fig = _figures(at)[0]
+    assert mean_fig["data"][0]["x"] == pytest.approx([4.0, 2.0])
+    assert at.dataframe[-1].value["comment"].tolist() == comments["comment"].tolist()
+
+
+def test_feedback_page_empty_database(empty_db):
+    at = _run(FEEDBACK)
+    assert at.info[0].value.startswith("No feedback yet — import **feedback**")
+
+
+# -- charts -----------------------------------------------------------------------------------
+def test_runs_over_time_stacks_one_trace_per_playbook():
+    usage = pd.DataFrame({"period": [pd.Timestamp("2024-07-01").date()] * 2
+                          + [pd.Timestamp("2024-10-01").date()],
+                          "playbook_id": ["a", "b", "a"], "runs": [3, 1, 2], "views": [0, 5, 1]})
+    fig = runs_over_time(usage, "runs", {"a": "Alpha"})
+    assert [t.name for t in fig.data] == ["Alpha", "b"]
+    assert list(fig.data[0].y) == [3, 2] and list(fig.data[0].x) == ["2024-07-01", "2024-10-01"]
+    assert fig.layout.barmode == "stack"
+    assert list(runs_over_time(usage, "views").data[1].y) == [5]
+    with pytest.raises(ValueError):
+        runs_over_time(usage, "steps")
+
+
+def test_share_vs_adherence_places_csms_with_guides():
+    csms = pd.DataFrame({"csm_id": ["c1", "c2", "c3", "c4"], "name": ["Ann", None, "Cat", "Dan"],
+                         "runs": [5, 6, 7, 1], "playbook_share": [0.9, 0.2, 0.5, None],
+                         "mean_adherence": [0.85, 0.4, 0.6, 0.9],
+                         "consistent": [True, False, False, False],
+                         "rare": [False, True, False, False]})
+    fig = share_vs_adherence(csms)
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["Consistent user"].x) == [0.9]
+    assert list(by_name["Rare user"].text) == ["c2"]  # no name: the id labels the point
+    assert list(by_name["In between"].y) == [0.6]  # Dan has no share and no point
+    guides = sorted(s.x0 for s in fig.layout.shapes if s.x0 == s.x1)
+    assert guides == [0.3, 0.8]
+
+
+def test_step_funnel_and_feedback_charts():
+    funnel = pd.DataFrame({"step_id": ["1", "2"], "done": [4, 2], "skipped": [0, 1],
+                           "open": [0, 1]})
+    fig = step_funnel_chart(funnel)
+    assert [t.name for t in fig.data] == ["Done", "Skipped", "Open"]
+    assert list(fig.data[1].x) == [0, 1]
+    summary = pd.DataFrame({"playbook_id": ["a", "b"], "rated": [4, 0],
+                            "mean_rating": [4.0, None], "ci_low": [2.7, None],
+                            "ci_high": [5.3, None], **{f"r{r}": [0, 0, 1, 2, 1][r - 1:r] * 2
+                                                      for r in range(1, 6)}})
+    mean = mean_rating_chart(summary, {"a": "Alpha"})
+    assert list(mean.data[0].y) == ["Alpha"]  # unrated playbooks have no point
+    assert list(mean.data[0].error_x.array) == pytest.approx([1.3])
+    spread = rating_distribution_chart(summary)
+    assert [list(t.x) for t in spread.data] == [[0.0], [0.0], [0.25], [0.5], [0.25]]

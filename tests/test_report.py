@@ -1,0 +1,196 @@
+"""The quarterly review pack: content, escaping, self-containment, PDF pages and the CLI."""
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.filters import Filters
+from analysis.report import ChromiumMissing, build_review, render_html, render_pdf, write_report
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+QUARTER = "2025Q3"
+
+
+def needs_chromium():
+    """Skip without Chromium, unless REQUIRE_BROWSER=1 says the machine must have it."""
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail("REQUIRE_BROWSER=1 but /usr/bin/chromium is missing")
+    pytest.skip("/usr/bin/chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def review(demo_store):
+    return build_review(demo_store, QUARTER)
+
+
+@pytest.fixture(scope="module")
+def html(review):
+    return render_html(review)
+
+
+def test_review_covers_the_quarter_and_every_playbook(review, demo_store):
+    from analysis.catalog import playbook_catalog
+    assert (review.quarter, str(review.start), str(review.end)) == (QUARTER, "2025-07-01", "2025-09-30")
+    catalog = playbook_catalog(demo_store)
+    assert [s.playbook_id for s in review.sections] == review.headlines["playbook_id"].tolist()
+    assert set(s.playbook_id for s in review.sections) == set(catalog["playbook_id"])
+    # The undefined playbook of the demo data has its section too, marked as such.
+    undefined = [s for s in review.sections if not s.defined]
+    assert [s.playbook_id for s in undefined] == ["qbr_prep"]
+
+
+def test_review_numbers_equal_the_analysis_functions(review, demo_store):
+    from analysis.before_after import before_after_json
+    from analysis.usage import usage_json
+    quarter = Filters(date_from=review.start, date_to=review.end)
+    usage = {u["playbook_id"]: u for u in usage_json(demo_store, quarter)["playbooks"]}
+    effects = {e["playbook_id"]: e for e in before_after_json(demo_store, Filters())}
+    for s in review.sections:
+        assert s.usage["runs"] == (usage[s.playbook_id]["runs"] if s.playbook_id in usage else 0)
+        if s.playbook_id in effects:
+            assert s.headline["verdict"] == effects[s.playbook_id]["verdict"]
+            assert s.headline["diff"] == effects[s.playbook_id]["diff"]
+    # Closed runs of the quarter counted independently of the report's query.
+    closed = demo_store.query("""
+        select playbook_id, count(*) as closed, count(*) filter (where outcome = 'success') as ok
+        from playbook_runs where opened_on between ? and ? and outcome is not null
+          and playbook_id is not null group by 1
+    """, [review.start, review.end]).set_index("playbook_id")
+    for s in review.sections:
+        if s.playbook_id in closed.index:
+            assert s.usage["closed"] == closed.at[s.playbook_id, "closed"]
+            assert s.usage["successes"] == closed.at[s.playbook_id, "ok"]
+
+
+def test_changelog_entries_are_those_dated_in_the_quarter(review):
+    from analysis.library import load_playbooks
+    expected = {(p.id, e.version) for p in load_playbooks() for e in p.changelog
+                if review.start <= e.date <= review.end}
+    found = {(s.playbook_id, e["version"]) for s in review.sections for e in s.changelog}
+    assert found == expected
+    # The catalogue says renewal 2.0 arrived on 2025-07-01: inside 2025Q3.
+    assert ("renewal", "2.0") in found
+
+
+def test_html_has_every_section_and_no_external_script(review, html):
+    assert html.startswith("<!DOCTYPE html>")
+    for s in review.sections:
+        assert f'id="pb-{s.playbook_id}"' in html
+    assert html.count('<section class="page"') == len(review.sections) + 1
+    assert not re.search(r"<script[^>]+src=", html, re.I)
+    # Nothing the page loads from elsewhere (plotly.js itself mentions URLs in strings).
+    assert not re.search(r"<(link|img|iframe|object|embed)\b[^>]*\b(src|href)=", html, re.I)
+    # plotly.js is inlined once, however many figures the pack holds.
+    assert html.count("window.PlotlyConfig") == 1
+    charted = [s for s in review.sections if s.figure is not None]
+    assert charted and html.count("Plotly.newPlot") == len(charted) + 2
+
+
+def test_html_escapes_data(review):
+    hostile = "<script>alert('x')</script>"
+    section = review.sections[0]
+    comments = pd.DataFrame({"submitted_at": [pd.Timestamp("2025-08-01")], "rating": [2],
+                             "comment": [hostile]})
+    tampered = dataclasses.replace(
+        review, sections=(dataclasses.replace(
+            section, name="<b>Bold</b> & co", feedback={**section.feedback, "comments": comments}),
+            *review.sections[1:]))
+    out = render_html(tampered)
+    assert hostile not in out
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in out
+    assert "&lt;b&gt;Bold&lt;/b&gt; &amp; co" in out
+
+
+def test_bad_quarter_is_a_clear_error(demo_store):
+    with pytest.raises(ValueError, match="not of the form 2026Q3"):
+        build_review(demo_store, "Q3-2025")
+
+
+def _page_count(pdf: bytes) -> int:
+    # Page objects are "/Type /Page"; the page tree is "/Type /Pages".
+    return len(re.findall(rb"/Type\s*/Page(?![a-z])", pdf))
+
+
+def test_pdf_has_a_page_per_section(review, html, tmp_path):
+    needs_chromium()
+    html_path = tmp_path / "review.html"
+    html_path.write_text(html, encoding="utf-8")
+    pdf = render_pdf(html_path, tmp_path / "review.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF")
+    # The cover, "at a glance", then one page per playbook.
+    assert _page_count(pdf) == len(review.sections) + 2
+
+
+def test_missing_chromium_is_a_clear_error(tmp_path, monkeypatch):
+    import analysis.report as report
+    monkeypatch.setattr(report, "chromium_path", lambda: None)
+    (tmp_path / "r.html").write_text("<p>x</p>")
+    with pytest.raises(ChromiumMissing, match="needs Chromium"):
+        render_pdf(tmp_path / "r.html", tmp_path / "r.pdf")
+
+
+@pytest.fixture(scope="module")
+def demo_db_copy(demo_store, tmp_path_factory):
+    """A file copy of the demo database, so a subprocess can open it while the tests hold theirs."""
+    demo_store.execute("CHECKPOINT")
+    copy = tmp_path_factory.mktemp("cli") / "demo.duckdb"
+    shutil.copy(demo_store.path, copy)
+    return copy
+
+
+def _cli(*args, db):
+    env = {**os.environ, "PLAYBOOK_IMPACT_DB": str(db)}
+    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_cli_writes_the_review(demo_db_copy, tmp_path):
+    out = tmp_path / "review.html"
+    done = _cli("report", "--quarter", QUARTER, "--out", str(out), "--db", str(demo_db_copy),
+                db=demo_db_copy)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"wrote {out}"
+    text = out.read_text(encoding="utf-8")
+    assert "Playbook review 2025Q3" in text and 'id="pb-at_risk"' in text
+
+
+def test_cli_rejects_a_bad_quarter(demo_db_copy, tmp_path):
+    done = _cli("report", "--quarter", "2025Q7", "--out", str(tmp_path / "r.html"),
+                "--db", str(demo_db_copy), db=demo_db_copy)
+    assert done.returncode == 2
+    assert "not of the form 2026Q3" in done.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_cli_writes_the_pdf_too(demo_db_copy, tmp_path):
+    needs_chromium()
+    out = tmp_path / "pack.html"
+    done = _cli("report", "--quarter", "2025-Q3", "--out", str(out), "--pdf",
+                "--db", str(demo_db_copy), db=demo_db_copy)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "pack.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_write_report_returns_html_then_pdf(review, demo_store, tmp_path, monkeypatch):
+    import analysis.report as report
+    monkeypatch.setattr(report, "build_review", lambda *a, **k: review)
+    monkeypatch.setattr(report, "render_pdf", lambda html, pdf: (pdf.write_bytes(b"%PDF-1.4"), pdf)[1])
+    written = write_report(demo_store, QUARTER, tmp_path / "sub" / "r.html", pdf=True)
+    assert written == [tmp_path / "sub" / "r.html", tmp_path / "sub" / "r.pdf"]
+
+
+def test_a_playbook_filter_narrows_the_review_to_it(demo_store, review):
+    one = build_review(demo_store, QUARTER, filters=Filters(playbook_id="renewal"))
+    assert [s.playbook_id for s in one.sections] == ["renewal"]
+    full = next(s for s in review.sections if s.playbook_id == "renewal")
+    assert one.sections[0].usage == full.usage
+    assert 'id="pb-renewal"' in render_html(one) and 'id="pb-at_risk"' not in render_html(one)
