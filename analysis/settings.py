@@ -71,9 +71,36 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+def _parse(name: str, text: str):
+    """An environment override read as the type of the setting's default."""
+    declared = SETTINGS[name].default
+    try:
+        if isinstance(declared, bool):
+            return text.strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(declared, int):
+            return int(text)
+        if isinstance(declared, float):
+            return float(text)
+    except ValueError:
+        raise ValueError(f"{env_name(name)}={text!r} is not a valid {type(declared).__name__} "
+                         f"for the setting {name!r}") from None
+    return text
+
+
+def env_name(name: str) -> str:
+    """The environment variable that overrides a setting: PLAYBOOK_IMPACT_<NAME>."""
+    return "PLAYBOOK_IMPACT_" + name.upper()
+
+
 def default(name: str):
-    """The default value of a declared setting."""
-    return SETTINGS[name].default
+    """The value in effect for a setting: its declared default, unless the environment variable
+    PLAYBOOK_IMPACT_<NAME> (e.g. PLAYBOOK_IMPACT_FOLLOWER_THRESHOLD=0.75) overrides it."""
+    if name not in SETTINGS:
+        raise KeyError(f"no setting named {name!r}")
+    text = os.environ.get(env_name(name))
+    if text is None or text == "":
+        return SETTINGS[name].default
+    return _parse(name, text)
 
 
 def db_path() -> str:
