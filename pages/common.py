@@ -26,12 +26,28 @@ def _store(path: str) -> Store:
     return Store(path)
 
 
+def _through_app() -> None:
+    """Make sure app.py (login, navigation) runs before any page.
+
+    Until app.py has called st.navigation once in this server process, Streamlit treats a
+    `pages/` folder as a legacy multipage app: a shared link such as /usage, opened as the
+    first request after a start, would run pages/usage.py alone, with every file of the folder
+    in the sidebar and no login. Leaving that legacy mode and rerunning hands the request to
+    app.py, whose navigation then opens the linked page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def get_store() -> Store:
     """The app's database, opened once per process (PLAYBOOK_IMPACT_DB chooses the file).
 
     When another process holds the file (a second app, an import from the CLI), the page says
     so and stops instead of showing a traceback.
     """
+    _through_app()
     try:
         return _store(settings.db_path())
     except StoreError as exc:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,12 +40,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    _require_chromium()
-    folder = tmp_path_factory.mktemp("browser")
+@contextmanager
+def _serve(folder: Path, db: Path):
+    """`streamlit run app.py` on a free port with `db` as its database; yields the URL."""
     port = _free_port()
-    env = {**os.environ, "PLAYBOOK_IMPACT_DB": str(folder / "new-user.duckdb")}
+    env = {**os.environ, "PLAYBOOK_IMPACT_DB": str(db)}
     log = open(folder / "streamlit.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -73,6 +73,14 @@ def app_url(tmp_path_factory):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    _require_chromium()
+    folder = tmp_path_factory.mktemp("browser")
+    with _serve(folder, folder / "new-user.duckdb") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +171,25 @@ def test_a_new_user_imports_exports_and_reads_every_page(app_url, browser_page, 
     download.value.save_as(pdf)
     assert pdf.read_bytes().startswith(b"%PDF")
     _assert_clean(page, "Quarterly review")
+
+
+def test_a_shared_link_opens_its_page_with_filters_as_the_first_request(tmp_path):
+    """A link like /usage?segment=SMB, opened first after the server starts, must go through
+    app.py (navigation, login): Streamlit would otherwise run the page file on its own."""
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+    from analysis.demo import load_demo
+    from analysis.store import Store
+    db = tmp_path / "shared-link.duckdb"
+    with Store(db) as store:
+        load_demo(store)
+    with _serve(tmp_path, db) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/usage?segment=SMB")
+        _settle(page)
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Time to proficiency" in nav and "common" not in nav
+        assert page.locator("h1").first.inner_text().strip() == "Usage"
+        assert page.locator(".st-key-flt_segment input").input_value() == "SMB"
+        browser.close()

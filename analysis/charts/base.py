@@ -20,7 +20,9 @@ def styled(fig: go.Figure, title: str | None = None, *, percent_y: bool = False,
     """Apply the house layout; `percent_y` formats a 0–1 axis as percentages."""
     fig.update_layout(
         title=title, template="plotly_white", height=height,
-        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+        # Room for the title above the legend row, so the two never overlap.
+        margin=dict(l=10, r=10, t=90 if title else 40, b=10),
+        title_y=0.98, title_yanchor="top",
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
         font=dict(size=13),
     )

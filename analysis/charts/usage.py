@@ -20,7 +20,10 @@ def runs_over_time(usage: pd.DataFrame, value: str = "runs", names: dict | None 
                     name=names.get(playbook_id, playbook_id),
                     marker_color=SEQUENCE[i % len(SEQUENCE)])
     fig.update_layout(barmode="stack", xaxis_title="Period starting", yaxis_title=value.title())
-    return styled(fig, title or f"{value.title()} per playbook")
+    fig = styled(fig, title or f"{value.title()} per playbook", height=440)
+    # A dozen playbooks make a legend too tall for the row above the plot: list it at the side.
+    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
+    return fig
 
 
 def _user_kind(row) -> str:
