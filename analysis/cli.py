@@ -137,9 +137,13 @@ COMMANDS = {"init": cmd_init, "import": cmd_import, "metrics": cmd_metrics,
 
 
 def main(argv: list[str] | None = None) -> int:
+    from analysis.store import StoreError
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except StoreError as exc:  # the app or another command holds the database
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
