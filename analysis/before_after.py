@@ -80,7 +80,10 @@ def _outcome_counts(store: Store, filters: Filters | None, windows: pd.DataFrame
     month = ", date_trunc('month', o.day)::DATE AS month" if by_month else ""
     sql = f"""
         WITH windows AS (
-            SELECT playbook_id, metric, scenario,
+            -- Renewals count for a renewal_rate playbook whatever its scenario: key them ''
+            -- so the join below is one equality on (metric, scenario).
+            SELECT playbook_id, metric,
+                   CASE WHEN metric = 'renewal_rate' THEN '' ELSE scenario END AS scenario,
                    CAST(introduced_on AS DATE) AS introduced_on,
                    CAST(window_start AS DATE) AS window_start,
                    CAST(window_end AS DATE) AS window_end
@@ -88,7 +91,7 @@ def _outcome_counts(store: Store, filters: Filters | None, windows: pd.DataFrame
         ),
         outcomes AS (
             -- a renewal is decided on its renewal_date
-            SELECT 'renewal_rate' AS metric, NULL AS scenario, renewal_date AS day,
+            SELECT 'renewal_rate' AS metric, '' AS scenario, renewal_date AS day,
                    outcome = 'renewed' AS success
             FROM {renewals_sql} r
             WHERE outcome IN ('renewed', 'churned')
@@ -106,8 +109,7 @@ def _outcome_counts(store: Store, filters: Filters | None, windows: pd.DataFrame
                    count(*) FILTER (WHERE o.success) AS successes
             FROM windows w
             JOIN outcomes o
-              ON o.metric = w.metric
-             AND (w.metric = 'renewal_rate' OR o.scenario = w.scenario)
+              ON o.metric = w.metric AND o.scenario = w.scenario
              AND o.day >= w.window_start AND o.day < w.window_end
             GROUP BY ALL
         )

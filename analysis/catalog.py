@@ -6,11 +6,17 @@ opened_on of its runs and outcome metric `renewal_rate` when its scenario is ren
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import pandas as pd
 
 from analysis.library import load_playbooks
 from analysis.names import slugify
 from analysis.store import Store
+
+# Catalogues already built inside a `shared_catalog()` block, keyed by (store, folder).
+_SHARED: ContextVar[dict | None] = ContextVar("shared_playbook_catalog", default=None)
 
 COLUMNS = ("playbook_id", "name", "category", "scenario", "introduced_on", "outcome_metric",
            "defined", "current_version")
@@ -103,6 +109,31 @@ def playbook_catalog(store: Store, folder=None) -> pd.DataFrame:
         introduced_on (datetime.date), outcome_metric (renewal_rate / success_rate),
         defined (bool), current_version (str or None).
     """
+    shared = _SHARED.get()
+    if shared is None:
+        return _build(store, folder)
+    key = (id(store), str(folder))
+    if key not in shared:
+        shared[key] = _build(store, folder)
+    return shared[key].copy()  # a copy: callers may add columns to what they get
+
+
+@contextmanager
+def shared_catalog():
+    """Build each (store, folder) catalogue once inside the block, then hand out copies.
+
+    For a suite of analyses over one unchanging database (metrics_json): every analysis asks
+    for the catalogue, and rebuilding it (YAML load plus a scan of the runs) each time is
+    wasted work. Nothing is kept after the block, so a later import is always seen.
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _build(store: Store, folder) -> pd.DataFrame:
     defined = _defined(folder)
     known = set(defined["playbook_id"]) | {slugify(n) for n in defined["name"]}
     undefined = _undefined(_seen_in_runs(store), known)

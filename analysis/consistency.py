@@ -23,7 +23,7 @@ from analysis.filters import Filters
 from analysis.jsonable import clean
 from analysis.launch import program_launch_date
 from analysis.scope import scoped
-from analysis.stats import wilson
+from analysis.stats import wilson_arrays
 from analysis.store import Store
 
 PERIODS = ("before", "after")
@@ -113,12 +113,9 @@ def csm_renewal_rates(store: Store, filters: Filters | None = None,
     """, [*params, add_months(launch, -months), add_months(launch, months), launch])
     if frame.empty:
         return pd.DataFrame(columns=RATE_COLUMNS)
-    intervals = [wilson(k, n) for k, n in zip(frame["renewed"], frame["n"])]
     frame["n"] = frame["n"].astype(int)
     frame["renewed"] = frame["renewed"].astype(int)
-    frame["rate"] = [p.rate for p in intervals]
-    frame["ci_low"] = [p.ci_low for p in intervals]
-    frame["ci_high"] = [p.ci_high for p in intervals]
+    frame["rate"], frame["ci_low"], frame["ci_high"] = wilson_arrays(frame["renewed"], frame["n"])
     frame["counted"] = frame["n"] >= int(settings.default("min_renewals_per_csm"))
     return frame[RATE_COLUMNS].reset_index(drop=True)
 

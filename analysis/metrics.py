@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from importlib import import_module
 
 from analysis import settings
+from analysis.catalog import shared_catalog
 from analysis.filters import Filters
 from analysis.jsonable import clean
 from analysis.store import Store
@@ -43,9 +44,11 @@ def metrics_json(store: Store, filters: Filters | None = None) -> dict:
     and settings (every declared setting but paths, so a result says how it was computed).
     """
     filters = filters or Filters()
-    result = {key: section(key, store, filters) for key in SECTIONS}
+    # Every section needs the playbook catalogue; build it once for the whole suite.
+    with shared_catalog():
+        result = {key: section(key, store, filters) for key in SECTIONS}
     result["generated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     result["filters"] = filters.to_query()
-    result["settings"] = {name: s.default for name, s in settings.SETTINGS.items()
+    result["settings"] = {name: settings.default(name) for name in settings.SETTINGS
                           if not name.endswith(("_path", "_dir"))}
     return clean(result)

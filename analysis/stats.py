@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, asdict
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+from statsmodels.stats.proportion import confint_proportions_2indep
 
 from analysis import settings
 
@@ -37,6 +38,46 @@ class Proportion:
         return asdict(self)
 
 
+@lru_cache(maxsize=32)
+def _z(alpha: float) -> float:
+    """Two-sided normal critical value; cached because norm.isf costs more than the interval."""
+    return float(sps.norm.isf(alpha / 2))
+
+
+def wilson_arrays(successes, n, alpha: float | None = None):
+    """Vectorised Wilson score intervals for many proportions at once.
+
+    The closed form of Wilson (1927), written in the same order of operations as statsmodels'
+    `proportion_confint(method="wilson")` (so both agree to rounding) and clipped to [0, 1].
+
+    Parameters
+    ----------
+    successes, n : array-like of non-negative integers, same length (successes <= n).
+    alpha : float, optional
+        1 − confidence level; None means the `alpha` setting.
+
+    Returns
+    -------
+    (rate, ci_low, ci_high) : three float64 ndarrays; NaN where n is 0.
+    """
+    k = np.asarray(successes, dtype=float)
+    nobs = np.asarray(n, dtype=float)
+    if k.shape != nobs.shape:
+        raise ValueError(f"successes and n differ in shape: {k.shape} vs {nobs.shape}")
+    if ((k < 0) | (nobs < 0) | (k > nobs)).any():
+        raise ValueError("successes must lie in 0..n")
+    crit = _z(settings.default("alpha") if alpha is None else float(alpha))
+    crit2 = crit ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nobs = np.where(nobs > 0, nobs, np.nan)  # an empty sample has no rate, not 0/0 noise
+        rate = k / nobs
+        denom = 1 + crit2 / nobs
+        center = (rate + crit2 / (2 * nobs)) / denom
+        dist = crit * np.sqrt(rate * (1.0 - rate) / nobs + crit2 / (4.0 * nobs ** 2)) / denom
+        low, high = np.clip(center - dist, 0, 1), np.clip(center + dist, 0, 1)
+    return rate, low, high
+
+
 def wilson(successes: int, n: int, alpha: float | None = None) -> Proportion:
     """Rate with a Wilson score interval; an empty sample has rate and interval None."""
     successes, n = int(successes), int(n)
@@ -44,9 +85,8 @@ def wilson(successes: int, n: int, alpha: float | None = None) -> Proportion:
         raise ValueError(f"successes must lie in 0..n, got {successes} of {n}")
     if n == 0:
         return Proportion(0, 0, None, None, None)
-    alpha = settings.default("alpha") if alpha is None else alpha
-    low, high = proportion_confint(successes, n, alpha=alpha, method="wilson")
-    return Proportion(n, successes, successes / n, _clean(low), _clean(high))
+    rate, low, high = wilson_arrays([successes], [n], alpha)
+    return Proportion(n, successes, successes / n, _clean(low[0]), _clean(high[0]))
 
 
 def newcombe_diff(s1: int, n1: int, s0: int, n0: int, alpha: float | None = None):

@@ -18,7 +18,9 @@ with no snapshot, or `nps`, which no table holds yet) makes its comparison *unkn
 propagates through and/or/not the way SQL's NULL does, and an unknown result does not fire.
 
 The features of every account are computed in SQL (`account_features`, `feature_history`);
-an AST is evaluated over that frame with vectorised pandas masks.
+an AST is evaluated over such a frame with vectorised pandas masks (`evaluate`), or compiled
+to a SQL condition (`to_sql`, same three-valued logic) so `missed_plays` can find where
+triggers fire without bringing a row per snapshot into Python.
 """
 from __future__ import annotations
 
@@ -303,41 +305,164 @@ def evaluate(expression: str, frame: pd.DataFrame) -> pd.Series:
     return _mask(node, frame).fillna(False).astype(bool)
 
 
+_SQL_OPS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "=", "!=": "<>"}
+
+
+def to_sql(node) -> tuple[str, list]:
+    """An AST as a SQL boolean expression over feature columns, with its bound parameters.
+
+    SQL's NULL logic is the three-valued logic `evaluate` uses, so the two agree row by row;
+    feature names come from FEATURES (the parser checks them) and every value is a parameter.
+    """
+    if isinstance(node, Compare):
+        return f"({quote_ident(node.feature)} {_SQL_OPS[node.op]} ?)", [node.value]
+    if isinstance(node, InList):
+        marks = ", ".join(["?"] * len(node.values))
+        negate = "not " if node.negate else ""
+        return f"({quote_ident(node.feature)} {negate}in ({marks}))", list(node.values)
+    if isinstance(node, Not):
+        inner, params = to_sql(node.item)
+        return f"(not {inner})", params
+    parts = [to_sql(i) for i in node.items]
+    joiner = " and " if isinstance(node, And) else " or "
+    return "(" + joiner.join(p[0] for p in parts) + ")", [v for p in parts for v in p[1]]
+
+
 # -- features from the data -----------------------------------------------------------------
 # One row per point (account_id, as_of, snapshot_date): the snapshot is the account's latest on
-# or before as_of. Everything else is measured relative to as_of.
-_FEATURES_SQL = """
-with snap as (
+# or before as_of. Everything else is measured relative to as_of. The SQL is assembled from
+# parts, each with its own parameters, so the placeholders always match their values.
+
+# Each account's daily snapshot with its 30-day comparison. The comparison snapshot is the one
+# nearest to 30 days earlier, 15 to 45 days back; ties go to the older one. The candidates are
+# the latest snapshot on or before day -30 and the first one after it, read with RANGE windows
+# over the account's own snapshots (days -45..-30 and -29..-15) instead of self-joins.
+_SNAP_SQL = """
+snap_day as (
     select account_id, cast(snapshot_date as date) as snapshot_date,
            avg(health_score) as health_score, max(active_users) as active_users
-    from {snapshots} s group by all
+    from {snapshots} s
+    where cast(snapshot_date as date) between ? and ?
+    group by all
 ),
-acct as (select * from {accounts} a),
-renew as (
-    select account_id, cast(renewal_date as date) as renewal_date, outcome from {renewals} r
+{snap_window}
+snap_pick as (
+    select *, case when after_d is not null
+                    and (before_d is null
+                         or after_d - (snapshot_date - 30) < (snapshot_date - 30) - before_d)
+                   then 'after' when before_d is not null then 'before' end as pick
+    from snap_window
 ),
-points as ({points}),
-pts as (select p.*, p.snapshot_date - 30 as ref_date from points p),
--- The snapshot nearest to 30 days before the point's snapshot, 15 to 45 days back: the
--- latest one on or before day -30 and the first one after it are the two candidates.
-prior_before as (
-    select p.account_id, p.as_of, s.snapshot_date as d, s.health_score, s.active_users
-    from pts p asof join snap s on p.account_id = s.account_id and p.ref_date >= s.snapshot_date
+snap as (
+    select account_id, snapshot_date, health_score, active_users,
+           health_score - case pick when 'after' then after_health
+                                    when 'before' then before_health end as health_change_30d,
+           (active_users - prior_users) / prior_users as active_users_change_mom
+    from (select *, nullif(case pick when 'after' then after_users
+                                     when 'before' then before_users end, 0) as prior_users
+          from snap_pick)
+)"""
+
+_SNAP_WINDOW_SQL = """
+snap_window as (
+    -- one struct per frame: a window function per column would walk each frame three times
+    select account_id, snapshot_date, health_score, active_users,
+           b.d as before_d, b.h as before_health, b.u as before_users,
+           a.d as after_d, a.h as after_health, a.u as after_users
+    from (
+        select *,
+               last_value({'d': snapshot_date, 'h': health_score, 'u': active_users})
+                   over back as b,
+               first_value({'d': snapshot_date, 'h': health_score, 'u': active_users})
+                   over ahead as a
+        from snap_day
+        window back as (partition by account_id order by snapshot_date
+                        range between interval 45 days preceding and interval 30 days preceding),
+               ahead as (partition by account_id order by snapshot_date
+                         range between interval 29 days preceding and interval 15 days preceding)
+    ) w
+),"""
+
+# When no trigger reads a 30-day change, the comparison columns are left missing.
+_SNAP_NO_WINDOW_SQL = """snap_window as (
+    select *, cast(null as date) as before_d, cast(null as double) as before_health,
+           cast(null as integer) as before_users, cast(null as date) as after_d,
+           cast(null as double) as after_health, cast(null as integer) as after_users
+    from snap_day
+),"""
+
+# account_features: every account (accounts table or snapshots) on one date.
+_CURRENT_POINTS_SQL = """
+ids as (select account_id from acct union select account_id from {snapshots} s),
+latest as (
+    select account_id, max(snapshot_date) as snapshot_date from snap
+    where snapshot_date >= ? group by account_id
 ),
-prior_after as (
-    select p.account_id, p.as_of, s.snapshot_date as d, s.health_score, s.active_users
-    from pts p asof join snap s on p.account_id = s.account_id and p.ref_date < s.snapshot_date
+points as (
+    select ids.account_id, cast(? as date) as as_of, latest.snapshot_date
+    from ids left join latest on latest.account_id = ids.account_id
+)"""
+
+# One date for every account: the next renewal, the last outcome and the open runs are plain
+# aggregates (a run is open on the date when opened on or before it and not closed by then;
+# a run closed without a date is never open).
+_CURRENT_EVENTS_SQL = """
+renewal_now as (
+    select account_id,
+           min(renewal_date) filter (where renewal_date >= ?) as next_renewal,
+           arg_max(churned, renewal_date) filter (where renewal_date <= ?) as last_churned
+    from renew group by account_id
 ),
+open_now as (
+    select account_id, count(*) as open_runs from {runs} q
+    where cast(opened_on as date) <= ?
+      and (cast(closed_on as date) > ? or (closed_on is null and status is distinct from 'closed'))
+    group by account_id
+),
+events as (
+    select p.account_id, p.as_of, r.next_renewal, r.last_churned,
+           coalesce(o.open_runs, 0) as open_runs
+    from points p
+    left join renewal_now r on r.account_id = p.account_id
+    left join open_now o on o.account_id = p.account_id
+)"""
+
+# feature_history: every snapshot is a point.
+_HISTORY_POINTS_SQL = """
+points as (
+    select account_id, snapshot_date as as_of, snapshot_date from snap where snapshot_date >= ?
+)"""
+
+# Many dates: the next and the last renewal by ASOF join on the points.
+_NEXT_RENEWAL_SQL = """
 next_renewal as (
-    select p.account_id, p.as_of, r.renewal_date
-    from pts p asof join renew r on p.account_id = r.account_id and p.as_of <= r.renewal_date
-),
+    select p.account_id, p.as_of, r.renewal_date as next_renewal
+    from points p asof join renew r on p.account_id = r.account_id and p.as_of <= r.renewal_date
+),"""
+# When no trigger reads days_to_renewal it is not needed: an empty relation, pruned at once.
+_NO_NEXT_RENEWAL_SQL = """
+next_renewal as (
+    select account_id, as_of, cast(null as date) as next_renewal from points where false
+),"""
+
+_HISTORY_EVENTS_SQL = """{next_renewal_cte}
 last_renewal as (
-    select p.account_id, p.as_of, r.outcome
-    from pts p asof join renew r on p.account_id = r.account_id and p.as_of >= r.renewal_date
+    select p.account_id, p.as_of, r.churned as last_churned
+    from points p asof join renew r on p.account_id = r.account_id and p.as_of >= r.renewal_date
 ),
--- Runs open on a date = runs opened on or before it minus runs closed on or before it,
--- read from a running count per account (a run closed without a date is never open).
+{open_runs_cte}
+events as (
+    select p.account_id, p.as_of, nr.next_renewal, lr.last_churned{open_runs_column}
+    from points p
+    left join next_renewal nr on nr.account_id = p.account_id and nr.as_of = p.as_of
+    left join last_renewal lr on lr.account_id = p.account_id and lr.as_of = p.as_of
+    {open_runs_join}
+)"""
+
+# Runs open on each date = runs opened on or before it minus runs closed on or before it, read
+# from a running count per account (a run closed without a date is never open). Only computed
+# when a trigger reads open_runs: it scans every run.
+_HISTORY_OPEN_RUNS_SQL = """
 run_events as (
     select account_id, d, sum(delta) over (partition by account_id order by d) as open_count
     from (
@@ -350,85 +475,83 @@ run_events as (
         ) e group by all
     ) g
 ),
-open_runs as (
+open_history as (
     select p.account_id, p.as_of, greatest(e.open_count, 0) as open_runs
-    from pts p asof join run_events e on p.account_id = e.account_id and p.as_of >= e.d
-),
-base as (
+    from points p asof join run_events e on p.account_id = e.account_id and p.as_of >= e.d
+),"""
+
+_FINAL_SQL = """
+select b.account_id, b.name, b.segment, b.industry, b.region, b.csm_id, b.as_of,
+       b.snapshot_date, s.health_score, s.active_users, s.health_change_30d,
+       s.active_users_change_mom,
+       {days_to_renewal} as days_to_renewal,
+       b.as_of - b.customer_since as days_since_customer,
+       b.arr, {open_runs} as open_runs, cast(null as double) as nps,
+       e.last_churned is not true as active
+from (
     select p.*, a.name, a.segment, a.industry, a.region, a.csm_id, a.arr,
            cast(a.customer_since as date) as customer_since,
            -- the customer_since anniversary on or after as_of (first one a year after signing)
            cast(cast(a.customer_since as date) + to_years(
                greatest(year(p.as_of) - year(cast(a.customer_since as date)), 1)) as date)
-               as anniversary,
-           case when pb.d >= p.snapshot_date - 45 then pb.d end as before_d,
-           case when pa.d <= p.snapshot_date - 15 then pa.d end as after_d,
-           pb.health_score as before_health, pb.active_users as before_users,
-           pa.health_score as after_health, pa.active_users as after_users
-    from pts p
-    left join acct a on a.account_id = p.account_id
-    left join prior_before pb on pb.account_id = p.account_id and pb.as_of = p.as_of
-    left join prior_after pa on pa.account_id = p.account_id and pa.as_of = p.as_of
-),
-chosen as (
-    -- ties go to the older snapshot
-    select *, case when after_d is not null
-                    and (before_d is null or after_d - ref_date < ref_date - before_d)
-                   then 'after' when before_d is not null then 'before' end as pick
-    from base
-),
-final as (
-    select b.account_id, b.name, b.segment, b.industry, b.region, b.csm_id, b.as_of,
-           b.snapshot_date, s.health_score, s.active_users,
-           s.health_score - case b.pick when 'after' then b.after_health
-                                        when 'before' then b.before_health end
-               as health_change_30d,
-           (s.active_users - pu.users) / pu.users as active_users_change_mom,
-           coalesce(nr.renewal_date,
-                    case when b.anniversary < b.as_of
-                         then cast(b.anniversary + interval 1 year as date)
-                         else b.anniversary end) - b.as_of as days_to_renewal,
-           b.as_of - b.customer_since as days_since_customer,
-           b.arr, coalesce(o.open_runs, 0) as open_runs,
-           cast(null as double) as nps,
-           lr.outcome is distinct from 'churned' as active
-    from chosen b
-    cross join lateral (select nullif(case b.pick when 'after' then b.after_users
-                                                  when 'before' then b.before_users end, 0)
-                        as users) pu
-    left join snap s on s.account_id = b.account_id and s.snapshot_date = b.snapshot_date
-    left join next_renewal nr on nr.account_id = b.account_id and nr.as_of = b.as_of
-    left join last_renewal lr on lr.account_id = b.account_id and lr.as_of = b.as_of
-    left join open_runs o on o.account_id = b.account_id and o.as_of = b.as_of
-)
-select * from final order by account_id, as_of
+               as anniversary
+    from points p left join acct a on a.account_id = p.account_id
+) b
+left join snap s on s.account_id = b.account_id and s.snapshot_date = b.snapshot_date
+left join events e on e.account_id = b.account_id and e.as_of = b.as_of
+{order}
 """
-
-_CURRENT_POINTS = """
-    select ids.account_id, cast(? as date) as as_of, latest.snapshot_date
-    from (select account_id from acct union select account_id from snap) ids
-    left join (
-        select account_id, max(snapshot_date) as snapshot_date from snap
-        where snapshot_date <= cast(? as date) and snapshot_date >= cast(? as date)
-        group by account_id
-    ) latest on latest.account_id = ids.account_id
-"""
-
-_HISTORY_POINTS = """
-    select account_id, snapshot_date as as_of, snapshot_date from snap
-    where snapshot_date >= cast(? as date)
-"""
+_ORDER = "order by b.account_id, b.as_of"
+_DAYS_TO_RENEWAL = """coalesce(e.next_renewal,
+                case when b.anniversary < b.as_of
+                     then cast(b.anniversary + interval 1 year as date)
+                     else b.anniversary end) - b.as_of"""
 
 
-def _features(store, points: str, point_params: list, filters) -> pd.DataFrame:
-    parts = {name: scoped(table, filters, period=False) for name, table in (
+
+def _sources(filters) -> dict[str, tuple[str, list]]:
+    return {name: scoped(table, filters, period=False) for name, table in (
         ("snapshots", "health_snapshots"), ("accounts", "accounts"),
         ("renewals", "renewals"), ("runs", "playbook_runs"))}
-    sql = _FEATURES_SQL.format(points=points, **{k: v[0] for k, v in parts.items()})
-    # Placeholders appear in text order: snapshots, accounts, renewals, points, runs twice.
-    params = (parts["snapshots"][1] + parts["accounts"][1] + parts["renewals"][1]
-              + list(point_params) + parts["runs"][1] + parts["runs"][1])
-    return store.query(sql, params)
+
+
+def _build(parts: list[tuple[str, list]], final: str) -> tuple[str, list]:
+    """`with part, part, ... final` and its parameters; each part carries its own."""
+    sql = "with " + ",\n".join(text for text, _ in parts) + final
+    return sql, [p for _, params in parts for p in params]
+
+
+def _common(src, lo: date, hi: date, comparisons: bool = True) -> list[tuple[str, list]]:
+    accounts, snapshots, renewals = src["accounts"], src["snapshots"], src["renewals"]
+    return [
+        (f"acct as (select * from {accounts[0]} a)", accounts[1]),
+        # One row per account and renewal date; a churn on a date wins over a renewal on it
+        # (otherwise which of the two is 'the last renewal' would be arbitrary).
+        (f"renew as (select account_id, cast(renewal_date as date) as renewal_date, "
+         f"bool_or(outcome = 'churned') as churned from {renewals[0]} r group by all)",
+         renewals[1]),
+        (_SNAP_SQL.format(snapshots=snapshots[0], snap_window=_SNAP_WINDOW_SQL if comparisons
+                          else _SNAP_NO_WINDOW_SQL), snapshots[1] + [lo, hi]),
+    ]
+
+
+# The tables the features read, plus imports (an import that replaces rows changes no count).
+_VERSION_SQL = """
+select (select max(import_id) from imports), (select count(*) from accounts),
+       (select count(*) from health_snapshots), (select count(*) from renewals),
+       (select count(*) from playbook_runs)
+"""
+
+
+def data_version(store) -> tuple:
+    """A cheap fingerprint of what the triggers read: the database file, the last import id
+    and the row counts of accounts, health_snapshots, renewals and playbook_runs.
+
+    Pages key their caches on it, so a new import is seen at once (counts are metadata in
+    DuckDB: this costs milliseconds, not a scan).
+    """
+    row = store.query(_VERSION_SQL).iloc[0]
+    return (str(store.path), *(None if pd.isna(v) else int(v) for v in row))
 
 
 def default_as_of(store, filters=None) -> date:
@@ -457,13 +580,54 @@ def account_features(store, as_of: date | None = None, filters=None) -> pd.DataF
     """
     as_of = as_of or default_as_of(store, filters)
     oldest = as_of - timedelta(days=int(settings.default("snapshot_max_age_days")))
-    return _features(store, _CURRENT_POINTS, [as_of, as_of, oldest], filters)
+    src = _sources(filters)
+    snapshots, runs = src["snapshots"], src["runs"]
+    # Only snapshots that can be a point (oldest..as_of) or its comparison (45 days before).
+    parts = _common(src, oldest - timedelta(days=45), as_of) + [
+        (_CURRENT_POINTS_SQL.format(snapshots=snapshots[0]), snapshots[1] + [oldest, as_of]),
+        (_CURRENT_EVENTS_SQL.format(runs=runs[0]), [as_of, as_of] + runs[1] + [as_of, as_of]),
+    ]
+    final = _FINAL_SQL.format(open_runs="e.open_runs", days_to_renewal=_DAYS_TO_RENEWAL,
+                              order=_ORDER)
+    return store.query(*_build(parts, final))
 
 
-def feature_history(store, since: date | None = None, filters=None) -> pd.DataFrame:
+def feature_history(store, since: date | None = None, filters=None,
+                    features: set[str] | frozenset[str] | None = None) -> pd.DataFrame:
     """The trigger features of every account on each of its snapshot dates (on or after
-    `since`); same columns as `account_features`, with as_of = snapshot_date."""
-    return _features(store, _HISTORY_POINTS, [since or date(1900, 1, 1)], filters)
+    `since`); same columns as `account_features`, with as_of = snapshot_date.
+
+    `features` names the features the caller will read (default: all). The costly ones
+    (open_runs, days_to_renewal, health_change_30d, active_users_change_mom) are left missing
+    unless they are among them.
+    """
+    return store.query(*_history_sql(since, filters, features, _ORDER))
+
+
+def _history_sql(since: date | None, filters, features, order: str = "") -> tuple[str, list]:
+    since = since or date(1900, 1, 1)
+    def wanted(*names):
+        return features is None or any(n in features for n in names)
+
+    with_open = wanted("open_runs")
+    src = _sources(filters)
+    runs = src["runs"]
+    events = _HISTORY_EVENTS_SQL.format(
+        next_renewal_cte=_NEXT_RENEWAL_SQL if wanted("days_to_renewal") else _NO_NEXT_RENEWAL_SQL,
+        open_runs_cte=_HISTORY_OPEN_RUNS_SQL.format(runs=runs[0]) if with_open else "",
+        open_runs_column=", coalesce(o.open_runs, 0) as open_runs" if with_open else "",
+        open_runs_join=("left join open_history o on o.account_id = p.account_id "
+                        "and o.as_of = p.as_of") if with_open else "")
+    comparisons = wanted("health_change_30d", "active_users_change_mom")
+    parts = _common(src, since - timedelta(days=45), date(9999, 12, 31), comparisons) + [
+        (_HISTORY_POINTS_SQL, [since]),
+        (events, runs[1] + runs[1] if with_open else []),
+    ]
+    final = _FINAL_SQL.format(
+        open_runs="e.open_runs" if with_open else "cast(null as bigint)",
+        days_to_renewal=_DAYS_TO_RENEWAL if wanted("days_to_renewal") else "cast(null as bigint)",
+        order=order)
+    return _build(parts, final)
 
 
 def _fired(playbook, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -534,17 +698,10 @@ def missed_plays(store, playbook, days: int | None = None, filters=None,
     """
     days = int(settings.default("missed_play_days") if days is None else days)
     columns = ["account_id", "name", "triggered_on", "days_since", "triggers"]
-    frame = history if history is not None else feature_history(store, playbook.introduced_on,
-                                                                filters)
-    frame = frame[pd.to_datetime(frame["as_of"]).dt.date >= playbook.introduced_on]
-    if frame.empty or not playbook.checkable_triggers:
+    if not playbook.checkable_triggers:
         return pd.DataFrame(columns=columns)
-    frame = frame.sort_values(["account_id", "as_of"]).reset_index(drop=True)
-    met, names = _fired(playbook, frame)
-    # A stretch starts where the trigger is met and was not met on the account's previous snapshot.
-    previous = met.groupby(frame["account_id"]).shift(1, fill_value=False).astype(bool)
-    starts = frame.loc[met & ~previous, ["account_id", "name", "as_of"]].assign(
-        triggers=names[met & ~previous]).rename(columns={"as_of": "triggered_on"})
+    starts = (_starts_in_sql(store, playbook, filters) if history is None
+              else _starts_in_frame(playbook, history))
     if starts.empty:
         return pd.DataFrame(columns=columns)
     starts["triggered_on"] = pd.to_datetime(starts["triggered_on"]).dt.date
@@ -558,6 +715,52 @@ def missed_plays(store, playbook, days: int | None = None, filters=None,
     out["days_since"] = (pd.Timestamp(data_end) - pd.to_datetime(out["triggered_on"])).dt.days
     return (out[columns].sort_values(["triggered_on", "account_id"], ascending=[False, True])
             .reset_index(drop=True))
+
+
+def _starts_in_frame(playbook, history: pd.DataFrame) -> pd.DataFrame:
+    """Stretch starts (account_id, name, triggered_on, triggers) from a feature_history frame."""
+    frame = history[pd.to_datetime(history["as_of"]).dt.date >= playbook.introduced_on]
+    frame = frame.sort_values(["account_id", "as_of"]).reset_index(drop=True)
+    met, names = _fired(playbook, frame)
+    # A stretch starts where the trigger is met and was not met on the account's previous snapshot.
+    previous = met.groupby(frame["account_id"]).shift(1, fill_value=False).astype(bool)
+    return frame.loc[met & ~previous, ["account_id", "name", "as_of"]].assign(
+        triggers=names[met & ~previous]).rename(columns={"as_of": "triggered_on"})
+
+
+# The same rule as _starts_in_frame, in the database: only the starts come back, not a row
+# per snapshot. hit_i = trigger i met by an active account (unknown counts as not met).
+_STARTS_SQL = """
+select account_id, name, as_of as triggered_on, {hit_columns} from (
+    select *, lag(met, 1, false) over (partition by account_id order by as_of) as was_met
+    from (
+        select *, {met} as met
+        from (select account_id, name, as_of, {hits} from ({features}) f) h
+    ) m
+) s
+where met and not was_met
+"""
+
+
+def _starts_in_sql(store, playbook, filters) -> pd.DataFrame:
+    """Stretch starts (account_id, name, triggered_on, triggers) computed in SQL."""
+    triggers = playbook.checkable_triggers
+    nodes = [parse(t.expression) for t in triggers]
+    compiled = [to_sql(node) for node in nodes]
+    used = set().union(*(features_used(node) for node in nodes))
+    features_sql, features_params = _history_sql(playbook.introduced_on, filters, used)
+    names = [f"hit_{i}" for i in range(len(triggers))]
+    hits = ", ".join(f"coalesce({expr}, false) and coalesce(active, false) as {name}"
+                     for (expr, _), name in zip(compiled, names))
+    sql = _STARTS_SQL.format(hit_columns=", ".join(names), met=" or ".join(names), hits=hits,
+                             features=features_sql)
+    frame = store.query(sql, [v for _, params in compiled for v in params] + features_params)
+    described = pd.Series("", index=frame.index)
+    for trigger, name in zip(triggers, names):
+        hit = frame[name].astype(bool)
+        joined = described.where(described.eq(""), described + "; ") + trigger.description
+        described = described.where(~hit, joined)
+    return frame[["account_id", "name", "triggered_on"]].assign(triggers=described)
 
 
 def _data_end(store, filters) -> date:

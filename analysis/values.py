@@ -55,13 +55,19 @@ def _by_unique(parse):
     a few thousand parses; factorize and take are vectorised.
     """
     def wrapper(values: pd.Series, *args, **options) -> Parsed:
-        codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+        # Arrow-backed text factorizes in C (dictionary encoding); other dtypes as objects.
+        arrow_text = isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
+        codes, uniques = pd.factorize(values if arrow_text else values.astype(object),
+                                      use_na_sentinel=True)
         if len(uniques) * 2 > len(values):
             return parse(values, *args, **options)
         # One extra blank value stands for every missing row.
         parsed = parse(pd.Series([*uniques, ""], dtype=object), *args, **options)
         codes = np.where(codes < 0, len(uniques), codes)
-        out = pd.Series(parsed.values.array.take(codes), index=values.index, name=values.name)
+        taken = parsed.values.array.take(codes)
+        # Objects stay objects: letting pandas infer "str" would re-scan a million values.
+        out = pd.Series(taken, index=values.index, name=values.name,
+                        dtype=object if parsed.values.dtype == object else None)
         if out.dtype == object:
             out = out.where(out.notna(), None)
         bad = parsed.bad.to_numpy(dtype=bool)[codes]

@@ -1,6 +1,7 @@
 """Playbook library: search the definitions, open one, see who should be getting it now."""
 from __future__ import annotations
 
+import pyarrow as pa
 import streamlit as st
 
 from analysis import settings
@@ -8,13 +9,73 @@ from analysis.before_after import before_after
 from analysis.catalog import playbook_catalog
 from analysis.charts.effect import before_after_bars
 from analysis.charts.library import flowchart_dot, timeline_figure
+from analysis.export import to_safe_csv
 from analysis.library import (CATEGORIES, TRIGGER_KINDS, load_playbooks, playbook_table,
                               quick_reference, search_playbooks, steps_table)
-from analysis.triggers import FEATURES, account_features, matching_accounts, missed_plays
+from analysis.triggers import (FEATURES, account_features, data_version, matching_accounts,
+                               missed_plays)
 from analysis.versions import version_rates
 from pages.common import download_csv, get_store, sidebar_filters
 
 ALL = "All"
+# Cached trigger results are keyed on data_version (a new import changes it); the TTL only
+# bounds how long an edit made outside the app (a direct SQL update) can go unseen.
+CACHE_TTL_SECONDS = 600
+
+
+# Features of 50k accounts and the missed plays over every snapshot take seconds at 1M runs;
+# reruns (a click in another tab) must not recompute them. Arguments starting with "_" are
+# not hashed: the store is identified by data_version, the playbook by its trigger key.
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=32)
+def _account_features(_store, version, filters, max_age_days):
+    # max_age_days (the setting account_features reads) is part of the key, not used here.
+    return account_features(_store, filters=filters)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=64)
+def _matching(_store, version, filters, key, _playbook):
+    features = _account_features(_store, version, filters, _max_age())
+    return matching_accounts(_store, _playbook, filters=filters, features=features)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Looking for missed plays…", max_entries=64)
+def _missed(_store, version, filters, key, days, _playbook):
+    """The missed plays as an Arrow table: they can run to 100k+ rows, and a cache hit
+    unpickles an Arrow table in milliseconds where a frame of Python dates takes ~0.5 s."""
+    missed = missed_plays(_store, _playbook, days=days, filters=filters)
+    return pa.Table.from_pandas(missed, preserve_index=False)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=8)
+def _catalog(_store, version, definitions):
+    return playbook_catalog(_store)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=64)
+def _figures(_store, version, definitions, filters, playbook_id):
+    """This playbook's before/after row and its success rate by version."""
+    mine = filters.with_(playbook_id=playbook_id)
+    effect = before_after(_store, mine, catalog=_catalog(_store, version, definitions))
+    versions = version_rates(_store, mine)
+    return (effect[effect["playbook_id"] == playbook_id],
+            versions[versions["playbook_id"] == playbook_id])
+
+
+def _definitions(playbooks) -> tuple:
+    """What the catalogue takes from the definitions (a YAML edit changes it)."""
+    return tuple((p.id, p.name, p.category, p.scenario, p.version, p.introduced_on,
+                  p.outcome_metric) for p in playbooks)
+
+
+def _max_age() -> int:
+    return int(settings.default("snapshot_max_age_days"))
+
+
+def _trigger_key(playbook) -> tuple:
+    """What the trigger results of a playbook depend on besides the data."""
+    return (playbook.id, playbook.introduced_on,
+            tuple((t.description, t.expression) for t in playbook.checkable_triggers))
+
 
 store = get_store()
 filters = sidebar_filters(store)
@@ -23,7 +84,9 @@ st.caption("The playbook definitions in `playbooks/`: when to use each one, its 
            "decision logic, its templates, and the accounts that meet its triggers.")
 
 playbooks = load_playbooks()
-catalog = playbook_catalog(store)
+version = data_version(store)
+definitions = _definitions(playbooks)
+catalog = _catalog(store, version, definitions)
 
 # -- search --------------------------------------------------------------------------------
 text = st.text_input("Search", key="search",
@@ -130,26 +193,29 @@ with accounts:
         st.dataframe([{"feature": name, "type": kind, "meaning": meaning}
                       for name, (kind, meaning) in FEATURES.items()],
                      hide_index=True, key="features_table")
-    features = account_features(store, filters=filters)
+    features = _account_features(store, version, filters, _max_age())
     if features["snapshot_date"].notna().sum() == 0:
         st.info("Import `health_snapshots` to see which accounts meet this playbook's triggers.")
     elif not pb.checkable_triggers:
         st.info("This playbook's triggers are all judged by people; none can be checked in data.")
     else:
         as_of = features["as_of"].max()
-        matches = matching_accounts(store, pb, filters=filters, features=features)
+        matches = _matching(store, version, filters, _trigger_key(pb), pb)
         st.subheader(f"Meeting a trigger now ({len(matches)})")
         st.caption(f"Latest health snapshot on or before {as_of:%d %b %Y}; churned accounts "
                    "left out.")
         st.dataframe(matches, hide_index=True, key="matches_table")
         download_csv(matches, f"{pb.id}_matching_accounts.csv", key="matches_csv")
         days = settings.default("missed_play_days")
-        missed = missed_plays(store, pb, filters=filters)
-        st.subheader(f"Missed plays ({len(missed)})")
+        missed = _missed(store, version, filters, _trigger_key(pb), int(days), pb)
+        st.subheader(f"Missed plays ({missed.num_rows})")
         st.caption(f"A trigger fired and no run of this playbook opened within {days} days "
                    "(and none was already open). Counted since the playbook was introduced.")
         st.dataframe(missed, hide_index=True, key="missed_table")
-        download_csv(missed, f"{pb.id}_missed_plays.csv", key="missed_csv")
+        # The CSV of 100k+ rows takes about a second: made only when the button is clicked.
+        st.download_button("Download CSV", lambda table=missed: to_safe_csv(table.to_pandas()),
+                           file_name=f"{pb.id}_missed_plays.csv", mime="text/csv",
+                           key="missed_csv")
 
 with history:
     for entry in reversed(pb.changelog):
@@ -159,17 +225,13 @@ with history:
 
 with figures:
     # This playbook's own figures, from the same functions as the Before/after page.
-    mine = filters.with_(playbook_id=pb.id)
-    effect = before_after(store, mine, catalog=catalog)
-    effect = effect[effect["playbook_id"] == pb.id]
+    effect, versions = _figures(store, version, definitions, filters, pb.id)
     if len(effect):
         row = effect.iloc[0]
         st.plotly_chart(before_after_bars(row, f"{pb.outcome_metric.replace('_', ' ')} "
                                                "before and after introduction"),
                         key="effect_chart")
         st.markdown(f"**Verdict:** {row['verdict']}")
-    versions = version_rates(store, mine)
-    versions = versions[versions["playbook_id"] == pb.id]
     if len(versions):
         st.subheader("Success rate by version")
         st.dataframe(versions[["version", "n", "successes", "rate", "ci_low", "ci_high",

@@ -121,3 +121,22 @@ def test_shipped_library_dates_the_launch(store):
     assert shipped["defined"].all()
     assert program_launch_date(store) == date(2024, 7, 1)
     assert launch.program_launch_date(store, settings.default("playbooks_dir")) == date(2024, 7, 1)
+
+
+def test_shared_catalog_builds_once_per_block(store, two_defined, monkeypatch):
+    scans = []
+    seen_in_runs = catalog._seen_in_runs
+    monkeypatch.setattr(catalog, "_seen_in_runs", lambda s: scans.append(1) or seen_in_runs(s))
+    _run(store, "r1", "qbr", "QBR Prep", "2023-04-03")
+    with catalog.shared_catalog():
+        first = playbook_catalog(store)
+        first["scratch"] = 1  # a caller's change must not leak into the next caller's copy
+        _run(store, "r2", "churn", "Win Back", "2023-01-02")
+        second = playbook_catalog(store)
+        assert program_launch_date(store) == date(2024, 7, 1)
+    assert len(scans) == 1
+    assert "scratch" not in second.columns
+    assert second["playbook_id"].tolist() == ["at_risk", "qbr_prep", "renewal"]
+    # Outside the block every call reads the database again and sees the new run.
+    assert "win_back" in playbook_catalog(store)["playbook_id"].tolist()
+    assert len(scans) == 2

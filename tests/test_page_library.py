@@ -116,3 +116,19 @@ def test_page_on_an_empty_database(tmp_path, monkeypatch):
     assert "12 of 12 playbooks" in [s.value for s in at.subheader]
     assert "In the data, not yet defined" not in [s.value for s in at.subheader]
     assert any("Import `health_snapshots`" in i.value for i in at.info)
+
+
+def test_cached_trigger_results_follow_new_data(app, tmp_path):
+    app.selectbox(key="playbook").set_value("at_risk").run()
+    assert "Meeting a trigger now (2)" in [s.value for s in app.subheader]
+    # The page's own store (one per process): a new snapshot changes data_version, so the
+    # cached features are not reused. A2 drops to health 40 on 10 June and now matches.
+    from pages.common import _store
+    store = _store(str(tmp_path / "library.duckdb"))
+    store.execute("insert into health_snapshots values ('A2', DATE '2025-06-10', 40, 10)")
+    app.run()
+    assert not app.exception
+    assert "Meeting a trigger now (3)" in [s.value for s in app.subheader]
+    matches = next(d.value for d in app.dataframe if "triggers" in d.value.columns
+                   and "days_to_renewal" in d.value.columns)
+    assert matches["account_id"].tolist() == ["A2", "A1", "A3"]

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from analysis.filters import Filters
-from analysis.library import Trigger, load_playbook
+from analysis.library import Trigger, load_playbook, load_playbooks
 from analysis.triggers import (And, Compare, InList, Not, Or, TriggerError, account_features,
-                               evaluate, feature_history, matching_accounts, missed_plays, parse)
+                               data_version, evaluate, feature_history, matching_accounts,
+                               missed_plays, parse, to_sql)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -217,3 +218,70 @@ def test_empty_store_gives_empty_results(store, playbook):
     assert account_features(store).empty
     assert matching_accounts(store, playbook).empty
     assert missed_plays(store, playbook).empty
+
+
+# -- SQL evaluation, determinism, cache key -------------------------------------------------
+@pytest.mark.parametrize("expression", [
+    "health_score < 60",
+    "not health_score < 60",
+    "health_score < 60 or segment == 'Enterprise'",
+    "not (health_score >= 60 and segment == 'SMB')",
+    "segment not in ['SMB']",
+    "segment in ['SMB', 'Enterprise'] and not health_score != 50",
+    "nps <= 6 or health_score >= 70",
+])
+def test_to_sql_agrees_with_evaluate(store, expression):
+    # The same three-valued logic in SQL and in pandas, row by row (missing values included).
+    frame = pd.DataFrame({"health_score": [50.0, 70.0, None, 50.0],
+                          "segment": ["SMB", None, "Enterprise", "Enterprise"],
+                          "nps": [None] * 4}).astype({"nps": "float64"})
+    sql, params = to_sql(parse(expression))
+    store.register("trigger_frame", frame)
+    try:
+        fired = store.query(f"select coalesce({sql}, false) as fired from trigger_frame", params)
+    finally:
+        store.unregister("trigger_frame")
+    assert fired["fired"].tolist() == evaluate(expression, frame).tolist()
+
+
+def test_missed_plays_in_sql_equal_the_frame_rule(demo_store):
+    # missed_plays evaluates the triggers in SQL; given a feature_history frame it applies
+    # the same rule in pandas. Both must find the same plays for every shipped playbook.
+    history = feature_history(demo_store)
+    checked = 0
+    for playbook in load_playbooks():
+        if not playbook.checkable_triggers:
+            continue
+        in_sql = missed_plays(demo_store, playbook)
+        in_frame = missed_plays(demo_store, playbook, history=history)
+        pd.testing.assert_frame_equal(in_sql, in_frame, check_dtype=False)
+        checked += len(in_sql)
+    assert checked > 0
+
+
+def test_feature_history_leaves_out_costly_features_not_asked_for(org):
+    full = feature_history(org)
+    lean = feature_history(org, features={"health_score"})
+    costly = ["open_runs", "days_to_renewal", "health_change_30d", "active_users_change_mom"]
+    assert lean[costly].isna().all().all()
+    assert full["open_runs"].notna().all() and full["days_to_renewal"].notna().all()
+    pd.testing.assert_frame_equal(full.drop(columns=costly), lean.drop(columns=costly))
+    # Asking for one comparison brings back both (they share the 30-day lookup).
+    some = feature_history(org, features={"health_change_30d"})
+    pd.testing.assert_series_equal(some["active_users_change_mom"], full["active_users_change_mom"])
+
+
+def test_a_churn_and_a_renewal_on_the_same_day_is_a_churn(org):
+    # Which of two renewals on one date is "the last" would otherwise be arbitrary.
+    org.execute("""insert into renewals (renewal_id, account_id, renewal_date, outcome) values
+        ('R3b', 'A3', DATE '2025-04-01', 'renewed'), ('R3c', 'A3', DATE '2025-04-01', 'churned')""")
+    assert not account_features(org).set_index("account_id").loc["A3", "active"]
+    history = feature_history(org).set_index(["account_id", "as_of"])["active"]
+    assert history.loc["A3"].tolist() == [True, True, True, False, False, False]
+
+
+def test_data_version_changes_with_the_data(org):
+    before = data_version(org)
+    assert before == (str(org.path), None, 5, 25, 3, 4)
+    org.execute("insert into health_snapshots values ('A1', DATE '2025-07-01', 50, 90)")
+    assert data_version(org) == (str(org.path), None, 5, 26, 3, 4)

@@ -1,0 +1,50 @@
+"""Wilson intervals: the scalar and vectorised forms against statsmodels and a published value."""
+import numpy as np
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from analysis import stats
+
+
+def test_wilson_published_reference():
+    # Newcombe (1998), Statistics in Medicine 17:857-872, Table I example: 81 of 263 gives the
+    # Wilson 95% interval 0.2553 to 0.3662.
+    p = stats.wilson(81, 263, alpha=0.05)
+    assert (p.n, p.successes) == (263, 81)
+    assert p.rate == pytest.approx(81 / 263)
+    assert round(p.ci_low, 4) == 0.2553
+    assert round(p.ci_high, 4) == 0.3662
+
+
+def test_wilson_arrays_match_statsmodels_and_scalar():
+    rng = np.random.default_rng(7)
+    n = np.concatenate([[1, 2, 5, 263, 10_000], rng.integers(1, 5_000, 200)])
+    k = np.concatenate([[0, 2, 3, 81, 9_999], [rng.integers(0, m + 1) for m in n[5:]]])
+    for alpha in (0.05, 0.1, 0.01):
+        rate, low, high = stats.wilson_arrays(k, n, alpha)
+        ref_low, ref_high = proportion_confint(k, n, alpha=alpha, method="wilson")
+        np.testing.assert_allclose(rate, k / n, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(low, ref_low, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(high, ref_high, rtol=0, atol=1e-12)
+        for i in range(0, len(n), 23):
+            single = stats.wilson(k[i], n[i], alpha)
+            assert single.ci_low == pytest.approx(ref_low[i], abs=1e-12)
+            assert single.ci_high == pytest.approx(ref_high[i], abs=1e-12)
+
+
+def test_wilson_arrays_edges():
+    rate, low, high = stats.wilson_arrays([0, 4, 0], [4, 4, 0], 0.05)
+    # All-failure and all-success samples touch 0 and 1; an empty sample has no rate.
+    assert (rate[0], low[0]) == (0.0, 0.0)
+    assert (rate[1], high[1]) == (1.0, 1.0)
+    # 0 of 4: upper bound z²/(n+z²) with z = 1.959963984540054 (closed form at k = 0).
+    z2 = 1.959963984540054 ** 2
+    assert high[0] == pytest.approx(z2 / (4 + z2), abs=1e-12)
+    assert np.isnan(rate[2]) and np.isnan(low[2]) and np.isnan(high[2])
+    assert stats.wilson(0, 0) == stats.Proportion(0, 0, None, None, None)
+    empty = stats.wilson_arrays([], [], 0.05)
+    assert all(len(a) == 0 for a in empty)
+    with pytest.raises(ValueError):
+        stats.wilson_arrays([5], [4])
+    with pytest.raises(ValueError):
+        stats.wilson(-1, 4)
