@@ -173,23 +173,22 @@ def test_a_new_user_imports_exports_and_reads_every_page(app_url, browser_page, 
     _assert_clean(page, "Quarterly review")
 
 
-def test_a_shared_link_opens_its_page_with_filters_as_the_first_request(tmp_path):
+def test_a_shared_link_opens_its_page_with_filters_as_the_first_request(tmp_path, browser_page):
     """A link like /usage?segment=SMB, opened first after the server starts, must go through
     app.py (navigation, login): Streamlit would otherwise run the page file on its own."""
-    _require_chromium()
-    from playwright.sync_api import sync_playwright
     from analysis.demo import load_demo
     from analysis.store import Store
     db = tmp_path / "shared-link.duckdb"
     with Store(db) as store:
         load_demo(store)
-    with _serve(tmp_path, db) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    # A second server started now: its first request is the shared link. One Playwright per
+    # thread, so the walk's browser opens the page.
+    with _serve(tmp_path, db) as url:
+        page = browser_page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{url}/usage?segment=SMB")
         _settle(page)
         nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
         assert "Time to proficiency" in nav and "common" not in nav
         assert page.locator("h1").first.inner_text().strip() == "Usage"
         assert page.locator(".st-key-flt_segment input").input_value() == "SMB"
-        browser.close()
+        page.close()
