@@ -134,14 +134,16 @@ def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
     if check.refusal:
         raise ImportRefused(check.refusal)
     recorded = _mapping_record(check, plan)
-    earlier = store.scalar("SELECT max(import_id) FROM imports WHERE sha256 = ? AND kind = ? "
-                           "AND mapping = ?", [sha256, kind, recorded])
+    earlier = _earlier_import(store, sha256, kind, recorded)
+    if earlier is None:
+        report(0.7, f"Loading {check.rows_valid:,} rows")
+        # _load checks again under the write lock: the same file may have been loaded by
+        # another session (an upload clicked twice) while this one was checking it.
+        import_id, updated, earlier = _load(store, kind, check, sha256, recorded)
     if earlier is not None:
         report(1.0, "Already imported")
         return ImportResult(int(earlier), kind, name, check.rows_read, 0, 0, 0,
                             _empty_rejected(), (), check.ignored_columns, unchanged=True)
-    report(0.7, f"Loading {check.rows_valid:,} rows")
-    import_id, updated = _load(store, kind, check, sha256, recorded)
     report(1.0, "Done")
     return ImportResult(import_id, kind, name, check.rows_read, check.rows_valid, updated,
                         len(check.rejected), check.rejected, check.warnings,
@@ -563,12 +565,25 @@ def _mapping_record(check: Validation, plan: Mapping) -> str:
                        "day_first": check.day_first}, sort_keys=True, ensure_ascii=False)
 
 
+def _earlier_import(store: Store, sha256: str, kind: str, recorded: str) -> int | None:
+    """The import that already loaded these bytes as `kind` with this mapping, if any."""
+    return store.scalar("SELECT max(import_id) FROM imports WHERE sha256 = ? AND kind = ? "
+                        "AND mapping = ?", [sha256, kind, recorded])
+
+
 def _load(store: Store, kind: str, check: Validation, sha256: str,
-          recorded: str) -> tuple[int, int]:
-    """Write the clean rows, the rejected rows and the imports row in one transaction."""
+          recorded: str) -> tuple[int | None, int, int | None]:
+    """Write the clean rows, the rejected rows and the imports row in one transaction.
+
+    Returns (import id, rows updated, None), or (None, 0, earlier import id) when another
+    session recorded the same import first; then nothing is written.
+    """
     table = TABLES[kind]
     clean = check.clean.reset_index(drop=True)
     with store.transaction():
+        earlier = _earlier_import(store, sha256, kind, recorded)
+        if earlier is not None:
+            return None, 0, int(earlier)
         import_id = store.next_import_id()
         view = f"_import_{import_id}_rows"
         store.register(view, clean)
@@ -592,7 +607,7 @@ def _load(store: Store, kind: str, check: Validation, sha256: str,
              datetime.now(timezone.utc).replace(tzinfo=None), check.rows_read,
              check.rows_valid, len(check.rejected), recorded, updated,
              "\n".join(check.warnings) or None])
-    return import_id, updated
+    return import_id, updated, None
 
 
 def _write_rows(store: Store, table, view: str, columns: list[str]) -> int:

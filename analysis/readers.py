@@ -11,6 +11,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -469,7 +470,11 @@ def _read_zip(data: bytes, name: str, sheet: str | None) -> RawExport:
             raise ImportRefused(
                 f"{name}: {info.filename} would inflate from {info.compress_size:,} to "
                 f"{info.file_size:,} bytes; refusing what looks like a zip bomb")
-        inner = archive.read(info)
+        try:
+            inner = archive.read(info)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError,
+                RuntimeError) as exc:  # bad CRC, a lying size, encryption, odd compression
+            raise ImportRefused(f"{name}: {info.filename} cannot be unpacked ({exc})") from exc
     inner_name = f"{name}/{PurePosixPath(info.filename).name}"
     if inner[:4] == b"PK\x03\x04":
         with zipfile.ZipFile(io.BytesIO(inner)) as nested:

@@ -27,7 +27,14 @@ MIGRATIONS: dict[int, Sequence[str]] = {
 
 
 class StoreError(RuntimeError):
-    """A database problem a person can act on (locked file, newer schema...)."""
+    """A database problem a person can act on (locked file, newer schema...).
+
+    `busy` is True when another process holds the file: closing it is the remedy.
+    """
+
+    def __init__(self, message: str, *, busy: bool = False):
+        super().__init__(message)
+        self.busy = busy
 
 
 def quote_ident(name: str) -> str:
@@ -48,9 +55,8 @@ class Store:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._con = duckdb.connect(self.path, read_only=read_only, config=_CONFIG)
-        except duckdb.IOException as exc:  # another process holds the write lock
-            raise StoreError(
-                f"The database {self.path} is in use by another process: {exc}") from exc
+        except duckdb.Error as exc:
+            raise _open_error(self.path, exc) from exc
         self.read_only = read_only
         # Each thread reads through its own cursor (DuckDB's MVCC lets readers go on while a
         # write transaction is open elsewhere); writes are serialised by one lock so two
@@ -58,7 +64,14 @@ class Store:
         self._local = threading.local()
         self._write_lock = threading.RLock()
         if not read_only:
-            self.ensure_schema()
+            try:
+                self.ensure_schema()
+            except duckdb.Error as exc:  # a damaged file can open and fail on first read
+                self._con.close()
+                raise _open_error(self.path, exc) from exc
+            except BaseException:
+                self._con.close()
+                raise
 
     def _cursor(self):
         cursor = getattr(self._local, "cursor", None)
@@ -150,6 +163,17 @@ class Store:
 
     def next_import_id(self) -> int:
         return int(self.scalar("SELECT nextval('import_id_seq')"))
+
+
+def _open_error(path: str, exc: Exception) -> StoreError:
+    """Say why a database file cannot be opened: busy (another process) or unreadable."""
+    text = str(exc)
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        return StoreError(f"The database {path} is in use by another process: {text}",
+                          busy=True)
+    return StoreError(f"The database {path} is not a readable Playbook Impact database "
+                      f"(damaged, truncated or another kind of file): {text}. Restore it from "
+                      "a backup, or point PLAYBOOK_IMPACT_DB at a new file and import again.")
 
 
 def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:

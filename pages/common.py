@@ -51,8 +51,9 @@ def get_store() -> Store:
     try:
         return _store(settings.db_path())
     except StoreError as exc:
-        st.error(f"{exc}\n\nClose the other Playbook Impact process (or the CLI command "
-                 "using this database) and reload the page.")
+        advice = ("Close the other Playbook Impact process (or the CLI command using this "
+                  "database) and reload the page." if exc.busy else "")
+        st.error(f"{exc}\n\n{advice}".strip())
         st.stop()
 
 

@@ -191,10 +191,6 @@ def test_two_threads_import_while_a_reader_queries(store, tmp_path):
     assert seen == sorted(seen)  # counts only grow
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "importer.import_file checks imports.sha256 for 'already imported' before _load takes the "
-    "write lock, so two sessions uploading the same file at once both load it and record two "
-    "imports rows; the check needs repeating inside _load's transaction"))
 def test_the_same_file_imported_by_two_sessions_at_once_is_recorded_once(
         store, tmp_path, monkeypatch):
     import analysis.importer as importer
@@ -326,10 +322,6 @@ def test_corrupt_workbooks_and_archives_are_refused(store, tmp_path, name, data,
     assert store.row_counts()["imports"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "analysis/readers.py _read_zip: archive.read(info) raises zipfile.BadZipFile ('Bad CRC-32') "
-    "when the header under-declares the size; only ZipFile() is wrapped, so the upload page and "
-    "CLI get a traceback instead of ImportRefused"))
 def test_a_zip_lying_about_its_size_is_refused_not_a_traceback(store, tmp_path):
     """The bomb check trusts the declared size; a header that under-declares it must still
     end in a refusal (zipfile stops inflating at the declared size, then fails the CRC)."""
@@ -468,10 +460,6 @@ def test_a_viewer_cannot_reach_the_import_controls(tmp_path, monkeypatch):
 
 
 # -- a damaged or foreign database file ------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "analysis/store.py Store.__init__ turns every duckdb.IOException from connect() into "
-    "'is in use by another process', so a file that is not a database gets the busy message "
-    "and the page advises closing another process"))
 def test_a_file_that_is_not_a_database_is_not_called_busy(tmp_path):
     path = tmp_path / "notes.duckdb"
     path.write_bytes(b"this is not a database\n" * 1_000)
@@ -481,10 +469,6 @@ def test_a_file_that_is_not_a_database_is_not_called_busy(tmp_path):
     assert "not a valid DuckDB database file" in str(err.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "analysis/store.py Store.__init__ -> ensure_schema: a truncated database file raises a raw "
-    "duckdb IOException ('Could not read enough bytes'), not StoreError, so "
-    "pages/common.get_store shows a traceback"))
 def test_a_truncated_database_is_a_clear_store_error(tmp_path):
     path = tmp_path / "whole.duckdb"
     with Store(path) as s:
