@@ -4,6 +4,7 @@ pages/ is not auto-discovered (app.py lists the pages), so this module is never 
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pandas as pd
@@ -16,9 +17,23 @@ from analysis.options import filter_options
 from analysis.store import Store, StoreError
 
 ALL = "All"
+# Markdown that text from data could trigger in st.warning/st.error/st.caption (links, emphasis,
+# code, math, HTML entities, tables, colour directives and emoji shortcodes such as :red[x]).
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>$~|#&]|:(?=\S))")
 # Filters live in the session (query parameters are cleared when the user changes page) and
 # are written back to the URL on every page, so a copied link reproduces the view.
 _SESSION_KEY = "filters"
+
+
+def md_text(text) -> str:
+    """`text` from a file or the database, escaped so Streamlit's Markdown shows it as written.
+
+    st.warning, st.error, st.info and st.caption render Markdown: a playbook named
+    "[Renew](https://x)" would become a link. Every Markdown character gets a backslash, which
+    Markdown drops when rendering, so what is shown is the text itself. (A bare URL may still
+    be made a link by Streamlit; its text is then the URL itself, nothing hidden.)
+    """
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 @st.cache_resource(show_spinner=False)

@@ -13,7 +13,7 @@ from analysis.history import import_history, rejected_rows
 from analysis.importer import ImportRefused, guess_kind, import_file, preview, read_export
 from analysis.mapping import Mapping, load_mapping, save_mapping
 from analysis.schema import IMPORTABLE_KINDS, TABLES
-from pages.common import download_csv, get_store, require_admin
+from pages.common import download_csv, get_store, md_text, require_admin
 
 IGNORE = "(ignore)"
 TYPES = ["csv", "txt", "tsv", "xlsx", "parquet", "zip"]
@@ -40,7 +40,7 @@ def _saved_mappings(kind: str) -> dict[str, Mapping]:
         try:
             mapping = load_mapping(path)
         except ValueError as exc:
-            st.warning(f"Saved mapping skipped: {exc}")
+            st.warning(f"Saved mapping skipped: {md_text(exc)}")
             continue
         if mapping.kind == kind:
             out[path.stem] = mapping
@@ -69,24 +69,25 @@ def _mapping_editor(i: int, kind: str, frame: pd.DataFrame, start: Mapping | Non
     chosen = edited[edited["column"] != IGNORE]
     for column, headers_of in chosen.groupby("column")["export header"]:
         if len(headers_of) > 1:
-            st.warning(f"{len(headers_of)} headers map to {column} ({', '.join(headers_of)}); "
-                       f"only {headers_of.iloc[-1]!r} will be read.")
+            st.warning(f"{len(headers_of)} headers map to {column} "
+                       f"({md_text(', '.join(headers_of))}); only "
+                       f"{md_text(repr(headers_of.iloc[-1]))} will be read.")
     return {row["export header"]: (None if row["column"] == IGNORE else row["column"])
             for row in edited.to_dict("records")}
 
 
 def _show_result(result) -> None:
     if result.unchanged:
-        st.info(f"{result.file_name} was imported before; nothing changed.")
+        st.info(f"{md_text(result.file_name)} was imported before; nothing changed.")
         return
     cols = st.columns(4)
     cols[0].metric("Rows read", f"{result.rows_read:,}")
     cols[1].metric("Loaded", f"{result.rows_loaded:,}")
     cols[2].metric("Updated", f"{result.rows_updated:,}")
     cols[3].metric("Rejected", f"{result.rows_rejected:,}")
-    st.success(f"Imported {result.file_name} into {result.kind}.")
+    st.success(f"Imported {md_text(result.file_name)} into {result.kind}.")
     for warning in result.warnings:
-        st.warning(warning)
+        st.warning(md_text(warning))
     if len(result.rejected):
         st.dataframe(result.rejected, hide_index=True)
         download_csv(result.rejected, f"rejected-{result.import_id}.csv",
@@ -94,17 +95,17 @@ def _show_result(result) -> None:
 
 
 def _file_panel(i: int, upload, store) -> None:
-    st.subheader(upload.name)
+    st.subheader(md_text(upload.name))
     limit = int(settings.default("upload_limit_mb"))
     if upload.size > limit * 1024 * 1024:
-        st.error(f"{upload.name} is {upload.size / 1024 / 1024:,.0f} MB, over the {limit:,} MB "
+        st.error(f"{md_text(upload.name)} is {upload.size / 1024 / 1024:,.0f} MB, over the {limit:,} MB "
                  "limit; split the export or import it with `python -m analysis import`.")
         return
     path = _saved_copy(upload)
     try:
         frame = read_export(path)
     except ImportRefused as exc:
-        st.error(str(exc))
+        st.error(md_text(exc))
         return
     guessed = guess_kind(list(frame.columns))
     kind = st.selectbox(
@@ -146,7 +147,7 @@ def _file_panel(i: int, upload, store) -> None:
                                      min(max(float(fraction), 0.0), 1.0), text=message))
         except ImportRefused as exc:
             bar.empty()
-            st.error(str(exc))
+            st.error(md_text(exc))
             return
         bar.empty()
         # The rows are in the database now; the copy is rewritten if the upload is used again.
@@ -161,11 +162,11 @@ def _file_panel(i: int, upload, store) -> None:
 def _show_preview(validation) -> None:
     st.markdown("**Preview before importing**")
     if validation.refusal:
-        st.error(validation.refusal)
+        st.error(md_text(validation.refusal))
     for warning in validation.warnings:
-        st.warning(warning)
+        st.warning(md_text(warning))
     if validation.ignored_columns:
-        st.caption("Ignored headers: " + ", ".join(map(str, validation.ignored_columns)))
+        st.caption("Ignored headers: " + md_text(", ".join(map(str, validation.ignored_columns))))
     cols = st.columns(3)
     cols[0].metric("Rows read", f"{validation.rows_read:,}")
     cols[1].metric("Would load", f"{validation.rows_valid:,}")

@@ -2,7 +2,8 @@
 
 Start the app on an empty database, upload four exports on Import data, import them, then
 open every page from the sidebar: no exception, no error box, no dialog (the account named
-`<script>alert(1)</script>` must show as text, never run).
+`<script>alert(1)</script>` must show as text, never run, and a CSM named in Markdown must show
+as written in the import warning, not as a link).
 """
 import os
 import socket
@@ -22,8 +23,10 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Imported in this order so runs and renewals find their accounts and CSMs.
 EXPORTS = [("csms.csv", "csms", 6), ("accounts.csv", "accounts", 24),
-           ("renewals.csv", "renewals", 96), ("playbook_runs.csv", "playbook_runs", 120)]
+           ("renewals.csv", "renewals", 96), ("playbook_runs.csv", "playbook_runs", 121)]
 SCRIPT_NAME = "<script>alert(1)</script>"
+# A CSM name that is Markdown: the import warning naming it must show it as written.
+MARKDOWN_NAME = "[Click me](https://example.com) **now**"
 
 
 def _require_chromium():
@@ -145,6 +148,15 @@ def test_a_new_user_imports_exports_and_reads_every_page(app_url, browser_page, 
         assert loaded.locator('[data-testid="stMetricValue"]').inner_text().strip() == f"{rows:,}"
     # The hostile account name is shown as text in the preview, never run.
     assert page.get_by_text(SCRIPT_NAME, exact=True).count() >= 1
+    # The Markdown CSM name is shown as written in the import warning: no link, no bold.
+    roster = page.locator('[data-testid="stAlertContentWarning"]').filter(
+        has_text="not in the roster").last
+    assert f"'{MARKDOWN_NAME}'" in roster.inner_text()
+    # No link hides behind other text (a bare URL may be linked, its text being the URL).
+    for link in roster.locator("a").all():
+        assert link.inner_text() == link.get_attribute("href")
+    assert page.get_by_role("link", name="Click me").count() == 0
+    assert roster.locator("strong, em").count() == 0
     page.screenshot(path=str(shots / "import.png"), full_page=True)
     _assert_clean(page, "Import data")
 

@@ -507,3 +507,32 @@ def test_upload_and_mapping_names_cannot_escape_their_folders(tmp_path, monkeypa
     from pages.common import get_store  # the page's own (cached) store for this database
     # The name is kept as data: what the person uploaded, shown in the import history.
     assert get_store().scalar("SELECT file_name FROM imports") == hostile_name
+
+
+# -- names from data in import messages are shown as written, not as Markdown ------------------
+def _unescape_markdown(text: str) -> str:
+    # CommonMark: a backslash before ASCII punctuation shows that character literally.
+    import re
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
+
+
+def test_import_warnings_show_names_from_data_as_text(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(tmp_path / "markdown.duckdb"))
+    csm = "[Click me](https://example.com) **now** :red[x] $y$"
+    runs = ("run_id,scenario,account_id,csm_id,opened_on,status\n"
+            f"R1,at_risk,A1,\"{csm}\",2025-03-01,open\n")
+    at = AppTest.from_file(IMPORT_PAGE, default_timeout=120).run()
+    at.file_uploader(key="upload").set_value(
+        [("runs_[x](y).csv", runs.encode(), "text/csv")]).run()
+    at.selectbox(key="kind_0").select("playbook_runs").run()
+    at.button(key="import_0").click().run()
+    assert not at.exception, at.exception
+    warnings = [w.value for w in at.warning]
+    expected = f"1 rows name CSMs not in the roster: {csm!r} (1) (kept as written)"
+    assert expected in [_unescape_markdown(w) for w in warnings]
+    shown = next(w for w in warnings if "roster" in w)
+    # Every character Markdown acts on is escaped: no link, emphasis, colour or math.
+    assert "\\[Click me\\](https\\://example.com)" in shown
+    assert "\\*\\*now\\*\\*" in shown and "\\:red\\[x\\]" in shown and "\\$y\\$" in shown
+    assert at.success[0].value == "Imported runs\\_\\[x\\](y).csv into playbook_runs."
