@@ -24,12 +24,14 @@ UPLOAD_DIR = Path(tempfile.gettempdir()) / "playbook-impact-uploads"
 
 def _saved_copy(upload) -> Path:
     """The upload written to a temporary file (named by content, so reruns reuse it)."""
-    data = upload.getvalue()
+    data = upload.getbuffer()  # a view of the upload Streamlit holds, not a copy of it
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(upload.name).name)[-80:] or "export"
     path = UPLOAD_DIR / f"{hashlib.sha256(data).hexdigest()[:16]}-{safe}"
     if not path.exists():
         UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        partial = path.with_name(path.name + ".part")  # never a half-written copy under the name
+        partial.write_bytes(data)
+        partial.replace(path)
     return path
 
 
