@@ -183,7 +183,8 @@ def _rate_verdict(before, after, diff, low, high, unit: str) -> str:
         return f"Not enough data: no {unit} in one of the two quarters."
     needed = stats.n_per_group_for_lift(before.rate)
     lift = round(100 * settings.default("min_detectable_lift"))
-    points = f"{diff * 100:+.0f} points (95% CI {low * 100:+.0f} to {high * 100:+.0f})"
+    points = (f"{diff * 100:+.0f} points ({stats.confidence_label()} CI {low * 100:+.0f} to "
+              f"{high * 100:+.0f})")
     if low > 0:
         return f"Up {points}."
     if high < 0:

@@ -67,7 +67,10 @@ class Review:
 
     `changes` is `overview.quarter_changes` (this quarter against the previous one),
     `headlines` `overview.playbook_headlines`, `consistency` / `proficiency` the JSON
-    summaries of `metrics --json`; `figures` holds 'effects' and 'quarter_rates'.
+    summaries of `metrics --json`; `figures` holds 'effects' and 'quarter_rates'. `alpha`
+    (every interval's) and `window_months` (the effects') are the settings the review was
+    built with, so the pack names what its numbers are even if a setting changes before it
+    is rendered.
     """
     quarter: str
     start: date
@@ -80,6 +83,8 @@ class Review:
     proficiency: dict
     sections: tuple[PlaybookSection, ...]
     figures: dict
+    alpha: float
+    window_months: int
 
 
 # -- gathering ------------------------------------------------------------------------------
@@ -158,6 +163,8 @@ def build_review(store: Store, quarter: str | Quarter, folder=None,
     from analysis.versions import versions_json
 
     q = parse_quarter(quarter)
+    # The analyses below run at these settings; the review records them for its labels.
+    alpha, window_months = settings.default("alpha"), settings.default("window_months")
     base = (filters or Filters()).with_(date_from=None, date_to=None)
     in_quarter = base.with_(date_from=q.start, date_to=q.end)
 
@@ -199,6 +206,7 @@ def build_review(store: Store, quarter: str | Quarter, folder=None,
         sections=tuple(sections),
         figures={"effects": effect_dots(headlines, title=None),
                  "quarter_rates": quarter_rates(changes)},
+        alpha=alpha, window_months=window_months,
     )
 
 
@@ -285,6 +293,8 @@ def _cover(review: Review, figure) -> str:
         f'<p class="meta">{review.start:%d %b %Y} – {review.end:%d %b %Y} · {escape(scope)} · '
         f"generated {review.generated_at:%Y-%m-%d %H:%M}</p></header>"
         f"<h3>What changed since {escape(str(prev_q))}</h3>"
+        f'<p class="meta">Rates show their {stats.confidence_label(review.alpha)} interval '
+        "in brackets and n.</p>"
         + _table(["Measure", str(prev_q), review.quarter, "Verdict"], rows, {1, 2})
         + figure(review.figures["quarter_rates"])
         + "<h3>Consistency across CSMs</h3>"
@@ -311,8 +321,9 @@ def _glance(review: Review, figure) -> str:
              _points(h["diff"]), h["effect"]]
             for h in review.headlines.to_dict("records")]
     return ('<section class="page"><h2>Playbooks at a glance</h2>'
-            '<p class="meta">Outcome rate in the 12 months before and after each playbook was '
-            "introduced, with 95% intervals.</p>"
+            f'<p class="meta">Outcome rate in the {review.window_months} months before and '
+            f"after each playbook was introduced, with {stats.confidence_label(review.alpha)} "
+            "intervals.</p>"
             + _table(["Playbook", "Before", "After", "Change", "Effect"], rows, {1, 2, 3})
             + figure(review.figures["effects"]) + "</section>")
 

@@ -38,6 +38,26 @@ class Proportion:
         return asdict(self)
 
 
+def confidence_label(alpha: float | None = None) -> str:
+    """The confidence level 1 − alpha as a label: "95%" for 0.05, "99.5%" for 0.005.
+
+    Parameters
+    ----------
+    alpha : float, optional
+        The alpha the intervals were computed with; None means the `alpha` setting, which is
+        what every analysis uses when its caller passes none.
+
+    Returns
+    -------
+    str : the level in percent, without a trailing ".0".
+    """
+    alpha = settings.default("alpha") if alpha is None else float(alpha)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
+    # Rounding first drops float noise such as 1 − 0.1 = 0.8999999999999999.
+    return f"{round(100 * (1 - alpha), 6):g}%"
+
+
 @lru_cache(maxsize=32)
 def _z(alpha: float) -> float:
     """Two-sided normal critical value; cached because norm.isf costs more than the interval."""

@@ -7,9 +7,11 @@ import streamlit as st
 from analysis import settings
 from analysis.before_after import before_after, monthly_series
 from analysis.charts import effect as charts
+from analysis.stats import confidence_label
 from pages.common import download_csv, get_store, sidebar_filters
 
 MONTHS = settings.default("window_months")
+LEVEL = confidence_label()  # the analyses run at the alpha setting
 
 
 def _pct(x) -> str:
@@ -20,7 +22,7 @@ def _side_help(row, side: str, start, end) -> str:
     if not row[f"{side}_n"]:
         return f"No outcomes from {start} to {end}."
     return (f"{row[f'{side}_successes']:,} of {row[f'{side}_n']:,} outcomes from {start} to "
-            f"{end}; 95% CI {_pct(row[f'{side}_ci_low'])} to {_pct(row[f'{side}_ci_high'])} "
+            f"{end}; {LEVEL} CI {_pct(row[f'{side}_ci_low'])} to {_pct(row[f'{side}_ci_high'])} "
             "(Wilson).")
 
 

@@ -4,10 +4,13 @@ import streamlit as st
 from analysis import settings
 from analysis.charts.people import csm_spread_chart
 from analysis.consistency import consistency_summary
+from analysis.stats import confidence_label
 from pages.common import download_csv, get_store, sidebar_filters
+from pages.launch import require_launch
 
 MONTHS = settings.default("window_months")
 MIN_RENEWALS = settings.default("min_renewals_per_csm")
+LEVEL = confidence_label()  # the analysis and the chart run at the alpha setting
 
 
 def points(x) -> str:
@@ -23,10 +26,7 @@ st.title("Consistency across CSMs")
 store = get_store()
 filters = sidebar_filters(store)
 result = consistency_summary(store, filters)
-if result.launch_date is None:
-    st.info("No program launch date yet. Add playbook definitions on the Playbook library page "
-            "(the earliest introduced_on is the launch), or set launch_date.")
-    st.stop()
+require_launch(result.launch_date)
 st.caption(
     f"Each CSM's renewal rate (renewals by the renewal's CSM, renewed / decided) in the "
     f"{MONTHS} months before the program launch on {result.launch_date} and the {MONTHS} months "
@@ -46,7 +46,7 @@ sd_after_col.metric("SD after", points(after["sd"]),
                     help=f"{int(after['csms'])} CSMs counted; sample SD (ddof=1).")
 ratio_col.metric(
     "SD ratio (after / before)", ratio_text(result.sd_ratio),
-    help=(f"Below 1 means narrower. Bootstrap 95% CI {ratio_text(result.sd_ratio_ci_low)} to "
+    help=(f"Below 1 means narrower. Bootstrap {LEVEL} CI {ratio_text(result.sd_ratio_ci_low)} to "
           f"{ratio_text(result.sd_ratio_ci_high)} (CSMs resampled within each period)."))
 p_col.metric("Brown–Forsythe p",
              "—" if result.p_value is None else f"{result.p_value:.3g}",
@@ -58,7 +58,7 @@ text = result.verdict
 
 st.plotly_chart(csm_spread_chart(result.rates, result.spread), key="consistency_chart")
 st.caption("Points are CSMs, sized by their decided renewals; hollow points have fewer than "
-           f"{MIN_RENEWALS} and are not counted. The shaded band is where 95% of CSMs would "
+           f"{MIN_RENEWALS} and are not counted. The shaded band is where {LEVEL} of CSMs would "
            "fall if every CSM had the pooled rate and only chance separated them.")
 
 st.subheader("Spread per period")

@@ -4,14 +4,16 @@ import streamlit as st
 from analysis.catalog import playbook_catalog
 from analysis.charts import feedback as charts
 from analysis.feedback import feedback_summary, recent_comments
+from analysis.stats import confidence_label
 from pages.common import download_csv, get_store, sidebar_filters
 
 st.title("Feedback")
 store = get_store()
 filters = sidebar_filters(store)
-st.caption("Survey answers about the playbooks: ratings from 1 (poor) to 5 (great), with a 95% "
-           "t interval around each mean, and the newest comments. Period, team and playbook "
-           "filters apply; answers belong to no account, so the segment filter does not.")
+st.caption("Survey answers about the playbooks: ratings from 1 (poor) to 5 (great), with a "
+           f"{confidence_label()} t interval around each mean, and the newest comments. Period, "
+           "team and playbook filters apply; answers belong to no account, so the segment filter "
+           "does not.")
 
 summary = feedback_summary(store, filters)
 if summary.empty:

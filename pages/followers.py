@@ -5,6 +5,7 @@ import streamlit as st
 from analysis import settings
 from analysis.charts import effect as charts
 from analysis.followers import balance, followers_effect
+from analysis.stats import confidence_label
 from pages.common import download_csv, get_store, sidebar_filters
 
 METHODS = {
@@ -13,6 +14,7 @@ METHODS = {
     "naive": "not adjusted: no covariates (health_at_open, arr_at_open, segment), too few "
              "runs in a group, or every run had the same outcome",
 }
+LEVEL = confidence_label()  # the analyses run at the alpha setting
 
 
 def _pct(x) -> str:
@@ -25,7 +27,8 @@ def _points(x) -> str:
 
 def _group_help(row, group: str) -> str:
     return (f"{row[f'{group}_successes']:,} successes of {row[f'{group}_n']:,} closed runs; "
-            f"95% CI {_pct(row[f'{group}_ci_low'])} to {_pct(row[f'{group}_ci_high'])} (Wilson).")
+            f"{LEVEL} CI {_pct(row[f'{group}_ci_low'])} to {_pct(row[f'{group}_ci_high'])} "
+            "(Wilson).")
 
 
 st.title("Followers vs non-followers")
@@ -60,7 +63,7 @@ adj_col.metric(
     "Adjusted difference", "—" if adjusted is None else f"{_points(adjusted)} points",
     delta=None if row["naive_diff"] is None else f"naive {_points(row['naive_diff'])} points",
     delta_color="off",
-    help=(f"{METHODS[row['method']].format(row['covariates'])}. 95% CI "
+    help=(f"{METHODS[row['method']].format(row['covariates'])}. {LEVEL} CI "
           f"{_points(row['adjusted_ci_low'])} to {_points(row['adjusted_ci_high'])} points; "
           f"{row['runs_adjusted']:,} runs used, {row['trimmed']:,} left out."))
 

@@ -1,15 +1,19 @@
 """Overview: do our playbooks work? Headline effects, what changed last quarter, data freshness."""
 import streamlit as st
 
+from analysis import settings
 from analysis.charts.overview import effect_dots, quarter_rates
 from analysis.filters import Filters
 from analysis.history import data_freshness
 from analysis.overview import effect_counts, playbook_headlines, quarter_changes
 from analysis.quarters import last_complete_quarter
+from analysis.stats import confidence_label
 from pages.common import get_store, sidebar_filters
 
 EMPTY = ("No data yet — load the demo (`python -m analysis init --demo`) or import exports on "
          "Import data.")
+ALPHA = settings.default("alpha")
+LEVEL = confidence_label(ALPHA)
 
 
 def _pct(value) -> str:
@@ -17,16 +21,17 @@ def _pct(value) -> str:
 
 
 def _interval(low, high) -> str:
-    return "" if low is None or high is None else f"95% CI {low:.0%}–{high:.0%}"
+    return "" if low is None or high is None else f"{LEVEL} CI {low:.0%}–{high:.0%}"
 
 
+# alpha is part of the cache key so that cached intervals are those the labels name.
 @st.cache_data(show_spinner="Computing effects…")
-def _headlines(db_path: str, filters: Filters):
+def _headlines(db_path: str, filters: Filters, alpha: float):
     return playbook_headlines(get_store(), filters)
 
 
 @st.cache_data(show_spinner=False)
-def _changes(db_path: str, filters: Filters):
+def _changes(db_path: str, filters: Filters, alpha: float):
     store = get_store()
     return quarter_changes(store, filters, last_complete_quarter(store))
 
@@ -38,16 +43,17 @@ if store.is_empty():
     st.info(EMPTY)
     st.stop()
 
-headlines = _headlines(store.path, filters)
+headlines = _headlines(store.path, filters, ALPHA)
 counts = effect_counts(headlines)
 cols = st.columns(4)
 cols[0].metric("Playbooks improved", counts["improved"],
-               help="The 95% interval of after − before lies above zero.")
+               help=f"The {LEVEL} interval of after − before lies above zero.")
 cols[1].metric("No clear change", counts["no clear change"])
 cols[2].metric("Got worse", counts["worse"])
 cols[3].metric("No outcomes to compare", counts["no data"])
 
-st.subheader("Outcome rate, 12 months before vs after each playbook")
+st.subheader(f"Outcome rate, {settings.default('window_months')} months before vs after each "
+             "playbook")
 measured = headlines[headlines["diff"].notna()]
 for start in range(0, len(measured), 4):
     row = st.columns(4)
@@ -68,7 +74,7 @@ st.dataframe(table, hide_index=True, key="headlines", column_config={
     c: st.column_config.NumberColumn(format="percent")
     for c in ("before_rate", "after_rate", "diff", "diff_ci_low", "diff_ci_high")})
 
-changes = _changes(store.path, filters)
+changes = _changes(store.path, filters, ALPHA)
 if len(changes):
     current, previous = changes["current_quarter"].iloc[0], changes["previous_quarter"].iloc[0]
     st.subheader(f"What changed since last quarter: {current} vs {previous}")

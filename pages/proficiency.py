@@ -4,7 +4,10 @@ import streamlit as st
 from analysis import settings
 from analysis.charts.people import km_chart
 from analysis.proficiency import proficiency_summary
+from analysis.stats import confidence_label
 from pages.common import download_csv, get_store, sidebar_filters
+from pages.launch import require_launch
+LEVEL = confidence_label()  # the analysis runs at the alpha setting
 
 
 def days(x) -> str:
@@ -31,10 +34,7 @@ st.title("Time to proficiency")
 store = get_store()
 filters = sidebar_filters(store)
 result = proficiency_summary(store, filters)
-if result.launch_date is None:
-    st.info("No program launch date yet. Add playbook definitions on the Playbook library page "
-            "(the earliest introduced_on is the launch), or set launch_date.")
-    st.stop()
+require_launch(result.launch_date)
 st.caption(
     f"Days from hire to fully ramped for CSMs hired before versus on or after the program "
     f"launch on {result.launch_date}. CSMs not ramped yet count until their end date or the "
@@ -49,10 +49,10 @@ cohorts = result.cohorts.set_index("cohort")
 before, after = cohorts.loc["before"], cohorts.loc["after"]
 before_col, after_col, faster_col, p_col = st.columns(4)
 before_col.metric("Median ramp, hired before", days(before["median_days"]),
-                  help=f"{before['ramped']} of {before['csms']} CSMs ramped; 95% CI "
+                  help=f"{before['ramped']} of {before['csms']} CSMs ramped; {LEVEL} CI "
                        f"{days(before['ci_low'])} to {days(before['ci_high'])}.")
 after_col.metric("Median ramp, hired after", days(after["median_days"]),
-                 help=f"{after['ramped']} of {after['csms']} CSMs ramped; 95% CI "
+                 help=f"{after['ramped']} of {after['csms']} CSMs ramped; {LEVEL} CI "
                       f"{days(after['ci_low'])} to {days(after['ci_high'])}.")
 faster_col.metric("Faster by", share(result.faster_pct),
                   help="1 − median after / median before.")

@@ -5,15 +5,18 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from analysis import settings
 from analysis.filters import Filters
 from analysis.quarters import data_quarters, last_complete_quarter
 from analysis.report import (ChromiumMissing, build_review, change_value_text, chromium_path,
                              render_html, render_pdf)
+from analysis.stats import confidence_label
 from pages.common import get_store, sidebar_filters
 
 
+# alpha is part of the cache key: a cached review keeps the alpha it was built with.
 @st.cache_data(show_spinner="Building the review…")
-def _review(db_path: str, quarter: str, filters: Filters):
+def _review(db_path: str, quarter: str, filters: Filters, alpha: float):
     return build_review(get_store(), quarter, filters=filters)
 
 
@@ -35,7 +38,8 @@ default = str(last_complete_quarter(store))
 quarter = st.selectbox("Quarter", labels, index=labels.index(default), key="quarter",
                        help="Defaults to the last complete quarter of the data.")
 # The review sets its own period (the quarter, or each analysis's windows).
-review = _review(store.path, quarter, filters.with_(date_from=None, date_to=None))
+review = _review(store.path, quarter, filters.with_(date_from=None, date_to=None),
+                 settings.default("alpha"))
 
 html = render_html(review)
 left, right = st.columns(2)
@@ -61,8 +65,10 @@ if built and built[0] == quarter:
                           mime="application/pdf", key="download_pdf")
 
 st.caption(f"{review.start:%d %b %Y} – {review.end:%d %b %Y}. Usage, versions, changes and "
-           "feedback are this quarter's; effects use the 12 months around each introduction.")
+           "feedback are this quarter's; effects use the "
+           f"{review.window_months} months around each introduction.")
 changes = review.changes
+level = confidence_label(review.alpha)
 st.subheader(f"What changed since {changes['previous_quarter'].iloc[0]}")
 previous, current = changes["previous_quarter"].iloc[0], changes["current_quarter"].iloc[0]
 st.dataframe(pd.DataFrame({
@@ -94,7 +100,7 @@ for i, s in enumerate(review.sections):
     cols[0].metric("Runs this quarter", f"{u['runs']:,}")
     cols[1].metric("Views", f"{u['views']:,}")
     cols[2].metric("Success of closed runs", _pct(u["rate"]),
-                   help=f"n={u['closed']}, 95% CI {_pct(u['ci_low'])}–{_pct(u['ci_high'])}")
+                   help=f"n={u['closed']}, {level} CI {_pct(u['ci_low'])}–{_pct(u['ci_high'])}")
     cols[3].metric("Feedback", f"{s.feedback['responses']:,}",
                    help="Responses this quarter; mean rating "
                         + ("–" if s.feedback["mean_rating"] is None

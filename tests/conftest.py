@@ -30,3 +30,29 @@ def demo_store(tmp_path_factory):
     load_demo(s)
     yield s
     s.close()
+
+
+@pytest.fixture
+def empty_db(tmp_path, monkeypatch):
+    """An empty database file that the pages open (PLAYBOOK_IMPACT_DB)."""
+    from tests.builders import app_database
+    return app_database(tmp_path / "empty.duckdb", monkeypatch)
+
+
+@pytest.fixture
+def demo_db(demo_store, monkeypatch):
+    """The demo database (`demo_store`, read-only use) as the one the pages open."""
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(demo_store.path))
+    return demo_store
+
+
+@pytest.fixture(params=[(None, "95"), ("0.1", "90")], ids=["alpha-default", "alpha-0.1"])
+def alpha_level(request, monkeypatch):
+    """Runs a test at the default alpha and at PLAYBOOK_IMPACT_ALPHA=0.1; gives the level
+    ("95" or "90") every interval label must then name."""
+    alpha, level = request.param
+    if alpha is None:
+        monkeypatch.delenv("PLAYBOOK_IMPACT_ALPHA", raising=False)
+    else:
+        monkeypatch.setenv("PLAYBOOK_IMPACT_ALPHA", alpha)
+    return level

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,30 +13,19 @@ from streamlit.testing.v1 import AppTest
 from analysis.before_after import before_after
 from analysis.filters import Filters
 from analysis.followers import followers_effect
-from analysis.store import Store
+from tests.builders import (app_database, computed_first, messages, metric_values, page,
+                            run_page, shown_levels)
 from tests.test_followers import _insert_accounts, _insert_runs, simulated_runs
 
-ROOT = Path(__file__).resolve().parent.parent
-BEFORE_AFTER = str(ROOT / "pages" / "before_after.py")
-FOLLOWERS = str(ROOT / "pages" / "followers.py")
+BEFORE_AFTER = page("before_after")
+FOLLOWERS = page("followers")
 # An undefined playbook, so the test does not depend on what playbooks/ holds: the catalogue
 # introduces it on its first run's opened_on.
 PLAYBOOK, SCENARIO, INTRO = "zz_rescue_play", "zz_rescue", date(2024, 7, 1)
 
 
-@pytest.fixture
-def empty_db(tmp_path, monkeypatch):
-    path = tmp_path / "empty.duckdb"
-    Store(path).close()
-    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(path))
-    return path
-
-
-@pytest.fixture
-def data_db(tmp_path, monkeypatch):
+def _fill(store) -> None:
     """300 confounded playbook runs after INTRO, and 200 runs of the scenario before it."""
-    path = tmp_path / "data.duckdb"
-    store = Store(path)
     accounts, runs = simulated_runs(n=300, seed=5)
     runs["playbook_id"], runs["scenario"] = PLAYBOOK, SCENARIO
     runs["run_id"] = [f"after{i}" for i in range(len(runs))]
@@ -50,37 +38,28 @@ def data_db(tmp_path, monkeypatch):
         "outcome": np.where(rng.random(200) < 0.3, "success", "failure")})
     _insert_accounts(store, accounts["account_id"], accounts["segment"])
     _insert_runs(store, pd.concat([runs, baseline], ignore_index=True))
-    store.close()
-    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(path))
-    return path
 
 
-def _run(path: str, **widgets) -> AppTest:
-    at = AppTest.from_file(path, default_timeout=60)
-    at.run()
-    for key, value in widgets.items():
-        at.selectbox(key=key).set_value(value)
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+@pytest.fixture
+def data_db(tmp_path, monkeypatch):
+    return app_database(tmp_path / "data.duckdb", monkeypatch, _fill)
 
 
 def _expected(frame_fn, path) -> pd.Series:
-    """The analysis row, computed before the page opens (and caches) the database."""
-    with Store(path) as store:
-        return frame_fn(store).set_index("playbook_id").loc[PLAYBOOK]
+    """The analysis row for PLAYBOOK, computed before the page opens the database."""
+    return computed_first(path, frame_fn).set_index("playbook_id").loc[PLAYBOOK]
 
 
 def test_before_after_page_shows_the_analysis(data_db):
     row = _expected(lambda s: before_after(s, Filters()), data_db)
-    at = _run(BEFORE_AFTER, ba_playbook=PLAYBOOK)
+    at = run_page(BEFORE_AFTER, ba_playbook=PLAYBOOK)
     assert row["before_n"] == 200 and row["after_n"] == 300
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = metric_values(at)
     assert metrics["Success rate before"] == f"{row['before_rate']:.1%}"
     assert metrics["Success rate after"] == f"{row['after_rate']:.1%}"
     shown = [m for m in at.metric if m.label == "Success rate after"][0]
     assert f"{row['after_successes']:,} of 300 outcomes" in shown.proto.help
-    texts = [e.value for e in (*at.success, *at.info, *at.error)]
+    texts = messages(at)
     assert row["verdict"] in texts
     charts = [e for e in at.get("plotly_chart")]
     assert len(charts) == 3
@@ -91,12 +70,12 @@ def test_before_after_page_shows_the_analysis(data_db):
 
 def test_followers_page_shows_the_analysis(data_db):
     row = _expected(lambda s: followers_effect(s, Filters()), data_db)
-    at = _run(FOLLOWERS, fl_playbook=PLAYBOOK)
-    metrics = {m.label: m.value for m in at.metric}
+    at = run_page(FOLLOWERS, fl_playbook=PLAYBOOK)
+    metrics = metric_values(at)
     assert metrics["Followers' success rate"] == f"{row['followers_rate']:.1%}"
     assert metrics["Non-followers' success rate"] == f"{row['non_followers_rate']:.1%}"
     assert metrics["Adjusted difference"] == f"{row['adjusted_diff'] * 100:+.1f} points"
-    texts = [e.value for e in (*at.success, *at.info, *at.error)]
+    texts = messages(at)
     assert row["verdict"] in texts
     # Bars, forest plot and the balance plot.
     assert len(at.get("plotly_chart")) == 3
@@ -104,10 +83,10 @@ def test_followers_page_shows_the_analysis(data_db):
 
 def test_followers_page_threshold_slider(data_db):
     row = _expected(lambda s: followers_effect(s, Filters(), 0.5), data_db)
-    at = _run(FOLLOWERS, fl_playbook=PLAYBOOK)
+    at = run_page(FOLLOWERS, fl_playbook=PLAYBOOK)
     at.slider(key="fl_threshold").set_value(0.5).run()
     assert not at.exception
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = metric_values(at)
     # 3 of 6 steps done is adherence 0.5: at this threshold every run follows.
     assert row["non_followers_n"] == 0
     assert metrics["Non-followers' success rate"] == "—"
@@ -119,3 +98,15 @@ def test_empty_database_says_what_to_import(empty_db):
         assert not at.exception
         assert any(table in info.value for info in at.info)
         assert not at.metric
+
+
+def test_interval_labels_name_the_alpha_in_use(data_db, alpha_level):
+    row = _expected(lambda s: before_after(s, Filters()), data_db)
+    at = run_page(BEFORE_AFTER, ba_playbook=PLAYBOOK)
+    assert shown_levels(at) == {alpha_level}
+    # The label sits next to the interval computed at that level.
+    shown = [m for m in at.metric if m.label == "Success rate after"][0]
+    assert (f"{alpha_level}% CI {row['after_ci_low']:.1%} to {row['after_ci_high']:.1%}"
+            in shown.proto.help)
+    at = run_page(FOLLOWERS, fl_playbook=PLAYBOOK)
+    assert shown_levels(at) == {alpha_level}

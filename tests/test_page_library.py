@@ -2,29 +2,28 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.store import Store
+from tests.builders import app_database, page
 from tests.test_triggers import _build
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGE = str(ROOT / "pages" / "library.py")
+PAGE = page("library")
+
+
+def _fill(store) -> None:
+    _build(store)
+    # A playbook the data knows and the library does not.
+    store.execute("""insert into playbook_runs (run_id, scenario, playbook_id, account_id,
+                     opened_on, closed_on, status, outcome) values
+                     ('Q1', 'qbr', 'qbr_prep', 'A1', DATE '2025-02-03', DATE '2025-02-20',
+                      'closed', 'success')""")
 
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
-    path = tmp_path / "library.duckdb"
-    with Store(path) as store:
-        _build(store)
-        # A playbook the data knows and the library does not.
-        store.execute("""insert into playbook_runs (run_id, scenario, playbook_id, account_id,
-                         opened_on, closed_on, status, outcome) values
-                         ('Q1', 'qbr', 'qbr_prep', 'A1', DATE '2025-02-03', DATE '2025-02-20',
-                          'closed', 'success')""")
-    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(path))
+    app_database(tmp_path / "library.duckdb", monkeypatch, _fill)
     at = AppTest.from_file(PAGE, default_timeout=60)
     return at.run()
 
@@ -109,8 +108,7 @@ def test_card_download_is_the_quick_reference(app):
     assert card.proto.url.endswith(".md")
 
 
-def test_page_on_an_empty_database(tmp_path, monkeypatch):
-    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(tmp_path / "empty.duckdb"))
+def test_page_on_an_empty_database(empty_db):
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception
     assert "12 of 12 playbooks" in [s.value for s in at.subheader]

@@ -1,27 +1,22 @@
 """AppTest of pages/overview.py: empty state, and figures equal to the analysis output."""
-import json
 from html import escape
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.filters import Filters
 from analysis.overview import effect_counts, playbook_headlines, quarter_changes
+from tests.builders import figures, metric_values, page, run_page, shown_levels
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "overview.py")
-
-
-def _run(monkeypatch, db_path) -> AppTest:
-    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(db_path))
-    at = AppTest.from_file(PAGE, default_timeout=300)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+PAGE = page("overview")
 
 
-def test_empty_database_says_how_to_start(monkeypatch, tmp_path):
-    at = _run(monkeypatch, tmp_path / "empty.duckdb")
+def _run() -> AppTest:
+    return run_page(PAGE, timeout=300)  # the demo's analyses take a while on a cold start
+
+
+def test_empty_database_says_how_to_start(empty_db):
+    at = _run()
     assert [i.value for i in at.info] == [
         "No data yet — load the demo (`python -m analysis init --demo`) or import exports on "
         "Import data."]
@@ -34,10 +29,10 @@ def expected(demo_store):
     return headlines, quarter_changes(demo_store, Filters())
 
 
-def test_demo_overview_shows_the_analysis(monkeypatch, demo_store, expected):
+def test_demo_overview_shows_the_analysis(demo_db, expected):
     headlines, changes = expected
-    at = _run(monkeypatch, demo_store.path)
-    metrics = {m.label: m.value for m in at.metric}
+    at = _run()
+    metrics = metric_values(at)
     counts = effect_counts(headlines)
     assert metrics["Playbooks improved"] == str(counts["improved"])
     assert metrics["Got worse"] == str(counts["worse"])
@@ -53,10 +48,10 @@ def test_demo_overview_shows_the_analysis(monkeypatch, demo_store, expected):
         " ".join(s.value for s in at.subheader)
 
 
-def test_effect_chart_plots_each_measured_playbook(monkeypatch, demo_store, expected):
+def test_effect_chart_plots_each_measured_playbook(demo_db, expected):
     headlines, _ = expected
-    at = _run(monkeypatch, demo_store.path)
-    specs = [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+    at = _run()
+    specs = figures(at)
     effects = specs[0]
     plotted = {y: x for trace in effects["data"] for x, y in zip(trace["x"], trace["y"])}
     measured = headlines[headlines["diff"].notna()]
@@ -66,3 +61,9 @@ def test_effect_chart_plots_each_measured_playbook(monkeypatch, demo_store, expe
         assert plotted[escape(h["name"])] == pytest.approx(h["diff"])
     freshness = at.dataframe[-1].value
     assert set(freshness["table"]) >= {"playbook_runs", "renewals", "csms"}
+
+
+def test_interval_labels_name_the_alpha_in_use(demo_db, alpha_level):
+    at = _run()
+    assert alpha_level in shown_levels(at)
+    assert shown_levels(at) == {alpha_level}

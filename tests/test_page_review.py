@@ -1,34 +1,28 @@
 """AppTest of pages/quarterly_review.py: empty state, quarter choice, sections equal the Review."""
-import json
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.filters import Filters
 from analysis.quarters import last_complete_quarter
 from analysis.report import build_review
+from tests.builders import figures, page, run_page, shown_levels
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "quarterly_review.py")
-
-
-def _app(monkeypatch, db_path) -> AppTest:
-    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(db_path))
-    at = AppTest.from_file(PAGE, default_timeout=300)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+PAGE = page("quarterly_review")
 
 
-def test_empty_database_says_what_to_import(monkeypatch, tmp_path):
-    at = _app(monkeypatch, tmp_path / "empty.duckdb")
+def _app() -> AppTest:
+    return run_page(PAGE, timeout=300)  # the demo's analyses take a while on a cold start
+
+
+def test_empty_database_says_what_to_import(empty_db):
+    at = _app()
     assert "No data yet" in at.info[0].value
     assert "quarter" not in [s.key for s in at.selectbox]
 
 
-def test_default_quarter_is_the_last_complete_one(monkeypatch, demo_store):
-    at = _app(monkeypatch, demo_store.path)
-    assert at.selectbox(key="quarter").value == str(last_complete_quarter(demo_store))
+def test_default_quarter_is_the_last_complete_one(demo_db):
+    at = _app()
+    assert at.selectbox(key="quarter").value == str(last_complete_quarter(demo_db))
     # Newest first, every quarter of the data offered.
     options = at.selectbox(key="quarter").options
     assert options == sorted(options, reverse=True)
@@ -39,8 +33,8 @@ def review(demo_store):
     return build_review(demo_store, "2025Q3", filters=Filters())
 
 
-def test_sections_show_the_review_numbers(monkeypatch, demo_store, review):
-    at = _app(monkeypatch, demo_store.path)
+def test_sections_show_the_review_numbers(demo_db, review):
+    at = _app()
     at.selectbox(key="quarter").set_value("2025Q3").run()
     assert not at.exception, at.exception
     headings = [s.value for s in at.subheader]
@@ -48,7 +42,7 @@ def test_sections_show_the_review_numbers(monkeypatch, demo_store, review):
                                                  {s.name for s in review.sections}]
     runs = [m.value for m in at.metric if m.label == "Runs this quarter"]
     assert runs == [f"{s.usage['runs']:,}" for s in review.sections]
-    charts = [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+    charts = figures(at)
     charted = [s for s in review.sections if s.figure is not None]
     assert len(charts) == 2 + len(charted)
     # A section's chart carries the same bars as the review's figure.
@@ -58,7 +52,13 @@ def test_sections_show_the_review_numbers(monkeypatch, demo_store, review):
     assert first["y"] == pytest.approx(list(expected.y))
 
 
-def test_html_download_is_offered(monkeypatch, demo_store):
-    at = _app(monkeypatch, demo_store.path)
+def test_html_download_is_offered(demo_db):
+    at = _app()
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Download HTML" in labels
+
+
+def test_interval_labels_name_the_alpha_in_use(demo_db, alpha_level):
+    at = _app()
+    assert alpha_level in shown_levels(at)
+    assert shown_levels(at) == {alpha_level}

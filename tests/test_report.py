@@ -12,6 +12,7 @@ import pytest
 
 from analysis.filters import Filters
 from analysis.report import ChromiumMissing, build_review, render_html, render_pdf, write_report
+from tests.builders import interval_levels
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -194,3 +195,34 @@ def test_a_playbook_filter_narrows_the_review_to_it(demo_store, review):
     full = next(s for s in review.sections if s.playbook_id == "renewal")
     assert one.sections[0].usage == full.usage
     assert 'id="pb-renewal"' in render_html(one) and 'id="pb-at_risk"' not in render_html(one)
+
+
+def _prose(html: str) -> str:
+    # plotly.js and the figures' JSON sit in scripts; the labels a reader sees do not.
+    return re.sub(r"<script\b.*?</script>", "", html, flags=re.S | re.I)
+
+
+def test_html_names_the_level_its_intervals_have(review, html, demo_store, monkeypatch):
+    assert (review.alpha, review.window_months) == (0.05, 12)
+    assert "with 95% intervals" in html and "their 95% interval" in html
+    assert "Outcome rate in the 12 months before and after" in html
+    assert interval_levels(_prose(html)) == {"95"}
+    monkeypatch.setenv("PLAYBOOK_IMPACT_ALPHA", "0.1")
+    at_90 = build_review(demo_store, QUARTER)
+    # Rendered after the setting is back to its default, the pack keeps the level it was built at.
+    monkeypatch.delenv("PLAYBOOK_IMPACT_ALPHA")
+    out = _prose(render_html(at_90))
+    assert at_90.alpha == 0.1 and "with 90% intervals" in out and "their 90% interval" in out
+    assert "90" in interval_levels(out)
+    monkeypatch.setenv("PLAYBOOK_IMPACT_ALPHA", "0.1")
+    assert interval_levels(out) == {"90"}
+
+
+def test_html_names_the_window_its_effects_cover(demo_store, monkeypatch):
+    monkeypatch.setenv("PLAYBOOK_IMPACT_WINDOW_MONTHS", "6")
+    six = build_review(demo_store, QUARTER)
+    monkeypatch.delenv("PLAYBOOK_IMPACT_WINDOW_MONTHS")
+    out = render_html(six)
+    assert six.window_months == 6 and "Outcome rate in the 6 months before and after" in out
+    charted = next(s for s in six.sections if s.figure is not None)
+    assert list(charted.figure.data[0].x)[:2] == ["6 months before", "6 months after"]

@@ -48,3 +48,26 @@ def test_wilson_arrays_edges():
         stats.wilson_arrays([5], [4])
     with pytest.raises(ValueError):
         stats.wilson(-1, 4)
+
+
+@pytest.mark.parametrize("alpha, label", [
+    (0.05, "95%"), (0.1, "90%"), (0.01, "99%"), (0.005, "99.5%"), (0.001, "99.9%"),
+    (0.025, "97.5%"), (0.2, "80%"),
+])
+def test_confidence_label_names_the_level(alpha, label):
+    assert stats.confidence_label(alpha) == label
+
+
+def test_confidence_label_defaults_to_the_alpha_setting(monkeypatch):
+    monkeypatch.delenv("PLAYBOOK_IMPACT_ALPHA", raising=False)
+    assert stats.confidence_label() == "95%"
+    monkeypatch.setenv("PLAYBOOK_IMPACT_ALPHA", "0.1")
+    assert stats.confidence_label() == "90%"
+    # An explicit alpha (an analysis called with one) wins over the setting.
+    assert stats.confidence_label(0.005) == "99.5%"
+
+
+@pytest.mark.parametrize("alpha", [0, 1, -0.05, 1.5])
+def test_confidence_label_refuses_an_alpha_outside_0_1(alpha):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        stats.confidence_label(alpha)

@@ -5,6 +5,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.charts.base import AFTER, interval_error, styled
+from analysis.stats import confidence_label
 
 # 1 (worst) to 5 (best): red through grey to green, colour-blind safe ends.
 RATING_COLOURS = ("#D55E00", "#E69F00", "#999999", "#56B4E9", "#009E73")
@@ -15,8 +16,12 @@ def _none(values) -> list:
 
 
 def mean_rating_chart(summary: pd.DataFrame, names: dict | None = None,
-                      title: str | None = None) -> go.Figure:
-    """Mean rating per playbook (1–5) with t-interval bars, from `feedback_summary`."""
+                      title: str | None = None, alpha: float | None = None) -> go.Figure:
+    """Mean rating per playbook (1–5) with t-interval bars, from `feedback_summary`.
+
+    `alpha` is the one the summary's intervals were computed with (None: the setting); the
+    default title names its level.
+    """
     names = names or {}
     rated = summary[summary["rated"] > 0]
     means, lows, highs = (_none(rated[c]) for c in ("mean_rating", "ci_low", "ci_high"))
@@ -28,7 +33,7 @@ def mean_rating_chart(summary: pd.DataFrame, names: dict | None = None,
                     hovertemplate="%{y}: %{x:.2f} (%{customdata} ratings)<extra></extra>")
     fig.update_xaxes(title="Mean rating (1–5)", range=[0.8, 5.2], dtick=1)
     fig.update_yaxes(autorange="reversed", type="category")
-    return styled(fig, title or "Mean rating with 95% interval",
+    return styled(fig, title or f"Mean rating with {confidence_label(alpha)} interval",
                   height=max(300, 36 * len(rated) + 140))
 
 

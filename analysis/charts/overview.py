@@ -7,6 +7,7 @@ from html import escape
 import pandas as pd
 import plotly.graph_objects as go
 
+from analysis import settings
 from analysis.charts.base import AFTER, BAD, BEFORE, GOOD, styled, interval_error
 
 # Effect class (analysis.overview) → colour of its dot.
@@ -19,7 +20,7 @@ def _label(text) -> str:
 
 
 def effect_dots(headlines: pd.DataFrame, title: str | None = "Change since introduction") -> go.Figure:
-    """Before/after difference per playbook as a dot with its 95% interval; 0 = no change."""
+    """Before/after difference per playbook as a dot with its Newcombe interval; 0 = no change."""
     shown = headlines[headlines["diff"].notna()]
     fig = go.Figure()
     for effect, group in shown.groupby("effect", sort=False):
@@ -63,10 +64,11 @@ def playbook_rates(row: pd.Series | dict, title: str | None = None) -> go.Figure
     `row` is a `playbook_headlines` row (or a dict with the same keys).
     """
     get = row.get
+    months = settings.default("window_months")  # the windows the headline rates cover
     bars = [
-        ("12 months before", get("before_rate"), get("before_ci_low"), get("before_ci_high"),
+        (f"{months} months before", get("before_rate"), get("before_ci_low"), get("before_ci_high"),
          get("before_n"), BEFORE),
-        ("12 months after", get("after_rate"), get("after_ci_low"), get("after_ci_high"),
+        (f"{months} months after", get("after_rate"), get("after_ci_low"), get("after_ci_high"),
          get("after_n"), AFTER),
         ("Non-followers", get("non_followers_rate"), get("non_followers_ci_low"),
          get("non_followers_ci_high"), get("non_followers_n"), BEFORE),
