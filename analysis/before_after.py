@@ -155,7 +155,7 @@ def verdict(before: stats.Proportion, after: stats.Proportion, diff, low, high,
         return f"No baseline: no outcomes in the {months} months before introduction"
     if after.n == 0:
         return f"Too early: no outcomes yet in the {months} months since introduction"
-    level = f"{round((1 - alpha) * 100)}% CI"
+    level = f"{stats.confidence_label(alpha)} CI"
     change = (f"{percent(before.rate)} → {percent(after.rate)} ({points(diff)} points, {level} "
               f"{points(low)} to {points(high)})")
     if low > 0:

@@ -23,7 +23,7 @@ from analysis.filters import Filters
 from analysis.jsonable import clean
 from analysis.launch import program_launch_date
 from analysis.scope import scoped
-from analysis.stats import wilson_arrays
+from analysis.stats import confidence_label, wilson_arrays
 from analysis.store import Store
 
 PERIODS = ("before", "after")
@@ -205,10 +205,10 @@ def _verdict(spread: pd.DataFrame, launch, ratio, low, high, p_value) -> str:
     if ratio is None or low is None:
         return ("Every counted CSM had the same renewal rate before launch, so the ratio of "
                 "spreads is not defined.")
-    level = round(100 * (1 - settings.default("alpha")))
+    level = confidence_label()
     figures = (f"SD {{}} from {_points(before['sd'])} to {_points(after['sd'])} points; "
                f"range {_percent_range(before)} before, {_percent_range(after)} after "
-               f"(SD ratio {ratio:.2f}, {level}% CI {low:.2f}–{high:.2f}; "
+               f"(SD ratio {ratio:.2f}, {level} CI {low:.2f}–{high:.2f}; "
                f"Brown–Forsythe {_p_text(p_value)}).")
     if high < 1 or low > 1:
         text = ("Narrower: " + figures.format("fell")) if high < 1 else \

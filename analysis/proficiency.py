@@ -28,6 +28,7 @@ from analysis.consistency import resolve_launch
 from analysis.filters import Filters
 from analysis.jsonable import clean, records
 from analysis.scope import scoped
+from analysis.stats import confidence_label
 from analysis.store import Store
 
 COHORTS = ("before", "after")
@@ -330,10 +331,10 @@ def _verdict(km: KaplanMeier, faster: float | None, launch, method, target) -> s
             when = "on or after" if label == "after" else "before"
             return (f"The median ramp of CSMs hired {when} launch is not known yet: only "
                     f"{row['ramped']} of {row['csms']} have ramped, fewer than half.")
-    level = round(100 * (1 - settings.default("alpha")))
+    level = confidence_label()
     p_text = "log-rank p not defined" if km.p_value is None else f"log-rank p = {km.p_value:.3g}"
     figures = (f"median {_days(after['median_days'])} days for CSMs hired on or after launch "
-               f"({level}% CI {_days(after['ci_low'])}–{_days(after['ci_high'])}, "
+               f"({level} CI {_days(after['ci_low'])}–{_days(after['ci_high'])}, "
                f"{after['csms']} CSMs) vs {_days(before['median_days'])} before "
                f"(CI {_days(before['ci_low'])}–{_days(before['ci_high'])}, "
                f"{before['csms']} CSMs); {p_text}.")

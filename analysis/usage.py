@@ -23,8 +23,13 @@ CSM_KEYS = ("csm_id", "runs", "mean_adherence", "playbook_share", "consistent", 
 
 
 def runs_with_adherence_sql(filters: Filters | None) -> tuple[str, list]:
-    """Scoped runs with an `adherence` column (None for a run with no steps); returns
-    (subquery sql, params) to be used as `FROM {sql} AS r`."""
+    """Scoped runs with an `adherence` column; returns (subquery sql, params) to be used as
+    `FROM {sql} AS r`.
+
+    Adherence is computed for runs with a playbook (None for such a run with no steps) and is
+    None for runs without one: no usage figure averages those, and skipping them keeps more
+    than half the runs out of the join with run_steps.
+    """
     runs_sql, params = scoped("playbook_runs", filters)
     # Aggregate run_steps whole and let the left join drop other runs' steps: an `in (select
     # run_id from runs)` semi-join first costs more than it saves (2x slower at 1M runs).
@@ -33,13 +38,17 @@ def runs_with_adherence_sql(filters: Filters | None) -> tuple[str, list]:
             select run_id, count(*) as steps, count(*) filter (where status = 'done') as done
             from run_steps
             group by run_id
-        )
+        ),
+        runs as not materialized (select * from {runs_sql} q)
+        select runs.*, null::double as adherence from runs where runs.playbook_id is null
+        union all
         select runs.*,
                case when steps.steps > 0 then steps.done / steps.steps
                     when runs.steps_total > 0
                         then least(runs.steps_completed, runs.steps_total) / runs.steps_total
                end as adherence
-        from {runs_sql} runs left join steps using (run_id)
+        from runs left join steps using (run_id)
+        where runs.playbook_id is not null
     )"""
     return sql, params
 
@@ -96,55 +105,6 @@ def playbook_usage(store: Store, filters: Filters | None = None, freq: str = "Q"
     return frame.astype({"runs": "int64", "views": "int64"})
 
 
-def _by_playbook_sql(filters: Filters | None) -> tuple[str, list]:
-    """Per-playbook aggregate over the per-run relation `adh` (and the views); (sql, params)."""
-    views_sql, view_params = scoped("playbook_views", filters)
-    run_pb, run_pb_params = _playbook_clause(filters)
-    view_pb, view_pb_params = _playbook_clause(filters)
-    sql = f"""
-        select * from (
-            select playbook_id, count(*) as runs,
-                   count(*) filter (where coalesce(status, '') = 'open') as open_runs,
-                   count(distinct csm_id) as csms_using,
-                   avg(adherence) as mean_adherence,
-                   count(adherence) as adherence_n,
-                   count(*) filter (where adherence >= ?) as followed_runs
-            from adh r
-            where playbook_id is not null{run_pb}
-            group by playbook_id
-        ) runs full outer join (
-            select playbook_id, count(*) as views
-            from {views_sql} v
-            where playbook_id is not null{view_pb}
-            group by playbook_id
-        ) views using (playbook_id)"""
-    params = [settings.default("follower_threshold"), *run_pb_params, *view_params,
-              *view_pb_params]
-    return sql, params
-
-
-def _by_csm_sql(catalog: pd.DataFrame) -> tuple[str, list]:
-    """Per-CSM aggregate over the per-run relation `adh`; (sql, params)."""
-    intro_sql, intro_params = _intro_values(catalog)
-    sql = f"""
-        select p.csm_id, c.name, c.team, p.* exclude (csm_id) from (
-            select csm_id, count(*) as runs,
-                   count(playbook_id) as playbook_runs,
-                   count(*) filter (where eligible) as eligible_runs,
-                   count(playbook_id) filter (where eligible) as eligible_with_playbook,
-                   avg(adherence) filter (where playbook_id is not null) as mean_adherence,
-                   count(adherence) filter (where playbook_id is not null) as adherence_n
-            from (
-                select r.*, (i.introduced_on is not null and r.opened_on >= i.introduced_on)
-                            as eligible
-                from adh r left join {intro_sql} i using (scenario)
-                where r.csm_id is not null
-            ) runs
-            group by csm_id
-        ) p left join csms c using (csm_id)"""
-    return sql, intro_params
-
-
 def usage_by_playbook(store: Store, filters: Filters | None = None,
                       catalog: pd.DataFrame | None = None) -> pd.DataFrame:
     """Usage per playbook over the whole filtered period.
@@ -159,11 +119,8 @@ def usage_by_playbook(store: Store, filters: Filters | None = None,
     None when none has), adherence_n (those runs), followed_runs (adherence at or above the
     follower threshold).
     """
-    catalog = playbook_catalog(store) if catalog is None else catalog
-    runs_sql, params = runs_with_adherence_sql(filters)
-    sql, agg_params = _by_playbook_sql(filters)
-    frame = store.query(f"with adh as {runs_sql} {sql}", [*params, *agg_params])
-    return _playbook_rows(frame, catalog, filters)
+    # The per-CSM rollup costs next to nothing once the runs are grouped (see usage_tables).
+    return usage_tables(store, filters, catalog)[0]
 
 
 def _playbook_rows(frame: pd.DataFrame, catalog: pd.DataFrame,
@@ -175,7 +132,7 @@ def _playbook_rows(frame: pd.DataFrame, catalog: pd.DataFrame,
     frame = listed.merge(frame, on="playbook_id", how="outer")
     counts = ["runs", "open_runs", "views", "csms_using", "adherence_n", "followed_runs"]
     frame[counts] = frame[counts].fillna(0).astype("int64")
-    frame["mean_adherence"] = frame["mean_adherence"].astype(float)
+    frame["mean_adherence"] = _stable_mean(frame["mean_adherence"])
     frame["name"] = frame["name"].where(frame["name"].notna(), frame["playbook_id"])
     columns = ["playbook_id", "name", "runs", "open_runs", "views", "csms_using",
                "mean_adherence", "adherence_n", "followed_runs"]
@@ -210,11 +167,7 @@ def usage_by_csm(store: Store, filters: Filters | None = None,
     both at least `consistent_share`), rare (share below `rare_share`), verdict (plain text,
     saying so when the share's interval straddles a threshold).
     """
-    catalog = playbook_catalog(store) if catalog is None else catalog
-    runs_sql, params = runs_with_adherence_sql(filters)
-    sql, agg_params = _by_csm_sql(catalog)
-    frame = store.query(f"with adh as {runs_sql} {sql} order by csm_id", [*params, *agg_params])
-    return _flag_csms(frame)
+    return usage_tables(store, filters, catalog)[1]
 
 
 def usage_tables(store: Store, filters: Filters | None = None,
@@ -222,13 +175,13 @@ def usage_tables(store: Store, filters: Filters | None = None,
     """`usage_by_playbook` and `usage_by_csm` from one pass over the runs.
 
     Each run's adherence (aggregating run_steps) is most of the cost of either table, so the
-    runs are grouped once by GROUPING SETS ((playbook_id), (csm_id)). The aggregates are
-    written so one expression serves both sets (mean adherence over playbook runs is the
-    plain mean inside a playbook's group).
+    runs are grouped once into (playbook, CSM) cells of additive counts and sums; both tables
+    roll those few thousand cells up. A playbook's distinct CSMs are its cells with a CSM;
+    means are sums over counts.
 
     Returns
     -------
-    (by_playbook, by_csm): the same frames the two functions return.
+    (by_playbook, by_csm): the frames `usage_by_playbook` and `usage_by_csm` document.
     """
     catalog = playbook_catalog(store) if catalog is None else catalog
     runs_sql, params = runs_with_adherence_sql(filters)
@@ -238,22 +191,46 @@ def usage_tables(store: Store, filters: Filters | None = None,
     view_pb, view_pb_params = _playbook_clause(filters)
     frame = store.query(f"""
         with runs as (
-            select r.*, (i.introduced_on is not null and r.opened_on >= i.introduced_on)
-                        as eligible
+            select r.playbook_id, r.csm_id, r.status, r.adherence,
+                   (i.introduced_on is not null and r.opened_on >= i.introduced_on) as eligible
             from {runs_sql} r left join {intro_sql} i using (scenario)
         ),
-        groups as materialized (
-            select grouping(playbook_id) = 1 as per_csm, playbook_id, csm_id,
+        cells as materialized (
+            select playbook_id, csm_id,
                    count(*) as runs,
                    count(*) filter (where coalesce(status, '') = 'open') as open_runs,
-                   count(distinct csm_id) as csms_using,
-                   count(playbook_id) as playbook_runs,
                    count(*) filter (where eligible) as eligible_runs,
-                   count(playbook_id) filter (where eligible) as eligible_with_playbook,
-                   avg(adherence) filter (where playbook_id is not null) as mean_adherence,
-                   count(adherence) filter (where playbook_id is not null) as adherence_n,
+                   sum(adherence) as adherence_sum,
+                   count(adherence) as adherence_n,
                    count(*) filter (where adherence >= ?) as followed_runs
-            from runs group by grouping sets ((playbook_id), (csm_id))
+            from runs group by playbook_id, csm_id
+        ),
+        by_playbook as (
+            select playbook_id,
+                   cast(sum(runs) as bigint) as runs,
+                   cast(sum(open_runs) as bigint) as open_runs,
+                   count(csm_id) as csms_using,
+                   sum(adherence_sum) / nullif(sum(adherence_n), 0) as mean_adherence,
+                   cast(sum(adherence_n) as bigint) as adherence_n,
+                   cast(sum(followed_runs) as bigint) as followed_runs
+            from cells where playbook_id is not null{run_pb}
+            group by playbook_id
+        ),
+        by_csm as (
+            select csm_id,
+                   cast(sum(runs) as bigint) as runs,
+                   cast(coalesce(sum(runs) filter (where playbook_id is not null), 0)
+                        as bigint) as playbook_runs,
+                   cast(sum(eligible_runs) as bigint) as eligible_runs,
+                   cast(coalesce(sum(eligible_runs) filter (where playbook_id is not null), 0)
+                        as bigint) as eligible_with_playbook,
+                   sum(adherence_sum) filter (where playbook_id is not null)
+                       / nullif(sum(adherence_n) filter (where playbook_id is not null), 0)
+                       as mean_adherence,
+                   cast(coalesce(sum(adherence_n) filter (where playbook_id is not null), 0)
+                        as bigint) as adherence_n
+            from cells where csm_id is not null
+            group by csm_id
         ),
         views as (
             select playbook_id, count(*) as views
@@ -261,18 +238,13 @@ def usage_tables(store: Store, filters: Filters | None = None,
             where playbook_id is not null{view_pb}
             group by playbook_id
         )
-        select 'playbook' as part, * from (
-            select playbook_id, runs, open_runs, csms_using, mean_adherence, adherence_n,
-                   followed_runs
-            from groups where not per_csm and playbook_id is not null{run_pb}
-        ) full outer join views using (playbook_id)
+        select 'playbook' as part, * from by_playbook full outer join views using (playbook_id)
         union all by name
         select 'csm' as part, g.csm_id, c.name, c.team, g.runs, g.playbook_runs,
                g.eligible_runs, g.eligible_with_playbook, g.mean_adherence, g.adherence_n
-        from groups g left join csms c using (csm_id)
-        where g.per_csm and g.csm_id is not null
-    """, [*params, *intro_params, settings.default("follower_threshold"), *view_params,
-          *view_pb_params, *run_pb_params])
+        from by_csm g left join csms c using (csm_id)
+    """, [*params, *intro_params, settings.default("follower_threshold"), *run_pb_params,
+          *view_params, *view_pb_params])
     part = frame.pop("part")
     by_playbook = frame.loc[part == "playbook", ["playbook_id", "runs", "open_runs", "csms_using",
                                                  "mean_adherence", "adherence_n",
@@ -285,13 +257,20 @@ def usage_tables(store: Store, filters: Filters | None = None,
             _flag_csms(by_csm))
 
 
+def _stable_mean(values: pd.Series) -> pd.Series:
+    """Means of adherence rounded to 12 decimals: DuckDB adds in no fixed order, and a mean of
+    exactly 0.775 must not come out as 0.7749999999999999 one day (a "77%" verdict) and 0.775
+    the next ("78%")."""
+    return values.astype(float).round(12)
+
+
 def _flag_csms(frame: pd.DataFrame) -> pd.DataFrame:
     """Add the share with its Wilson interval and the consistent / rare flags."""
     consistent_at = settings.default("consistent_share")
     rare_below = settings.default("rare_share")
     frame["playbook_share"], frame["share_ci_low"], frame["share_ci_high"] = stats.wilson_arrays(
         frame["eligible_with_playbook"], frame["eligible_runs"])
-    frame["mean_adherence"] = frame["mean_adherence"].astype(float)
+    frame["mean_adherence"] = _stable_mean(frame["mean_adherence"])
     # A missing share or adherence compares False: no evidence makes no one consistent or rare.
     frame["consistent"] = ((frame["playbook_share"] >= consistent_at)
                            & (frame["mean_adherence"] >= consistent_at)).astype(bool)
@@ -319,7 +298,7 @@ def _csm_verdict(row: dict, consistent_at: float, rare_below: float) -> str:
             + ("unknown (no steps recorded)" if pd.isna(adherence) else f"{adherence:.0%}"))
     low, high = row["share_ci_low"], row["share_ci_high"]
     if any(low < t <= high for t in (consistent_at, rare_below)):
-        text += f" (uncertain: the share's 95% CI runs from {low:.0%} to {high:.0%})"
+        text += f" (uncertain: the share's {stats.confidence_label()} CI runs from {low:.0%} to {high:.0%})"
     return text
 
 

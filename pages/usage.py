@@ -4,7 +4,7 @@ import streamlit as st
 from analysis import settings
 from analysis.catalog import playbook_catalog
 from analysis.charts import usage as charts
-from analysis.usage import playbook_usage, step_funnel, usage_by_csm, usage_by_playbook
+from analysis.usage import playbook_usage, step_funnel, usage_tables
 from pages.common import download_csv, get_store, sidebar_filters
 
 CONSISTENT = settings.default("consistent_share")
@@ -23,8 +23,8 @@ st.caption(
 
 catalog = playbook_catalog(store)
 names = dict(zip(catalog["playbook_id"], catalog["name"]))
-by_playbook = usage_by_playbook(store, filters, catalog)
-csms = usage_by_csm(store, filters, catalog)
+# Both tables from one pass over the runs (each run's adherence is most of the cost).
+by_playbook, csms = usage_tables(store, filters, catalog)
 if not by_playbook["runs"].any() and not by_playbook["views"].any() and csms.empty:
     st.info("No playbook runs yet — import them on the Import data page: **playbook_runs** "
             "(run_id, scenario, playbook_id, account_id, csm_id, opened_on, steps_total, "

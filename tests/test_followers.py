@@ -283,3 +283,116 @@ def test_catalogue_playbooks_without_runs_get_a_row(store):
     assert [r["playbook_id"] for r in followers_json(store, Filters(playbook_id="renewal"),
                                                      catalog)] == ["renewal"]
     _no_nan(followers_json(store, None, catalog))
+
+
+# -- the SQL data path and the numpy estimators -------------------------------------------------
+def test_run_arrays_move_numbers_and_code_the_text(store):
+    _insert_accounts(store, ["s", "e", "x"], ["SMB", "Enterprise", None])
+    _insert_runs(store, pd.DataFrame([
+        dict(run_id="r1", playbook_id="b", account_id="s", steps_total=4, steps_completed=3,
+             outcome="success", health_at_open=40.0, arr_at_open=1000.0),
+        dict(run_id="r2", playbook_id="a", account_id="e", steps_total=5, steps_completed=5,
+             outcome="failure", health_at_open=None, arr_at_open=250.0),
+        dict(run_id="r3", playbook_id="a", account_id="x", outcome="success",
+             health_at_open=70.0),                                  # adherence from its steps
+        dict(run_id="r4", playbook_id="a", account_id="nobody", steps_total=2,
+             steps_completed=1, outcome="success"),                 # an account not on file
+        dict(run_id="r5", playbook_id="c", account_id="s", outcome="failure"),  # no steps at all
+    ]).assign(scenario="s", opened_on=date(2025, 1, 1), status="closed"))
+    store.execute("INSERT INTO run_steps (run_id, step_id, status) VALUES "
+                  "('r3', '1', 'done'), ('r3', '2', 'skipped'), ('r3', '3', 'done'),"
+                  "('r3', '4', 'done')")
+    runs = fl.run_arrays(store)
+    # "c" has a closed run but no adherence: it is coded, and has no rows.
+    assert runs.playbook_ids == ("a", "b", "c") and runs.segments == ("Enterprise", "SMB")
+    got = sorted(zip((runs.playbook_ids[p] for p in runs.playbook), runs.success.tolist(),
+                     runs.adherence.tolist(), runs.follower.tolist(),
+                     np.nan_to_num(runs.health, nan=-1).tolist(),
+                     np.nan_to_num(runs.arr, nan=-1).tolist(), runs.segment.tolist()))
+    assert got == [("a", 0, 1.0, True, -1.0, 250.0, 0),       # r2: Enterprise is code 0
+                   ("a", 1, 0.5, False, -1.0, -1.0, -1),      # r4: unknown account, no segment
+                   ("a", 1, 0.75, False, 70.0, -1.0, -1),     # r3: 3 of 4 steps done
+                   ("b", 1, 0.75, False, 40.0, 1000.0, 1)]    # r1: SMB is code 1
+    groups = runs.by_playbook()
+    assert sorted(groups) == ["a", "b"] and len(groups["a"]) == 3 and len(groups["b"]) == 1
+    frame = closed_runs(store)
+    assert frame["segment"].isna().sum() == 2
+    assert sorted(frame["segment"].dropna()) == ["Enterprise", "SMB"]
+    assert sorted(fl.run_arrays(store, Filters(playbook_id="b")).playbook_ids) == ["b"]
+
+
+def test_sql_covariates_equal_a_pandas_notebook_on_the_demo(demo):
+    # The same runs and covariates computed the long way: whole tables into pandas.
+    runs = demo.query("SELECT * FROM playbook_runs")
+    steps = demo.query("SELECT run_id, status FROM run_steps")
+    accounts = demo.query("SELECT account_id, segment FROM accounts")
+    closed = runs[runs["playbook_id"].notna() & runs["outcome"].isin(["success", "failure"])
+                  & runs["status"].fillna("closed").eq("closed")].copy()
+    per_run = steps.assign(done=steps["status"].eq("done")).groupby("run_id")["done"]
+    from_steps = closed["run_id"].map(per_run.sum() / per_run.size())
+    counted = (closed["steps_total"] > 0) & closed["steps_completed"].notna()
+    closed["adherence"] = np.where(counted, closed["steps_completed"] / closed["steps_total"],
+                                   from_steps)
+    closed = closed.dropna(subset=["adherence"]).merge(accounts, on="account_id", how="left")
+    groups = fl.run_arrays(demo).by_playbook()
+    assert sorted(groups) == sorted(closed["playbook_id"].unique())
+    for pid, mine in groups.items():
+        theirs = closed[closed["playbook_id"] == pid]
+        follower = theirs["adherence"] >= 0.8
+        assert (int(mine.follower.sum()), int(mine.success[mine.follower].sum())) == \
+            (int(follower.sum()), int(theirs.loc[follower, "outcome"].eq("success").sum()))
+        expected = np.column_stack([
+            theirs["health_at_open"].to_numpy(float),
+            np.log1p(theirs["arr_at_open"].clip(lower=0).to_numpy(float)),
+            pd.get_dummies(theirs["segment"], prefix="segment", prefix_sep=": ", dtype=float)])
+        cov = fl._covariates(mine)
+        assert cov.names[:2] == ("health_at_open", "log_arr_at_open")
+        assert list(cov.names[2:]) == [f"segment: {s}" for s in sorted(theirs["segment"].unique())]
+        assert cov.model_columns == (0, 1, *range(3, len(cov.names)))  # first level dropped
+        # Rows come in no set order: compare them sorted.
+        order = lambda m: m[np.lexsort(m.T[::-1])]  # noqa: E731
+        np.testing.assert_allclose(order(cov.balance), order(expected), rtol=1e-12)
+
+
+def test_weighted_difference_matches_statsmodels_wls_hc1():
+    import statsmodels.api as sm
+    rng = np.random.default_rng(3)
+    y = (rng.random(500) < 0.4).astype(float)
+    t = rng.random(500) < 0.3
+    w = rng.uniform(0.2, 3.0, 500)
+    # Reference: WLS of y on [1, t] with HC1 errors (normal interval, as in the estimator).
+    fit = sm.WLS(y, sm.add_constant(t.astype(float)), weights=w).fit(cov_type="HC1")
+    diff, se, low, high, p = fl.weighted_difference(y, t, w, alpha=0.05)
+    assert np.isclose(diff, fit.params[1], rtol=1e-12)
+    assert np.isclose(se, fit.bse[1], rtol=1e-12)
+    assert np.allclose([low, high], fit.conf_int(0.05)[1], rtol=1e-12)
+    assert np.isclose(p, fit.pvalues[1], rtol=1e-9)
+
+
+def test_smd_and_pooled_sd_take_arrays_as_frames():
+    rng = np.random.default_rng(5)
+    x = pd.DataFrame({"h": rng.normal(50, 10, 200), "d": (rng.random(200) < 0.5) * 1.0})
+    t = rng.random(200) < 0.4
+    w = rng.uniform(0.5, 2.0, 200)
+    # pandas' own ddof=1 variances, by hand
+    pooled = np.sqrt((x[t].var() + x[~t].var()) / 2)
+    assert np.allclose(fl.pooled_sd(x, t), pooled) and np.allclose(fl.pooled_sd(x.to_numpy(), t),
+                                                                   pooled.to_numpy())
+    by_hand = ((x[t].mul(w[t], axis=0).sum() / w[t].sum())
+               - (x[~t].mul(w[~t], axis=0).sum() / w[~t].sum())) / pooled
+    assert np.allclose(fl.smd(x, t, w), by_hand)
+    assert np.allclose(fl.smd(x.to_numpy(), t, w), by_hand.to_numpy())
+    assert np.isnan(fl.pooled_sd(x.iloc[:3], np.array([True, False, False]))).all()
+
+
+def test_adjusted_effect_from_a_frame_or_arrays_is_the_same(store):
+    accounts, runs = simulated_runs(n=1500, seed=4)
+    _insert_accounts(store, accounts["account_id"], accounts["segment"])
+    _insert_runs(store, runs)
+    from_frame = fl.adjusted_effect(closed_runs(store))
+    from_arrays = fl.adjusted_effect(fl.run_arrays(store))
+    assert from_frame.method == from_arrays.method == "ipw"
+    assert np.isclose(from_frame.diff, from_arrays.diff, rtol=1e-9)
+    assert (from_frame.runs_used, from_frame.trimmed) == (from_arrays.runs_used,
+                                                          from_arrays.trimmed)
+    pd.testing.assert_frame_equal(from_frame.balance, from_arrays.balance, rtol=1e-9)

@@ -289,3 +289,59 @@ def test_timeline_figure_places_milestones_and_steps():
     assert list(milestones.x) == [-120, -90, -60, -45, -30, -14]
     assert list(steps.x) == [-120, -90, -60, -45, -30, -14]
     assert list(steps.text) == ["1", "2", "3", "4", "5", "6"]
+
+
+# -- the YAML loader: libyaml when available, the pure-Python one otherwise -------------------
+def test_libyaml_loader_is_used_when_pyyaml_has_it():
+    import yaml
+
+    from analysis import library
+    expected = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+    assert library._SafeLoader is expected
+
+
+@pytest.mark.parametrize("file", ["wrong_type.yaml", "unknown_key.yaml", "missing_steps.yaml",
+                                  "bad_trigger.yaml", "python_tag.yaml", "bad_enum.yaml"])
+def test_pure_python_fallback_reports_the_same_errors(file, monkeypatch):
+    import yaml
+
+    from analysis import library
+    with pytest.raises(PlaybookError) as fast:
+        load_playbook(BAD / file)
+    monkeypatch.setattr(library, "_SafeLoader", yaml.SafeLoader)
+    with pytest.raises(PlaybookError) as slow:
+        load_playbook(BAD / file)
+    assert fast.value.errors == slow.value.errors
+
+
+def test_pure_python_fallback_loads_the_same_definitions(monkeypatch):
+    import yaml
+
+    from analysis import library
+    fast = [load_playbook(path) for path in sorted(SHIPPED.glob("*.yaml"))]
+    monkeypatch.setattr(library, "_SafeLoader", yaml.SafeLoader)
+    slow = [load_playbook(path) for path in sorted(SHIPPED.glob("*.yaml"))]
+    assert len(fast) == 12 and fast == slow
+
+
+def test_merge_keys_load_and_keep_their_lines(tmp_path):
+    # Constructing the data flattens a `<<` merge inside the node tree; the line map is taken
+    # before that, so merged keys are neither reported as "appears twice" nor lose their line.
+    source = (SHIPPED / "adoption.yaml").read_text()
+    # Step 2 takes step 1's fields (owner_role among them) by a merge key.
+    merged = source.replace("  - number: 1\n    title: Map",
+                            "  - &first\n    number: 1\n    title: Map", 1)
+    merged = merged.replace(
+        "  - number: 2\n    title: Re-onboard inactive users\n    owner_role: CSM\n",
+        "  - <<: *first\n    number: 2\n    title: Re-onboard inactive users\n", 1)
+    assert merged.count("<<: *first") == 1
+    (tmp_path / "adoption.yaml").write_text(merged)
+    pb = load_playbook(tmp_path / "adoption.yaml")
+    assert pb.steps[1].owner_role == "CSM" and pb.steps[1].number == 2
+    line = merged.splitlines().index("    due_day: 10") + 1
+    (tmp_path / "adoption.yaml").write_text(merged.replace("    due_day: 10", "    due_day: soon"))
+    with pytest.raises(PlaybookError) as info:
+        load_playbook(tmp_path / "adoption.yaml")
+    assert (f"adoption.yaml:{line}: steps[1].due_day: must be a whole number of days, "
+            "got 'soon'") in info.value.errors
+    assert not [e for e in info.value.errors if "appears twice" in e]

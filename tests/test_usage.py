@@ -8,10 +8,12 @@ import json
 from datetime import date
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from analysis import catalog
+from analysis.catalog import first_introduction_by_scenario
 from analysis.filters import Filters
 from analysis.usage import (playbook_usage, step_funnel, usage_by_csm, usage_by_playbook,
                             usage_json, usage_tables)
@@ -271,22 +273,112 @@ def test_demo_usage_counts_match_a_plain_count(demo_store):
     assert row["views"] == (views["playbook_id"] == "at_risk").sum()
 
 
+def _usage_by_pandas(store, filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The usage figures the way a pandas notebook gets them: whole tables, masks, group-bys."""
+    runs = store.query("SELECT * FROM playbook_runs")
+    views = store.query("SELECT * FROM playbook_views")
+    steps = store.query("SELECT run_id, status FROM run_steps")
+    accounts = store.query("SELECT account_id, segment FROM accounts")
+    csms = store.query("SELECT csm_id, team FROM csms")
+    keep = pd.Series(True, index=runs.index)
+    keep_views = pd.Series(True, index=views.index)
+    if filters.date_from:
+        start = pd.Timestamp(filters.date_from)
+        keep &= pd.to_datetime(runs["opened_on"]) >= start
+        keep_views &= pd.to_datetime(views["viewed_at"]).dt.normalize() >= start
+    if filters.segment:
+        keep &= runs["account_id"].isin(accounts.loc[accounts["segment"] == filters.segment,
+                                                     "account_id"])
+    if filters.team:
+        team = csms.loc[csms["team"] == filters.team, "csm_id"]
+        keep &= runs["csm_id"].isin(team)
+        keep_views &= views["csm_id"].isin(team)
+    runs, views = runs[keep].copy(), views[keep_views]
+    # Adherence: done over all steps when the run has step rows, else the counts; only runs
+    # with a playbook are averaged anywhere.
+    per_run = steps.assign(done=steps["status"].eq("done")).groupby("run_id")["done"]
+    from_steps = runs["run_id"].map(per_run.sum() / per_run.size())
+    total = runs["steps_total"].astype(float)
+    from_counts = (runs["steps_completed"].astype(float).clip(upper=total) / total).where(total > 0)
+    runs["adherence"] = (from_steps.astype(float).fillna(from_counts)
+                         .where(runs["playbook_id"].notna()))
+    intro = first_introduction_by_scenario(catalog.playbook_catalog(store))
+    intro = dict(zip(intro["scenario"], pd.to_datetime(intro["introduced_on"])))
+    runs["eligible"] = pd.to_datetime(runs["opened_on"]) >= runs["scenario"].map(intro)
+    with_pb = runs[runs["playbook_id"].notna()]
+    views = views[views["playbook_id"].notna()]
+    if filters.playbook_id:
+        with_pb = with_pb[with_pb["playbook_id"] == filters.playbook_id]
+        views = views[views["playbook_id"] == filters.playbook_id]
+    pb = with_pb["playbook_id"]
+    by_playbook = pd.DataFrame({
+        "runs": with_pb.groupby(pb).size(),
+        "open_runs": with_pb["status"].eq("open").groupby(pb).sum(),
+        "csms_using": with_pb["csm_id"].groupby(pb).nunique(),
+        "mean_adherence": with_pb["adherence"].groupby(pb).mean(),
+        "adherence_n": with_pb["adherence"].groupby(pb).count(),
+        "followed_runs": (with_pb["adherence"] >= 0.8).groupby(pb).sum(),
+        "views": views.groupby("playbook_id").size(),
+    }).fillna({"runs": 0, "open_runs": 0, "csms_using": 0, "adherence_n": 0,
+               "followed_runs": 0, "views": 0})
+    mine = runs[runs["csm_id"].notna()]
+    used = mine["playbook_id"].notna()
+    csm = mine["csm_id"]
+    by_csm = pd.DataFrame({
+        "runs": mine.groupby(csm).size(),
+        "playbook_runs": used.groupby(csm).sum(),
+        "eligible_runs": mine["eligible"].groupby(csm).sum(),
+        "eligible_with_playbook": (mine["eligible"] & used).groupby(csm).sum(),
+        "mean_adherence": mine["adherence"].groupby(csm).mean(),
+        "adherence_n": mine["adherence"].groupby(csm).count(),
+    })
+    return by_playbook, by_csm
+
+
+def _assert_usage_equal(store, filters: Filters) -> None:
+    by_playbook, by_csm = usage_tables(store, filters)
+    expected_pb, expected_csm = _usage_by_pandas(store, filters)
+    got_pb = by_playbook.set_index("playbook_id")
+    got_pb = got_pb[(got_pb["runs"] > 0) | (got_pb["views"] > 0)]  # not catalogue-only rows
+    assert sorted(got_pb.index) == sorted(expected_pb.index)
+    for column in expected_pb:
+        np.testing.assert_allclose(got_pb[column].astype(float),
+                                   expected_pb.loc[got_pb.index, column].astype(float),
+                                   rtol=1e-12, err_msg=column)
+    got_csm = by_csm.set_index("csm_id")
+    assert got_csm.index.tolist() == sorted(expected_csm.index)
+    for column in expected_csm:
+        np.testing.assert_allclose(got_csm[column].astype(float),
+                                   expected_csm.loc[got_csm.index, column].astype(float),
+                                   rtol=1e-12, err_msg=column)
+
+
 @pytest.mark.parametrize("filters", [
     Filters(), Filters(playbook_id="at_risk"), Filters(segment="SMB"),
     Filters(date_from=date(2024, 8, 1), playbook_id="renewal"), Filters(team="no such team"),
 ])
-def test_usage_tables_is_the_two_tables_in_one_pass(usage_store, filters):
-    # The one-pass version (GROUPING SETS) must give exactly what the two functions give;
-    # those are checked against hand counts above.
+def test_usage_tables_equal_a_pandas_notebook(usage_store, filters):
+    # One pass over (playbook, CSM) cells must give what whole-table pandas gives; the hand
+    # counts above pin the definitions, this pins the rollups under every filter.
+    _assert_usage_equal(usage_store, filters)
     by_playbook, by_csm = usage_tables(usage_store, filters)
-    pd.testing.assert_frame_equal(by_playbook, usage_by_playbook(usage_store, filters),
-                                  check_dtype=True)
-    pd.testing.assert_frame_equal(by_csm, usage_by_csm(usage_store, filters), check_dtype=True)
+    pd.testing.assert_frame_equal(by_playbook, usage_by_playbook(usage_store, filters))
+    pd.testing.assert_frame_equal(by_csm, usage_by_csm(usage_store, filters))
     if filters == Filters():  # r1, r2, r7, r12, r13 (see test_usage_by_playbook)
         assert by_playbook.set_index("playbook_id").loc["at_risk", "runs"] == 5
 
 
-def test_usage_tables_on_the_demo(demo_store):
-    by_playbook, by_csm = usage_tables(demo_store)
-    pd.testing.assert_frame_equal(by_playbook, usage_by_playbook(demo_store), check_dtype=True)
-    pd.testing.assert_frame_equal(by_csm, usage_by_csm(demo_store), check_dtype=True)
+def test_steps_of_runs_without_a_playbook_change_nothing(usage_store):
+    # r3 ran without a playbook: no usage figure averages its adherence, steps or not.
+    before = usage_tables(usage_store)
+    usage_store.execute("INSERT INTO run_steps (run_id, step_id, status) VALUES "
+                        "('r3', '1', 'done'), ('r3', '2', 'skipped')")
+    after = usage_tables(usage_store)
+    pd.testing.assert_frame_equal(before[0], after[0])
+    pd.testing.assert_frame_equal(before[1], after[1])
+
+
+@pytest.mark.parametrize("filters", [Filters(), Filters(segment="SMB", playbook_id="at_risk"),
+                                     Filters(date_from=date(2025, 1, 1), team="Growth Team")])
+def test_usage_tables_on_the_demo_equal_a_pandas_notebook(demo_store, filters):
+    _assert_usage_equal(demo_store, filters)
