@@ -1,29 +1,30 @@
 """The tolerant importer: one export file into one canonical table (DESIGN.md, import rules).
 
-read (analysis.readers) -> match headers (analysis.headers) -> parse and check every value
-(analysis.values) -> load in one transaction. A row that cannot be loaded goes to
+open (analysis.readers: hash the file, settle its header) -> match headers (analysis.headers)
+-> per chunk of rows: parse and check every value (analysis.values) and stage the rows -> settle
+duplicate keys in SQL -> load, all in one transaction. A row that cannot be loaded goes to
 `rejected_rows` with its spreadsheet row number and a reason a person can act on; a file that
 cannot be loaded at all raises `ImportRefused` and leaves the database unchanged. Importing
 the same file again (same bytes, kind and mapping) writes nothing.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
-from analysis import values as V
+from analysis import readers, settings, values as V
 from analysis.headers import HeaderMatch, guess_kind, match_headers
 from analysis.mapping import Mapping, as_mapping
 from analysis.names import normalise_person, slugify
 # read_export and guess_kind are re-exported: the upload page needs only this module.
-from analysis.readers import ImportRefused, RawExport, blank_rows, read_bytes, read_export
+from analysis.readers import (ImportRefused, RawExport, Source, blank_rows, frame_source,
+                              open_export)
 from analysis.schema import IMPORTABLE_KINDS, TABLES
 from analysis.store import Store, quote_ident
 
@@ -89,6 +90,7 @@ class Validation:
     warnings: tuple[str, ...]
     day_first: bool
     clean: pd.DataFrame = field(repr=False)  # the rows that would load, canonical columns
+    complete: bool = True  # False: only the first `import_preview_rows` rows were checked
 
     @property
     def mapping(self) -> dict[str, str]:
@@ -100,54 +102,55 @@ class Validation:
 def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
                 day_first: bool | None = None, sheet: str | None = None,
                 file_name: str | None = None, progress: Progress | None = None) -> ImportResult:
-    """Import one export file into table `kind`.
+    """Import one export file into table `kind`, streaming it a chunk of rows at a time.
 
     Parameters
     ----------
     mapping : path to a mapping YAML, a `Mapping`, or None (auto-detect everything).
     day_first : read 03/04/2024 as 3 April (True) or 4 March (False); None = the mapping's
-        setting, else what the file's dates settle, else month-first with a warning.
+        setting, else what the first rows' dates settle (`import_sample_rows`), else
+        month-first with a warning.
     sheet : XLSX sheet name (default: the first sheet holding data).
     file_name : the name to record and show (an upload's original name).
-    progress : called as progress(fraction, message) at the read, check and load stages.
+    progress : called as progress(fraction, message) while reading, per chunk checked
+        ("Checked 1,400,000 of ~8,000,000 rows") and when loading.
 
     Returns
     -------
     ImportResult. Raises ImportRefused (database unchanged) when the file cannot be imported.
+
+    The file is hashed first, so an unchanged file is answered before any row is parsed. Then
+    every chunk (`import_chunk_rows`) is checked and staged in a staging table inside the
+    one write transaction that ends with the imports row: a failure (or a kill) at any chunk
+    leaves the database as it was. Duplicate keys across chunks are settled in SQL.
     """
     report = progress or (lambda fraction, message: None)
     path = Path(path)
     name = file_name or path.name
     _check_kind(kind)
     plan = _mapping_for(mapping, kind, name)
-    report(0.05, f"Reading {name}")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImportRefused(f"{name} cannot be read: {exc.strerror or exc}") from exc
-    raw = read_bytes(data, name, sheet=sheet)
-    sha256 = hashlib.sha256(data).hexdigest()
-    del data  # the bytes are not needed again: free them before the rows are checked
-    report(0.3, f"Checking {len(raw.frame):,} rows")
-    check = _validate(store, kind, raw, plan, day_first)
-    del raw  # `check` holds what loading needs
-    if check.refusal:
-        raise ImportRefused(check.refusal)
-    recorded = _mapping_record(check, plan)
-    earlier = _earlier_import(store, sha256, kind, recorded)
+    report(0.0, f"Reading {name}")
+    source = open_export(path, name, sheet=sheet)
+    head, malformed, complete = source.head(int(settings.default("import_sample_rows")))
+    checks = _FileChecks(store, kind, source, plan, day_first, head,
+                         complete and malformed.empty)
+    if checks.refusal:
+        raise ImportRefused(checks.refusal)
+    recorded = _mapping_record(checks.mapping, plan, checks.day_first)
+    earlier = _earlier_import(store, source.sha256, kind, recorded)
+    result = None
     if earlier is None:
-        report(0.7, f"Loading {check.rows_valid:,} rows")
         # _load checks again under the write lock: the same file may have been loaded by
-        # another session (an upload clicked twice) while this one was checking it.
-        import_id, updated, earlier = _load(store, kind, check, sha256, recorded)
+        # another session (an upload clicked twice) while this one was reading it.
+        result, earlier = _load(store, kind, source, checks, recorded, report)
     if earlier is not None:
         report(1.0, "Already imported")
-        return ImportResult(int(earlier), kind, name, check.rows_read, 0, 0, 0,
-                            _empty_rejected(), (), check.ignored_columns, unchanged=True)
+        rows_read = store.scalar("SELECT rows_read FROM imports WHERE import_id = ?",
+                                 [int(earlier)])
+        return ImportResult(int(earlier), kind, name, int(rows_read or 0), 0, 0, 0,
+                            _empty_rejected(), (), checks.match.ignored, unchanged=True)
     report(1.0, "Done")
-    return ImportResult(import_id, kind, name, check.rows_read, check.rows_valid, updated,
-                        len(check.rejected), check.rejected, check.warnings,
-                        check.ignored_columns)
+    return result
 
 
 def preview(store: Store, kind: str, path_or_frame, mapping=None, *,
@@ -156,6 +159,8 @@ def preview(store: Store, kind: str, path_or_frame, mapping=None, *,
     """What importing would load and reject, without writing anything.
 
     `path_or_frame` is a file path or a DataFrame of strings (as `read_export` returns).
+    Only the first `import_preview_rows` rows are checked, so a big file previews fast; a
+    warning ("checked the first 200,000 of ~8,000,000 rows") and `complete=False` say so.
     A file that cannot be read raises ImportRefused; a missing required column is reported
     in `missing_required` and `refusal` so the page can offer a mapping instead.
     """
@@ -166,17 +171,43 @@ def preview(store: Store, kind: str, path_or_frame, mapping=None, *,
         if isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0:
             frame.index = pd.RangeIndex(2, len(frame) + 2)  # spreadsheet rows; header is 1
         attrs = path_or_frame.attrs  # set by read_export
-        raw = RawExport(frame, name, attrs.get("format", "frame"), attrs.get("delimiter"),
-                        notes=tuple(attrs.get("notes", ())))
+        source = frame_source(RawExport(frame, name, attrs.get("format", "frame"),
+                                        attrs.get("delimiter"),
+                                        notes=tuple(attrs.get("notes", ()))))
+        # A frame from read_export(max_rows=...) may be the first rows of a longer file.
+        whole, estimate = attrs.get("complete", True), attrs.get("rows_estimate", 0)
     else:
         path = Path(path_or_frame)
         name = file_name or path.name
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ImportRefused(f"{name} cannot be read: {exc.strerror or exc}") from exc
-        raw = read_bytes(data, name, sheet=sheet)
-    return _validate(store, kind, raw, _mapping_for(mapping, kind, name), day_first)
+        source = open_export(path, name, sheet=sheet, scan=False)
+        whole, estimate = True, 0
+    plan = _mapping_for(mapping, kind, name)
+    limit = int(settings.default("import_preview_rows"))
+    frame, malformed, complete = source.head(limit)
+    return _validate(store, kind, source, plan, day_first, frame, malformed,
+                     complete and whole, max(estimate, source.rows_estimate))
+
+
+def read_export(path: str | Path, *, sheet: str | None = None,
+                max_rows: int | None = None) -> pd.DataFrame:
+    """The export at `path` as a DataFrame of strings (index = spreadsheet row number).
+
+    max_rows : read only the first that many data rows (a preview of a big file); the
+        frame's attrs["complete"] says whether that was every row.
+    Raises ImportRefused when the file is empty, unreadable or not tabular.
+    """
+    if max_rows is None:
+        return readers.read_export(path, sheet=sheet)
+    source = open_export(path, sheet=sheet, scan=False)
+    frame, malformed, complete = source.head(max_rows)
+    frame = frame[~blank_rows(frame)]
+    if complete and frame.empty and malformed.empty:  # as the whole-file reader says
+        raise ImportRefused(f"{source.file_name} has no data rows")
+    frame = frame.assign(**{c: readers.as_text(frame[c]) for c in frame.columns})
+    frame.attrs.update(format=source.format, delimiter=source.delimiter,
+                       notes=tuple(source.notes), complete=complete,
+                       rows_estimate=source.rows_estimate)
+    return frame
 
 
 def _check_kind(kind: str) -> None:
@@ -197,39 +228,119 @@ def _mapping_for(mapping, kind: str, name: str) -> Mapping:
 
 
 # -- validation -----------------------------------------------------------------------------
-def _validate(store: Store, kind: str, raw: RawExport, plan: Mapping,
-              day_first: bool | None) -> Validation:
-    frame = raw.frame[~blank_rows(raw.frame)]
-    match = match_headers(frame.columns, kind, plan.columns)
-    missing = _missing_required(kind, match)
-    headers = tuple(frame.columns)
-    rows_read = len(frame) + len(raw.malformed)
-    base = dict(kind=kind, file_name=raw.file_name, headers=headers, columns=match.columns,
-                ignored_columns=match.ignored, missing_required=missing)
-    if missing:
-        return Validation(**base, refusal=_refusal(kind, raw.file_name, headers, missing),
-                          rows_read=rows_read, rows_valid=0, rejected=_empty_rejected(),
-                          warnings=(), day_first=False, clean=pd.DataFrame())
-    if rows_read == 0:
-        return Validation(**base, refusal=f"{raw.file_name} has no data rows", rows_read=0,
-                          rows_valid=0, rejected=_empty_rejected(), warnings=(),
-                          day_first=False, clean=pd.DataFrame())
-    warnings = list(raw.notes) + list(match.notes)
-    order, order_warning = _date_order(kind, frame, match, plan, day_first)
-    if order_warning:
-        warnings.append(order_warning)
-    rows = _RowChecker(store, kind, frame, match, plan, order, raw.delimiter == ";")
-    clean, reasons = rows.run()
-    warnings += rows.warnings
+def _validate(store: Store, kind: str, source: Source, plan: Mapping, day_first: bool | None,
+              frame: pd.DataFrame, malformed: pd.DataFrame, complete: bool,
+              estimate: int) -> Validation:
+    """The preview: the first rows checked as one chunk, duplicates settled in pandas."""
+    sample = frame.iloc[:int(settings.default("import_sample_rows"))]
+    checks = _FileChecks(store, kind, source, plan, day_first, sample, False)
+    base = dict(kind=kind, file_name=source.file_name, headers=tuple(source.headers),
+                columns=checks.match.columns, ignored_columns=checks.match.ignored,
+                missing_required=checks.missing)
+    frame = frame[~blank_rows(frame)]
+    rows_read = len(frame) + len(malformed)
+    refusal = checks.refusal or (f"{source.file_name} has no data rows" if rows_read == 0
+                                 else None)
+    if refusal:
+        return Validation(**base, refusal=refusal, rows_read=rows_read, rows_valid=0,
+                          rejected=_empty_rejected(), warnings=(), day_first=False,
+                          clean=pd.DataFrame())
+    clean, reasons = checks.check(frame, malformed)
     clean, reasons = _reject_duplicates(kind, clean, reasons)
     good = reasons.isna()
-    rejected = pd.concat([_rejected_frame(frame, reasons[~good]), raw.malformed],
+    rejected = pd.concat([_rejected_frame(frame, reasons[~good]), malformed],
                          ignore_index=True).sort_values("row_number", ignore_index=True)
     clean = clean[good]
-    warnings += _unknown_accounts(store, kind, clean)
+    warnings = checks.warnings() + _unknown_accounts(store, kind, clean)
+    if not complete:
+        warnings.append(f"checked the first {rows_read:,} of ~{max(estimate, rows_read):,} "
+                        "rows; the import checks every row")
     return Validation(**base, refusal=None, rows_read=rows_read, rows_valid=int(good.sum()),
-                      rejected=rejected, warnings=tuple(warnings), day_first=order,
-                      clean=clean)
+                      rejected=rejected, warnings=tuple(warnings), day_first=checks.day_first,
+                      clean=clean, complete=complete)
+
+
+class _FileChecks:
+    """What is decided once per file (header mapping, date order, roster, playbook names),
+    the checks of each chunk, and the warnings counted over all of them."""
+
+    def __init__(self, store: Store, kind: str, source: Source, plan: Mapping,
+                 day_first: bool | None, sample: pd.DataFrame, refuse_empty: bool):
+        self.store, self.kind, self.plan, self.source = store, kind, plan, source
+        self.match = match_headers(list(source.headers), kind, plan.columns)
+        self.missing = _missing_required(kind, self.match)
+        sample = sample[~blank_rows(sample)]
+        self.refusal = None
+        # `refuse_empty`: the sample is every row of the file (and none was malformed).
+        if refuse_empty and sample.empty:
+            raise ImportRefused(f"{source.file_name} has no data rows")
+        if self.missing:
+            self.refusal = _refusal(kind, source.file_name, source.headers, self.missing)
+            self.day_first, self.order_warning = False, None
+        else:
+            self.day_first, self.order_warning = _date_order(kind, sample, self.match, plan,
+                                                             day_first)
+        self.decimal_comma = source.delimiter == ";"
+        self.rows_read = 0
+        self.spelling: dict[str, str] = {}  # person -> the first spelling of an unknown CSM
+        self.unknown_people: dict[str, int] = {}  # spelling -> rows
+        self.undefined: dict[str, str] = {}  # playbook as written -> the id it gets
+        self.undefined_rows: dict[str, int] = {}
+        self._roster: dict[str, str] | None = None
+        self._playbook_ids: dict[str, str] | None = None
+        self._scenarios: dict[str, str] | None = None
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        """export header -> canonical column."""
+        return {header: column for column, header in self.match.columns.items()}
+
+    def check(self, frame: pd.DataFrame, malformed: pd.DataFrame):
+        """(clean canonical columns, reason per row or None) of one chunk's non-blank rows."""
+        self.rows_read += len(frame) + len(malformed)
+        return _RowChecker(self, frame).run()
+
+    def warnings(self) -> list[str]:
+        """The file's notes, the date-order guess and the per-column counts, in that order."""
+        warnings = list(self.source.notes) + list(self.match.notes)
+        if self.order_warning:
+            warnings.append(self.order_warning)
+        for column in TABLES[self.kind].columns:
+            if column.name == "csm_id" and self.unknown_people:
+                warnings.append(f"{sum(self.unknown_people.values()):,} rows name CSMs not in "
+                                "the roster: " + _top_counts(self.unknown_people)
+                                + " (kept as written)")
+            if column.name == "playbook_id" and self.undefined_rows:
+                warnings.append(f"{sum(self.undefined_rows.values()):,} rows name playbooks "
+                                "with no definition (analysed under their own id): "
+                                + _top_counts(self.undefined_rows,
+                                              lambda v: f"{v!r} as {self.undefined[v]}"))
+        return warnings
+
+    @property
+    def roster(self) -> dict[str, str]:
+        """normalised name, email or id -> csm_id, read once per file."""
+        if self._roster is None:
+            roster = self.store.query("SELECT csm_id, name, email FROM csms")
+            known: dict[str, str] = {}
+            for column in ("name", "email", "csm_id"):  # an id wins over a same-named person
+                for value, csm_id in zip(roster[column], roster["csm_id"]):
+                    if isinstance(value, str) and value.strip():
+                        known[normalise_person(value)] = csm_id
+            self._roster = known
+        return self._roster
+
+    @property
+    def playbook_ids(self) -> dict[str, str]:
+        if self._playbook_ids is None:
+            self._playbook_ids = _library_ids()
+        return self._playbook_ids
+
+    @property
+    def scenarios(self) -> dict[str, str]:
+        if self._scenarios is None:
+            self._scenarios = {pb.id: pb.scenario for pb in _library_playbooks()}
+        return self._scenarios
 
 
 def _missing_required(kind: str, match: HeaderMatch) -> tuple[str, ...]:
@@ -286,14 +397,15 @@ _VOCABULARIES = {
 
 
 class _RowChecker:
-    """Parses every mapped column of a file and collects one reason per bad row."""
+    """Parses every mapped column of one chunk and collects one reason per bad row; names
+    it cannot resolve are counted in the file's `_FileChecks`."""
 
-    def __init__(self, store, kind, frame, match, plan, day_first, decimal_comma):
-        self.store, self.kind, self.frame, self.match = store, kind, frame, match
-        self.plan, self.day_first, self.decimal_comma = plan, day_first, decimal_comma
-        self.table = TABLES[kind]
+    def __init__(self, checks: "_FileChecks", frame: pd.DataFrame):
+        self.checks, self.store, self.kind, self.frame = checks, checks.store, checks.kind, frame
+        self.match, self.plan = checks.match, checks.plan
+        self.day_first, self.decimal_comma = checks.day_first, checks.decimal_comma
+        self.table = TABLES[self.kind]
         self.reasons = pd.Series(None, index=frame.index, dtype=object)
-        self.warnings: list[str] = []
 
     def run(self) -> tuple[pd.DataFrame, pd.Series]:
         clean = pd.DataFrame(index=self.frame.index)
@@ -320,11 +432,16 @@ class _RowChecker:
 
     def _text(self, name: str, values_of: str | None = None) -> pd.Series:
         """Column `name`'s text with the mapping's value overrides of `values_of` (itself)."""
-        text = self.frame[self.match.columns[name]].str.strip()
+        text = readers.as_text(self.frame[self.match.columns[name]]).str.strip()
         overrides = self.plan.values.get(values_of or name)
         return _override(text, overrides) if overrides else text
 
     def _column(self, column) -> pd.Series:
+        values = self.frame[self.match.columns[column.name]]
+        if readers.is_typed(values) and not self.plan.values.get(column.name):
+            typed = self._typed_column(column, values)
+            if typed is not None:
+                return typed
         name, text = column.name, self._text(column.name)
         if column.type in ("DATE", "TIMESTAMP"):
             parsed = V.parse_dates(text, day_first=self.day_first,
@@ -340,6 +457,27 @@ class _RowChecker:
             self._reject_value(parsed.bad, name, text, "is not a whole number")
             return parsed.values.round().astype("Int64")
         return self._text_column(name, text)
+
+    def _typed_column(self, column, values: pd.Series) -> pd.Series | None:
+        """A date or number column a Parquet file stored typed, checked without text (None
+        when the column is not a date or number column, or holds the other kind)."""
+        dates = pd.api.types.is_datetime64_any_dtype(values)
+        if column.type in ("DATE", "TIMESTAMP") and dates:
+            out = values.astype("datetime64[ns]")
+            # As parse_dates reads "2024-01-05T13:00:00" for a date column: that day.
+            return out if column.type == "TIMESTAMP" else out.dt.normalize()
+        if column.type not in ("DOUBLE", "INTEGER") or dates:
+            return None
+        numbers = values.astype("Float64")
+        bad = numbers.isin([np.inf, -np.inf]).fillna(False).astype(bool)
+        if column.type == "INTEGER":
+            bad |= (numbers.notna() & (numbers % 1 != 0)).fillna(False).astype(bool)
+        if bad.any():
+            self._reject_value(bad, column.name, readers.as_text(values),
+                               "is not a number" if column.type == "DOUBLE"
+                               else "is not a whole number")
+            numbers = numbers.where(~bad)
+        return numbers if column.type == "DOUBLE" else numbers.round().astype("Int64")
 
     def _text_column(self, name: str, text: pd.Series) -> pd.Series:
         vocabulary = _VOCABULARIES.get((self.kind, name))
@@ -379,7 +517,7 @@ class _RowChecker:
             clean["scenario"] = self._scenario_from_playbook(clean["playbook_id"])
 
     def _scenario_from_playbook(self, playbook_ids: pd.Series) -> pd.Series:
-        scenarios = {pb.id: pb.scenario for pb in _library_playbooks()}
+        scenarios = self.checks.scenarios
         return playbook_ids.map(scenarios).astype(object).where(lambda s: s.notna(), None)
 
     def _check_ranges(self, clean: pd.DataFrame) -> None:
@@ -402,43 +540,35 @@ class _RowChecker:
 
     # -- people and playbooks, resolved once per distinct value ---------------------------
     def _people(self, text: pd.Series) -> pd.Series:
-        roster = self.store.query("SELECT csm_id, name, email FROM csms")
-        known: dict[str, str] = {}
-        for column in ("name", "email", "csm_id"):  # an id wins over a same-named person
-            for value, csm_id in zip(roster[column], roster["csm_id"]):
-                if isinstance(value, str) and value.strip():
-                    known[normalise_person(value)] = csm_id
+        known, spelling = self.checks.roster, self.checks.spelling
         codes, uniques = _distinct(text)
-        resolved, spelling, unknown = [], {}, []
+        resolved, unknown = [], []
         for value in uniques:
             person = normalise_person(value)
-            # Unknown people keep their text, one spelling per person ("Jane Doe", "jane doe").
+            # Unknown people keep their text, one spelling per person ("Jane Doe", "jane doe")
+            # over the whole file: the first one met.
             resolved.append(known.get(person) or spelling.setdefault(person, value))
             unknown.append(person not in known)
         out = _spread(codes, resolved, text.index)
         unresolved = out[_spread(codes, unknown, text.index, missing=False).astype(bool)]
-        if len(unresolved):
-            self.warnings.append(f"{len(unresolved):,} rows name CSMs not in the roster: "
-                                 + _top_values(unresolved) + " (kept as written)")
+        _count_into(self.checks.unknown_people, unresolved)
         return out
 
     def _playbooks(self, text: pd.Series) -> pd.Series:
-        known = _library_ids()
+        known, undefined = self.checks.playbook_ids, self.checks.undefined
         codes, uniques = _distinct(text)
-        resolved, undefined = [], {}
+        resolved, here = [], set()
         for value in uniques:
             found = (known.get(value) or known.get(" ".join(value.split()).casefold())
                      or known.get(slugify(value)))
             resolved.append(found or slugify(value) or None)
             if not found:
                 undefined[value] = resolved[-1]
+                here.add(value)
         out = _spread(codes, resolved, text.index)
-        if undefined:
+        if here:
             written = _spread(codes, list(uniques), text.index)
-            names = written[written.isin(list(undefined))]
-            self.warnings.append(f"{len(names):,} rows name playbooks with no definition "
-                                 "(analysed under their own id): " + _top_values(
-                                     names, lambda v: f"{v!r} as {undefined[v]}"))
+            _count_into(self.checks.undefined_rows, written[written.isin(list(here))])
         return out
 
 
@@ -476,11 +606,19 @@ def _numbers(values: pd.Series) -> pd.Series:
     return values.astype(object).map(lambda v: "" if v is None or v is pd.NA else f"{v:g}")
 
 
-def _top_values(values: pd.Series, show=repr) -> str:
-    counts = values.value_counts()
-    parts = [f"{show(v)} ({n:,})" for v, n in counts.head(_SHOWN).items()]
-    if len(counts) > _SHOWN:
-        parts.append(f"and {len(counts) - _SHOWN:,} more")
+def _count_into(counts: dict, values: pd.Series) -> None:
+    """Add each value's rows to `counts`, keeping the order values are first met."""
+    for value, n in values.value_counts(sort=False).items():
+        counts[value] = counts.get(value, 0) + int(n)
+
+
+def _top_counts(counts: dict, show=repr) -> str:
+    """The commonest values with their rows, as value_counts orders them (ties: first met)."""
+    ordered = pd.Series(list(counts.values()), index=pd.Index(list(counts), dtype=object))
+    ordered = ordered.sort_values(ascending=False, kind="stable")
+    parts = [f"{show(v)} ({n:,})" for v, n in ordered.head(_SHOWN).items()]
+    if len(ordered) > _SHOWN:
+        parts.append(f"and {len(ordered) - _SHOWN:,} more")
     return ", ".join(parts)
 
 
@@ -502,7 +640,8 @@ def _library_ids() -> dict[str, str]:
 
 
 def _reject_duplicates(kind: str, clean: pd.DataFrame, reasons: pd.Series):
-    """Within one file the last row of a key wins; earlier ones are rejected, naming it."""
+    """Within one file the last row of a key wins; earlier ones are rejected, naming it.
+    (The preview's rows, in memory; an import does the same in SQL: `_Stage`.)"""
     key = [c for c in TABLES[kind].key if c in clean]
     good = reasons.isna()
     valid = clean.loc[good, key]
@@ -525,6 +664,9 @@ def _reject_duplicates(kind: str, clean: pd.DataFrame, reasons: pd.Series):
 
 def _rejected_frame(frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     rows = frame.loc[reasons.index]
+    # A rejected row is kept as the text it showed, typed columns (Parquet) included.
+    rows = rows.assign(**{c: readers.as_text(rows[c]) for c in rows.columns
+                          if readers.is_typed(rows[c])})
     raw = [json.dumps(r, ensure_ascii=False) for r in rows.to_dict("records")]
     return pd.DataFrame({"row_number": reasons.index.astype("int64"), "raw": raw,
                          "reason": reasons.to_numpy()})
@@ -550,6 +692,12 @@ def _unknown_accounts(store: Store, kind: str, clean: pd.DataFrame) -> list[str]
                               "(SELECT account_id FROM accounts) ORDER BY count DESC, account_id")
     finally:
         store.unregister(view)
+    return _accounts_warning(missing)
+
+
+def _accounts_warning(missing: pd.DataFrame) -> list[str]:
+    """The warning for rows naming accounts not imported yet (account_id, count; commonest
+    first)."""
     if missing.empty:
         return []
     shown = ", ".join(f"{a!r} ({n:,})" for a, n in missing.head(_SHOWN).itertuples(index=False))
@@ -559,10 +707,10 @@ def _unknown_accounts(store: Store, kind: str, clean: pd.DataFrame) -> list[str]
 
 
 # -- loading --------------------------------------------------------------------------------
-def _mapping_record(check: Validation, plan: Mapping) -> str:
+def _mapping_record(columns: dict[str, str], plan: Mapping, day_first: bool) -> str:
     """The imports.mapping text: header mapping, value overrides and date order used."""
-    return json.dumps({"columns": check.mapping, "values": plan.values,
-                       "day_first": check.day_first}, sort_keys=True, ensure_ascii=False)
+    return json.dumps({"columns": columns, "values": plan.values, "day_first": day_first},
+                      sort_keys=True, ensure_ascii=False)
 
 
 def _earlier_import(store: Store, sha256: str, kind: str, recorded: str) -> int | None:
@@ -571,43 +719,179 @@ def _earlier_import(store: Store, sha256: str, kind: str, recorded: str) -> int 
                         "AND mapping = ?", [sha256, kind, recorded])
 
 
-def _load(store: Store, kind: str, check: Validation, sha256: str,
-          recorded: str) -> tuple[int | None, int, int | None]:
-    """Write the clean rows, the rejected rows and the imports row in one transaction.
+def _load(store: Store, kind: str, source: Source, checks: _FileChecks, recorded: str,
+          report: Progress) -> tuple[ImportResult | None, int | None]:
+    """Check and stage every chunk, then write the rows, the rejected rows and the imports
+    row, all in one transaction.
 
-    Returns (import id, rows updated, None), or (None, 0, earlier import id) when another
-    session recorded the same import first; then nothing is written.
+    Returns (result, None), or (None, earlier import id) when another session recorded the
+    same import first; then nothing is written.
     """
-    table = TABLES[kind]
-    clean = check.clean.reset_index(drop=True)
     with store.transaction():
-        earlier = _earlier_import(store, sha256, kind, recorded)
+        earlier = _earlier_import(store, source.sha256, kind, recorded)
         if earlier is not None:
-            return None, 0, int(earlier)
+            return None, int(earlier)
         import_id = store.next_import_id()
-        view = f"_import_{import_id}_rows"
-        store.register(view, clean)
-        try:
-            updated = _write_rows(store, table, view, list(clean.columns))
-        finally:
-            store.unregister(view)
-        if len(check.rejected):
-            rejects = f"_import_{import_id}_rejected"
-            store.register(rejects, check.rejected)
-            try:
-                store.execute(f"INSERT INTO rejected_rows SELECT ?, row_number, raw, reason "
-                              f"FROM {rejects}", [import_id])
-            finally:
-                store.unregister(rejects)
+        stage = _Stage(store, kind, import_id, source.rows_estimate)
+        _check_chunks(source, checks, stage, report)
+        if checks.rows_read == 0:
+            raise ImportRefused(f"{source.file_name} has no data rows")
+        stage.reject_duplicates(source)
+        warnings = checks.warnings() + stage.unknown_accounts()
+        report(0.9, f"Loading {stage.rows_valid:,} rows")
+        updated = (_write_rows(store, TABLES[kind], stage.rows, stage.columns)
+                   if stage.columns else 0)
+        rejected = stage.rejected_rows()
+        store.execute(f"INSERT INTO rejected_rows SELECT ?, row_number, raw, reason "
+                      f"FROM {stage.rejected} ORDER BY row_number", [import_id])
         store.execute(
-            "INSERT INTO imports (import_id, kind, file_name, sha256, imported_at, rows_read, "
-            "rows_loaded, rows_rejected, mapping, rows_updated, warnings) "
+            "INSERT INTO imports (import_id, kind, file_name, sha256, imported_at, "
+            "rows_read, rows_loaded, rows_rejected, mapping, rows_updated, warnings) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [import_id, kind, check.file_name, sha256,
-             datetime.now(timezone.utc).replace(tzinfo=None), check.rows_read,
-             check.rows_valid, len(check.rejected), recorded, updated,
-             "\n".join(check.warnings) or None])
-    return import_id, updated, None
+            [import_id, kind, source.file_name, source.sha256,
+             datetime.now(timezone.utc).replace(tzinfo=None), checks.rows_read,
+             stage.rows_valid, len(rejected), recorded, updated,
+             "\n".join(warnings) or None])
+        stage.drop()  # before the commit: the stage never exists outside this transaction
+    return ImportResult(import_id, kind, source.file_name, checks.rows_read, stage.rows_valid,
+                        updated, len(rejected), rejected, tuple(warnings),
+                        checks.match.ignored), None
+
+
+def _check_chunks(source: Source, checks: _FileChecks, stage: "_Stage",
+                  report: Progress) -> None:
+    """Every chunk checked, its clean rows and rejected rows staged; progress per chunk."""
+    estimate = source.rows_estimate
+    for chunk in source.chunks(int(settings.default("import_chunk_rows"))):
+        frame = chunk.frame[~blank_rows(chunk.frame)]
+        clean, reasons = checks.check(frame, chunk.malformed)
+        good = reasons.isna()
+        everything = bool(good.all())  # the usual chunk: no copy of its clean rows
+        stage.add(clean if everything else clean[good],
+                  pd.concat([_rejected_frame(frame, reasons[~good]), chunk.malformed],
+                            ignore_index=True))
+        report(0.05 + 0.8 * chunk.done, f"Checked {checks.rows_read:,} of "
+               f"~{max(estimate, checks.rows_read):,} rows")
+
+
+class _Stage:
+    """Tables holding a file's clean rows (with row_number) and rejected rows until the
+    whole file is checked. Created and dropped inside the import's transaction, so no other
+    session ever sees them and a failure or kill leaves no trace.
+
+    A file of up to `import_stage_memory_rows` rows stages in TEMP tables (in memory: the
+    fastest); a longer one in ordinary tables, whose rows DuckDB writes to the database file
+    as they arrive, so its memory does not grow with the file (slower: they are compressed
+    and written, then read back)."""
+
+    def __init__(self, store: Store, kind: str, import_id: int, rows_estimate: int):
+        self.store, self.kind, self.table = store, kind, TABLES[kind]
+        in_memory = rows_estimate <= int(settings.default("import_stage_memory_rows"))
+        self.create = "CREATE TEMP TABLE" if in_memory else "CREATE TABLE"
+        self.rows = f"_import_{import_id}_stage_rows"
+        self.rejected = f"_import_{import_id}_stage_rejected"
+        self.columns: list[str] = []
+        self.rows_valid = 0
+        store.execute(f"{self.create} {self.rejected} (row_number BIGINT, raw VARCHAR, "
+                      "reason VARCHAR)")
+        self._created = False
+
+    def add(self, clean: pd.DataFrame, rejected: pd.DataFrame) -> None:
+        types = {c.name: c.type for c in self.table.columns}
+        if not self._created:
+            self.columns = list(clean.columns)
+            spec = ", ".join(f"{quote_ident(c)} {types[c]}" for c in self.columns)
+            self.store.execute(f"{self.create} {self.rows} (row_number BIGINT"
+                               + (f", {spec})" if spec else ")"))
+            self._created = True
+        if len(clean):
+            view = f"{self.rows}_chunk"
+            frame = clean.reset_index(drop=True)
+            frame.insert(0, "row_number", clean.index.to_numpy(dtype="int64"))
+            select = ", ".join(["row_number"] + [f"CAST({quote_ident(c)} AS {types[c]})"
+                                                 for c in self.columns])
+            self._insert(self.rows, view, frame, select)
+            self.rows_valid += len(clean)
+        if len(rejected):
+            self._insert(self.rejected, f"{self.rejected}_chunk", rejected,
+                         "row_number, raw, reason")
+
+    def _insert(self, table: str, view: str, frame: pd.DataFrame, select: str) -> None:
+        self.store.register(view, frame)
+        try:
+            self.store.execute(f"INSERT INTO {table} SELECT {select} FROM {view}")
+        finally:
+            self.store.unregister(view)
+
+    def reject_duplicates(self, source: Source) -> None:
+        """Within one file the last row of a key wins; earlier ones are rejected, naming it.
+
+        Found in SQL over the staged rows; the rejected rows' raw text is read again from
+        the file only when there are duplicates (rare), so no row's text is kept meanwhile.
+        """
+        key = [c for c in self.table.key if c in self.columns]
+        if not key or not self.rows_valid:
+            return
+        keys = ", ".join(quote_ident(k) for k in key)
+        same = " AND ".join(f"s.{quote_ident(k)} IS NOT DISTINCT FROM g.{quote_ident(k)}"
+                            for k in key)
+        dups = self.store.query(
+            f"WITH g AS (SELECT {keys}, max(row_number) AS last_row FROM {self.rows} "
+            f"GROUP BY {keys} HAVING count(*) > 1) "
+            f"SELECT s.row_number, {', '.join('s.' + quote_ident(k) for k in key)}, g.last_row "
+            f"FROM {self.rows} s JOIN g ON {same} WHERE s.row_number < g.last_row "
+            "ORDER BY s.row_number")
+        if dups.empty:
+            return
+        described = None
+        for c in key:
+            part = c + " " + dups[c].astype(object).map(
+                lambda v: "(empty)" if v is None or pd.isna(v) else repr(str(v)))
+            described = part if described is None else described + ", " + part
+        reasons = ("duplicate " + described + " (also row " + dups["last_row"].astype(str)
+                   + "): the last one is kept")
+        reasons.index = dups["row_number"].to_numpy()
+        rejected = pd.concat([_rejected_frame(frame, reasons.loc[frame.index])
+                              for frame in _rows_again(source, reasons.index)],
+                             ignore_index=True)
+        self._insert(self.rejected, f"{self.rejected}_chunk", rejected,
+                     "row_number, raw, reason")
+        numbers = f"{self.rows}_dups"
+        self.store.register(numbers, rejected[["row_number"]])
+        try:
+            self.store.execute(f"DELETE FROM {self.rows} WHERE row_number IN "
+                               f"(SELECT row_number FROM {numbers})")
+        finally:
+            self.store.unregister(numbers)
+        self.rows_valid -= len(rejected)
+
+    def unknown_accounts(self) -> list[str]:
+        """Rows pointing at accounts not imported yet still load; say how many."""
+        if self.kind == "accounts" or "account_id" not in self.columns or not self.rows_valid:
+            return []
+        missing = self.store.query(
+            f"SELECT account_id, count(*) AS count FROM {self.rows} WHERE account_id IS NOT "
+            "NULL AND account_id NOT IN (SELECT account_id FROM accounts) "
+            "GROUP BY account_id ORDER BY count DESC, account_id")
+        return _accounts_warning(missing)
+
+    def rejected_rows(self) -> pd.DataFrame:
+        rejected = self.store.query(f"SELECT row_number, raw, reason FROM {self.rejected} "
+                                    "ORDER BY row_number")
+        return rejected.astype({"row_number": "int64", "raw": object, "reason": object})
+
+    def drop(self) -> None:
+        for table in (self.rows, self.rejected):
+            self.store.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _rows_again(source: Source, wanted) -> "Iterator[pd.DataFrame]":
+    """The rows numbered `wanted`, read again from the file (blank rows never are)."""
+    wanted = pd.Index(wanted)
+    for chunk in source.chunks(int(settings.default("import_chunk_rows"))):
+        found = chunk.frame.index.intersection(wanted)
+        if len(found):
+            yield chunk.frame.loc[found]
 
 
 def _write_rows(store: Store, table, view: str, columns: list[str]) -> int:

@@ -4,16 +4,25 @@ CSV (delimiter sniffed; UTF-8 with or without BOM, UTF-16 with BOM, cp1252), XLS
 or a ZIP archive holding exactly one of those. Every value comes back as the text the file
 held; turning text into dates and numbers is `analysis.values`' job. The frame's index is the
 spreadsheet row number of each row (the header is row 1), so a rejected row can be found.
+
+`read_bytes` reads a whole file at once; `open_export` opens one for streaming (an import):
+the file is hashed, its header settled, then its rows handed out a chunk at a time (see the
+streaming section below: CSV and Parquet stream, XLSX and ZIP are read whole).
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import hashlib
 import io
+import queue
 import re
+import threading
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -316,6 +325,8 @@ def blank_rows(frame: pd.DataFrame) -> pd.Series:
 
 def _blank_values(col: pd.Series) -> np.ndarray:
     """Empty or whitespace-only, tested in place by Arrow (no stripped copy)."""
+    if is_typed(col):
+        return col.isna().to_numpy(dtype=bool)
     if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow":
         values = pa.chunked_array(col.array._pa_array)
         empty = pc.or_(pc.equal(pc.utf8_length(values), 0), pc.utf8_is_space(values))
@@ -417,6 +428,35 @@ def _arrow_text(values: pa.ChunkedArray) -> pa.ChunkedArray | pd.Series:
     return pc.fill_null(text, "")
 
 
+def _typed(values: pa.Array) -> np.ndarray | pd.api.extensions.ExtensionArray | None:
+    """A Parquet date, timestamp or number column as pandas values (None for other types):
+    datetime64[s] (UTC instants without their zone, to the second, as their text would be),
+    float64 (NaN = missing) or Int64."""
+    kind = values.type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return pc.cast(values, pa.timestamp("s"), safe=False).to_numpy(zero_copy_only=False)
+    if pa.types.is_floating(kind):
+        return pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+    if pa.types.is_integer(kind) and not pa.types.is_uint64(kind):
+        return pd.array(pc.cast(values, pa.int64()).to_pandas(
+            types_mapper={pa.int64(): pd.Int64Dtype()}.get))
+    return None
+
+
+def is_typed(values: pd.Series) -> bool:
+    """True for a column a reader left typed (dates, numbers), not text."""
+    return (pd.api.types.is_datetime64_any_dtype(values)
+            or (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)))
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """A typed column as the text the file would show ("" for missing); text as it is."""
+    if not is_typed(values):
+        return values
+    text = _arrow_text(pa.array(values, from_pandas=True))
+    return pd.Series(text, index=values.index, dtype="str")
+
+
 def _column_text(values: pd.Series) -> pd.Series:
     """A typed column as the text an export would hold, vectorised per dtype."""
     missing = values.isna()
@@ -501,3 +541,506 @@ def _check_limits(raw: RawExport) -> None:
                                 f"{max_field / 1e6:g} MB ({int(longest):,} characters)")
     if blank_rows(frame).all() and raw.malformed.empty:
         raise ImportRefused(f"{raw.file_name} has no data rows")
+
+
+# -- streaming ------------------------------------------------------------------------------
+# A file is read once to hash it, then its rows are handed out a chunk at a time, so memory
+# follows the chunk size, not the file size. CSV and Parquet stream; XLSX and ZIP archives are
+# read whole (openpyxl and zipfile need the whole file) and handed out in slices of the same
+# chunk size, so every format goes through one checking and loading path.
+_SCAN_BLOCK = 1 << 24  # bytes hashed at a time
+_HEAD_BYTES = 2_000_000  # bytes that settle the encoding, the delimiter and the record width
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive data rows of an export under the header's names, index = row number.
+    Values are strings, except a Parquet file's dates and numbers, which stay typed."""
+
+    frame: pd.DataFrame
+    malformed: pd.DataFrame  # row_number, raw, reason: rows that could not be split
+    done: float  # share of the file read so far, for progress
+
+
+class Source:
+    """An export opened for streaming: what the whole file decides, then its rows in chunks.
+
+    Attributes: file_name, format, delimiter, headers (after title lines, unnamed empty
+    columns and duplicate names are dealt with), notes (what the reader did; a dropped report
+    footer is added once the last chunk has been read), size (bytes), sha256 (None when
+    opened with scan=False) and bytes_per_row (an estimate, for "~N rows" messages).
+    """
+
+    file_name: str
+    format: str
+    delimiter: str | None = None
+    headers: tuple[str, ...] = ()
+    size: int = 0
+    sha256: str | None = None
+    bytes_per_row: float = 1.0
+
+    def __init__(self):
+        self.notes: list[str] = []
+
+    def chunks(self, rows: int) -> "Iterator[Chunk]":
+        """The data rows, at most `rows` per chunk, in file order."""
+        raise NotImplementedError  # each kind of source below defines it
+
+    def head(self, rows: int) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+        """The first `rows` data rows, their malformed rows, and whether that is every row."""
+        frames, malformed, total, complete = [], [], 0, True
+        chunks = self.chunks(rows)
+        for chunk in chunks:
+            if total >= rows:  # one more chunk says whether anything follows
+                complete = chunk.frame.empty and chunk.malformed.empty
+                if not complete:
+                    break
+                continue
+            frames.append(chunk.frame.iloc[:rows - total])
+            malformed.append(chunk.malformed)
+            total += len(frames[-1])
+            complete = len(chunk.frame) <= len(frames[-1])
+            if not complete:
+                break
+        chunks.close()
+        frame = pd.concat(frames) if frames else pd.DataFrame(columns=list(self.headers))
+        rejects = pd.concat(malformed, ignore_index=True) if malformed else _empty_rejects()
+        return frame, rejects, complete
+
+    @property
+    def rows_estimate(self) -> int:
+        return max(1, round(self.size / max(self.bytes_per_row, 1.0)))
+
+
+def open_export(path: str | Path, name: str | None = None, *, sheet: str | None = None,
+                scan: bool = True) -> Source:
+    """Open the export at `path` for streaming (see `Source`).
+
+    With scan=True the file is read once first to compute its sha256 (and whether it is
+    valid UTF-8); scan=False skips that pass (a preview of the first rows). Raises
+    ImportRefused when the file is empty, unreadable, not tabular or wider than
+    `import_max_columns` (checked on the header, before any row is parsed).
+    """
+    path = Path(path)
+    name = name or path.name
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+        sha256, utf8, blank = _scan(path, head) if scan else (None, None, not head.strip())
+    except OSError as exc:
+        raise ImportRefused(f"{name} cannot be read: {exc.strerror or exc}") from exc
+    if blank:
+        raise ImportRefused(f"{name} is empty")
+    if head[:4] == b"PAR1":
+        source: Source = _ParquetSource(path, name)
+    elif head[:4] == b"PK\x03\x04":
+        source = _FrameSource(read_raw(path, sheet=sheet, file_name=name))
+    else:
+        for magic, what in _MAGIC.items():
+            if head.startswith(magic):
+                raise ImportRefused(f"{name} {_NOT_TABULAR} (it looks like {what})")
+        source = _CsvSource(path, name, head, utf8, size)
+    source.size, source.sha256 = size, sha256
+    return source
+
+
+def _scan(path: Path, head: bytes) -> tuple[str, bool, bool]:
+    """sha256, whether the bytes are valid UTF-8 (from any BOM on), and whether all blank."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8, plain, blank = True, True, True
+    with path.open("rb") as handle:
+        while block := handle.read(_SCAN_BLOCK):
+            digest.update(block)
+            blank = blank and not block.strip()
+            # ASCII blocks are valid UTF-8 on their own; decode once anything else appears.
+            if utf8 and (not plain or not block.isascii()):
+                plain = False
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    utf8 = False
+    if utf8 and not plain:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
+    return digest.hexdigest(), utf8, blank
+
+
+def frame_source(raw: RawExport) -> Source:
+    """A frame already in memory (the upload page's preview) as a one-chunk Source."""
+    return _FrameSource(raw, check=False)
+
+
+class _FrameSource(Source):
+    """A file read whole (XLSX, a ZIP archive), handed out in slices."""
+
+    def __init__(self, raw: RawExport, check: bool = True):
+        super().__init__()
+        if check:
+            _check_limits(raw)
+        self.raw, self.file_name, self.format = raw, raw.file_name, raw.format
+        self.delimiter, self.headers = raw.delimiter, tuple(raw.frame.columns)
+        self.notes = list(raw.notes)
+
+    @property
+    def rows_estimate(self) -> int:
+        return len(self.raw.frame)
+
+    def chunks(self, rows: int):
+        frame = self.raw.frame
+        for start in range(0, max(len(frame), 1), rows):
+            yield Chunk(frame.iloc[start:start + rows],
+                        self.raw.malformed if start == 0 else _empty_rejects(),
+                        min(1.0, (start + rows) / max(len(frame), 1)))
+
+
+class _ParquetSource(Source):
+    """A Parquet file read a batch of rows at a time."""
+
+    def __init__(self, path: Path, name: str):
+        super().__init__()
+        self.path, self.file_name, self.format = path, name, "parquet"
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except Exception as exc:  # pyarrow's errors vary by damage
+            raise ImportRefused(f"{name} is not a readable Parquet file: {exc}") from exc
+        self.headers = tuple(str(c) for c in meta.schema.to_arrow_schema().names)
+        _check_width(len(self.headers), name)
+        if meta.num_rows == 0:
+            raise ImportRefused(f"{name} has no data rows")
+        self.num_rows = meta.num_rows
+
+    @property
+    def rows_estimate(self) -> int:
+        return self.num_rows
+
+    def chunks(self, rows: int):
+        start = 0
+        try:
+            batches = pq.ParquetFile(self.path).iter_batches(batch_size=rows)
+            for batch in batches:
+                index = pd.RangeIndex(start + 2, start + 2 + batch.num_rows)
+                columns = {}
+                for i, name in enumerate(self.headers):
+                    # Dates and numbers stay typed: no text round trip unless a check needs
+                    # the text (`as_text`); everything else becomes the text it shows.
+                    typed = _typed(batch.column(i))
+                    columns[name] = (pd.Series(typed, index=index) if typed is not None else
+                                     pd.Series(_arrow_text(batch.column(i)), index=index,
+                                               dtype="str"))
+                frame = pd.DataFrame(columns, index=index)
+                _check_fields(frame, self.file_name)
+                start += batch.num_rows
+                yield Chunk(frame, _empty_rejects(), start / self.num_rows)
+        except ImportRefused:
+            raise
+        except (OSError, pa.ArrowException) as exc:
+            raise ImportRefused(f"{self.file_name} is not a readable Parquet file: {exc}") \
+                from exc
+
+
+class _CsvSource(Source):
+    """A CSV file cut into blocks of whole records, each parsed like a whole file would be.
+
+    Encodings: UTF-8 bytes (with or without BOM) go to the parser as they are; UTF-16 and
+    cp1252 (or UTF-8 with broken bytes) are transcoded to UTF-8 while streaming, so every
+    encoding `decode` knows streams. A block ends at a line break outside quotes (an even
+    number of quote characters before it), so a quoted value holding line breaks is never
+    split. A file with only CR line breaks, or a stray quote that never closes, has no such
+    break: it is read as one block (correct, but not memory-bounded).
+    """
+
+    def __init__(self, path: Path, name: str, head: bytes, utf8: bool | None, size: int):
+        super().__init__()
+        self.path, self.file_name, self.format = path, name, "csv"
+        self.codec, self.skip = _csv_encoding(head, utf8)
+        text = codecs.getincrementaldecoder(self.codec or "utf-8")(errors="replace") \
+            .decode(head[self.skip:])
+        if _looks_binary(text):
+            raise ImportRefused(f"{name} {_NOT_TABULAR}")
+        self.delimiter = sniff_delimiter(text)
+        self.width = _record_width(text, self.delimiter)
+        _check_width(_named_fields(text, self.delimiter), name)
+        self._header(size)
+
+    def _header(self, size: int) -> None:
+        """The header row, title lines and columns kept, settled on the first rows."""
+        sample_rows = int(settings.default("import_sample_rows"))
+        frames, malformed, records, used, ended = [], [], 0, 0, True
+        for frame, rejects, consumed in self._records(1 << 20):
+            if records >= sample_rows + 30:
+                ended = False  # more records follow the sample
+                break
+            frames.append(frame)
+            malformed.append(rejects)
+            records, used = records + len(frame), consumed
+        if not frames:
+            raise ImportRefused(f"{self.file_name} is empty")
+        records_read = pd.concat(frames)
+        sample = records_read.iloc[:sample_rows + 30].fillna("").astype(str)
+        self.bytes_per_row = used / max(records, 1) if used else size / max(records, 1)
+        raw = _with_header(sample, self.file_name, "csv", self.delimiter)
+        self.header_at = _header_row(sample, blank_rows(sample))
+        self.headers = tuple(raw.frame.columns)
+        self.notes = list(raw.notes)
+        # _with_header keeps a column when it is named or filled in the sample.
+        headers = [str(h).strip() for h in sample.loc[self.header_at]]
+        self.keep = [i for i, h in enumerate(headers)
+                     if h or (sample.loc[self.header_at + 1:].iloc[:, i].fillna("") != "").any()]
+        # The records read so far serve head() without parsing them again.
+        rejects = pd.concat(malformed, ignore_index=True)
+        self._start = (records_read, rejects[rejects["row_number"] <= len(records_read)],
+                       used if ended else 0, ended)
+
+    def head(self, rows: int) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+        records, malformed, _, ended = self._start
+        if rows > len(records) - self.header_at and not ended:
+            return super().head(rows)
+        footer = _FooterCut()
+        chunk = self._body(records, footer)
+        frame = chunk.iloc[:rows]
+        complete = ended and len(chunk) <= rows
+        if complete:
+            self._note_footer(footer)
+        return frame, malformed[malformed["row_number"] <= (frame.index[-1] if len(frame)
+                                                             else self.header_at)] \
+            if not complete else malformed, complete
+
+    def _payloads(self, block: int):
+        """UTF-8 payloads, each ending at a record boundary, with file bytes read so far."""
+        decoder = codecs.getincrementaldecoder(self.codec)(errors="replace") \
+            if self.codec else None
+        pending = b""
+        with self.path.open("rb") as handle:
+            handle.seek(self.skip)
+            while True:
+                raw = handle.read(block)
+                data = decoder.decode(raw, final=not raw).encode("utf-8") if decoder else raw
+                pending = pending + data if pending else data
+                if not raw:
+                    if pending:
+                        yield pending, handle.tell()
+                    return
+                # A stray quote that never closes would hold the rest of the file back;
+                # past a generous bound, cut at the last line break and let the parser judge.
+                cut = _record_end(pending, force=len(pending) > max(8 * block, 1 << 26))
+                if cut:
+                    yield pending[:cut], handle.tell()
+                    pending = pending[cut:]
+
+    def _records(self, block: int):
+        """(frame of records numbered from 1, malformed rows, bytes read) per payload."""
+        offset = 0
+        for payload, consumed in self._payloads(block):
+            frame, malformed = _parse_records(payload, self.delimiter, self.width,
+                                              self.file_name)
+            frame.index = pd.RangeIndex(offset + 1, offset + 1 + len(frame))
+            if len(malformed):
+                malformed = malformed.assign(row_number=malformed["row_number"] + offset)
+            offset += len(frame)
+            yield frame, malformed, consumed
+
+    def _body(self, frame: pd.DataFrame, footer: "_FooterCut") -> pd.DataFrame:
+        """Records as data rows: below the header, kept columns named, footer cut."""
+        frame = frame.loc[self.header_at + 1:]
+        if frame.empty:
+            return pd.DataFrame(columns=list(self.headers), dtype=str)
+        frame = frame.iloc[:, self.keep].fillna("").astype(str)
+        frame.columns = list(self.headers)
+        frame = footer.cut(frame)
+        _check_fields(frame, self.file_name)
+        return frame
+
+    def chunks(self, rows: int):
+        size = max(self.size, 1)
+        # A little under the rows' bytes, so a block rarely needs a second, small chunk.
+        block = min(max(256, int(0.95 * rows * self.bytes_per_row)), 1 << 25)
+        footer = _FooterCut()
+        # The next block is read and parsed (by Arrow, without the GIL) while this one is
+        # checked: two blocks in memory at most, and the two cores both busy.
+        for frame, malformed, consumed in _ahead(self._records(block)):
+            frame = self._body(frame, footer)
+            if frame.empty and malformed.empty:
+                continue
+            for start in range(0, max(len(frame), 1), rows):
+                yield Chunk(frame.iloc[start:start + rows],
+                            malformed if start == 0 else _empty_rejects(),
+                            min(1.0, consumed / size))
+        self._note_footer(footer)
+
+    def _note_footer(self, footer: "_FooterCut") -> None:
+        if footer.dropped:
+            note = (f"dropped the report footer ({footer.dropped} "
+                    f"line{'s' if footer.dropped != 1 else ''})")
+            if note not in self.notes:
+                self.notes.append(note)
+
+
+def _ahead(items: Iterator):
+    """`items`, produced one item ahead in a background thread; its errors are raised here.
+    Stopping early (a refusal, a preview's first rows) stops the thread."""
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def give(item) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not give((True, item)):
+                    return
+            give((True, end))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            give((False, exc))
+        finally:
+            items.close()
+
+    worker = threading.Thread(target=produce, name="import-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = handoff.get()
+            if not ok:
+                raise item
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+class _FooterCut:
+    """`_drop_footer` over consecutive chunks: once a footer opens, the rest is dropped."""
+
+    def __init__(self):
+        self.after_blank, self.started, self.dropped = False, False, 0
+
+    def cut(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if frame.empty:
+            return frame
+        blank = blank_rows(frame)
+        if self.started:
+            self.dropped += int((~blank).sum())
+            return frame.iloc[:0]
+        after_blank = blank.shift(1, fill_value=self.after_blank)
+        self.after_blank = bool(blank.iloc[-1])
+        start = frame.iloc[:, 0][after_blank].str.strip().str.match(_FOOTER)
+        if not start.any():
+            return frame
+        first = start.idxmax()
+        self.started = True
+        self.dropped += int((~blank.loc[first:]).sum())
+        return frame.loc[:first - 1]
+
+
+def _csv_encoding(head: bytes, utf8: bool | None) -> tuple[str | None, int]:
+    """(codec to transcode with, or None for UTF-8 as it is; bytes of BOM to skip), as
+    `decode` decides. `utf8` is whether the whole file is valid UTF-8 (None: judge the head)."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        return (None if utf8 is not False else "utf-8"), 3
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16", 0
+    sample = head[:4096]
+    if len(sample) >= 4 and sample[1::2].count(0) > 0.9 * len(sample[1::2]):
+        return "utf-16-le", 0
+    if len(sample) >= 4 and sample[0::2].count(0) > 0.9 * len(sample[0::2]):
+        return "utf-16-be", 0
+    if utf8 is None:
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(head)
+            utf8 = True
+        except UnicodeDecodeError:
+            utf8 = False
+    return (None if utf8 else "cp1252"), 0
+
+
+def _record_end(buffer: bytes, force: bool = False) -> int:
+    """Length of the longest prefix of `buffer` that ends a record (0: none yet)."""
+    end = buffer.rfind(b"\n")
+    if end < 0:
+        return 0
+    if force:
+        return end + 1
+    quotes = buffer.count(b'"', 0, end)
+    while quotes % 2:  # inside a quoted value: try the line break before
+        before = buffer.rfind(b"\n", 0, end)
+        if before < 0:
+            return 0
+        quotes -= buffer.count(b'"', before, end)
+        end = before
+    return end + 1
+
+
+def _parse_records(payload: bytes, delim: str, width: int, name: str):
+    """Whole records of a CSV as (frame of `width` string columns, malformed rows), the way
+    `_read_csv` reads a whole file: Arrow first, then pandas, then the tolerant split."""
+    frame = _read_csv_arrow(payload, delim, width)
+    if frame is not None:
+        return frame, _empty_rejects()
+    text = payload.decode("utf-8", errors="replace")
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False,
+                            na_filter=False, skip_blank_lines=False, header=None,
+                            names=range(width), quotechar='"', engine="c")
+        return frame, _empty_rejects()
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame({i: pd.Series(dtype=str) for i in range(width)}), _empty_rejects()
+    except pd.errors.ParserError:
+        try:
+            return _read_ragged(text, delim, width)
+        except csv.Error as exc:
+            raise ImportRefused(f"{name} is not a readable CSV file: {exc}") from exc
+
+
+def _named_fields(text: str, delim: str) -> int:
+    """Named fields in the widest of the first records: the header's width, before any
+    row is parsed (a 10,000-column file is refused in milliseconds)."""
+    limit = 4 * int(settings.default("import_max_field_bytes"))
+    csv.field_size_limit(max(csv.field_size_limit(), limit))
+    widest = 0
+    try:
+        for row, _ in zip(csv.reader(io.StringIO(text[:_HEAD_BYTES], newline=""),
+                                     delimiter=delim), range(30)):
+            while row and not row[-1].strip():
+                row = row[:-1]
+            widest = max(widest, len(row))
+    except csv.Error:
+        pass  # the parser reports it
+    return widest
+
+
+def _check_width(columns: int, name: str) -> None:
+    max_columns = int(settings.default("import_max_columns"))
+    if columns > max_columns:
+        raise ImportRefused(f"{name} has {columns:,} columns; "
+                            f"more than {max_columns:,} is not an export this tool reads")
+
+
+def _check_fields(frame: pd.DataFrame, name: str) -> None:
+    max_field = int(settings.default("import_max_field_bytes"))
+    for col in frame.columns:
+        values = frame[col]
+        if not len(values) or is_typed(values):
+            continue
+        if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+            # Bytes come from Arrow's offsets without reading the text; a value is never
+            # longer in characters than in bytes, so characters are counted only past it.
+            array = pa.chunked_array(values.array._pa_array)
+            if (pc.max(pc.binary_length(array)).as_py() or 0) <= max_field:
+                continue
+        longest = values.str.len().max()
+        if longest and longest > max_field:
+            raise ImportRefused(f"{name}: a value in column {col!r} is over "
+                                f"{max_field / 1e6:g} MB ({int(longest):,} characters)")

@@ -62,6 +62,18 @@ SETTINGS: dict[str, Setting] = {
                 "Columns above which a file is refused as not being an export."),
         Setting("import_max_field_bytes", 1_000_000,
                 "Longest single value an import accepts; a longer one refuses the file."),
+        Setting("import_chunk_rows", 200_000,
+                "Rows an import checks and stages at a time: memory grows with this, not with "
+                "the file."),
+        Setting("import_stage_memory_rows", 2_000_000,
+                "Files up to about this many rows are staged in memory while imported (fastest); "
+                "longer ones in the database file, so memory does not grow with the file."),
+        Setting("import_sample_rows", 100_000,
+                "First rows of a file that settle what is decided once per file: the header "
+                "row, unnamed empty columns, and whether dates are day-first."),
+        Setting("import_preview_rows", 200_000,
+                "Rows the upload page's preview checks; a longer file is checked in full only "
+                "when imported."),
         Setting("zip_max_ratio", 200,
                 "Inflation (uncompressed / compressed) above which a ZIP member over 1 MB is "
                 "refused as a zip bomb; real CSV exports compress 5-30x."),

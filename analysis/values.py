@@ -62,7 +62,11 @@ def _by_unique(parse):
         if len(uniques) * 2 > len(values):
             return parse(values, *args, **options)
         # One extra blank value stands for every missing row.
-        parsed = parse(pd.Series([*uniques, ""], dtype=object), *args, **options)
+        distinct = np.empty(len(uniques) + 1, dtype=object)
+        # np.asarray converts Arrow text in C; iterating it would cost a call per value.
+        distinct[:-1] = np.asarray(uniques, dtype=object)
+        distinct[-1] = ""
+        parsed = parse(pd.Series(distinct, dtype=object), *args, **options)
         codes = np.where(codes < 0, len(uniques), codes)
         taken = parsed.values.array.take(codes)
         # Objects stay objects: letting pandas infer "str" would re-scan a million values.

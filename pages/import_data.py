@@ -105,7 +105,9 @@ def _file_panel(i: int, upload, store) -> None:
         return
     path = _saved_copy(upload)
     try:
-        frame = read_export(path)
+        # The first rows only: the mapping, the examples and the preview need no more, and a
+        # 1 GB export is read whole only by the import itself, a chunk at a time.
+        frame = read_export(path, max_rows=int(settings.default("import_preview_rows")))
     except ImportRefused as exc:
         st.error(md_text(exc))
         return
@@ -170,7 +172,9 @@ def _show_preview(validation) -> None:
     if validation.ignored_columns:
         st.caption("Ignored headers: " + md_text(", ".join(map(str, validation.ignored_columns))))
     cols = st.columns(3)
-    cols[0].metric("Rows read", f"{validation.rows_read:,}")
+    # A long file is previewed on its first rows (import_preview_rows); its warning says so.
+    cols[0].metric("Rows read" if validation.complete else "First rows checked",
+                   f"{validation.rows_read:,}")
     cols[1].metric("Would load", f"{validation.rows_valid:,}")
     cols[2].metric("Would reject", f"{len(validation.rejected):,}")
     if len(validation.clean):

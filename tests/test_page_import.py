@@ -1,4 +1,5 @@
 """AppTest of pages/import_data.py: upload, kind guess, preview, import, mapping, history, errors."""
+import re
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,18 @@ def test_a_broken_saved_mapping_is_named_not_fatal(db, tmp_path):
     at = _upload(_app(), "renewals.csv")
     assert any("old.yaml" in w.value and "sheet" in w.value for w in at.warning)
     assert at.selectbox(key="saved_0").options == ["(none)"]
+
+
+def test_a_long_file_is_previewed_on_its_first_rows_and_imported_whole(db, monkeypatch):
+    monkeypatch.setenv("PLAYBOOK_IMPACT_IMPORT_PREVIEW_ROWS", "5")
+    at = _upload(_app(), "accounts.csv")
+    preview = {m.label: m.value for m in at.metric}
+    assert preview["First rows checked"] == "5" and preview["Would load"] == "5"
+    # The total is estimated from the file's size (and shown escaped: "~" is Markdown).
+    assert any(re.fullmatch(r"checked the first 5 of \\~\d+ rows; the import checks every row",
+                            w.value) for w in at.warning)
+    assert len(at.table[0].value) == 5
+    at.button(key="import_0").click().run()
+    assert not at.exception, at.exception
+    assert [m.value for m in at.metric if m.label == "Loaded"] == ["24"]
+    assert _rows(db, "accounts") == 24
