@@ -71,15 +71,21 @@ print("committed", flush=True)
 """
 
 
-def test_import_killed_mid_load_leaves_the_database_as_before(tmp_path):
+# Small files stage their chunks in TEMP tables; big ones (over import_stage_memory_rows) in
+# tables of the database file itself, inside the same transaction. Both must vanish on a kill.
+@pytest.mark.parametrize("staging", [{}, {"PLAYBOOK_IMPACT_IMPORT_STAGE_MEMORY_ROWS": "1",
+                                          "PLAYBOOK_IMPACT_IMPORT_CHUNK_ROWS": "7000"}],
+                         ids=["staged-in-memory", "staged-in-the-database-file"])
+def test_import_killed_mid_load_leaves_the_database_as_before(tmp_path, staging):
     db = tmp_path / "crash.duckdb"
     runs = _write(tmp_path, "runs.csv", _runs_csv(30_000))
     with Store(db) as s:
         import_file(s, "csms", _write(tmp_path, "csms.csv", CSMS_CSV))
         before = s.row_counts()
+        tables_before = s.query("SELECT table_name FROM duckdb_tables() ORDER BY 1")
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(db), "playbook_runs", str(runs)],
                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+                             env={**os.environ, "PYTHONPATH": str(ROOT), **staging})
     try:
         marker = child.stdout.readline().strip()
         assert marker == "inside-transaction", child.stderr.read()
@@ -93,6 +99,9 @@ def test_import_killed_mid_load_leaves_the_database_as_before(tmp_path):
     # The next start opens the file, finds exactly the pre-import state and no trace of it.
     with Store(db) as s:
         assert s.row_counts() == before
+        # No staging table survives the kill.
+        pd.testing.assert_frame_equal(
+            s.query("SELECT table_name FROM duckdb_tables() ORDER BY 1"), tables_before)
         assert before["csms"] == 2 and before["imports"] == 1 and before["playbook_runs"] == 0
         assert s.scalar("SELECT count(*) FROM imports WHERE file_name = 'runs.csv'") == 0
         result = import_file(s, "playbook_runs", runs)
