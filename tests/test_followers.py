@@ -396,3 +396,71 @@ def test_adjusted_effect_from_a_frame_or_arrays_is_the_same(store):
     assert (from_frame.runs_used, from_frame.trimmed) == (from_arrays.runs_used,
                                                           from_arrays.trimmed)
     pd.testing.assert_frame_equal(from_frame.balance, from_arrays.balance, rtol=1e-9)
+
+
+# -- the propensity model: numpy Newton vs statsmodels -------------------------------------------
+def _statsmodels_fit(t: np.ndarray, exog: np.ndarray):
+    """What ipw_effect did before logit_fit: statsmodels' Logit, None when it raises or does
+    not converge; else (params, predicted probabilities)."""
+    import warnings
+
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import PerfectSeparationError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = sm.Logit(t.astype(float), exog, check_rank=False).fit(disp=0, maxiter=200)
+    except (PerfectSeparationError, np.linalg.LinAlgError, ValueError):
+        return None
+    if not fit.mle_retvals.get("converged", False):
+        return None
+    return fit.params, fit.predict(exog)
+
+
+def _assert_same_fit(t, exog):
+    mine, reference = fl.logit_fit(t, exog), _statsmodels_fit(t, exog)
+    assert (mine is None) == (reference is None)
+    if mine is not None:
+        np.testing.assert_allclose(mine[0], reference[0], rtol=0, atol=1e-8)
+        np.testing.assert_allclose(mine[1], reference[1], rtol=0, atol=1e-10)
+    return mine
+
+
+def test_logit_fit_matches_statsmodels_on_the_demo_playbooks(demo_store):
+    compared = 0
+    for runs in fl.run_arrays(demo_store).by_playbook().values():
+        cov = fl._covariates(runs)
+        complete = ~np.isnan(cov.balance).any(axis=1)
+        if not cov.names or runs.follower[complete].all() or not runs.follower[complete].any():
+            continue
+        exog = np.column_stack([np.ones(complete.sum()), cov.model[complete]])
+        compared += _assert_same_fit(runs.follower[complete], exog) is not None
+    assert compared >= 5  # the demo's playbooks with enough runs of both kinds
+
+
+def test_logit_fit_matches_statsmodels_near_and_at_separation():
+    x = np.arange(20, dtype=float)
+    exog = np.column_stack([np.ones(20), x])
+    # Nearly separated (one pair swapped across the cut): a finite, steep fit.
+    t = x >= 10
+    t[9], t[10] = True, False
+    params, _ = _assert_same_fit(t, exog)
+    assert params[1] > 0.5
+    # Perfectly separated: no finite maximum; the coefficients grow at every Newton step and
+    # the 200 iterations run out (statsmodels: converged False). Both give no fit.
+    assert _assert_same_fit(x >= 10, exog) is None
+    # A covariate that copies the constant: the final Hessian is singular (statsmodels raises
+    # LinAlgError inverting it); no fit either way.
+    assert _assert_same_fit(t, np.column_stack([exog, np.ones(20)])) is None
+
+
+def test_logit_fit_by_hand():
+    # One binary covariate: the MLE reproduces each group's share exactly.
+    # Group x=0: 1 follower of 4 -> logit(1/4) = log(1/3); x=1: 3 of 4 -> log(3).
+    exog = np.column_stack([np.ones(8), [0, 0, 0, 0, 1, 1, 1, 1]])
+    t = np.array([1, 0, 0, 0, 1, 1, 1, 0], dtype=bool)
+    params, p = fl.logit_fit(t, exog)
+    np.testing.assert_allclose(params, [math.log(1 / 3), math.log(3) - math.log(1 / 3)],
+                               atol=1e-9)
+    np.testing.assert_allclose(p, [0.25] * 4 + [0.75] * 4, atol=1e-12)

@@ -93,6 +93,30 @@ def test_clean_makes_everything_strict_json():
     assert records(frame) == [{"x": 1.0, "y": "a"}, {"x": None, "y": None}]
 
 
+def test_records_converts_each_dtype_like_clean_does():
+    """records converts whole numeric columns at once; every dtype must come out as `clean`
+    makes the same values one by one."""
+    frame = pd.DataFrame({
+        "f": [0.5, math.nan, math.inf], "i": np.array([1, 2, 3], dtype=np.int64),
+        "b": [True, False, True], "s": pd.Series(["a", None, "c"], dtype="str"),
+        "o": pd.Series([np.int64(4), None, date(2024, 1, 2)], dtype=object),
+        "n": pd.array([1, None, 3], dtype="Int64"),
+        "t": pd.to_datetime(["2024-07-01", None, "2024-07-01 10:30"], format="ISO8601"),
+        "f32": np.array([0.25, np.nan, 1.0], dtype=np.float32),
+    })
+    out = records(frame)
+    assert out == [clean(row) for row in frame.to_dict("records")]
+    assert out[0] == {"f": 0.5, "i": 1, "b": True, "s": "a", "o": 4, "n": 1,
+                      "t": "2024-07-01", "f32": 0.25}
+    assert out[1] == {"f": None, "i": 2, "b": False, "s": None, "o": None, "n": None,
+                      "t": None, "f32": None}
+    assert out[2]["f"] is None and out[2]["t"] == "2024-07-01T10:30:00"
+    assert [type(out[0][k]) for k in ("f", "i", "b")] == [float, int, bool]
+    assert records(frame, ["i"]) == [{"i": 1}, {"i": 2}, {"i": 3}]
+    assert records(frame.iloc[:0]) == [] and records(frame[[]]) == [{}, {}, {}]
+    json.dumps(out, allow_nan=False)
+
+
 # -- metrics_json -----------------------------------------------------------------------------
 def test_metrics_json_on_a_small_store(tmp_path):
     with _small_store(tmp_path / "m.duckdb") as store:
@@ -144,6 +168,45 @@ def test_metrics_json_on_demo_data(demo):
     for row in result["usage"]["csms"]:
         share = row["playbook_share"]
         assert share is None or 0 <= share <= 1
+
+
+def _same(a, b, path="") -> None:
+    """Equal structures, floats to 1e-9 (DuckDB adds in no fixed order)."""
+    assert type(a) is type(b), path
+    if isinstance(a, dict):
+        assert list(a) == list(b), path
+        for key in a:
+            _same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), path
+    else:
+        assert a == b, path
+
+
+def test_metrics_json_side_by_side_equals_each_section_alone(demo, monkeypatch):
+    """The sections run in threads; each must give what it gives called on its own, and the
+    catalogue must still be built once for the whole suite (the context reaches the threads)."""
+    from analysis import catalog
+
+    built = []
+    build = catalog._build
+    monkeypatch.setattr(catalog, "_build", lambda *a: built.append(1) or build(*a))
+    filters = Filters(date_from=date(2024, 1, 1))
+    result = metrics_json(demo, filters)
+    assert len(built) == 1
+    assert list(result)[:len(SECTIONS)] == list(SECTIONS)
+    for key in SECTIONS:
+        _same(result[key], clean(section(key, demo, filters)), key)
+    # An error in a section (raised in its thread) reaches the caller.
+    from analysis import versions
+
+    monkeypatch.setattr(versions, "versions_json", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        metrics_json(demo, filters)
 
 
 def test_metrics_json_playbook_filter_on_demo_data(demo):
