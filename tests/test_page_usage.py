@@ -1,7 +1,6 @@
 """AppTests of the Usage and Feedback pages, and their charts."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +13,7 @@ from analysis.feedback import feedback_summary, recent_comments
 from analysis.filters import Filters
 from analysis.store import Store
 from analysis.usage import step_funnel, usage_by_csm, usage_by_playbook
+from tests.builders import figures, run_page
 from tests.test_feedback import ANSWERS
 from tests.test_usage import RUNS, STEPS, VIEWS
 
@@ -52,45 +52,22 @@ def data_db(tmp_path, monkeypatch):
     return path
 
 
-@pytest.fixture
-def empty_db(tmp_path, monkeypatch):
-    path = tmp_path / "empty.duckdb"
-    Store(path).close()
-    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(path))
-    return path
-
-
-def _run(path: str, **widgets) -> AppTest:
-    at = AppTest.from_file(path, default_timeout=60)
-    at.run()
-    for key, value in widgets.items():
-        at.selectbox(key=key).set_value(value)
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _figures(at: AppTest) -> list[dict]:
-    # A plotly chart is an UnknownElement whose proto.spec is the figure JSON.
-    return [json.loads(e.proto.spec) for e in at.main.get("plotly_chart")]
-
-
 # -- pages ------------------------------------------------------------------------------------
 def test_usage_page_shows_the_analysis(data_db):
     with Store(data_db) as store:
         by_playbook = usage_by_playbook(store, Filters())
         csms = usage_by_csm(store, Filters())
         funnel = step_funnel(store, Filters(), "at_risk")
-    at = _run(USAGE, usage_funnel_playbook="at_risk")
+    at = run_page(USAGE, usage_funnel_playbook="at_risk")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Playbook runs"] == f"{by_playbook['runs'].sum():,}" == "7"
     assert metrics["Playbook views"] == "4"
     # c2 is the one consistent user and c3 the one rare user (test_usage works them out).
     assert metrics["Consistent users"] == f"{csms['consistent'].sum()} of {len(csms)}" == "1 of 3"
     assert metrics["Rare users"] == "1 of 3"
-    figures = _figures(at)
-    assert len(figures) == 4  # runs, views, scatter, funnel
-    funnel_fig = figures[-1]
+    shown = figures(at)
+    assert len(shown) == 4  # runs, views, scatter, funnel
+    funnel_fig = shown[-1]
     done = next(t for t in funnel_fig["data"] if t["name"] == "Done")
     assert done["x"] == funnel["done"].tolist() == [2, 1, 0]
     tables = [d.value for d in at.dataframe]
@@ -99,7 +76,7 @@ def test_usage_page_shows_the_analysis(data_db):
 
 
 def test_usage_page_funnel_without_steps_says_what_to_import(data_db):
-    at = _run(USAGE, usage_funnel_playbook="renewal")
+    at = run_page(USAGE, usage_funnel_playbook="renewal")
     assert any("import **run_steps**" in i.value for i in at.info)
 
 
@@ -116,7 +93,7 @@ def test_usage_page_filter_by_team(data_db):
 
 
 def test_usage_page_empty_database(empty_db):
-    at = _run(USAGE)
+    at = run_page(USAGE)
     assert [i.value for i in at.info][0].startswith("No playbook runs yet — import them on "
                                                     "the Import data page")
     assert not at.metric
@@ -126,18 +103,18 @@ def test_feedback_page_shows_the_analysis(data_db):
     with Store(data_db) as store:
         summary = feedback_summary(store, Filters())
         comments = recent_comments(store, Filters())
-    at = _run(FEEDBACK)
+    at = run_page(FEEDBACK)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Responses"] == f"{summary['responses'].sum():,}" == "7"
     assert metrics["Ratings"] == "5"
     assert metrics["Comments"] == "4"
-    mean_fig = _figures(at)[0]
+    mean_fig = figures(at)[0]
     assert mean_fig["data"][0]["x"] == pytest.approx([4.0, 2.0])
     assert at.dataframe[-1].value["comment"].tolist() == comments["comment"].tolist()
 
 
 def test_feedback_page_empty_database(empty_db):
-    at = _run(FEEDBACK)
+    at = run_page(FEEDBACK)
     assert at.info[0].value.startswith("No feedback yet — import **feedback**")
 
 
