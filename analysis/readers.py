@@ -20,6 +20,7 @@ import re
 import threading
 import zipfile
 import zlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterator
@@ -562,7 +563,7 @@ class Chunk:
     done: float  # share of the file read so far, for progress
 
 
-class Source:
+class Source(ABC):
     """An export opened for streaming: what the whole file decides, then its rows in chunks.
 
     Attributes: file_name, format, delimiter, headers (after title lines, unnamed empty
@@ -582,9 +583,9 @@ class Source:
     def __init__(self):
         self.notes: list[str] = []
 
+    @abstractmethod
     def chunks(self, rows: int) -> "Iterator[Chunk]":
         """The data rows, at most `rows` per chunk, in file order."""
-        raise NotImplementedError  # each kind of source below defines it
 
     def head(self, rows: int) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
         """The first `rows` data rows, their malformed rows, and whether that is every row."""
