@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -159,6 +160,65 @@ def test_an_upgrade_killed_midway_leaves_the_old_database_and_migrates_next_time
         assert (counts["csms"], counts["accounts"], counts["renewals"], counts["imports"]) \
             == (2, 1, 1, 1)
         assert s.next_import_id() == 2
+
+
+_TIMED_CHILD = """
+import sys, time
+from analysis.importer import import_file
+from analysis.store import Store
+store = Store(sys.argv[1])
+print("opened", flush=True)
+start = time.perf_counter()
+import_file(store, "playbook_runs", sys.argv[2])
+print(f"committed {time.perf_counter() - start:.3f}", flush=True)
+"""
+
+
+def _child(db: Path, runs: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _TIMED_CHILD, str(db), str(runs)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT),
+                                 "PLAYBOOK_IMPACT_IMPORT_CHUNK_ROWS": "20000"})
+
+
+def test_kills_spread_over_a_whole_import_leave_it_all_or_nothing(tmp_path):
+    """SIGKILL at eight moments spread over an import (reading, checking, staging, writing,
+    committing): every time the next start finds the file either not imported at all or
+    imported whole, never part of it, and no staging table."""
+    runs = _write(tmp_path, "runs.csv", _runs_csv(100_000))
+    base = tmp_path / "base.duckdb"
+    with Store(base) as s:
+        import_file(s, "csms", _write(tmp_path, "csms.csv", CSMS_CSV))
+        tables = s.query("SELECT table_name FROM duckdb_tables() ORDER BY 1")
+    # How long the import takes here, from the moment the store is open.
+    db = tmp_path / "timing.duckdb"
+    db.write_bytes(base.read_bytes())
+    child = _child(db, runs)
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 0, err
+    seconds = float(out.split()[-1])
+    outcomes = []
+    for i in range(8):
+        db = tmp_path / f"kill{i}.duckdb"
+        db.write_bytes(base.read_bytes())
+        child = _child(db, runs)
+        try:
+            assert child.stdout.readline().strip() == "opened", child.stderr.read()
+            time.sleep(seconds * (i + 0.5) / 8)
+            child.send_signal(signal.SIGKILL)
+            child.wait(30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        with Store(db) as s:
+            counts = s.row_counts()
+            assert (counts["playbook_runs"], counts["imports"]) in [(0, 1), (100_000, 2)]
+            pd.testing.assert_frame_equal(
+                s.query("SELECT table_name FROM duckdb_tables() ORDER BY 1"), tables)
+            outcomes.append(counts["playbook_runs"] > 0)
+    # The early kills land before the commit (the late ones may land after it).
+    assert outcomes[0] is False
 
 
 # -- 2. concurrency ----------------------------------------------------------------------------
