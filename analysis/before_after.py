@@ -162,8 +162,7 @@ def verdict(before: stats.Proportion, after: stats.Proportion, diff, low, high,
         return f"Improved: {change}"
     if high < 0:
         return f"Worse: {change}"
-    needed = stats.n_per_group_for_lift(before.rate, lift, alpha)
-    missing = max(needed - before.n, 0) + max(needed - after.n, 0)
+    missing = stats.more_needed(before.rate, before.n, after.n, lift, alpha)
     if missing:
         return (f"Not enough data: about {missing} more outcomes needed to detect a "
                 f"{round(lift * 100)}-point change ({percent(before.rate)} → "

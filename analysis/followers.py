@@ -614,8 +614,7 @@ def verdict(followers: stats.Proportion, non: stats.Proportion, naive_diff, adj:
         return f"Followers did better: {detail}"
     if high is not None and high < 0:
         return f"Followers did worse: {detail}"
-    needed = stats.n_per_group_for_lift(non.rate, lift, alpha)
-    missing = max(needed - followers.n, 0) + max(needed - non.n, 0)
+    missing = stats.more_needed(non.rate, followers.n, non.n, lift, alpha)
     if missing:
         return (f"Not enough data: about {missing} more runs needed to detect a "
                 f"{round(lift * 100)}-point lift ({percent(followers.rate)} vs "

@@ -155,6 +155,14 @@ def n_per_group_for_lift(base_rate: float | None, lift: float | None = None,
     return int(math.ceil(n))
 
 
+def more_needed(base_rate: float | None, n_a: int, n_b: int, lift: float | None = None,
+                alpha: float | None = None) -> int:
+    """Outcomes still missing, over both groups, before a `lift` over `base_rate` could be
+    detected: each group short of `n_per_group_for_lift` adds its shortfall (0 = enough)."""
+    needed = n_per_group_for_lift(base_rate, lift, alpha)
+    return max(needed - n_a, 0) + max(needed - n_b, 0)
+
+
 def benjamini_hochberg(p_values) -> list[float | None]:
     """Benjamini–Hochberg adjusted p-values; None entries stay None and are not counted."""
     values = [None if p is None or (isinstance(p, float) and math.isnan(p)) else float(p)

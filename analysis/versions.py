@@ -50,8 +50,7 @@ def _verdict(current: stats.Proportion, previous: stats.Proportion | None, previ
         return f"Better than version {previous_version}: {diff * 100:+.0f} points"
     if high is not None and high < 0:
         return f"Worse than version {previous_version}: {diff * 100:+.0f} points"
-    needed = stats.n_per_group_for_lift(previous.rate, lift)
-    missing = max(needed - previous.n, 0) + max(needed - current.n, 0)
+    missing = stats.more_needed(previous.rate, previous.n, current.n, lift)
     if missing:
         return (f"Not enough data: about {missing} more runs needed to detect a "
                 f"{round(lift * 100)}-point lift over version {previous_version}")

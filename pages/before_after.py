@@ -7,23 +7,15 @@ import streamlit as st
 from analysis import settings
 from analysis.before_after import before_after, monthly_series
 from analysis.charts import effect as charts
-from analysis.stats import confidence_label
-from pages.common import download_csv, get_store, sidebar_filters
+from pages.common import download_csv, get_store, pct, rate_help, sidebar_filters
 
 MONTHS = settings.default("window_months")
-LEVEL = confidence_label()  # the analyses run at the alpha setting
-
-
-def _pct(x) -> str:
-    return "—" if x is None else f"{x:.1%}"
 
 
 def _side_help(row, side: str, start, end) -> str:
     if not row[f"{side}_n"]:
         return f"No outcomes from {start} to {end}."
-    return (f"{row[f'{side}_successes']:,} of {row[f'{side}_n']:,} outcomes from {start} to "
-            f"{end}; {LEVEL} CI {_pct(row[f'{side}_ci_low'])} to {_pct(row[f'{side}_ci_high'])} "
-            "(Wilson).")
+    return rate_help(row, side, f"outcomes from {start} to {end}")
 
 
 st.title("Before / after")
@@ -50,10 +42,10 @@ metric = "Renewal rate" if row["metric"] == "renewal_rate" else "Success rate"
 intro = row["introduced_on"]
 
 before_col, after_col, p_col = st.columns(3)
-before_col.metric(f"{metric} before", _pct(row["before_rate"]),
+before_col.metric(f"{metric} before", pct(row["before_rate"]),
                   help=_side_help(row, "before", row["window_start"], intro - timedelta(days=1)))
 after_col.metric(
-    f"{metric} after", _pct(row["after_rate"]),
+    f"{metric} after", pct(row["after_rate"]),
     delta=None if row["diff"] is None else f"{row['diff'] * 100:+.1f} points",
     help=_side_help(row, "after", intro, row["window_end"] - timedelta(days=1)))
 p_col.metric("p-value", "—" if row["p_value"] is None else f"{row['p_value']:.3g}",

@@ -36,6 +36,20 @@ def md_text(text) -> str:
     return _MARKDOWN.sub(r"\\\1", str(text))
 
 
+def pct(x) -> str:
+    """A rate as a percentage with one decimal, "—" when there is none."""
+    return "—" if x is None else f"{x:.1%}"
+
+
+def rate_help(row, prefix: str, counted: str) -> str:
+    """Metric help for the rate in `row`'s `<prefix>_successes/_n/_ci_low/_ci_high`:
+    "12 of 40 <counted>; 95% CI 17.9% to 45.6% (Wilson)." at the level the analyses used."""
+    from analysis.stats import confidence_label
+    return (f"{row[f'{prefix}_successes']:,} of {row[f'{prefix}_n']:,} {counted}; "
+            f"{confidence_label()} CI {pct(row[f'{prefix}_ci_low'])} to "
+            f"{pct(row[f'{prefix}_ci_high'])} (Wilson).")
+
+
 @st.cache_resource(show_spinner=False)
 def _store(path: str) -> Store:
     return Store(path)

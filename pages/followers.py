@@ -6,7 +6,7 @@ from analysis import settings
 from analysis.charts import effect as charts
 from analysis.followers import balance, followers_effect
 from analysis.stats import confidence_label
-from pages.common import download_csv, get_store, sidebar_filters
+from pages.common import download_csv, get_store, pct, rate_help, sidebar_filters
 
 METHODS = {
     "ipw": "propensity weighting on the covariates at open ({}), overlap trimmed",
@@ -17,18 +17,8 @@ METHODS = {
 LEVEL = confidence_label()  # the analyses run at the alpha setting
 
 
-def _pct(x) -> str:
-    return "—" if x is None else f"{x:.1%}"
-
-
 def _points(x) -> str:
     return "—" if x is None else f"{x * 100:+.1f}"
-
-
-def _group_help(row, group: str) -> str:
-    return (f"{row[f'{group}_successes']:,} successes of {row[f'{group}_n']:,} closed runs; "
-            f"{LEVEL} CI {_pct(row[f'{group}_ci_low'])} to {_pct(row[f'{group}_ci_high'])} "
-            "(Wilson).")
 
 
 st.title("Followers vs non-followers")
@@ -54,10 +44,10 @@ picked = st.selectbox("Playbook", list(measured["playbook_id"]), key="fl_playboo
 row = frame[frame["playbook_id"] == picked].iloc[0]
 
 f_col, nf_col, adj_col = st.columns(3)
-f_col.metric("Followers' success rate", _pct(row["followers_rate"]),
-             help=_group_help(row, "followers"))
-nf_col.metric("Non-followers' success rate", _pct(row["non_followers_rate"]),
-              help=_group_help(row, "non_followers"))
+f_col.metric("Followers' success rate", pct(row["followers_rate"]),
+             help=rate_help(row, "followers", "closed runs succeeded"))
+nf_col.metric("Non-followers' success rate", pct(row["non_followers_rate"]),
+              help=rate_help(row, "non_followers", "closed runs succeeded"))
 adjusted = row["adjusted_diff"]
 adj_col.metric(
     "Adjusted difference", "—" if adjusted is None else f"{_points(adjusted)} points",

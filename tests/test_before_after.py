@@ -253,17 +253,8 @@ def test_json_shape(store):
 
 
 # -- the demo data's planted truths -----------------------------------------------------------
-@pytest.fixture
-def demo(request):
-    pytest.importorskip("analysis.demo")
-    try:
-        return request.getfixturevalue("demo_store")
-    except pytest.FixtureLookupError:
-        pytest.skip("the demo_store fixture is not in conftest yet")
-
-
-def test_demo_recovers_the_planted_before_after(demo):
-    frame = before_after(demo).set_index("playbook_id")
+def test_demo_recovers_the_planted_before_after(demo_store):
+    frame = before_after(demo_store).set_index("playbook_id")
     at_risk = frame.loc["at_risk"]
     assert at_risk["introduced_on"] == date(2024, 7, 1)
     assert 0.30 <= at_risk["before_rate"] <= 0.40
@@ -273,4 +264,4 @@ def test_demo_recovers_the_planted_before_after(demo):
     assert renewal["metric"] == "renewal_rate"
     assert 0.10 <= renewal["diff"] <= 0.20
     assert renewal["verdict"].startswith("Improved")
-    _no_nan(before_after_json(demo))
+    _no_nan(before_after_json(demo_store))

@@ -115,9 +115,8 @@ def test_first_introduction_by_scenario(store, two_defined):
 
 def test_shipped_library_dates_the_launch(store):
     shipped = playbook_catalog(store)
-    if len(shipped) < 12:
-        pytest.skip("the shipped playbooks/ folder is not complete yet")
-    # common.md: every seed playbook; the first were introduced 2024-07-01.
+    # The twelve seed playbooks; the first were introduced 2024-07-01.
+    assert len(shipped) == 12
     assert shipped["defined"].all()
     assert program_launch_date(store) == date(2024, 7, 1)
     assert launch.program_launch_date(store, settings.default("playbooks_dir")) == date(2024, 7, 1)

@@ -219,17 +219,9 @@ def test_json_keys_and_values(store):
     assert payload["after"]["sd"] == pytest.approx(np.std(_expected_rates(AFTER), ddof=1))
 
 
-def _demo_store(request):
-    pytest.importorskip("analysis.demo")
-    try:
-        return request.getfixturevalue("demo_store")
-    except pytest.FixtureLookupError:
-        pytest.skip("the demo_store fixture is not defined yet")
-
-
-def test_recovers_planted_narrowing_on_demo(request):
+def test_recovers_planted_narrowing_on_demo(demo_store):
     from analysis.demo import PLANTED
-    store = _demo_store(request)
+    store = demo_store
     result = consistency_summary(store, None, LAUNCH)
     assert result.sd_ratio < PLANTED["sd_ratio_max"]
     assert result.sd_ratio_ci_low <= result.sd_ratio <= result.sd_ratio_ci_high < 1

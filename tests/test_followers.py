@@ -238,25 +238,16 @@ def test_json_shape(store):
 
 
 # -- the demo data's planted truths -----------------------------------------------------------
-@pytest.fixture
-def demo(request):
-    pytest.importorskip("analysis.demo")
-    try:
-        return request.getfixturevalue("demo_store")
-    except pytest.FixtureLookupError:
-        pytest.skip("the demo_store fixture is not in conftest yet")
-
-
-def test_demo_recovers_the_planted_follower_effect(demo):
+def test_demo_recovers_the_planted_follower_effect(demo_store):
     from analysis.demo import PLANTED
     truth = PLANTED["follower_effect"]
     after = Filters(date_from=date(2024, 7, 1), date_to=date(2025, 6, 30))
-    row = followers_effect(demo, after).set_index("playbook_id").loc["at_risk"]
+    row = followers_effect(demo_store, after).set_index("playbook_id").loc["at_risk"]
     assert 0.52 <= row["followers_rate"] <= 0.64
     assert row["method"] == "ipw"
     assert abs(row["adjusted_diff"] - truth) < abs(row["naive_diff"] - truth)
     assert row["adjusted_ci_low"] <= truth <= row["adjusted_ci_high"]
-    _no_nan(followers_json(demo))
+    _no_nan(followers_json(demo_store))
 
 
 def test_too_few_non_followers_to_stratify_falls_back_to_naive(store):
@@ -321,11 +312,11 @@ def test_run_arrays_move_numbers_and_code_the_text(store):
     assert sorted(fl.run_arrays(store, Filters(playbook_id="b")).playbook_ids) == ["b"]
 
 
-def test_sql_covariates_equal_a_pandas_notebook_on_the_demo(demo):
+def test_sql_covariates_equal_a_pandas_notebook_on_the_demo(demo_store):
     # The same runs and covariates computed the long way: whole tables into pandas.
-    runs = demo.query("SELECT * FROM playbook_runs")
-    steps = demo.query("SELECT run_id, status FROM run_steps")
-    accounts = demo.query("SELECT account_id, segment FROM accounts")
+    runs = demo_store.query("SELECT * FROM playbook_runs")
+    steps = demo_store.query("SELECT run_id, status FROM run_steps")
+    accounts = demo_store.query("SELECT account_id, segment FROM accounts")
     closed = runs[runs["playbook_id"].notna() & runs["outcome"].isin(["success", "failure"])
                   & runs["status"].fillna("closed").eq("closed")].copy()
     per_run = steps.assign(done=steps["status"].eq("done")).groupby("run_id")["done"]
@@ -334,7 +325,7 @@ def test_sql_covariates_equal_a_pandas_notebook_on_the_demo(demo):
     closed["adherence"] = np.where(counted, closed["steps_completed"] / closed["steps_total"],
                                    from_steps)
     closed = closed.dropna(subset=["adherence"]).merge(accounts, on="account_id", how="left")
-    groups = fl.run_arrays(demo).by_playbook()
+    groups = fl.run_arrays(demo_store).by_playbook()
     assert sorted(groups) == sorted(closed["playbook_id"].unique())
     for pid, mine in groups.items():
         theirs = closed[closed["playbook_id"] == pid]

@@ -49,6 +49,26 @@ def _accounts_csv(ids) -> str:
 
 
 # -- 1. crash safety ---------------------------------------------------------------------------
+def _python(code: str, *args, **env) -> subprocess.Popen:
+    """`code` run by this Python in the project folder, with `args` and extra `env`."""
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+
+
+def _kill_after(child: subprocess.Popen, marker: str, delay: float = 0.0) -> None:
+    """SIGKILL `child` `delay` seconds after it prints `marker`; never leave it running."""
+    try:
+        assert child.stdout.readline().strip() == marker, child.stderr.read()
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
 # The child wraps the importer's row writer: once the rows are written inside the import's
 # transaction (not yet committed) it prints a marker and sleeps, so the parent's SIGKILL lands
 # mid-transaction every time, not by luck of timing.
@@ -84,18 +104,8 @@ def test_import_killed_mid_load_leaves_the_database_as_before(tmp_path, staging)
         import_file(s, "csms", _write(tmp_path, "csms.csv", CSMS_CSV))
         before = s.row_counts()
         tables_before = s.query("SELECT table_name FROM duckdb_tables() ORDER BY 1")
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(db), "playbook_runs", str(runs)],
-                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(ROOT), **staging})
-    try:
-        marker = child.stdout.readline().strip()
-        assert marker == "inside-transaction", child.stderr.read()
-        child.send_signal(signal.SIGKILL)
-        child.wait(30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    child = _python(_CHILD, db, "playbook_runs", runs, **staging)
+    _kill_after(child, "inside-transaction")
     assert child.returncode == -signal.SIGKILL
     # The next start opens the file, finds exactly the pre-import state and no trace of it.
     with Store(db) as s:
@@ -136,18 +146,7 @@ def test_an_upgrade_killed_midway_leaves_the_old_database_and_migrates_next_time
     from tests.test_store import _v1_database  # the release-1 file the upgrade test uses
     db = tmp_path / "v1.duckdb"
     _v1_database(db)
-    child = subprocess.Popen([sys.executable, "-c", _UPGRADE_CHILD, str(db)], cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        marker = child.stdout.readline().strip()
-        assert marker == "inside-upgrade", child.stderr.read()
-        child.send_signal(signal.SIGKILL)
-        child.wait(30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    _kill_after(_python(_UPGRADE_CHILD, db), "inside-upgrade")
     # Read-only open runs no migration: the file is still exactly release 1's.
     with Store(db, read_only=True) as old:
         assert old.scalar("SELECT value FROM schema_meta WHERE key = 'schema_version'") == "1"
@@ -175,10 +174,7 @@ print(f"committed {time.perf_counter() - start:.3f}", flush=True)
 
 
 def _child(db: Path, runs: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", _TIMED_CHILD, str(db), str(runs)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT),
-                                 "PLAYBOOK_IMPACT_IMPORT_CHUNK_ROWS": "20000"})
+    return _python(_TIMED_CHILD, db, runs, PLAYBOOK_IMPACT_IMPORT_CHUNK_ROWS="20000")
 
 
 def test_kills_spread_over_a_whole_import_leave_it_all_or_nothing(tmp_path):
@@ -201,16 +197,7 @@ def test_kills_spread_over_a_whole_import_leave_it_all_or_nothing(tmp_path):
     for i in range(8):
         db = tmp_path / f"kill{i}.duckdb"
         db.write_bytes(base.read_bytes())
-        child = _child(db, runs)
-        try:
-            assert child.stdout.readline().strip() == "opened", child.stderr.read()
-            time.sleep(seconds * (i + 0.5) / 8)
-            child.send_signal(signal.SIGKILL)
-            child.wait(30)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+        _kill_after(_child(db, runs), "opened", seconds * (i + 0.5) / 8)
         with Store(db) as s:
             counts = s.row_counts()
             assert (counts["playbook_runs"], counts["imports"]) in [(0, 1), (100_000, 2)]

@@ -149,16 +149,8 @@ def test_unknown_section():
 
 
 # -- on the demo data -------------------------------------------------------------------------
-@pytest.fixture
-def demo(request):
-    try:
-        return request.getfixturevalue("demo_store")
-    except pytest.FixtureLookupError:
-        pytest.skip("the demo_store fixture (tests/conftest.py) is not there yet")
-
-
-def test_metrics_json_on_demo_data(demo):
-    result = metrics_json(demo, Filters())
+def test_metrics_json_on_demo_data(demo_store):
+    result = metrics_json(demo_store, Filters())
     check_contract(result, require_rows=True)
     ids = {row["playbook_id"] for row in result["usage"]["playbooks"]}
     # common.md: the twelve seed playbooks plus the undefined QBR Prep seen in the runs.
@@ -187,7 +179,7 @@ def _same(a, b, path="") -> None:
         assert a == b, path
 
 
-def test_metrics_json_side_by_side_equals_each_section_alone(demo, monkeypatch):
+def test_metrics_json_side_by_side_equals_each_section_alone(demo_store, monkeypatch):
     """The sections run in threads; each must give what it gives called on its own, and the
     catalogue must still be built once for the whole suite (the context reaches the threads)."""
     from analysis import catalog
@@ -196,21 +188,21 @@ def test_metrics_json_side_by_side_equals_each_section_alone(demo, monkeypatch):
     build = catalog._build
     monkeypatch.setattr(catalog, "_build", lambda *a: built.append(1) or build(*a))
     filters = Filters(date_from=date(2024, 1, 1))
-    result = metrics_json(demo, filters)
+    result = metrics_json(demo_store, filters)
     assert len(built) == 1
     assert list(result)[:len(SECTIONS)] == list(SECTIONS)
     for key in SECTIONS:
-        _same(result[key], clean(section(key, demo, filters)), key)
+        _same(result[key], clean(section(key, demo_store, filters)), key)
     # An error in a section (raised in its thread) reaches the caller.
     from analysis import versions
 
     monkeypatch.setattr(versions, "versions_json", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
-        metrics_json(demo, filters)
+        metrics_json(demo_store, filters)
 
 
-def test_metrics_json_playbook_filter_on_demo_data(demo):
-    result = metrics_json(demo, Filters(playbook_id="at_risk"))
+def test_metrics_json_playbook_filter_on_demo_data(demo_store):
+    result = metrics_json(demo_store, Filters(playbook_id="at_risk"))
     check_contract(result)
     assert [row["playbook_id"] for row in result["usage"]["playbooks"]] == ["at_risk"]
     assert {row["playbook_id"] for row in result["versions"]} == {"at_risk"}

@@ -13,9 +13,9 @@ from analysis.feedback import feedback_summary, recent_comments
 from analysis.filters import Filters
 from analysis.store import Store
 from analysis.usage import step_funnel, usage_by_csm, usage_by_playbook
-from tests.builders import figures, run_page
+from tests.builders import app_database, figures, run_page
 from tests.test_feedback import ANSWERS
-from tests.test_usage import RUNS, STEPS, VIEWS
+from tests.test_usage import fill_usage
 
 ROOT = Path(__file__).resolve().parent.parent
 USAGE = str(ROOT / "pages" / "usage.py")
@@ -24,20 +24,7 @@ FEEDBACK = str(ROOT / "pages" / "feedback.py")
 
 def _fill(store: Store) -> None:
     """The hand-built rows of test_usage and test_feedback, against the shipped playbooks."""
-    store.execute("INSERT INTO csms (csm_id, name, team) VALUES "
-                  "('c1', 'Ann', 'A'), ('c2', 'Bob', 'B'), ('c3', 'Cat', 'A')")
-    store.execute("INSERT INTO accounts (account_id, segment) VALUES "
-                  "('a1', 'Enterprise'), ('a2', 'SMB')")
-    for row in RUNS:
-        store.execute(
-            "INSERT INTO playbook_runs (run_id, scenario, playbook_id, account_id, csm_id,"
-            " opened_on, status, steps_total, steps_completed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            list(row))
-    for row in STEPS:
-        store.execute("INSERT INTO run_steps (run_id, step_id, status) VALUES (?, ?, ?)", list(row))
-    for row in VIEWS:
-        store.execute("INSERT INTO playbook_views (viewed_at, csm_id, playbook_id) VALUES (?, ?, ?)",
-                      list(row))
+    fill_usage(store)
     for row in ANSWERS:
         store.execute("INSERT INTO feedback (submitted_at, csm_id, playbook_id, rating, comment)"
                       " VALUES (?, ?, ?, ?, ?)", list(row))
@@ -45,11 +32,7 @@ def _fill(store: Store) -> None:
 
 @pytest.fixture
 def data_db(tmp_path, monkeypatch):
-    path = tmp_path / "usage.duckdb"
-    with Store(path) as store:
-        _fill(store)
-    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(path))
-    return path
+    return app_database(tmp_path / "usage.duckdb", monkeypatch, _fill)
 
 
 # -- pages ------------------------------------------------------------------------------------

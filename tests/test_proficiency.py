@@ -260,17 +260,9 @@ def test_derived_window_is_a_setting(store, monkeypatch):
     assert not ramp.loc["n1", "ramped"]
 
 
-def _demo_store(request):
-    pytest.importorskip("analysis.demo")
-    try:
-        return request.getfixturevalue("demo_store")
-    except pytest.FixtureLookupError:
-        pytest.skip("the demo_store fixture is not defined yet")
-
-
-def test_recovers_planted_ramp_on_demo(request):
+def test_recovers_planted_ramp_on_demo(demo_store):
     from analysis.demo import PLANTED
-    store = _demo_store(request)
+    store = demo_store
     result = proficiency_summary(store, None, LAUNCH)
     assert result.method == "ramped_on"
     assert 0.35 <= result.faster_pct <= 0.55

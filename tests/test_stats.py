@@ -71,3 +71,13 @@ def test_confidence_label_defaults_to_the_alpha_setting(monkeypatch):
 def test_confidence_label_refuses_an_alpha_outside_0_1(alpha):
     with pytest.raises(ValueError, match="between 0 and 1"):
         stats.confidence_label(alpha)
+
+
+def test_more_needed_adds_each_groups_shortfall():
+    from analysis.stats import more_needed, n_per_group_for_lift
+    needed = n_per_group_for_lift(0.5, 0.10, 0.05)
+    # Fleiss' formula at p0 = 0.5, p1 = 0.6, alpha 0.05, power 0.8 gives 388 per group.
+    assert needed == 388
+    assert more_needed(0.5, 100, 300, 0.10, 0.05) == (388 - 100) + (388 - 300)
+    assert more_needed(0.5, 500, 300, 0.10, 0.05) == 88  # a group with enough adds nothing
+    assert more_needed(0.5, 388, 400, 0.10, 0.05) == 0

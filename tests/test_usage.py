@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -17,13 +16,8 @@ from analysis.catalog import first_introduction_by_scenario
 from analysis.filters import Filters
 from analysis.usage import (playbook_usage, step_funnel, usage_by_csm, usage_by_playbook,
                             usage_json, usage_tables)
+from tests.test_catalog import AT_RISK, RENEWAL  # two definitions, as the library gives them
 
-AT_RISK = SimpleNamespace(
-    id="at_risk", name="At-Risk Customer Save", category="situational", scenario="at_risk",
-    version="1.1", introduced_on=date(2024, 7, 1), outcome_metric="success_rate")
-RENEWAL = SimpleNamespace(
-    id="renewal", name="Renewal Runway", category="lifecycle", scenario="renewal",
-    version="2.0", introduced_on=date(2024, 9, 2), outcome_metric="renewal_rate")
 
 # run_id, scenario, playbook_id, account, csm, opened_on, status, steps_total, steps_completed
 RUNS = [
@@ -60,6 +54,12 @@ def defined(monkeypatch):
 
 @pytest.fixture
 def usage_store(store, defined):
+    fill_usage(store)
+    return store
+
+
+def fill_usage(store) -> None:
+    """The hand-built CSMs, accounts, runs, steps and views the usage tests work out."""
     store.execute("INSERT INTO csms (csm_id, name, team) VALUES "
                   "('c1', 'Ann', 'A'), ('c2', 'Bob', 'B'), ('c3', 'Cat', 'A')")
     store.execute("INSERT INTO accounts (account_id, segment) VALUES "
@@ -74,7 +74,6 @@ def usage_store(store, defined):
     for row in VIEWS:
         store.execute("INSERT INTO playbook_views (viewed_at, csm_id, playbook_id) VALUES (?, ?, ?)",
                       list(row))
-    return store
 
 
 def test_usage_by_playbook(usage_store):
