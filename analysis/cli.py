@@ -77,7 +77,7 @@ def cmd_init(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from analysis.importer import ImportRefused, import_file
+    from analysis.ingest.importer import ImportRefused, import_file
     from analysis.store import open_store
     with open_store(args.db) as store:
         try:
@@ -91,7 +91,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_metrics(args) -> int:
-    from analysis.metrics import metrics_json
+    from analysis.metrics.registry import metrics_json
     from analysis.store import open_store
     filters = Filters(date_from=args.date_from, date_to=args.date_to, playbook_id=args.playbook)
     with open_store(args.db) as store:
@@ -101,7 +101,7 @@ def cmd_metrics(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from analysis.report import write_report
+    from analysis.present.report import write_report
     from analysis.store import open_store
     with open_store(args.db) as store:
         written = write_report(store, args.quarter, Path(args.out), pdf=args.pdf)
@@ -111,7 +111,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_playbooks(args) -> int:
-    from analysis.library import check_folder
+    from analysis.playbooks.library import check_folder
     errors, count = check_folder(Path(args.dir))
     for error in errors:
         print(error, file=sys.stderr)

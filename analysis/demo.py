@@ -62,7 +62,7 @@ def _pb(id_, intro, steps, per_month, duration, base, effect, versions=None, sce
 
 
 _JUL24, _OCT24, _JAN25 = date(2024, 7, 1), date(2024, 10, 1), date(2025, 1, 6)
-# The catalogue shared with analysis/library.py (common contract); step counts follow the
+# The catalogue shared with analysis/playbooks/library.py (common contract); step counts follow the
 # YAML definitions. at_risk's outcome is drawn by its own confounded model (_at_risk_outcomes).
 CATALOGUE: tuple[DemoPlaybook, ...] = (
     _pb("onboarding", _JUL24, 7, 22, 90, 0.62, 0.12,

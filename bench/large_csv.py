@@ -69,7 +69,7 @@ _CHILD = """
 import json, sys, time
 from pathlib import Path
 from analysis.store import Store
-from analysis.importer import import_file
+from analysis.ingest.importer import import_file
 
 folder, db, memory = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 with Store(db) as store:

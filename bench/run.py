@@ -32,14 +32,14 @@ FIRST_TABLES = ("csms", "accounts")
 LATER_TABLES = ("renewals", "run_steps", "playbook_views", "health_snapshots", "feedback")
 # (label, module, function): the JSON of each analysis, then the whole suite.
 ANALYSES = (
-    ("usage", "analysis.usage", "usage_json"),
-    ("before_after", "analysis.before_after", "before_after_json"),
-    ("followers", "analysis.followers", "followers_json"),
-    ("consistency", "analysis.consistency", "consistency_json"),
-    ("proficiency", "analysis.proficiency", "proficiency_json"),
-    ("versions", "analysis.versions", "versions_json"),
-    ("feedback", "analysis.feedback", "feedback_json"),
-    ("metrics (whole suite)", "analysis.metrics", "metrics_json"),
+    ("usage", "analysis.metrics.usage", "usage_json"),
+    ("before_after", "analysis.metrics.before_after", "before_after_json"),
+    ("followers", "analysis.metrics.followers", "followers_json"),
+    ("consistency", "analysis.metrics.consistency", "consistency_json"),
+    ("proficiency", "analysis.metrics.proficiency", "proficiency_json"),
+    ("versions", "analysis.metrics.versions", "versions_json"),
+    ("feedback", "analysis.metrics.feedback", "feedback_json"),
+    ("metrics (whole suite)", "analysis.metrics.registry", "metrics_json"),
 )
 WARM_REPEATS = 3
 
@@ -87,7 +87,7 @@ def phase_import(data: Path, db: Path, fmt: str) -> dict:
         path = data / f"playbook_runs.{fmt}"
         result["file_mb"] = path.stat().st_size / 2 ** 20
         try:
-            from analysis.importer import import_file
+            from analysis.ingest.importer import import_file
             seconds, imported = _timed(import_file, store, "playbook_runs", path)
             result.update(seconds=seconds, rows_loaded=imported.rows_loaded,
                           rows_rejected=imported.rows_rejected,

@@ -5,8 +5,8 @@ from datetime import timedelta
 import streamlit as st
 
 from analysis import settings
-from analysis.before_after import before_after, monthly_series
-from analysis.charts import effect as charts
+from analysis.metrics.before_after import before_after, monthly_series
+from analysis.present.charts import effect as charts
 from pages.common import download_csv, get_store, pct, rate_help, sidebar_filters
 
 MONTHS = settings.default("window_months")

@@ -13,7 +13,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 
 from analysis import auth, settings
 from analysis.filters import Filters
-from analysis.options import filter_options
+from analysis.present.options import filter_options
 from analysis.store import Store, StoreError
 
 ALL = "All"
@@ -44,7 +44,7 @@ def pct(x) -> str:
 def rate_help(row, prefix: str, counted: str) -> str:
     """Metric help for the rate in `row`'s `<prefix>_successes/_n/_ci_low/_ci_high`:
     "12 of 40 <counted>; 95% CI 17.9% to 45.6% (Wilson)." at the level the analyses used."""
-    from analysis.stats import confidence_label
+    from analysis.metrics.stats import confidence_label
     return (f"{row[f'{prefix}_successes']:,} of {row[f'{prefix}_n']:,} {counted}; "
             f"{confidence_label()} CI {pct(row[f'{prefix}_ci_low'])} to "
             f"{pct(row[f'{prefix}_ci_high'])} (Wilson).")
@@ -206,6 +206,6 @@ def require_rows(frame: pd.DataFrame | None, message: str) -> None:
 
 def download_csv(frame: pd.DataFrame, file_name: str, key: str) -> None:
     """A CSV download of a table, with formula-looking cells neutralised for spreadsheets."""
-    from analysis.export import to_safe_csv
+    from analysis.present.export import to_safe_csv
     st.download_button("Download CSV", to_safe_csv(frame), file_name=file_name,
                        mime="text/csv", key=key)

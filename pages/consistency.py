@@ -2,9 +2,9 @@
 import streamlit as st
 
 from analysis import settings
-from analysis.charts.people import csm_spread_chart
-from analysis.consistency import consistency_summary
-from analysis.stats import confidence_label
+from analysis.present.charts.people import csm_spread_chart
+from analysis.metrics.consistency import consistency_summary
+from analysis.metrics.stats import confidence_label
 from pages.common import download_csv, get_store, sidebar_filters
 from pages.launch import require_launch
 

@@ -1,10 +1,10 @@
 """Feedback: what CSMs say about each playbook — ratings and their latest comments."""
 import streamlit as st
 
-from analysis.catalog import playbook_catalog
-from analysis.charts import feedback as charts
-from analysis.feedback import feedback_summary, recent_comments
-from analysis.stats import confidence_label
+from analysis.playbooks.catalog import playbook_catalog
+from analysis.present.charts import feedback as charts
+from analysis.metrics.feedback import feedback_summary, recent_comments
+from analysis.metrics.stats import confidence_label
 from pages.common import download_csv, get_store, sidebar_filters
 
 st.title("Feedback")

@@ -3,9 +3,9 @@ that did not, before and after adjusting for the accounts each group handled."""
 import streamlit as st
 
 from analysis import settings
-from analysis.charts import effect as charts
-from analysis.followers import balance, followers_effect
-from analysis.stats import confidence_label
+from analysis.present.charts import effect as charts
+from analysis.metrics.followers import balance, followers_effect
+from analysis.metrics.stats import confidence_label
 from pages.common import download_csv, get_store, pct, rate_help, sidebar_filters
 
 METHODS = {

@@ -8,10 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from analysis import settings
-from analysis.headers import match_headers
-from analysis.history import import_history, rejected_rows
-from analysis.importer import ImportRefused, guess_kind, import_file, preview, read_export
-from analysis.mapping import Mapping, load_mapping, save_mapping
+from analysis.ingest.headers import match_headers
+from analysis.ingest.history import import_history, rejected_rows
+from analysis.ingest.importer import ImportRefused, guess_kind, import_file, preview, read_export
+from analysis.ingest.mapping import Mapping, load_mapping, save_mapping
 from analysis.schema import IMPORTABLE_KINDS, TABLES
 from pages.common import download_csv, get_store, md_text, require_admin
 

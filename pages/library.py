@@ -5,16 +5,16 @@ import pyarrow as pa
 import streamlit as st
 
 from analysis import settings
-from analysis.before_after import before_after
-from analysis.catalog import playbook_catalog
-from analysis.charts.effect import before_after_bars
-from analysis.charts.library import flowchart_dot, timeline_figure
-from analysis.export import to_safe_csv
-from analysis.library import (CATEGORIES, TRIGGER_KINDS, load_playbooks, playbook_table,
+from analysis.metrics.before_after import before_after
+from analysis.playbooks.catalog import playbook_catalog
+from analysis.present.charts.effect import before_after_bars
+from analysis.present.charts.library import flowchart_dot, timeline_figure
+from analysis.present.export import to_safe_csv
+from analysis.playbooks.library import (CATEGORIES, TRIGGER_KINDS, load_playbooks, playbook_table,
                               quick_reference, search_playbooks, steps_table)
-from analysis.triggers import (FEATURES, account_features, data_version, matching_accounts,
+from analysis.playbooks.triggers import (FEATURES, account_features, data_version, matching_accounts,
                                missed_plays)
-from analysis.versions import version_rates
+from analysis.metrics.versions import version_rates
 from pages.common import download_csv, get_store, sidebar_filters
 
 ALL = "All"

@@ -2,12 +2,12 @@
 import streamlit as st
 
 from analysis import settings
-from analysis.charts.overview import effect_dots, quarter_rates
+from analysis.present.charts.overview import effect_dots, quarter_rates
 from analysis.filters import Filters
-from analysis.history import data_freshness
-from analysis.overview import effect_counts, playbook_headlines, quarter_changes
-from analysis.quarters import last_complete_quarter
-from analysis.stats import confidence_label
+from analysis.ingest.history import data_freshness
+from analysis.metrics.overview import effect_counts, playbook_headlines, quarter_changes
+from analysis.present.quarters import last_complete_quarter
+from analysis.metrics.stats import confidence_label
 from pages.common import get_store, sidebar_filters
 
 EMPTY = ("No data yet — load the demo (`python -m analysis init --demo`) or import exports on "

@@ -2,9 +2,9 @@
 import streamlit as st
 
 from analysis import settings
-from analysis.charts.people import km_chart
-from analysis.proficiency import proficiency_summary
-from analysis.stats import confidence_label
+from analysis.present.charts.people import km_chart
+from analysis.metrics.proficiency import proficiency_summary
+from analysis.metrics.stats import confidence_label
 from pages.common import download_csv, get_store, sidebar_filters
 from pages.launch import require_launch
 LEVEL = confidence_label()  # the analysis runs at the alpha setting

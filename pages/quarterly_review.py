@@ -7,10 +7,10 @@ import streamlit as st
 
 from analysis import settings
 from analysis.filters import Filters
-from analysis.quarters import data_quarters, last_complete_quarter
-from analysis.report import (ChromiumMissing, build_review, change_value_text, chromium_path,
+from analysis.present.quarters import data_quarters, last_complete_quarter
+from analysis.present.report import (ChromiumMissing, build_review, change_value_text, chromium_path,
                              render_html, render_pdf)
-from analysis.stats import confidence_label
+from analysis.metrics.stats import confidence_label
 from pages.common import get_store, sidebar_filters
 
 

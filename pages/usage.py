@@ -2,9 +2,9 @@
 import streamlit as st
 
 from analysis import settings
-from analysis.catalog import playbook_catalog
-from analysis.charts import usage as charts
-from analysis.usage import playbook_usage, step_funnel, usage_tables
+from analysis.playbooks.catalog import playbook_catalog
+from analysis.present.charts import usage as charts
+from analysis.metrics.usage import playbook_usage, step_funnel, usage_tables
 from pages.common import download_csv, get_store, sidebar_filters
 
 CONSISTENT = settings.default("consistent_share")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.before_after import before_after, before_after_json, monthly_series
+from analysis.metrics.before_after import before_after, before_after_json, monthly_series
 from analysis.filters import Filters
 
 INTRO = date(2024, 7, 1)

@@ -6,9 +6,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from analysis import catalog, launch, settings
-from analysis.catalog import first_introduction_by_scenario, playbook_catalog
-from analysis.launch import program_launch_date
+from analysis import settings
+
+from analysis.playbooks import catalog
+
+from analysis.playbooks import launch
+from analysis.playbooks.catalog import first_introduction_by_scenario, playbook_catalog
+from analysis.playbooks.launch import program_launch_date
 
 AT_RISK = SimpleNamespace(
     id="at_risk", name="At-Risk Customer Save", category="situational", scenario="at_risk",

@@ -6,7 +6,7 @@ from datetime import date
 
 import pandas as pd
 
-from analysis.charts import effect
+from analysis.present.charts import effect
 
 BEFORE_AFTER_ROW = {
     "before_n": 80, "before_rate": 0.6, "before_ci_low": 0.49, "before_ci_high": 0.70,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.charts.feedback import mean_rating_chart
+from analysis.present.charts.feedback import mean_rating_chart
 
 # Two playbooks as `feedback_summary` gives them; the intervals' values do not matter here.
 SUMMARY = pd.DataFrame({"playbook_id": ["at_risk", "renewal"], "rated": [4, 0],

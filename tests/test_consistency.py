@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from analysis import consistency
-from analysis.consistency import (bootstrap_sd_ratio, consistency_json, consistency_summary,
+from analysis.metrics import consistency
+from analysis.metrics.consistency import (bootstrap_sd_ratio, consistency_json, consistency_summary,
                                   csm_renewal_rates)
 from analysis.filters import Filters
 

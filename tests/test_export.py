@@ -1,6 +1,6 @@
 import pandas as pd
 
-from analysis.export import neutralise_cell, to_safe_csv
+from analysis.present.export import neutralise_cell, to_safe_csv
 
 
 def test_formula_cells_are_neutralised_and_numbers_kept():

@@ -8,7 +8,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from analysis.feedback import feedback_json, feedback_summary, recent_comments
+from analysis.metrics.feedback import feedback_json, feedback_summary, recent_comments
 from analysis.filters import Filters
 
 ANSWERS = [

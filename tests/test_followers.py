@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import followers as fl
+from analysis.metrics import followers as fl
 from analysis.filters import Filters
-from analysis.followers import balance, closed_runs, followers_effect, followers_json
+from analysis.metrics.followers import balance, closed_runs, followers_effect, followers_json
 
 @pytest.fixture(autouse=True)
 def no_definitions(monkeypatch):

@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from analysis import values as V
-from analysis.importer import ImportRefused, import_file
+from analysis.ingest import values as V
+from analysis.ingest.importer import ImportRefused, import_file
 from analysis.store import Store, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +74,7 @@ def _kill_after(child: subprocess.Popen, marker: str, delay: float = 0.0) -> Non
 # mid-transaction every time, not by luck of timing.
 _CHILD = """
 import sys, time
-import analysis.importer as importer
+import analysis.ingest.importer as importer
 from analysis.store import Store
 
 write_rows = importer._write_rows
@@ -163,7 +163,7 @@ def test_an_upgrade_killed_midway_leaves_the_old_database_and_migrates_next_time
 
 _TIMED_CHILD = """
 import sys, time
-from analysis.importer import import_file
+from analysis.ingest.importer import import_file
 from analysis.store import Store
 store = Store(sys.argv[1])
 print("opened", flush=True)
@@ -249,7 +249,7 @@ def test_two_threads_import_while_a_reader_queries(store, tmp_path):
 
 def test_the_same_file_imported_by_two_sessions_at_once_is_recorded_once(
         store, tmp_path, monkeypatch):
-    import analysis.importer as importer
+    import analysis.ingest.importer as importer
     path = _write(tmp_path, "same.csv", _accounts_csv(f"A{i}" for i in range(2_000)))
     # Both sessions finish checking the file before either starts loading: the race an upload
     # clicked twice (or by two people) hits. If loading is moved under the lock with the check,

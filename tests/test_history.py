@@ -1,4 +1,4 @@
-from analysis.history import data_freshness, import_history, rejected_rows
+from analysis.ingest.history import data_freshness, import_history, rejected_rows
 
 
 def _record(store, import_id, kind, file_name, at):

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.importer import ImportRefused, import_file, preview, read_export
-from analysis.mapping import Mapping
+from analysis.ingest.importer import ImportRefused, import_file, preview, read_export
+from analysis.ingest.mapping import Mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORTS = ROOT / "tests" / "exports"
@@ -299,7 +299,7 @@ def test_a_mapping_for_another_kind_is_refused(store, tmp_path):
 
 
 def test_a_failure_while_loading_rolls_everything_back(store, tmp_path, monkeypatch):
-    import analysis.importer as importer
+    import analysis.ingest.importer as importer
     path = _write(tmp_path, "a.csv", ACCOUNTS_CSV)
 
     def broken(*args):
@@ -542,7 +542,7 @@ def test_cli_import_exit_codes(tmp_path):
 # -- properties: any bytes are read or refused, never crash --------------------------------
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
 
-from analysis.readers import RawExport, read_bytes  # noqa: E402
+from analysis.ingest.readers import RawExport, read_bytes  # noqa: E402
 
 
 @hsettings(max_examples=200, deadline=None)

@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis import readers
-from analysis.importer import import_file
-from analysis.readers import read_bytes
+from analysis.ingest import readers
+from analysis.ingest.importer import import_file
+from analysis.ingest.readers import read_bytes
 
 
 def _records(raw) -> list[dict]:

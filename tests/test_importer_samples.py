@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.importer import ImportRefused, import_file
+from analysis.ingest.importer import ImportRefused, import_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "tests" / "exports" / "salesforce"

@@ -17,10 +17,10 @@ import pytest
 
 from analysis import schema
 from analysis.demo import load_demo
-from analysis.export import to_safe_csv
+from analysis.present.export import to_safe_csv
 from analysis.filters import Filters
-from analysis.importer import ImportRefused, import_file
-from analysis.names import slugify
+from analysis.ingest.importer import ImportRefused, import_file
+from analysis.ingest.names import slugify
 from analysis.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +136,7 @@ def test_hostile_status_and_outcome_are_rejected_with_the_raw_text_kept(hostile)
 
 
 def test_metrics_run_over_hostile_data_and_hostile_filters(hostile):
-    from analysis.metrics import metrics_json
+    from analysis.metrics.registry import metrics_json
     store, _ = hostile
     before = store.row_counts()
     result = metrics_json(store)
@@ -154,7 +154,7 @@ def test_metrics_run_over_hostile_data_and_hostile_filters(hostile):
 
 
 def test_the_review_pack_escapes_hostile_text(hostile, tmp_path):
-    from analysis.report import write_report
+    from analysis.present.report import write_report
     store, _ = hostile
     before = store.row_counts()
     (html_path,) = write_report(store, "2025Q3", tmp_path / "review.html")
@@ -180,8 +180,8 @@ def _formula_cells(rows: list[list[str]]) -> list[str]:
 
 
 def test_downloads_of_hostile_data_cannot_run_formulas(hostile):
-    from analysis.feedback import recent_comments
-    from analysis.usage import usage_by_csm
+    from analysis.metrics.feedback import recent_comments
+    from analysis.metrics.usage import usage_by_csm
     store, results = hostile
     comments = recent_comments(store, Filters(date_from=date(2025, 8, 1),
                                                 date_to=date(2025, 8, 31)), 1000)
@@ -214,7 +214,7 @@ def test_rejected_rows_download_keeps_a_formula_value_inert(store, tmp_path):
 
 
 def test_every_csv_download_in_the_pages_goes_through_to_safe_csv():
-    """A page offers a CSV only as bytes from analysis.export.to_safe_csv (directly or via
+    """A page offers a CSV only as bytes from analysis.present.export.to_safe_csv (directly or via
     pages.common.download_csv); none writes one with pandas' own to_csv."""
     pages = ROOT / "pages"
     offering = []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.library import (PlaybookError, check_folder, load_playbook, load_playbooks,
+from analysis.playbooks.library import (PlaybookError, check_folder, load_playbook, load_playbooks,
                               playbook_ids_by_name, quick_reference, search_playbooks,
                               undefined_playbooks)
 
@@ -259,7 +259,7 @@ def test_undefined_playbooks_lists_ids_without_a_file(store):
 
 # -- the pictures ---------------------------------------------------------------------------
 def test_flowchart_has_a_node_per_step_and_an_edge_per_branch():
-    from analysis.charts.library import flowchart_dot
+    from analysis.present.charts.library import flowchart_dot
     pb = next(p for p in load_playbooks(SHIPPED) if p.id == "at_risk")
     dot = flowchart_dot(pb)
     assert dot.startswith("digraph playbook {") and dot.rstrip().endswith("}")
@@ -274,7 +274,7 @@ def test_flowchart_has_a_node_per_step_and_an_edge_per_branch():
 def test_flowchart_escapes_quotes():
     from dataclasses import replace
 
-    from analysis.charts.library import flowchart_dot
+    from analysis.present.charts.library import flowchart_dot
     pb = next(p for p in load_playbooks(SHIPPED) if p.id == "adoption")
     step = replace(pb.steps[0], title='Say "hello"')
     dot = flowchart_dot(replace(pb, steps=(step, *pb.steps[1:])))
@@ -282,7 +282,7 @@ def test_flowchart_escapes_quotes():
 
 
 def test_timeline_figure_places_milestones_and_steps():
-    from analysis.charts.library import timeline_figure
+    from analysis.present.charts.library import timeline_figure
     pb = next(p for p in load_playbooks(SHIPPED) if p.id == "renewal")
     fig = timeline_figure(pb)
     milestones, steps = fig.data
@@ -295,7 +295,7 @@ def test_timeline_figure_places_milestones_and_steps():
 def test_libyaml_loader_is_used_when_pyyaml_has_it():
     import yaml
 
-    from analysis import library
+    from analysis.playbooks import library
     expected = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
     assert library._SafeLoader is expected
 
@@ -305,7 +305,7 @@ def test_libyaml_loader_is_used_when_pyyaml_has_it():
 def test_pure_python_fallback_reports_the_same_errors(file, monkeypatch):
     import yaml
 
-    from analysis import library
+    from analysis.playbooks import library
     with pytest.raises(PlaybookError) as fast:
         load_playbook(BAD / file)
     monkeypatch.setattr(library, "_SafeLoader", yaml.SafeLoader)
@@ -317,7 +317,7 @@ def test_pure_python_fallback_reports_the_same_errors(file, monkeypatch):
 def test_pure_python_fallback_loads_the_same_definitions(monkeypatch):
     import yaml
 
-    from analysis import library
+    from analysis.playbooks import library
     fast = [load_playbook(path) for path in sorted(SHIPPED.glob("*.yaml"))]
     monkeypatch.setattr(library, "_SafeLoader", yaml.SafeLoader)
     slow = [load_playbook(path) for path in sorted(SHIPPED.glob("*.yaml"))]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.headers import guess_kind, header_key, match_headers
-from analysis.mapping import Mapping, load_mapping, save_mapping
+from analysis.ingest.headers import guess_kind, header_key, match_headers
+from analysis.ingest.mapping import Mapping, load_mapping, save_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 

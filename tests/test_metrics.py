@@ -14,7 +14,7 @@ import pytest
 
 from analysis.filters import Filters
 from analysis.jsonable import clean, records
-from analysis.metrics import SECTIONS, metrics_json, section
+from analysis.metrics.registry import SECTIONS, metrics_json, section
 from analysis.store import Store
 
 from tests.conftest import ROOT
@@ -182,7 +182,7 @@ def _same(a, b, path="") -> None:
 def test_metrics_json_side_by_side_equals_each_section_alone(demo_store, monkeypatch):
     """The sections run in threads; each must give what it gives called on its own, and the
     catalogue must still be built once for the whole suite (the context reaches the threads)."""
-    from analysis import catalog
+    from analysis.playbooks import catalog
 
     built = []
     build = catalog._build
@@ -194,7 +194,7 @@ def test_metrics_json_side_by_side_equals_each_section_alone(demo_store, monkeyp
     for key in SECTIONS:
         _same(result[key], clean(section(key, demo_store, filters)), key)
     # An error in a section (raised in its thread) reaches the caller.
-    from analysis import versions
+    from analysis.metrics import versions
 
     monkeypatch.setattr(versions, "versions_json", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):

@@ -1,6 +1,6 @@
 from datetime import date
 
-from analysis.options import filter_options
+from analysis.present.options import filter_options
 
 
 def test_filter_options_on_empty_store(store):

@@ -1,4 +1,4 @@
-"""analysis/overview.py: effect classes, quarter-on-quarter changes, headlines on the demo."""
+"""analysis/metrics/overview.py: effect classes, quarter-on-quarter changes, headlines on the demo."""
 import json
 import math
 
@@ -7,9 +7,9 @@ import pytest
 from scipy import stats as sps
 
 from analysis.filters import Filters
-from analysis.overview import (CHANGE_COLUMNS, HEADLINE_COLUMNS, effect_class, effect_counts,
+from analysis.metrics.overview import (CHANGE_COLUMNS, HEADLINE_COLUMNS, effect_class, effect_counts,
                                quarter_changes)
-from analysis.quarters import Quarter
+from analysis.present.quarters import Quarter
 
 
 def _insert(store, table, rows):
@@ -20,7 +20,7 @@ def _insert(store, table, rows):
 
 
 def _wilson(s, n, z=1.959963984540054):
-    # Wilson (1927) score interval, written out so the test does not reuse analysis.stats.
+    # Wilson (1927) score interval, written out so the test does not reuse analysis.metrics.stats.
     p = s / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
@@ -137,8 +137,8 @@ def test_effect_class(diff, low, high, expected):
 
 
 def test_headlines_on_the_demo(demo_store):
-    from analysis.before_after import before_after_json
-    from analysis.overview import playbook_headlines
+    from analysis.metrics.before_after import before_after_json
+    from analysis.metrics.overview import playbook_headlines
     headlines = playbook_headlines(demo_store)
     assert list(headlines.columns) == list(HEADLINE_COLUMNS)
     effects = {e["playbook_id"]: e for e in before_after_json(demo_store, Filters())}

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.before_after import before_after
+from analysis.metrics.before_after import before_after
 from analysis.filters import Filters
-from analysis.followers import followers_effect
+from analysis.metrics.followers import followers_effect
 from tests.builders import (app_database, computed_first, messages, metric_values, page,
                             run_page, shown_levels)
 from tests.test_followers import _insert_accounts, _insert_runs, simulated_runs

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis import settings
-from analysis.mapping import load_mapping
+from analysis.ingest.mapping import load_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "import_data.py")

@@ -5,7 +5,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.filters import Filters
-from analysis.overview import effect_counts, playbook_headlines, quarter_changes
+from analysis.metrics.overview import effect_counts, playbook_headlines, quarter_changes
 from tests.builders import figures, metric_values, page, run_page, shown_levels
 
 PAGE = page("overview")

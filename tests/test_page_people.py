@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.consistency import consistency_summary
+from analysis.metrics.consistency import consistency_summary
 from analysis.filters import Filters
-from analysis.proficiency import proficiency_summary
+from analysis.metrics.proficiency import proficiency_summary
 from pages.launch import NO_LAUNCH
 from tests.builders import (app_database, computed_first, figures, messages, metric_values,
                             page, run_page, shown_levels)
@@ -94,7 +94,7 @@ def test_no_launch_date_says_how_to_set_one(empty_db, tmp_path, monkeypatch, pat
 
 def test_spread_chart_band_sizes_and_hover(store):
     from scipy import stats as sps
-    from analysis.charts.people import csm_spread_chart
+    from analysis.present.charts.people import csm_spread_chart
     from tests.test_consistency import LAUNCH
     seed_renewals(store)
     result = consistency_summary(store, None, LAUNCH)
@@ -112,7 +112,7 @@ def test_spread_chart_band_sizes_and_hover(store):
 
 
 def test_km_chart_steps_and_medians(store):
-    from analysis.charts.people import km_chart
+    from analysis.present.charts.people import km_chart
     from tests.test_proficiency import LAUNCH
     seed_roster(store)
     result = proficiency_summary(store, None, LAUNCH)
@@ -131,7 +131,7 @@ def test_interval_labels_name_the_alpha_in_use(data_db, alpha_level, path):
 
 def test_people_charts_label_and_size_the_alpha_they_are_given(store):
     from scipy import stats as sps
-    from analysis.charts.people import csm_spread_chart, km_chart
+    from analysis.present.charts.people import csm_spread_chart, km_chart
     from tests.test_consistency import LAUNCH
     seed_renewals(store)
     result = consistency_summary(store, None, LAUNCH)

@@ -3,8 +3,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.filters import Filters
-from analysis.quarters import last_complete_quarter
-from analysis.report import build_review
+from analysis.present.quarters import last_complete_quarter
+from analysis.present.report import build_review
 from tests.builders import figures, page, run_page, shown_levels
 
 PAGE = page("quarterly_review")

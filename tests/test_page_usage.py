@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.charts.feedback import mean_rating_chart, rating_distribution_chart
-from analysis.charts.usage import runs_over_time, share_vs_adherence, step_funnel_chart
-from analysis.feedback import feedback_summary, recent_comments
+from analysis.present.charts.feedback import mean_rating_chart, rating_distribution_chart
+from analysis.present.charts.usage import runs_over_time, share_vs_adherence, step_funnel_chart
+from analysis.metrics.feedback import feedback_summary, recent_comments
 from analysis.filters import Filters
 from analysis.store import Store
-from analysis.usage import step_funnel, usage_by_csm, usage_by_playbook
+from analysis.metrics.usage import step_funnel, usage_by_csm, usage_by_playbook
 from tests.builders import app_database, figures, run_page
 from tests.test_feedback import ANSWERS
 from tests.test_usage import fill_usage

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import proficiency
+from analysis.metrics import proficiency
 from analysis.filters import Filters
-from analysis.proficiency import (km_curves, km_from_durations, proficiency_json,
+from analysis.metrics.proficiency import (km_curves, km_from_durations, proficiency_json,
                                   proficiency_summary, ramp_days, veteran_rates)
 
 # Freireich et al. (1963), Blood 21:699, remission times in weeks of leukaemia patients on 6-MP

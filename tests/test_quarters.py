@@ -3,7 +3,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from analysis.quarters import (Quarter, data_quarters, last_complete_quarter, parse_quarter,
+from analysis.present.quarters import (Quarter, data_quarters, last_complete_quarter, parse_quarter,
                                quarter_of, quarters_between)
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from analysis.filters import Filters
-from analysis.report import ChromiumMissing, build_review, render_html, render_pdf, write_report
+from analysis.present.report import ChromiumMissing, build_review, render_html, render_pdf, write_report
 from tests.builders import interval_levels
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def html(review):
 
 
 def test_review_covers_the_quarter_and_every_playbook(review, demo_store):
-    from analysis.catalog import playbook_catalog
+    from analysis.playbooks.catalog import playbook_catalog
     assert (review.quarter, str(review.start), str(review.end)) == (QUARTER, "2025-07-01", "2025-09-30")
     catalog = playbook_catalog(demo_store)
     assert [s.playbook_id for s in review.sections] == review.headlines["playbook_id"].tolist()
@@ -50,8 +50,8 @@ def test_review_covers_the_quarter_and_every_playbook(review, demo_store):
 
 
 def test_review_numbers_equal_the_analysis_functions(review, demo_store):
-    from analysis.before_after import before_after_json
-    from analysis.usage import usage_json
+    from analysis.metrics.before_after import before_after_json
+    from analysis.metrics.usage import usage_json
     quarter = Filters(date_from=review.start, date_to=review.end)
     usage = {u["playbook_id"]: u for u in usage_json(demo_store, quarter)["playbooks"]}
     effects = {e["playbook_id"]: e for e in before_after_json(demo_store, Filters())}
@@ -73,7 +73,7 @@ def test_review_numbers_equal_the_analysis_functions(review, demo_store):
 
 
 def test_changelog_entries_are_those_dated_in_the_quarter(review):
-    from analysis.library import load_playbooks
+    from analysis.playbooks.library import load_playbooks
     expected = {(p.id, e.version) for p in load_playbooks() for e in p.changelog
                 if review.start <= e.date <= review.end}
     found = {(s.playbook_id, e["version"]) for s in review.sections for e in s.changelog}
@@ -132,7 +132,7 @@ def test_pdf_has_a_page_per_section(review, html, tmp_path):
 
 
 def test_missing_chromium_is_a_clear_error(tmp_path, monkeypatch):
-    import analysis.report as report
+    import analysis.present.report as report
     monkeypatch.setattr(report, "chromium_path", lambda: None)
     (tmp_path / "r.html").write_text("<p>x</p>")
     with pytest.raises(ChromiumMissing, match="needs Chromium"):
@@ -182,7 +182,7 @@ def test_cli_writes_the_pdf_too(demo_db_copy, tmp_path):
 
 
 def test_write_report_returns_html_then_pdf(review, demo_store, tmp_path, monkeypatch):
-    import analysis.report as report
+    import analysis.present.report as report
     monkeypatch.setattr(report, "build_review", lambda *a, **k: review)
     monkeypatch.setattr(report, "render_pdf", lambda html, pdf: (pdf.write_bytes(b"%PDF-1.4"), pdf)[1])
     written = write_report(demo_store, QUARTER, tmp_path / "sub" / "r.html", pdf=True)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis import stats
+from analysis.metrics import stats
 
 
 def test_wilson_published_reference():
@@ -74,7 +74,7 @@ def test_confidence_label_refuses_an_alpha_outside_0_1(alpha):
 
 
 def test_more_needed_adds_each_groups_shortfall():
-    from analysis.stats import more_needed, n_per_group_for_lift
+    from analysis.metrics.stats import more_needed, n_per_group_for_lift
     needed = n_per_group_for_lift(0.5, 0.10, 0.05)
     # Fleiss' formula at p0 = 0.5, p1 = 0.6, alpha 0.05, power 0.8 gives 388 per group.
     assert needed == 388

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from analysis import schema
-from analysis.names import slugify
+from analysis.ingest.names import slugify
 from analysis.store import Store, StoreError, quote_ident
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import analysis.importer as importer
-import analysis.readers as readers
-from analysis.importer import ImportRefused, import_file, preview
+import analysis.ingest.importer as importer
+import analysis.ingest.readers as readers
+from analysis.ingest.importer import ImportRefused, import_file, preview
 from analysis.schema import TABLES
 from analysis.store import Store
 
@@ -361,7 +361,7 @@ def test_typed_parquet_columns_load_as_their_text_would(tmp_path, monkeypatch):
 
 def test_the_upload_page_can_read_and_preview_the_first_rows_only(store, tmp_path,
                                                                   monkeypatch):
-    from analysis.importer import read_export
+    from analysis.ingest.importer import read_export
     frame = read_export(_write(tmp_path, "runs.csv", RUNS), max_rows=10)
     # The first 10 data rows are rows 2-11; the blank row 10 is dropped.
     assert frame.index.tolist() == [2, 3, 4, 5, 6, 7, 8, 9, 11]

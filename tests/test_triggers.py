@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from analysis.filters import Filters
-from analysis.library import Trigger, load_playbook, load_playbooks
-from analysis.triggers import (And, Compare, InList, Not, Or, TriggerError, account_features,
+from analysis.playbooks.library import Trigger, load_playbook, load_playbooks
+from analysis.playbooks.triggers import (And, Compare, InList, Not, Or, TriggerError, account_features,
                                data_version, evaluate, feature_history, matching_accounts,
                                missed_plays, parse, to_sql)
 

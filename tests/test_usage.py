@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import catalog
-from analysis.catalog import first_introduction_by_scenario
+from analysis.playbooks import catalog
+from analysis.playbooks.catalog import first_introduction_by_scenario
 from analysis.filters import Filters
-from analysis.usage import (playbook_usage, step_funnel, usage_by_csm, usage_by_playbook,
+from analysis.metrics.usage import (playbook_usage, step_funnel, usage_by_csm, usage_by_playbook,
                             usage_json, usage_tables)
 from tests.test_catalog import AT_RISK, RENEWAL  # two definitions, as the library gives them
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from analysis import values as V
+from analysis.ingest import values as V
 
 
 def _dates(texts, **kw):

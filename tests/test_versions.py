@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analysis.filters import Filters
-from analysis.versions import version_rates, versions_json
+from analysis.metrics.versions import version_rates, versions_json
 
 
 def _runs(store, prefix, playbook_id, version, start, successes, failures, **extra):

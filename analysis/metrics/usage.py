@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import settings, stats
-from analysis.catalog import first_introduction_by_scenario, playbook_catalog
+from analysis import settings
+
+from analysis.metrics import stats
+from analysis.playbooks.catalog import first_introduction_by_scenario, playbook_catalog
 from analysis.filters import Filters
 from analysis.jsonable import records
 from analysis.scope import scoped

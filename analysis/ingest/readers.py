@@ -2,7 +2,7 @@
 
 CSV (delimiter sniffed; UTF-8 with or without BOM, UTF-16 with BOM, cp1252), XLSX, Parquet,
 or a ZIP archive holding exactly one of those. Every value comes back as the text the file
-held; turning text into dates and numbers is `analysis.values`' job. The frame's index is the
+held; turning text into dates and numbers is `analysis.ingest.values`' job. The frame's index is the
 spreadsheet row number of each row (the header is row 1), so a rejected row can be found.
 
 `read_bytes` reads a whole file at once; `open_export` opens one for streaming (an import):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.charts.base import AFTER, interval_error, styled
-from analysis.stats import confidence_label
+from analysis.present.charts.base import AFTER, interval_error, styled
+from analysis.metrics.stats import confidence_label
 
 # 1 (worst) to 5 (best): red through grey to green, colour-blind safe ends.
 RATING_COLOURS = ("#D55E00", "#E69F00", "#999999", "#56B4E9", "#009E73")

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import settings, stats
+from analysis import settings
+
+from analysis.metrics import stats
 from analysis.filters import Filters
 from analysis.jsonable import records
 from analysis.scope import scoped

@@ -24,11 +24,11 @@ import pandas as pd
 from scipy import stats as sps
 
 from analysis import settings
-from analysis.consistency import resolve_launch
+from analysis.metrics.consistency import resolve_launch
 from analysis.filters import Filters
 from analysis.jsonable import clean, records
 from analysis.scope import scoped
-from analysis.stats import confidence_label
+from analysis.metrics.stats import confidence_label
 from analysis.store import Store
 
 COHORTS = ("before", "after")

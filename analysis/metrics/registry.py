@@ -12,20 +12,20 @@ from datetime import datetime, timezone
 from importlib import import_module
 
 from analysis import settings
-from analysis.catalog import playbook_catalog, shared_catalog
+from analysis.playbooks.catalog import playbook_catalog, shared_catalog
 from analysis.filters import Filters
 from analysis.jsonable import clean
 from analysis.store import Store
 
 # key: (module, function). Order is the order of DESIGN.md's contract.
 SECTIONS = {
-    "usage": ("analysis.usage", "usage_json"),
-    "before_after": ("analysis.before_after", "before_after_json"),
-    "followers": ("analysis.followers", "followers_json"),
-    "consistency": ("analysis.consistency", "consistency_json"),
-    "proficiency": ("analysis.proficiency", "proficiency_json"),
-    "versions": ("analysis.versions", "versions_json"),
-    "feedback": ("analysis.feedback", "feedback_json"),
+    "usage": ("analysis.metrics.usage", "usage_json"),
+    "before_after": ("analysis.metrics.before_after", "before_after_json"),
+    "followers": ("analysis.metrics.followers", "followers_json"),
+    "consistency": ("analysis.metrics.consistency", "consistency_json"),
+    "proficiency": ("analysis.metrics.proficiency", "proficiency_json"),
+    "versions": ("analysis.metrics.versions", "versions_json"),
+    "feedback": ("analysis.metrics.feedback", "feedback_json"),
 }
 # The order the sections start in when they run side by side: longest first, so the short ones
 # fill in around them (at a million runs followers and usage are two thirds of the suite).

@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.charts.base import ACCENT, AFTER, BEFORE, interval_error, mark_date, styled
+from analysis.present.charts.base import ACCENT, AFTER, BEFORE, interval_error, mark_date, styled
 
 # |SMD| below this is the usual reading of "balanced" (Austin 2009).
 BALANCED_SMD = 0.1

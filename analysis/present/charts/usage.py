@@ -5,7 +5,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis import settings
-from analysis.charts.base import ACCENT, AFTER, BAD, BEFORE, GOOD, SEQUENCE, styled
+from analysis.present.charts.base import ACCENT, AFTER, BAD, BEFORE, GOOD, SEQUENCE, styled
 
 
 def runs_over_time(usage: pd.DataFrame, value: str = "runs", names: dict | None = None,

@@ -22,10 +22,12 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis import settings, stats
-from analysis.charts.overview import effect_dots, playbook_rates, quarter_rates
+from analysis import settings
+
+from analysis.metrics import stats
+from analysis.present.charts.overview import effect_dots, playbook_rates, quarter_rates
 from analysis.filters import Filters
-from analysis.quarters import Quarter, parse_quarter
+from analysis.present.quarters import Quarter, parse_quarter
 from analysis.scope import scoped
 from analysis.store import Store
 
@@ -117,7 +119,7 @@ def _recent_comments(store: Store, filters: Filters) -> pd.DataFrame:
 
 def _changelog_in(folder, quarter: Quarter) -> dict[str, tuple[dict, ...]]:
     """Changelog entries dated in the quarter, per defined playbook id."""
-    from analysis.library import load_playbooks
+    from analysis.playbooks.library import load_playbooks
     out = {}
     for playbook in load_playbooks(folder):
         entries = tuple(
@@ -154,13 +156,13 @@ def build_review(store: Store, quarter: str | Quarter, folder=None,
     `filters` may restrict segment, team or playbook; its period is replaced by the quarter
     (for the quarter's own figures) or by each analysis's windows (for effects).
     """
-    from analysis.catalog import playbook_catalog
-    from analysis.consistency import consistency_json
-    from analysis.feedback import feedback_json
-    from analysis.overview import playbook_headlines, quarter_changes
-    from analysis.proficiency import proficiency_json
-    from analysis.usage import usage_json
-    from analysis.versions import versions_json
+    from analysis.playbooks.catalog import playbook_catalog
+    from analysis.metrics.consistency import consistency_json
+    from analysis.metrics.feedback import feedback_json
+    from analysis.metrics.overview import playbook_headlines, quarter_changes
+    from analysis.metrics.proficiency import proficiency_json
+    from analysis.metrics.usage import usage_json
+    from analysis.metrics.versions import versions_json
 
     q = parse_quarter(quarter)
     # The analyses below run at these settings; the review records them for its labels.

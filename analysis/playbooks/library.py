@@ -19,8 +19,8 @@ import pandas as pd
 import yaml
 
 from analysis import settings
-from analysis.names import slugify
-from analysis.triggers import TriggerError, parse as parse_trigger
+from analysis.ingest.names import slugify
+from analysis.playbooks.triggers import TriggerError, parse as parse_trigger
 
 CATEGORIES = ("lifecycle", "situational")
 TRIGGER_KINDS = ("lifecycle_stage", "customer_event", "scheduled", "csm_defined", "vendor_driven")
@@ -45,7 +45,7 @@ class PlaybookError(ValueError):
 class Trigger:
     kind: str  # one of TRIGGER_KINDS
     description: str
-    expression: str | None = None  # machine-checkable form, see analysis.triggers
+    expression: str | None = None  # machine-checkable form, see analysis.playbooks.triggers
 
     @property
     def checkable(self) -> bool:

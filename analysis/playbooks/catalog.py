@@ -11,8 +11,8 @@ from contextvars import ContextVar
 
 import pandas as pd
 
-from analysis.library import load_playbooks
-from analysis.names import slugify
+from analysis.playbooks.library import load_playbooks
+from analysis.ingest.names import slugify
 from analysis.store import Store
 
 # Catalogues already built inside a `shared_catalog()` block, keyed by (store, folder).

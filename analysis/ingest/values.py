@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.names import slugify
+from analysis.ingest.names import slugify
 from analysis.schema import SCENARIOS
 
 # Excel's day zero (it counts 1900 as a leap year, so serials from March 1900 on use this).

@@ -18,8 +18,10 @@ import uuid
 
 import pandas as pd
 
-from analysis import settings, stats
-from analysis.catalog import playbook_catalog
+from analysis import settings
+
+from analysis.metrics import stats
+from analysis.playbooks.catalog import playbook_catalog
 from analysis.filters import Filters
 from analysis.scope import scoped
 from analysis.store import Store, quote_ident
@@ -198,7 +200,7 @@ def before_after(store: Store, filters: Filters | None = None,
         Segment and team restrict the renewals and runs counted; playbook_id keeps one playbook;
         the period is ignored (the windows are fixed by the introduction date).
     catalog : DataFrame, optional
-        The playbook catalogue (analysis.catalog.playbook_catalog(store) when None).
+        The playbook catalogue (analysis.playbooks.catalog.playbook_catalog(store) when None).
 
     Returns
     -------

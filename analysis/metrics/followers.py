@@ -28,9 +28,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from analysis import settings, stats
-from analysis.before_after import percent, points
-from analysis.catalog import playbook_catalog
+from analysis import settings
+
+from analysis.metrics import stats
+from analysis.metrics.before_after import percent, points
+from analysis.playbooks.catalog import playbook_catalog
 from analysis.filters import Filters
 from analysis.scope import scoped
 from analysis.store import Store
@@ -662,7 +664,7 @@ def followers_effect(store: Store, filters: Filters | None = None,
     threshold : float, optional
         Adherence at or above which a run is followed (setting follower_threshold).
     catalog : DataFrame, optional
-        The playbook catalogue (analysis.catalog.playbook_catalog(store) when None).
+        The playbook catalogue (analysis.playbooks.catalog.playbook_catalog(store) when None).
 
     Returns
     -------

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from analysis import settings
-from analysis.catalog import playbook_catalog
+from analysis.playbooks.catalog import playbook_catalog
 from analysis.store import Store
 
 

@@ -5,7 +5,7 @@ import textwrap
 
 import plotly.graph_objects as go
 
-from analysis.charts.base import ACCENT, AFTER, BEFORE, styled
+from analysis.present.charts.base import ACCENT, AFTER, BEFORE, styled
 
 
 def _label(text: str, width: int = 28) -> str:

@@ -1,7 +1,7 @@
 """The tolerant importer: one export file into one canonical table (DESIGN.md, import rules).
 
-open (analysis.readers: hash the file, settle its header) -> match headers (analysis.headers)
--> per chunk of rows: parse and check every value (analysis.values) and stage the rows -> settle
+open (analysis.ingest.readers: hash the file, settle its header) -> match headers (analysis.ingest.headers)
+-> per chunk of rows: parse and check every value (analysis.ingest.values) and stage the rows -> settle
 duplicate keys in SQL -> load, all in one transaction. A row that cannot be loaded goes to
 `rejected_rows` with its spreadsheet row number and a reason a person can act on; a file that
 cannot be loaded at all raises `ImportRefused` and leaves the database unchanged. Importing
@@ -18,12 +18,16 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from analysis import readers, settings, values as V
-from analysis.headers import HeaderMatch, guess_kind, match_headers
-from analysis.mapping import Mapping, as_mapping
-from analysis.names import normalise_person, slugify
+from analysis import settings
+
+from analysis.ingest import readers
+
+from analysis.ingest import values as V
+from analysis.ingest.headers import HeaderMatch, guess_kind, match_headers
+from analysis.ingest.mapping import Mapping, as_mapping
+from analysis.ingest.names import normalise_person, slugify
 # read_export and guess_kind are re-exported: the upload page needs only this module.
-from analysis.readers import (ImportRefused, RawExport, Source, blank_rows, frame_source,
+from analysis.ingest.readers import (ImportRefused, RawExport, Source, blank_rows, frame_source,
                               open_export)
 from analysis.schema import IMPORTABLE_KINDS, TABLES
 from analysis.store import Store, quote_ident
@@ -625,7 +629,7 @@ def _top_counts(counts: dict, show=repr) -> str:
 def _library_playbooks():
     # Definitions enrich the import but never gate it: a broken library only loses names.
     try:
-        from analysis.library import load_playbooks
+        from analysis.playbooks.library import load_playbooks
         return load_playbooks()
     except Exception:
         return ()
@@ -633,7 +637,7 @@ def _library_playbooks():
 
 def _library_ids() -> dict[str, str]:
     try:
-        from analysis.library import playbook_ids_by_name
+        from analysis.playbooks.library import playbook_ids_by_name
         return playbook_ids_by_name()
     except Exception:
         return {}

@@ -21,9 +21,9 @@ from scipy import stats as sps
 from analysis import settings
 from analysis.filters import Filters
 from analysis.jsonable import clean
-from analysis.launch import program_launch_date
+from analysis.playbooks.launch import program_launch_date
 from analysis.scope import scoped
-from analysis.stats import confidence_label, wilson_arrays
+from analysis.metrics.stats import confidence_label, wilson_arrays
 from analysis.store import Store
 
 PERIODS = ("before", "after")

@@ -10,9 +10,11 @@ import math
 
 import pandas as pd
 
-from analysis import settings, stats
+from analysis import settings
+
+from analysis.metrics import stats
 from analysis.filters import Filters
-from analysis.quarters import Quarter, last_complete_quarter
+from analysis.present.quarters import Quarter, last_complete_quarter
 from analysis.scope import scoped
 from analysis.store import Store
 
@@ -58,9 +60,9 @@ def playbook_headlines(store: Store, filters: Filters | None = None,
     adjusted difference, method and verdict (from followers_json). Playbooks the filters leave
     out are not listed; a filter on one playbook lists only it.
     """
-    from analysis.before_after import before_after_json
-    from analysis.catalog import playbook_catalog
-    from analysis.followers import followers_json
+    from analysis.metrics.before_after import before_after_json
+    from analysis.playbooks.catalog import playbook_catalog
+    from analysis.metrics.followers import followers_json
 
     filters = filters or Filters()
     catalog = playbook_catalog(store, folder)

@@ -8,9 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis import settings
-from analysis.charts.base import AFTER, BAD, BEFORE, GOOD, styled, interval_error
+from analysis.present.charts.base import AFTER, BAD, BEFORE, GOOD, styled, interval_error
 
-# Effect class (analysis.overview) → colour of its dot.
+# Effect class (analysis.metrics.overview) → colour of its dot.
 _EFFECT_COLOURS = {"improved": GOOD, "worse": BAD, "no clear change": BEFORE, "no data": BEFORE}
 
 

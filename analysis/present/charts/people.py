@@ -7,8 +7,8 @@ import plotly.graph_objects as go
 from scipy import stats as sps
 
 from analysis import settings
-from analysis.charts.base import ACCENT, AFTER, BEFORE, styled
-from analysis.stats import confidence_label
+from analysis.present.charts.base import ACCENT, AFTER, BEFORE, styled
+from analysis.metrics.stats import confidence_label
 
 COHORT_LABELS = {"before": "Hired before launch", "after": "Hired on or after launch"}
 COLOURS = {"before": BEFORE, "after": AFTER}
