@@ -26,21 +26,11 @@ import time
 import traceback
 from pathlib import Path
 
+
 ROOT = Path(__file__).resolve().parent.parent
 # Tables the import phase loads directly (not timed): the runs export is what is measured.
 FIRST_TABLES = ("csms", "accounts")
 LATER_TABLES = ("renewals", "run_steps", "playbook_views", "health_snapshots", "feedback")
-# (label, module, function): the JSON of each analysis, then the whole suite.
-ANALYSES = (
-    ("usage", "analysis.metrics.usage", "usage_json"),
-    ("before_after", "analysis.metrics.before_after", "before_after_json"),
-    ("followers", "analysis.metrics.followers", "followers_json"),
-    ("consistency", "analysis.metrics.consistency", "consistency_json"),
-    ("proficiency", "analysis.metrics.proficiency", "proficiency_json"),
-    ("versions", "analysis.metrics.versions", "versions_json"),
-    ("feedback", "analysis.metrics.feedback", "feedback_json"),
-    ("metrics (whole suite)", "analysis.metrics.registry", "metrics_json"),
-)
 WARM_REPEATS = 3
 
 
@@ -114,7 +104,7 @@ def phase_analyses(db: Path, metrics_out: Path | None) -> dict:
     from analysis.filters import Filters
     from analysis.store import Store
     rows, assembled, suite = [], {}, None
-    for label, module, function in ANALYSES:
+    for label, module, function in analyses():
         row = {"analysis": label, "function": f"{module}.{function}"}
         try:
             fn = _resolve(module, function)
@@ -146,21 +136,18 @@ def phase_analyses(db: Path, metrics_out: Path | None) -> dict:
     return {"analyses": rows, "checked_json": "metrics_json" if suite is not None else "parts"}
 
 
+def analyses() -> list[tuple[str, str, str]]:
+    """(label, module, function): the JSON of each metric of the registry, then the suite.
+    Imported here, not at the top, so the baseline phase's memory holds no product code."""
+    from analysis.metrics.registry import METRICS
+    return [*((m.key, m.module, m.function) for m in METRICS),
+            ("metrics (whole suite)", "analysis.metrics.registry", "metrics_json")]
+
+
 def page_files() -> list[Path]:
-    """The page scripts app.py lists, in its order (every pages/*.py but common.py if unparsable)."""
-    listed = []
-    try:
-        import ast
-        tree = ast.parse((ROOT / "app.py").read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                    and node.value.startswith("pages/") and node.value.endswith(".py"):
-                listed.append(ROOT / node.value)
-    except (OSError, SyntaxError):
-        pass
-    if not listed:
-        listed = sorted(p for p in (ROOT / "pages").glob("*.py") if p.name != "common.py")
-    return [p for p in listed if p.exists()]
+    """The page scripts of the app's navigation, in its order."""
+    from analysis.metrics.registry import navigation
+    return [ROOT / page.path for page in navigation() if (ROOT / page.path).exists()]
 
 
 def phase_pages(db: Path, timeout: float) -> dict:

@@ -232,3 +232,35 @@ def test_cli_metrics_json(tmp_path):
     assert [row["playbook_id"] for row in filtered["usage"]["playbooks"]] == ["at_risk"]
     # Runs opened from June 2024: r3 (June), r4, r5 of c1.
     assert filtered["usage"]["csms"][0]["runs"] == 3
+
+
+# -- the registry -----------------------------------------------------------------------------
+def test_registry_is_the_contract_and_every_entry_resolves():
+    from importlib import import_module
+    from analysis.metrics.registry import METRICS
+    # DESIGN.md, "Command line": the keys of metrics --json, in this order.
+    assert [m.key for m in METRICS] == ["usage", "before_after", "followers", "consistency",
+                                        "proficiency", "versions", "feedback"]
+    for m in METRICS:
+        assert callable(getattr(import_module(m.module), m.function)), m.key
+        assert m.page is None or (ROOT / m.page).exists(), m.page
+
+
+def test_navigation_lists_every_page_once_and_reads_the_registry():
+    from analysis.metrics.registry import METRICS, navigation
+    pages = [p.path for p in navigation()]
+    assert len(pages) == len(set(pages))
+    assert {m.page for m in METRICS if m.page} <= set(pages)
+    helpers = {"common.py", "launch.py"}  # shared by pages, not pages themselves
+    on_disk = {f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py") if p.name not in helpers}
+    assert set(pages) == on_disk  # no page is left out of the navigation
+    assert [p.path for p in navigation() if p.writes] == ["pages/import_data.py"]
+    # Icons are emoji: `:material/...` names are fetched from an external font host.
+    assert not any(p.icon.startswith(":") for p in navigation())
+
+
+def test_bench_times_what_the_registry_lists():
+    from bench.run import analyses, page_files
+    from analysis.metrics.registry import METRICS, navigation
+    assert [a[0] for a in analyses()][:-1] == [m.key for m in METRICS]
+    assert [p.relative_to(ROOT).as_posix() for p in page_files()] == [p.path for p in navigation()]

@@ -1,13 +1,16 @@
-"""Every metric in one JSON object: what `python -m analysis metrics --json` prints.
+"""The one registry of metrics, and every metric in one JSON object (`metrics --json`).
 
-The keys and their shapes are DESIGN.md's "Command line" contract; each comes from the same
-`*_json(store, filters)` function its page uses, so the CLI and the app never disagree.
+`METRICS` is read by the CLI, the app's navigation (`navigation()`), the benchmark and the review
+pack: adding a metric means its SQL, its module, one line here, its page and its tests.
+The keys and shapes of `metrics_json` are DESIGN.md's "Command line" contract; each comes from
+the same `*_json(store, filters)` function its page uses, so the CLI and the app never disagree.
 """
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import import_module
 
@@ -17,34 +20,77 @@ from analysis.filters import Filters
 from analysis.jsonable import clean
 from analysis.store import Store
 
-# key: (module, function). Order is the order of DESIGN.md's contract.
-SECTIONS = {
-    "usage": ("analysis.metrics.usage", "usage_json"),
-    "before_after": ("analysis.metrics.before_after", "before_after_json"),
-    "followers": ("analysis.metrics.followers", "followers_json"),
-    "consistency": ("analysis.metrics.consistency", "consistency_json"),
-    "proficiency": ("analysis.metrics.proficiency", "proficiency_json"),
-    "versions": ("analysis.metrics.versions", "versions_json"),
-    "feedback": ("analysis.metrics.feedback", "feedback_json"),
-}
-# The order the sections start in when they run side by side: longest first, so the short ones
-# fill in around them (at a million runs followers and usage are two thirds of the suite).
-# Sections that never read the playbook catalogue start at once, while it is being built.
-_LONGEST_FIRST = ("followers", "usage", "before_after", "consistency", "proficiency",
-                  "versions", "feedback")
-_WITHOUT_CATALOG = ("versions", "feedback")
+
+@dataclass(frozen=True)
+class Metric:
+    """One question the product answers.
+
+    key            its key in `metrics --json` (DESIGN.md's contract)
+    title          how a person names it (navigation, review pack, bench tables)
+    module, function   `analysis.metrics.<module>.<function>(store, filters)` gives its JSON
+    page           the page script that shows it, or None (versions are on the library page)
+    icon           the navigation icon (an emoji: icon fonts come from an external host)
+    reads_catalog  False when it never reads the playbook catalogue (starts before it is built)
+    cost           relative run time at a million runs; the longest start first
+    """
+    key: str
+    title: str
+    module: str
+    function: str
+    page: str | None
+    icon: str
+    reads_catalog: bool = True
+    cost: int = 1
+
+    def json(self, store: Store, filters: Filters | None = None):
+        """This metric's `metrics --json` value for `filters`."""
+        return getattr(import_module(self.module), self.function)(store, filters)
 
 
-def _start_order(key: str) -> int:
-    return _LONGEST_FIRST.index(key) if key in _LONGEST_FIRST else len(_LONGEST_FIRST)
+def _metric(key, title, page, icon, **kw) -> Metric:
+    return Metric(key, title, f"analysis.metrics.{key}", f"{key}_json", page, icon, **kw)
+
+
+# In DESIGN.md's contract order, which is also the navigation order.
+METRICS: tuple[Metric, ...] = (
+    _metric("usage", "Usage", "pages/usage.py", "📊", cost=5),
+    _metric("before_after", "Before/after", "pages/before_after.py", "↔️", cost=4),
+    _metric("followers", "Followers vs non-followers", "pages/followers.py", "👥", cost=6),
+    _metric("consistency", "Consistency across CSMs", "pages/consistency.py", "📏", cost=3),
+    _metric("proficiency", "Time to proficiency", "pages/proficiency.py", "🎓", cost=2),
+    _metric("versions", "Versions", None, "🏷️", reads_catalog=False),
+    _metric("feedback", "Feedback", "pages/feedback.py", "💬", reads_catalog=False),
+)
+BY_KEY = {m.key: m for m in METRICS}
+# Kept for callers that list the contract's keys.
+SECTIONS = tuple(BY_KEY)
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str
+    title: str
+    icon: str
+    writes: bool = False  # changes data: hidden from and refused to read-only users
+
+
+def navigation() -> tuple[Page, ...]:
+    """Every page of the app in the order a CS leader reads them: the overview, import and
+    library, one page per metric that has one, then the quarterly review."""
+    return (
+        Page("pages/overview.py", "Overview", "🏠"),
+        Page("pages/import_data.py", "Import data", "📥", writes=True),
+        Page("pages/library.py", "Playbook library", "📚"),
+        *(Page(m.page, m.title, m.icon) for m in METRICS if m.page),
+        Page("pages/quarterly_review.py", "Quarterly review", "🗂️"),
+    )
 
 
 def section(key: str, store: Store, filters: Filters | None = None):
     """One key of the metrics object, computed by its module's `*_json` function."""
-    if key not in SECTIONS:
-        raise ValueError(f"unknown metrics key {key!r}; known: {', '.join(SECTIONS)}")
-    module, function = SECTIONS[key]
-    return getattr(import_module(module), function)(store, filters)
+    if key not in BY_KEY:
+        raise ValueError(f"unknown metrics key {key!r}; known: {', '.join(BY_KEY)}")
+    return BY_KEY[key].json(store, filters)
 
 
 def metrics_json(store: Store, filters: Filters | None = None) -> dict:
@@ -61,17 +107,17 @@ def metrics_json(store: Store, filters: Filters | None = None) -> dict:
     # and each thread reads through its own cursor (Store), so one section's query overlaps
     # another's Python. Each task runs in a copy of this context, which holds the catalogue
     # shared by the whole suite (built once, before the sections that read it start, so
-    # they share it instead of racing to build it).
-    workers = max(1, min(len(SECTIONS), os.cpu_count() or 1))
+    # they share it instead of racing to build it); the longest start first.
+    workers = max(1, min(len(METRICS), os.cpu_count() or 1))
+    by_cost = sorted(METRICS, key=lambda m: -m.cost)
     with shared_catalog(), ThreadPoolExecutor(max_workers=workers) as pool:
-        def start(key):
-            return pool.submit(copy_context().run, section, key, store, filters)
+        def start(metric):
+            return pool.submit(copy_context().run, metric.json, store, filters)
 
-        futures = {key: start(key) for key in SECTIONS if key in _WITHOUT_CATALOG}
+        futures = {m.key: start(m) for m in by_cost if not m.reads_catalog}
         playbook_catalog(store)
-        futures.update({key: start(key) for key in sorted(SECTIONS, key=_start_order)
-                        if key not in futures})
-        result = {key: futures[key].result() for key in SECTIONS}
+        futures.update({m.key: start(m) for m in by_cost if m.reads_catalog})
+        result = {m.key: futures[m.key].result() for m in METRICS}
     result["generated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     result["filters"] = filters.to_query()
     result["settings"] = {name: settings.default(name) for name in settings.SETTINGS
