@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # 1: DESIGN.md's tables. 2: imports gained rows_updated and warnings (store.MIGRATIONS[1]).
-SCHEMA_VERSION = 2
+# 3: accepted values are CHECK constraints (store.MIGRATIONS[2] rebuilds those tables).
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,26 @@ TABLES: dict[str, Table] = {
 IMPORTABLE_KINDS = tuple(name for name, t in TABLES.items() if t.importable)
 
 
-def create_table_sql(table: Table) -> str:
+def _literal(value: str) -> str:
+    """A canonical value as a SQL literal; they are identifiers-like words declared above."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def create_table_sql(table: Table, name: str | None = None) -> str:
+    """CREATE TABLE for `table` (under `name` when given): types, NOT NULL for required
+    columns, the primary key, and a CHECK for every column with accepted values, so the
+    database itself refuses a value the data model does not know."""
     cols = []
     for c in table.columns:
         null = " NOT NULL" if c.required else ""
         pk = " PRIMARY KEY" if table.primary_key and table.key == (c.name,) else ""
-        cols.append(f"{c.name} {c.type}{null}{pk}")
-    return f"CREATE TABLE IF NOT EXISTS {table.name} (\n  " + ",\n  ".join(cols) + "\n)"
+        check = (f" CHECK ({c.name} IN ({', '.join(map(_literal, c.accepted))}))"
+                 if c.accepted else "")
+        cols.append(f"{c.name} {c.type}{null}{pk}{check}")
+    return (f"CREATE TABLE IF NOT EXISTS {name or table.name} (\n  " + ",\n  ".join(cols)
+            + "\n)")
+
+
+def tables_with_checks() -> tuple[Table, ...]:
+    """The tables that have a column with accepted values (a CHECK constraint)."""
+    return tuple(t for t in TABLES.values() if any(c.accepted for c in t.columns))

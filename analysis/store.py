@@ -18,11 +18,30 @@ from analysis import schema, settings
 # Never reach for the network: no extension can be installed offline anyway.
 _CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
+def quote_ident(name: str) -> str:
+    """Quote an identifier for SQL; the only way a name enters a statement."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _rebuild_with_checks() -> tuple[str, ...]:
+    """Version 2 -> 3: DuckDB cannot add a CHECK to an existing table, so each table with
+    accepted values is copied into a new one that has them (its columns are unchanged)."""
+    statements = []
+    for table in schema.tables_with_checks():
+        new = quote_ident(table.name + "__v3")
+        statements += [schema.create_table_sql(table, new),
+                       f"INSERT INTO {new} SELECT * FROM {quote_ident(table.name)}",
+                       f"DROP TABLE {quote_ident(table.name)}",
+                       f"ALTER TABLE {new} RENAME TO {quote_ident(table.name)}"]
+    return tuple(statements)
+
+
 # Upgrades from each older schema version, applied in order. Each entry takes the store from
 # version N to N + 1 and must keep every row (tests open a database made by version N).
 MIGRATIONS: dict[int, Sequence[str]] = {
     1: ("ALTER TABLE imports ADD COLUMN IF NOT EXISTS rows_updated INTEGER",
         "ALTER TABLE imports ADD COLUMN IF NOT EXISTS warnings VARCHAR"),
+    2: _rebuild_with_checks(),
 }
 
 
@@ -35,11 +54,6 @@ class StoreError(RuntimeError):
     def __init__(self, message: str, *, busy: bool = False):
         super().__init__(message)
         self.busy = busy
-
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier for SQL; the only way a name enters a statement."""
-    return '"' + str(name).replace('"', '""') + '"'
 
 
 class Store:

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
+from analysis import schema
 from analysis.ingest import values as V
 from analysis.ingest.importer import ImportRefused, import_file
 from analysis.store import Store, StoreError
@@ -154,7 +155,7 @@ def test_an_upgrade_killed_midway_leaves_the_old_database_and_migrates_next_time
                                 "WHERE table_name = 'imports'")["column_name"])
         assert "rows_updated" not in columns and "warnings" not in columns
     with Store(db) as s:  # the next start migrates, keeping every row
-        assert s.schema_version() == 2
+        assert s.schema_version() == schema.SCHEMA_VERSION
         counts = s.row_counts()
         assert (counts["csms"], counts["accounts"], counts["renewals"], counts["imports"]) \
             == (2, 1, 1, 1)

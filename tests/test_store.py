@@ -82,7 +82,7 @@ def test_previous_schema_version_migrates_without_losing_rows(tmp_path):
     path = tmp_path / "v1.duckdb"
     _v1_database(path)
     with Store(path) as s:
-        assert s.schema_version() == schema.SCHEMA_VERSION == 2
+        assert s.schema_version() == schema.SCHEMA_VERSION == 3
         assert s.row_counts()["csms"] == 2
         assert s.row_counts()["renewals"] == 1
         old = s.query("SELECT * FROM imports")
@@ -157,3 +157,48 @@ def test_second_process_gets_a_clear_busy_message(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.parametrize("table, column, bad", [
+    ("renewals", "outcome", "renewed?"),
+    ("playbook_runs", "outcome", "won"),
+    ("playbook_runs", "status", "pending"),
+    ("run_steps", "status", "late"),
+])
+def test_accepted_values_are_enforced_by_the_database(table, column, bad):
+    """schema.py's accepted values are CHECK constraints: a value outside them never lands,
+    whichever code path writes it."""
+    with Store(":memory:") as s:
+        t = schema.TABLES[table]
+        row = {c: "x" for c in t.required}
+        row.update({c.name: "2024-01-01" for c in t.columns if c.required and c.type == "DATE"})
+        row[column] = bad
+        names = ", ".join(row)
+        with pytest.raises(Exception, match="(?i)constraint"):
+            s.execute(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(row))})",
+                      list(row.values()))
+        row[column] = t.column(column).accepted[0]
+        s.execute(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(row))})",
+                  list(row.values()))
+        assert s.row_counts()[table] == 1
+
+
+def test_migration_to_checks_keeps_rows_and_then_enforces(tmp_path):
+    path = tmp_path / "v1.duckdb"
+    _v1_database(path)
+    with Store(path) as s:
+        assert s.row_counts()["renewals"] == 1
+        with pytest.raises(Exception, match="(?i)constraint"):
+            s.execute("UPDATE renewals SET outcome = 'maybe'")
+        assert s.scalar("SELECT outcome FROM renewals") in ("renewed", "churned")
+
+
+def test_every_vocabulary_maps_onto_the_schemas_accepted_values():
+    """values.py's word lists turn export words into canonical values: each must be one the
+    schema (and so the database) accepts."""
+    from analysis.ingest import values as V
+    pairs = [(V.RENEWAL_OUTCOMES, "renewals", "outcome"), (V.RUN_OUTCOMES, "playbook_runs", "outcome"),
+             (V.RUN_STATUSES, "playbook_runs", "status"), (V.STEP_STATUSES, "run_steps", "status")]
+    for vocabulary, table, column in pairs:
+        accepted = set(schema.TABLES[table].column(column).accepted)
+        assert set(vocabulary.values()) - {None} <= accepted, (table, column)
