@@ -54,6 +54,15 @@ def claim_colour(claim) -> str:
     return TONE_COLOURS[claim_tone(claim)]
 
 
+# The Streamlit message box of each tone (pages call `getattr(st, claim_box(claim))(text)`).
+TONE_BOXES = {"good": "success", "bad": "error", "neutral": "info"}
+
+
+def claim_box(claim) -> str:
+    """"success", "error" or "info": the message box a verdict with this claim is shown in."""
+    return TONE_BOXES[claim_tone(claim)]
+
+
 def claim_word(claim, word: str | None = None) -> str:
     """The headline word of a claim ("Improved"), or the caller's `word` for it."""
     return word if word is not None else WORDS[Claim(claim)]
