@@ -161,6 +161,10 @@ def test_ipw_recovers_the_true_effect_where_the_naive_difference_does_not(store)
     assert row["max_smd_before"] > 0.5 and row["max_smd_after"] < 0.1
     assert row["verdict"].startswith("Followers did better:")
     assert "adjusted for health, ARR, segment by propensity weighting" in row["verdict"]
+    # The claim rests on the adjusted difference, and agrees with the p-value shown beside it.
+    assert row["claim"] == "followers_better" and row["more_needed"] is None
+    assert row["effect_method"] == "ipw" and row["effect_estimate"] == row["adjusted_diff"]
+    assert row["effect_p_value"] == row["p_value"] < 0.05
     table = balance(store, None, "at_risk")
     assert list(table.columns) == ["covariate", "smd_before", "smd_after"]
     assert (table["smd_after"].abs() < table["smd_before"].abs()).all()

@@ -15,7 +15,6 @@ from analysis import settings
 from analysis.metrics.claims import Claim
 from analysis.metrics.compare import compare_proportions, direction
 from analysis.present import verdicts
-from analysis.present.verdicts import claim_tone
 from analysis.filters import Filters
 from analysis.present.quarters import Quarter, last_complete_quarter
 from analysis.scope import scoped
@@ -56,7 +55,7 @@ def effect_of_claim(claim, diff) -> str:
     tone), 'no data' without a difference, else 'no clear change'."""
     if diff is None:
         return NO_DATA
-    tone = claim_tone(claim) if claim is not None and Claim(claim).is_directional else None
+    tone = verdicts.claim_tone(claim) if claim is not None and Claim(claim).is_directional else None
     return {"good": IMPROVED, "bad": WORSE}.get(tone, UNCLEAR)
 
 
