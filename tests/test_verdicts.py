@@ -130,3 +130,15 @@ def test_empty_sides():
     named = Context(no_data="No data", no_a="Too early", no_b="No baseline")
     assert [comparison_sentence(c, named) for c in (none, only_before, only_after)] == [
         "No data", "Too early", "No baseline"]
+
+
+def test_interval_text_shows_p_only_when_it_holds_a_claim_back():
+    assert verdicts.interval_text(0.01, 0.09, 0.05) == "95% CI +1 to +9"
+    assert verdicts.interval_text(0.01, 0.09, 0.05, Claim.NO_CLEAR_CHANGE, 0.06) == (
+        "95% CI +1 to +9, p = 0.06")
+    assert verdicts.interval_text(0.01, 0.09, 0.05, "not_enough_data", 0.17) == (
+        "95% CI +1 to +9, p = 0.17")
+    assert verdicts.interval_text(0.01, 0.09, 0.05, Claim.IMPROVED, 0.01) == "95% CI +1 to +9"
+    assert verdicts.interval_text(-0.01, 0.09, 0.05, Claim.NO_CLEAR_CHANGE, 0.3) == (
+        "95% CI −1 to +9")
+    assert verdicts.interval_text(0.01, 0.09, 0.1) == "90% CI +1 to +9"

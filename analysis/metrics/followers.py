@@ -639,18 +639,16 @@ def _sentence(naive: Comparison, adj: Adjusted, judged: Judged, threshold: float
         shown = replace(naive, claim=judged.claim, more_needed=judged.more_needed)
         return verdicts.sentence(judged.claim, reason=verdicts.not_enough_text(shown, _CONTEXT))
     rates = (f"{verdicts.rates_text(naive, _CONTEXT)} ({fmt.points(naive.diff)} points naive")
+    effect = judged.effect
+    # The interval the claim rests on (with its p when that holds a claim back).
+    interval = verdicts.interval_text(effect.ci_low, effect.ci_high, alpha, judged.claim,
+                                      effect.p_value)
     if adj.method == "naive" or adj.diff is None:
-        detail = (f"{rates}, {verdicts.interval_text(naive.diff_ci_low, naive.diff_ci_high, alpha)}"
-                  "; not adjusted for confounding)")
+        detail = f"{rates}, {interval}; not adjusted for confounding)"
     else:
         how = ("propensity weighting" if adj.method == "ipw" else "stratification")
         detail = (f"{rates}; {fmt.points(adj.diff)} adjusted for {', '.join(adj.covariates)} by "
-                  f"{how}, {verdicts.interval_text(adj.ci_low, adj.ci_high, alpha)})")
-    effect = judged.effect
-    if not judged.claim.is_directional and (
-            (effect.ci_low or 0) > 0 or (effect.ci_high or 0) < 0):
-        # The interval clears 0 but its test does not: show the p that holds the claim back.
-        detail = f"{detail[:-1]}, {fmt.p_value(effect.p_value)})"
+                  f"{how}, {interval})")
     return verdicts.sentence(judged.claim, change_text=detail,
                              word=_CONTEXT.words.get(judged.claim))
 

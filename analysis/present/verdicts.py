@@ -127,21 +127,25 @@ def rates_text(cmp: Comparison, context: Context = Context()) -> str:
     return f"{percent(cmp.b.rate)} → {percent(cmp.a.rate)}"
 
 
-def interval_text(low, high, alpha: float) -> str:
-    """"95% CI +11 to +19"."""
-    return f"{confidence_label(alpha)} CI {points(low)} to {points(high)}"
+def interval_text(low, high, alpha: float, claim=None, p=None) -> str:
+    """"95% CI +11 to +19". Given the `claim` and the test's `p`, an interval clear of 0 under a
+    claim that is not directional also shows p ("95% CI +1 to +9, p = 0.06"): the reason no
+    change is claimed."""
+    text = f"{confidence_label(alpha)} CI {points(low)} to {points(high)}"
+    clear = (low is not None and low > 0) or (high is not None and high < 0)
+    if claim is not None and clear and not Claim(claim).is_directional:
+        text = f"{text}, {p_value(p)}"
+    return text
 
 
 def change_text(cmp: Comparison, context: Context = Context()) -> str:
     """What changed, in figures: "35% → 50% (+15 points, 95% CI +11 to +19)" (detail) or
-    "+15 points". An interval that excludes 0 without a claim shows its p-value, which says
-    why no claim was made."""
-    directional = cmp.claim.is_directional
-    interval = interval_text(cmp.diff_ci_low, cmp.diff_ci_high, cmp.alpha)
-    if cmp.excludes_zero and not directional:
-        interval = f"{interval}, {p_value(cmp.p_value)}"
+    "+15 points" (the interval shown too when no change is claimed)."""
+    interval = interval_text(cmp.diff_ci_low, cmp.diff_ci_high, cmp.alpha, cmp.claim,
+                             cmp.p_value)
     if not context.detail:
-        return f"{points(cmp.diff)} points" + ("" if directional else f" ({interval})")
+        return f"{points(cmp.diff)} points" + ("" if cmp.claim.is_directional
+                                               else f" ({interval})")
     return f"{rates_text(cmp, context)} ({points(cmp.diff)} points, {interval})"
 
 
