@@ -119,11 +119,11 @@ def test_a_side_below_the_minimum_makes_no_claim():
     assert enough.claim is Claim.IMPROVED
 
 
-def test_min_n_defaults_to_the_min_outcomes_setting(monkeypatch):
-    monkeypatch.setenv("PLAYBOOK_IMPACT_MIN_OUTCOMES", "5")
+def test_min_n_defaults_to_the_min_outcomes_per_side_setting(monkeypatch):
+    monkeypatch.setenv("PLAYBOOK_IMPACT_MIN_OUTCOMES_PER_SIDE", "5")
     assert compare_proportions(10, 10, 0, 10).claim is Claim.IMPROVED
-    monkeypatch.delenv("PLAYBOOK_IMPACT_MIN_OUTCOMES")
-    assert compare_proportions(10, 10, 0, 10).min_n == 20
+    monkeypatch.delenv("PLAYBOOK_IMPACT_MIN_OUTCOMES_PER_SIDE")
+    assert compare_proportions(10, 10, 0, 10).min_n == 30
 
 
 def test_an_empty_side():

@@ -158,7 +158,7 @@ def compare_proportions(successes_a: int, n_a: int, successes_b: int, n_b: int, 
     small_cell : int, optional
         Expected cell count below which Fisher's exact test is used (setting small_cell).
     min_n : int, optional
-        Outcomes each side needs before any claim (setting min_outcomes).
+        Outcomes each side needs before any claim (setting min_outcomes_per_side).
 
     Returns
     -------
@@ -168,7 +168,7 @@ def compare_proportions(successes_a: int, n_a: int, successes_b: int, n_b: int, 
     alpha = settings.default("alpha") if alpha is None else float(alpha)
     lift = settings.default("min_detectable_lift") if lift is None else float(lift)
     small_cell = settings.default("small_cell") if small_cell is None else int(small_cell)
-    min_n = settings.default("min_outcomes") if min_n is None else int(min_n)
+    min_n = settings.default("min_outcomes_per_side") if min_n is None else int(min_n)
     a, b = stats.wilson(successes_a, n_a, alpha), stats.wilson(successes_b, n_b, alpha)
     diff, low, high = stats.newcombe_diff(a.successes, a.n, b.successes, b.n, alpha)
     p_value, test = stats.two_proportion_p(a.successes, a.n, b.successes, b.n, small_cell)
