@@ -53,6 +53,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("snapshot_max_age_days", 45,
                 "A health snapshot older than this is too stale to fire a trigger (treated as missing)."),
         Setting("min_detectable_lift", 0.10, "Lift the 'not enough data' verdict sizes samples for."),
+        Setting("min_outcomes_per_side", 30,
+                "Decided outcomes each side of a comparison needs before a change is claimed "
+                "(fewer: not enough data, whatever the interval says)."),
         Setting("alpha", 0.05, "Significance level of every interval and test."),
         Setting("bootstrap_samples", 2000, "Resamples for bootstrap intervals."),
         Setting("random_seed", 20261122, "Seed for bootstrap and demo data, so results repeat."),

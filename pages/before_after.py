@@ -7,6 +7,7 @@ import streamlit as st
 from analysis import settings
 from analysis.metrics.before_after import before_after, monthly_series
 from analysis.present.charts import effect as charts
+from analysis.present.verdicts import claim_box
 from pages.common import download_csv, get_store, pct, rate_help, sidebar_filters
 
 MONTHS = settings.default("window_months")
@@ -54,8 +55,8 @@ p_col.metric("p-value", "—" if row["p_value"] is None else f"{row['p_value']:.
                      else f"{row['p_value_adjusted']:.3g}"))
 
 text = row["verdict"]
-(st.success if text.startswith("Improved") else
- st.error if text.startswith("Worse") else st.info)(text)
+# The colour follows the claim, never the wording (analysis.present.verdicts).
+getattr(st, claim_box(row["claim"]))(text)
 
 bars_col, series_col = st.columns([1, 2])
 bars_col.plotly_chart(charts.before_after_bars(row, f"{metric}, introduced {intro}"),

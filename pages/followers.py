@@ -4,6 +4,7 @@ import streamlit as st
 
 from analysis import settings
 from analysis.present.charts import effect as charts
+from analysis.present.verdicts import claim_box
 from analysis.metrics.followers import balance, followers_effect
 from analysis.metrics.stats import confidence_label
 from pages.common import download_csv, get_store, pct, rate_help, sidebar_filters
@@ -58,8 +59,8 @@ adj_col.metric(
           f"{row['runs_adjusted']:,} runs used, {row['trimmed']:,} left out."))
 
 text = row["verdict"]
-(st.success if text.startswith("Followers did better") else
- st.error if text.startswith("Followers did worse") else st.info)(text)
+# The colour follows the claim, never the wording (analysis.present.verdicts).
+getattr(st, claim_box(row["claim"]))(text)
 
 bars_col, forest_col = st.columns([1, 2])
 bars_col.plotly_chart(charts.follower_bars(row, f"Success rate, threshold {threshold:.0%}"),

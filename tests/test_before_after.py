@@ -252,6 +252,33 @@ def test_json_shape(store):
     _no_nan(item)
 
 
+def test_json_carries_claim_and_effect(store):
+    # Newcombe (1998), Stat Med 17:873, Table II (a): 56/70 − 48/80 = 0.2000, method 10
+    # interval 0.0524 to 0.3339; z-test p ≈ 0.0069 < 0.05, so the claim is "improved".
+    _counts(store, 48, 80, date(2024, 1, 15))
+    _counts(store, 56, 70, date(2024, 9, 15))
+    [item] = before_after_json(store, None, _catalog(AT_RISK))
+    assert item["claim"] == "improved" and item["more_needed"] is None
+    effect = item["effect"]
+    assert set(effect) == {"method", "estimate", "ci_low", "ci_high", "p_value", "q_value"}
+    assert effect["method"] == "newcombe_difference" and effect["q_value"] is None
+    assert effect["estimate"] == pytest.approx(0.2)
+    assert round(effect["ci_low"], 4) == 0.0524 and round(effect["ci_high"], 4) == 0.3339
+    assert effect["p_value"] == item["p_value"] < 0.05
+    assert item["verdict"].startswith("Improved: 60% → 80% (+20 points")
+    json.dumps(item, allow_nan=False)
+
+
+def test_a_high_base_rate_is_no_clear_change_not_thousands_more(store):
+    # Issue 15: 197/200 before, 198/200 after asked for 15,100 more outcomes although the
+    # interval already rules out a 10-point change.
+    _counts(store, 197, 200, date(2024, 1, 15))
+    _counts(store, 198, 200, date(2024, 9, 15))
+    row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    assert row["claim"] == "no_clear_change" and row["more_needed"] == 0
+    assert row["verdict"] == "No clear change: 98% → 99% (+1 points, 95% CI −2 to +3)"
+
+
 # -- the demo data's planted truths -----------------------------------------------------------
 def test_demo_recovers_the_planted_before_after(demo_store):
     frame = before_after(demo_store).set_index("playbook_id")
@@ -259,7 +286,7 @@ def test_demo_recovers_the_planted_before_after(demo_store):
     assert at_risk["introduced_on"] == date(2024, 7, 1)
     assert 0.30 <= at_risk["before_rate"] <= 0.40
     assert at_risk["before_n"] >= 300
-    assert at_risk["verdict"].startswith("Improved")
+    assert at_risk["verdict"].startswith("Improved") and at_risk["claim"] == "improved"
     renewal = frame.loc["renewal"]
     assert renewal["metric"] == "renewal_rate"
     assert 0.10 <= renewal["diff"] <= 0.20

@@ -161,6 +161,10 @@ def test_ipw_recovers_the_true_effect_where_the_naive_difference_does_not(store)
     assert row["max_smd_before"] > 0.5 and row["max_smd_after"] < 0.1
     assert row["verdict"].startswith("Followers did better:")
     assert "adjusted for health, ARR, segment by propensity weighting" in row["verdict"]
+    # The claim rests on the adjusted difference, and agrees with the p-value shown beside it.
+    assert row["claim"] == "followers_better" and row["more_needed"] is None
+    assert row["effect_method"] == "ipw" and row["effect_estimate"] == row["adjusted_diff"]
+    assert row["effect_p_value"] == row["p_value"] < 0.05
     table = balance(store, None, "at_risk")
     assert list(table.columns) == ["covariate", "smd_before", "smd_after"]
     assert (table["smd_after"].abs() < table["smd_before"].abs()).all()
@@ -208,7 +212,12 @@ def test_every_run_successful_on_both_sides(store):
     assert row["naive_diff"] == 0
     # Nothing varies, so nothing is adjusted (and no interval could come from zero variance).
     assert row["method"] == "naive" and row["adjusted_diff"] is None
-    assert row["verdict"].startswith("Not enough data: about")
+    # Changed by the sizing rule of analysis.metrics.compare: 40/40 against 40/40 has a
+    # Newcombe interval of about ±9 points, which already rules out a 10-point difference, so
+    # the answer is "no clear difference" rather than "not enough data".
+    assert row["naive_ci_low"] > -0.1 and row["naive_ci_high"] < 0.1
+    assert row["claim"] == "no_clear_change" and row["more_needed"] == 0
+    assert row["verdict"].startswith("No clear difference: 100% vs 100% (0 points naive")
     _no_nan(followers_json(store))
 
 

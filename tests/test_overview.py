@@ -8,7 +8,7 @@ from scipy import stats as sps
 
 from analysis.filters import Filters
 from analysis.metrics.overview import (CHANGE_COLUMNS, HEADLINE_COLUMNS, effect_class, effect_counts,
-                               quarter_changes)
+                                      effect_of_claim, quarter_changes)
 from analysis.present.quarters import Quarter
 
 
@@ -111,6 +111,8 @@ def test_quarter_changes_verdicts_and_json_safety(two_quarters):
     # 14/20 vs 22/25 with about 20 renewals a quarter: far fewer than a 10-point lift needs.
     assert rows.at["Renewal rate", "verdict"].startswith("Not enough data: about")
     assert rows.at["Runs opened", "verdict"] == "+20% (10 → 12)."
+    assert rows.at["Renewal rate", "claim"] == "not_enough_data"
+    assert rows.at["Runs opened", "claim"] is None
     json.dumps(changes.to_dict("records"), allow_nan=False)
 
 
@@ -136,6 +138,20 @@ def test_effect_class(diff, low, high, expected):
     assert effect_class(diff, low, high) == expected
 
 
+def test_effect_class_needs_the_test_to_agree():
+    # An interval clear of zero beside p = 0.17 (issue 15) is no claim.
+    assert effect_class(0.1, 0.02, 0.18, p_value=0.17, alpha=0.05) == "no clear change"
+    assert effect_class(0.1, 0.02, 0.18, p_value=0.01, alpha=0.05) == "improved"
+
+
+@pytest.mark.parametrize("claim, diff, expected", [
+    ("improved", 0.1, "improved"), ("worse", -0.1, "worse"),
+    ("no_clear_change", 0.01, "no clear change"), ("not_enough_data", 0.2, "no clear change"),
+    ("too_early", 0.2, "no clear change"), (None, None, "no data")])
+def test_effect_of_claim(claim, diff, expected):
+    assert effect_of_claim(claim, diff) == expected
+
+
 def test_headlines_on_the_demo(demo_store):
     from analysis.metrics.before_after import before_after_json
     from analysis.metrics.overview import playbook_headlines
@@ -148,7 +164,7 @@ def test_headlines_on_the_demo(demo_store):
         if e is None:
             continue
         assert row["after_n"] == e["after"]["n"] and row["diff"] == e["diff"]
-        assert row["verdict"] == e["verdict"]
+        assert row["verdict"] == e["verdict"] and row["claim"] == e["claim"]
     counts = effect_counts(headlines)
     assert sum(counts.values()) == len(headlines)
     at_risk = headlines.set_index("playbook_id").loc["at_risk"]

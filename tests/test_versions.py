@@ -82,6 +82,11 @@ def test_large_clear_improvement_says_better(store):
     _runs(store, "b", "renewal", "3.0", date(2025, 1, 1), 160, 40)
     frame = version_rates(store)
     assert frame.loc[1, "verdict"] == "Better than version 2.0: +30 points"
+    assert frame.loc[1, "claim"] == "improved" and frame.loc[0, "claim"] == "not_enough_data"
+    item = versions_json(store)[1]
+    assert item["claim"] == "improved" and item["effect"]["method"] == "newcombe_difference"
+    assert item["effect"]["estimate"] == pytest.approx(0.3)
+    assert item["effect"]["p_value"] == item["p_value"] < 0.05
 
 
 def test_playbook_and_period_filters(versions_store):

@@ -21,6 +21,9 @@ import pandas as pd
 from analysis import settings
 
 from analysis.metrics import stats
+from analysis.metrics.compare import (EFFECT_COLUMNS, Comparison, compare_proportions,
+                                      effect_columns, effect_of_row)
+from analysis.present import format as fmt, verdicts
 from analysis.playbooks.catalog import playbook_catalog
 from analysis.filters import Filters
 from analysis.scope import scoped
@@ -32,6 +35,7 @@ COLUMNS = [
     *(f"{side}_{col}" for side in SIDES
       for col in ("n", "successes", "rate", "ci_low", "ci_high")),
     "diff", "diff_ci_low", "diff_ci_high", "p_value", "p_value_adjusted", "test", "verdict",
+    "claim", *EFFECT_COLUMNS, "more_needed",
 ]
 SERIES_COLUMNS = ["month", "side", "n", "successes", "rate", "ci_low", "ci_high"]
 
@@ -126,65 +130,54 @@ def _outcome_counts(store: Store, filters: Filters | None, windows: pd.DataFrame
 
 
 # -- verdicts ---------------------------------------------------------------------------------
-def percent(x: float) -> str:
-    """A rate as whole percent: 0.354 -> "35%"."""
-    return f"{x:.0%}"
+# Kept importable from here for callers of the earlier names; the one definition is in format.
+percent, points = fmt.percent, fmt.points
 
 
-def points(x: float) -> str:
-    """Percentage points with their sign ("+15", "−4"); a value just off zero keeps a decimal
-    ("+0.2") so an interval's bound never hides which side of zero it lies on."""
-    value = x * 100
-    text = f"{abs(value):.1f}" if 0 < abs(value) < 0.5 else f"{abs(round(value))}"
-    return "0" if text == "0" else (f"+{text}" if value > 0 else f"−{text}")
+def verdict_context(months: int) -> verdicts.Context:
+    """How a before/after comparison is told: sides "before" / "after", empty sides named."""
+    return verdicts.Context(
+        unit="outcomes", a_name="after", b_name="before",
+        no_data=f"No data: no outcomes in the {months} months before or after introduction",
+        no_b=f"No baseline: no outcomes in the {months} months before introduction",
+        no_a=f"Too early: no outcomes yet in the {months} months since introduction")
 
 
-def verdict(before: stats.Proportion, after: stats.Proportion, diff, low, high,
+def compare_sides(before: stats.Proportion, after: stats.Proportion, lift: float | None = None,
+                  alpha: float | None = None) -> Comparison:
+    """after against before, by the one comparison (`analysis.metrics.compare`)."""
+    return compare_proportions(after.successes, after.n, before.successes, before.n,
+                               alpha=alpha, lift=lift)
+
+
+def verdict(before: stats.Proportion, after: stats.Proportion, diff=None, low=None, high=None,
             months: int | None = None, lift: float | None = None,
             alpha: float | None = None) -> str:
     """A plain-language verdict on one before/after comparison.
 
-    A confidence interval that excludes zero gives Improved / Worse; one that includes zero gives
-    "No clear change" when each side already holds the outcomes needed to detect a
-    `min_detectable_lift` change, else "Not enough data" with how many more are needed.
+    The claim follows `analysis.metrics.compare` (interval and test must agree, a minimum n,
+    sizing at any base rate) and the words `analysis.present.verdicts`. `diff`, `low` and
+    `high` are recomputed from the two sides (kept in the signature for earlier callers).
     """
     months = settings.default("window_months") if months is None else months
-    lift = settings.default("min_detectable_lift") if lift is None else lift
-    alpha = settings.default("alpha") if alpha is None else alpha
-    if before.n == 0 and after.n == 0:
-        return f"No data: no outcomes in the {months} months before or after introduction"
-    if before.n == 0:
-        return f"No baseline: no outcomes in the {months} months before introduction"
-    if after.n == 0:
-        return f"Too early: no outcomes yet in the {months} months since introduction"
-    level = f"{stats.confidence_label(alpha)} CI"
-    change = (f"{percent(before.rate)} → {percent(after.rate)} ({points(diff)} points, {level} "
-              f"{points(low)} to {points(high)})")
-    if low > 0:
-        return f"Improved: {change}"
-    if high < 0:
-        return f"Worse: {change}"
-    missing = stats.more_needed(before.rate, before.n, after.n, lift, alpha)
-    if missing:
-        return (f"Not enough data: about {missing} more outcomes needed to detect a "
-                f"{round(lift * 100)}-point change ({percent(before.rate)} → "
-                f"{percent(after.rate)}, n = {before.n} before and {after.n} after)")
-    return f"No clear change: {change}"
+    return verdicts.comparison_sentence(compare_sides(before, after, lift, alpha),
+                                        verdict_context(months))
 
 
 def _compare(row: dict, counts: dict, months: int) -> dict:
     """The comparison of one playbook as a flat dict of COLUMNS; `counts` maps a side to
     (successes, n)."""
-    sides = {side: stats.wilson(*counts.get(side, (0, 0))) for side in SIDES}
-    b, a = sides["before"], sides["after"]
-    diff, low, high = stats.newcombe_diff(a.successes, a.n, b.successes, b.n)
-    p_value, test = stats.two_proportion_p(a.successes, a.n, b.successes, b.n)
+    (s_b, n_b), (s_a, n_a) = (counts.get(side, (0, 0)) for side in SIDES)
+    cmp = compare_proportions(s_a, n_a, s_b, n_b)
     out = {k: row[k] for k in ("playbook_id", "name", "metric", "introduced_on",
                                "window_start", "window_end")}
-    for side, prop in sides.items():
+    for side, prop in (("before", cmp.b), ("after", cmp.a)):
         out.update({f"{side}_{k}": v for k, v in prop.as_dict().items()})
-    out.update(diff=diff, diff_ci_low=low, diff_ci_high=high, p_value=p_value, test=test,
-               verdict=verdict(b, a, diff, low, high, months))
+    out.update(diff=cmp.diff, diff_ci_low=cmp.diff_ci_low, diff_ci_high=cmp.diff_ci_high,
+               p_value=cmp.p_value, test=cmp.test,
+               verdict=verdicts.comparison_sentence(cmp, verdict_context(months)),
+               claim=cmp.claim.value, **effect_columns(cmp.effect),
+               more_needed=cmp.more_needed)
     return out
 
 
@@ -212,7 +205,12 @@ def before_after(store: Store, filters: Filters | None = None,
         after_n, ... the same for the after window,
         diff (after − before), diff_ci_low, diff_ci_high (Newcombe hybrid score),
         p_value (Fisher exact when a cell is small, else two-proportion z), p_value_adjusted
-        (Benjamini–Hochberg across the playbooks shown), test, verdict (plain text).
+        (Benjamini–Hochberg across the playbooks shown), test, verdict (plain text),
+        claim (a `Claim` value), effect_method, effect_estimate, effect_ci_low,
+        effect_ci_high, effect_p_value, effect_q_value (the `Effect` the claim rests on: for
+        now the Newcombe difference), more_needed
+        (outcomes missing over both sides when the claim is not_enough_data, 0 for
+        no_clear_change, None for a directional claim).
         Rates and bounds are None when a side has no outcomes.
     """
     months = settings.default("window_months")
@@ -279,6 +277,9 @@ def before_after_json(store: Store, filters: Filters | None = None,
             **{k: _json_value(row[k]) for k in ("diff", "diff_ci_low", "diff_ci_high",
                                                  "p_value", "p_value_adjusted", "test",
                                                  "verdict")},
+            "claim": row["claim"],
+            "effect": effect_of_row(row).to_json(),
+            "more_needed": None if row["more_needed"] is None else int(row["more_needed"]),
         })
     return out
 

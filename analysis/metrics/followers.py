@@ -22,7 +22,7 @@ The period filter applies to opened_on; segment and team filters apply as everyw
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,10 @@ from scipy import stats as sps
 from analysis import settings
 
 from analysis.metrics import stats
-from analysis.metrics.before_after import percent, points
+from analysis.metrics.claims import Claim, Effect
+from analysis.metrics.compare import (EFFECT_COLUMNS, Comparison, compare_proportions, decide,
+                                      effect_columns, effect_of_row)
+from analysis.present import format as fmt, verdicts
 from analysis.playbooks.catalog import playbook_catalog
 from analysis.filters import Filters
 from analysis.scope import scoped
@@ -44,7 +47,7 @@ COLUMNS = [
     "naive_diff", "naive_ci_low", "naive_ci_high", "naive_p_value",
     "adjusted_diff", "adjusted_ci_low", "adjusted_ci_high", "p_value",
     "method", "covariates", "runs_adjusted", "trimmed", "max_smd_before", "max_smd_after",
-    "verdict",
+    "verdict", "claim", *EFFECT_COLUMNS, "more_needed",
 ]
 BALANCE_COLUMNS = ["covariate", "smd_before", "smd_after"]
 _LABELS = {"health_at_open": "health", "log_arr_at_open": "ARR", "segment": "segment"}
@@ -588,13 +591,43 @@ def adjusted_effect(runs, trim=None, alpha: float | None = None) -> Adjusted:
 
 
 # -- verdict ----------------------------------------------------------------------------------
-def verdict(followers: stats.Proportion, non: stats.Proportion, naive_diff, adj: Adjusted,
-            naive_ci: tuple, threshold: float, lift: float | None = None,
-            alpha: float | None = None) -> str:
-    """Plain-language verdict, judged on the adjusted interval (the naive one when the method is
-    naive)."""
+# The comparison's claims as the followers' own (DESIGN.md: followers_better / followers_worse).
+_FOLLOWER_CLAIMS = {Claim.IMPROVED: Claim.FOLLOWERS_BETTER, Claim.WORSE: Claim.FOLLOWERS_WORSE}
+_CONTEXT = verdicts.Context(unit="runs", a_name="followers", b_name="non-followers",
+                           a_first=True, words={Claim.NO_CLEAR_CHANGE: "No clear difference"})
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The followers' claim, the effect it rests on, and the runs still needed."""
+    claim: Claim
+    effect: Effect
+    more_needed: int | None
+
+
+def judge(naive: Comparison, adj: Adjusted, lift: float | None = None,
+          alpha: float | None = None) -> Judged:
+    """The claim on one playbook's followers: on the adjusted interval and its p-value (the
+    naive comparison's when the method is naive), by `compare.decide`'s rule (interval and
+    test agree, a minimum n per group, sizing at any base rate)."""
     lift = settings.default("min_detectable_lift") if lift is None else lift
     alpha = settings.default("alpha") if alpha is None else alpha
+    if adj.method == "naive" or adj.diff is None:
+        low, high, p_value, effect = (naive.diff_ci_low, naive.diff_ci_high, naive.p_value,
+                                      naive.effect)
+    else:
+        low, high, p_value = adj.ci_low, adj.ci_high, adj.p_value
+        effect = Effect(adj.method, adj.diff, adj.ci_low, adj.ci_high, adj.p_value)
+    claim, missing = decide(low, high, p_value, n_a=naive.a.n, n_b=naive.b.n,
+                            base_rate=naive.b.rate, alpha=alpha, lift=lift,
+                            min_n=naive.min_n)
+    return Judged(_FOLLOWER_CLAIMS.get(claim, claim), effect, missing)
+
+
+def _sentence(naive: Comparison, adj: Adjusted, judged: Judged, threshold: float,
+              alpha: float) -> str:
+    """The verdict's words, from verdicts.py."""
+    followers, non = naive.a, naive.b
     total = followers.n + non.n
     if total == 0:
         return "No data: no closed runs with step data"
@@ -602,51 +635,61 @@ def verdict(followers: stats.Proportion, non: stats.Proportion, naive_diff, adj:
         return f"No comparison: all {total} runs were followed (adherence ≥ {threshold:.0%})"
     if followers.n == 0:
         return f"No comparison: none of the {total} runs was followed (adherence ≥ {threshold:.0%})"
-    rates = f"{percent(followers.rate)} vs {percent(non.rate)} ({points(naive_diff)} points naive"
-    level = f"{stats.confidence_label(alpha)} CI"
+    if judged.claim is Claim.NOT_ENOUGH_DATA:
+        shown = replace(naive, claim=judged.claim, more_needed=judged.more_needed)
+        return verdicts.sentence(judged.claim, reason=verdicts.not_enough_text(shown, _CONTEXT))
+    rates = (f"{verdicts.rates_text(naive, _CONTEXT)} ({fmt.points(naive.diff)} points naive")
+    effect = judged.effect
+    # The interval the claim rests on (with its p when that holds a claim back).
+    interval = verdicts.interval_text(effect.ci_low, effect.ci_high, alpha, judged.claim,
+                                      effect.p_value)
     if adj.method == "naive" or adj.diff is None:
-        low, high = naive_ci
-        detail = f"{rates}, {level} {points(low)} to {points(high)}; not adjusted for confounding)"
+        detail = f"{rates}, {interval}; not adjusted for confounding)"
     else:
-        low, high = adj.ci_low, adj.ci_high
         how = ("propensity weighting" if adj.method == "ipw" else "stratification")
-        detail = (f"{rates}; {points(adj.diff)} adjusted for {', '.join(adj.covariates)} by "
-                  f"{how}, {level} {points(low)} to {points(high)})")
-    if low is not None and low > 0:
-        return f"Followers did better: {detail}"
-    if high is not None and high < 0:
-        return f"Followers did worse: {detail}"
-    missing = stats.more_needed(non.rate, followers.n, non.n, lift, alpha)
-    if missing:
-        return (f"Not enough data: about {missing} more runs needed to detect a "
-                f"{round(lift * 100)}-point lift ({percent(followers.rate)} vs "
-                f"{percent(non.rate)}, n = {followers.n} followers and {non.n} non-followers)")
-    return f"No clear difference: {detail}"
+        detail = (f"{rates}; {fmt.points(adj.diff)} adjusted for {', '.join(adj.covariates)} by "
+                  f"{how}, {interval})")
+    return verdicts.sentence(judged.claim, change_text=detail,
+                             word=_CONTEXT.words.get(judged.claim))
+
+
+def verdict(followers: stats.Proportion, non: stats.Proportion, naive_diff, adj: Adjusted,
+            naive_ci: tuple, threshold: float, lift: float | None = None,
+            alpha: float | None = None) -> str:
+    """Plain-language verdict, judged on the adjusted interval (the naive one when the method is
+    naive); `naive_diff` and `naive_ci` are recomputed from the two groups (kept in the
+    signature for earlier callers)."""
+    alpha = settings.default("alpha") if alpha is None else alpha
+    naive = compare_proportions(followers.successes, followers.n, non.successes, non.n,
+                                alpha=alpha, lift=lift)
+    return _sentence(naive, adj, judge(naive, adj, lift, alpha), threshold, alpha)
 
 
 # -- public -----------------------------------------------------------------------------------
 def _effect_row(playbook_id: str, runs: RunArrays, threshold: float) -> dict:
     """One playbook's row of COLUMNS."""
     follower, success = runs.follower, runs.success
-    f = stats.wilson(int(success[follower].sum()), int(follower.sum()))
-    nf = stats.wilson(int(success[~follower].sum()), int((~follower).sum()))
-    naive = stats.newcombe_diff(f.successes, f.n, nf.successes, nf.n)
-    naive_p, _ = stats.two_proportion_p(f.successes, f.n, nf.successes, nf.n)
+    naive = compare_proportions(int(success[follower].sum()), int(follower.sum()),
+                                int(success[~follower].sum()), int((~follower).sum()))
+    f, nf = naive.a, naive.b
     adj = adjusted_effect(runs) if f.n and nf.n else Adjusted("naive")
+    judged = judge(naive, adj, naive.lift, naive.alpha)
     balance = adj.balance
     row = {"playbook_id": playbook_id, "threshold": threshold, "runs": len(runs)}
     for name, prop in zip(GROUPS, (f, nf)):
         row.update({f"{name}_{k}": v for k, v in prop.as_dict().items()})
     row.update(
-        naive_diff=naive[0], naive_ci_low=naive[1], naive_ci_high=naive[2],
-        naive_p_value=naive_p,
+        naive_diff=naive.diff, naive_ci_low=naive.diff_ci_low, naive_ci_high=naive.diff_ci_high,
+        naive_p_value=naive.p_value,
         adjusted_diff=adj.diff, adjusted_ci_low=adj.ci_low, adjusted_ci_high=adj.ci_high,
-        p_value=naive_p if adj.method == "naive" else adj.p_value,
+        p_value=naive.p_value if adj.method == "naive" else adj.p_value,
         method=adj.method, covariates=", ".join(adj.covariates),
         runs_adjusted=adj.runs_used, trimmed=adj.trimmed,
         max_smd_before=None if balance is None else _finite(balance["smd_before"].abs().max()),
         max_smd_after=None if balance is None else _finite(balance["smd_after"].abs().max()),
-        verdict=verdict(f, nf, naive[0], adj, naive[1:], threshold),
+        verdict=_sentence(naive, adj, judged, threshold, naive.alpha),
+        claim=judged.claim.value, **effect_columns(judged.effect),
+        more_needed=judged.more_needed,
     )
     return row
 
@@ -678,7 +721,11 @@ def followers_effect(store: Store, filters: Filters | None = None,
         method ("ipw" | "stratified" | "naive"), covariates (text), runs_adjusted (runs in the
         adjusted estimate), trimmed (runs left out: outside the overlap region, missing a
         covariate, or in a stratum without both groups), max_smd_before, max_smd_after (largest
-        absolute standardised mean difference of a covariate), verdict.
+        absolute standardised mean difference of a covariate), verdict, claim (a `Claim`
+        value: followers_better / followers_worse / no_clear_change / not_enough_data),
+        effect_method ... effect_q_value (the `Effect` the claim rests on: the adjusted
+        difference, else the naive Newcombe one), more_needed (runs missing over both groups
+        when not enough data).
     """
     threshold = settings.default("follower_threshold") if threshold is None else float(threshold)
     catalog = playbook_catalog(store) if catalog is None else catalog
@@ -728,6 +775,8 @@ def followers_json(store: Store, filters: Filters | None = None,
             item[k] = _finite(row[k])
         item.update(method=row["method"], covariates=row["covariates"], runs=int(row["runs"]),
                     runs_adjusted=int(row["runs_adjusted"]), trimmed=int(row["trimmed"]),
-                    verdict=row["verdict"])
+                    verdict=row["verdict"], claim=row["claim"],
+                    effect=effect_of_row(row).to_json(),
+                    more_needed=None if row["more_needed"] is None else int(row["more_needed"]))
         out.append(item)
     return out

@@ -12,7 +12,9 @@ import pandas as pd
 
 from analysis import settings
 
-from analysis.metrics import stats
+from analysis.metrics.claims import Claim
+from analysis.metrics.compare import compare_proportions, direction
+from analysis.present import verdicts
 from analysis.filters import Filters
 from analysis.present.quarters import Quarter, last_complete_quarter
 from analysis.scope import scoped
@@ -29,19 +31,32 @@ HEADLINE_COLUMNS = (
     "followers_n", "followers_rate", "followers_ci_low", "followers_ci_high",
     "non_followers_n", "non_followers_rate", "non_followers_ci_low", "non_followers_ci_high",
     "adjusted_diff", "adjusted_ci_low", "adjusted_ci_high", "followers_method",
-    "followers_verdict",
+    "followers_verdict", "claim", "followers_claim",
 )
 
 
-def effect_class(diff, low, high) -> str:
-    """'improved' when the whole interval is above zero, 'worse' when below, else unclear."""
+def effect_class(diff, low, high, p_value=None, alpha: float | None = None) -> str:
+    """'improved' or 'worse' when the interval excludes zero and its test agrees (the rule of
+    `analysis.metrics.compare.direction`), 'no data' without an interval, else unclear.
+
+    `p_value` None judges the interval alone (for callers that have no test); the headlines
+    use `effect_of_claim` on the section's claim instead.
+    """
     if diff is None or low is None or high is None:
         return NO_DATA
-    if low > 0:
-        return IMPROVED
-    if high < 0:
-        return WORSE
-    return UNCLEAR
+    alpha = settings.default("alpha") if alpha is None else alpha
+    # Without a test, a p of 0 lets the interval decide alone.
+    claim = direction(low, high, 0.0 if p_value is None else p_value, alpha)
+    return effect_of_claim(claim, diff)
+
+
+def effect_of_claim(claim, diff) -> str:
+    """The effect class of a section's claim: improved / worse for a directional claim (its
+    tone), 'no data' without a difference, else 'no clear change'."""
+    if diff is None:
+        return NO_DATA
+    tone = verdicts.claim_tone(claim) if claim is not None and Claim(claim).is_directional else None
+    return {"good": IMPROVED, "bad": WORSE}.get(tone, UNCLEAR)
 
 
 def _side(entry: dict | None, key: str) -> dict:
@@ -56,8 +71,9 @@ def playbook_headlines(store: Store, filters: Filters | None = None,
     -------
     DataFrame with HEADLINE_COLUMNS: the before/after rates (n, rate, Wilson interval), the
     difference with its Newcombe interval, p_value and verdict (from before_after_json), the
-    `effect` class (improved / worse / no clear change / no data), and the followers' rates,
-    adjusted difference, method and verdict (from followers_json). Playbooks the filters leave
+    `effect` class (improved / worse / no clear change / no data, from the before/after
+    `claim`), and the followers' rates, adjusted difference, method and verdict (from
+    followers_json); `claim` and `followers_claim` are the two sections' claims (values). Playbooks the filters leave
     out are not listed; a filter on one playbook lists only it.
     """
     from analysis.metrics.before_after import before_after_json
@@ -87,14 +103,15 @@ def playbook_headlines(store: Store, filters: Filters | None = None,
             "diff": e.get("diff"), "diff_ci_low": e.get("diff_ci_low"),
             "diff_ci_high": e.get("diff_ci_high"), "p_value": e.get("p_value"),
             "verdict": e.get("verdict") or "No outcomes in the windows around its introduction.",
-            "effect": effect_class(e.get("diff"), e.get("diff_ci_low"), e.get("diff_ci_high")),
+            "effect": effect_of_claim(e.get("claim"), e.get("diff")),
+            "claim": e.get("claim"),
             "followers_n": fol.get("n", 0), "followers_rate": fol.get("rate"),
             "followers_ci_low": fol.get("ci_low"), "followers_ci_high": fol.get("ci_high"),
             "non_followers_n": non.get("n", 0), "non_followers_rate": non.get("rate"),
             "non_followers_ci_low": non.get("ci_low"), "non_followers_ci_high": non.get("ci_high"),
             "adjusted_diff": f.get("adjusted_diff"), "adjusted_ci_low": f.get("adjusted_ci_low"),
             "adjusted_ci_high": f.get("adjusted_ci_high"), "followers_method": f.get("method"),
-            "followers_verdict": f.get("verdict"),
+            "followers_verdict": f.get("verdict"), "followers_claim": f.get("claim"),
         })
     return pd.DataFrame(rows, columns=list(HEADLINE_COLUMNS), dtype=object)
 
@@ -117,7 +134,7 @@ CHANGE_COLUMNS = (
     "measure", "kind", "previous_quarter", "current_quarter",
     "previous_n", "previous_value", "previous_ci_low", "previous_ci_high",
     "current_n", "current_value", "current_ci_low", "current_ci_high",
-    "change", "change_ci_low", "change_ci_high", "p_value", "verdict",
+    "change", "change_ci_low", "change_ci_high", "p_value", "verdict", "claim",
 )
 
 
@@ -165,37 +182,28 @@ def _get(frame: pd.DataFrame, side: str, column: str, default=0):
 
 
 def _rate_change(measure: str, s0: int, n0: int, s1: int, n1: int, unit: str) -> dict:
-    """A rate in both quarters with Wilson intervals, their Newcombe difference and a verdict."""
-    before, after = stats.wilson(s0, n0), stats.wilson(s1, n1)
-    diff, low, high = stats.newcombe_diff(s1, n1, s0, n0)
-    p_value, _ = stats.two_proportion_p(s1, n1, s0, n0)
+    """A rate in both quarters with Wilson intervals, their Newcombe difference, the claim and
+    its verdict, by the one comparison (`analysis.metrics.compare`)."""
+    cmp = compare_proportions(s1, n1, s0, n0)
+    before, after = cmp.b, cmp.a
     return {
         "measure": measure, "kind": "rate",
         "previous_n": n0, "previous_value": before.rate,
         "previous_ci_low": before.ci_low, "previous_ci_high": before.ci_high,
         "current_n": n1, "current_value": after.rate,
         "current_ci_low": after.ci_low, "current_ci_high": after.ci_high,
-        "change": diff, "change_ci_low": low, "change_ci_high": high, "p_value": p_value,
-        "verdict": _rate_verdict(before, after, diff, low, high, unit),
+        "change": cmp.diff, "change_ci_low": cmp.diff_ci_low, "change_ci_high": cmp.diff_ci_high,
+        "p_value": cmp.p_value, "claim": cmp.claim.value,
+        "verdict": verdicts.comparison_sentence(cmp, _quarter_context(unit)) + ".",
     }
 
 
-def _rate_verdict(before, after, diff, low, high, unit: str) -> str:
-    if before.n == 0 or after.n == 0:
-        return f"Not enough data: no {unit} in one of the two quarters."
-    needed = stats.n_per_group_for_lift(before.rate)
-    lift = round(100 * settings.default("min_detectable_lift"))
-    points = (f"{diff * 100:+.0f} points ({stats.confidence_label()} CI {low * 100:+.0f} to "
-              f"{high * 100:+.0f})")
-    if low > 0:
-        return f"Up {points}."
-    if high < 0:
-        return f"Down {points}."
-    if min(before.n, after.n) < needed:
-        more = needed - min(before.n, after.n)
-        return (f"Not enough data: about {more} more {unit} per quarter needed to detect a "
-                f"{lift}-point change ({points}).")
-    return f"No clear change: {points}."
+def _quarter_context(unit: str) -> verdicts.Context:
+    """How a rate is told quarter against quarter: "Up" / "Down", the quarters named."""
+    empty = f"Not enough data: no {unit} in one of the two quarters"
+    return verdicts.Context(unit=unit, a_name="this quarter", b_name="the quarter before",
+                            words={Claim.IMPROVED: "Up", Claim.WORSE: "Down"},
+                            no_data=empty, no_a=empty, no_b=empty)
 
 
 def _count_change(measure: str, c0: int, c1: int) -> dict:
@@ -211,14 +219,17 @@ def _count_change(measure: str, c0: int, c1: int) -> dict:
 
 
 def _mean_change(measure: str, n0, m0, sd0, n1, m1, sd1) -> dict:
-    """Mean rating per quarter with a t interval of each mean and a Welch test of the change."""
+    """Mean rating per quarter with a t interval of each mean and a Welch test of the change,
+    at the confidence level of the alpha setting."""
     from scipy import stats as sps
+    # The level every interval follows (the alpha setting), not a fixed 95%.
+    upper = 1 - settings.default("alpha") / 2
     row = {"measure": measure, "kind": "mean", "previous_n": int(n0), "current_n": int(n1),
            "previous_value": _finite(m0) if n0 else None,
            "current_value": _finite(m1) if n1 else None}
     for side, n, m, sd in (("previous", n0, m0, sd0), ("current", n1, m1, sd1)):
         if n >= 2 and sd is not None:
-            half = sps.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+            half = sps.t.ppf(upper, n - 1) * sd / math.sqrt(n)
             row[f"{side}_ci_low"], row[f"{side}_ci_high"] = m - half, m + half
     if not (n0 and n1):
         row["verdict"] = ("No ratings in either quarter." if not (n0 or n1) else
@@ -230,7 +241,7 @@ def _mean_change(measure: str, n0, m0, sd0, n1, m1, sd1) -> dict:
     se = math.sqrt(sum(variance)) if len(variance) == 2 else 0.0
     if se > 0:
         df = se ** 4 / ((sd0 ** 2 / n0) ** 2 / (n0 - 1) + (sd1 ** 2 / n1) ** 2 / (n1 - 1))
-        half = sps.t.ppf(0.975, df) * se
+        half = sps.t.ppf(upper, df) * se
         row["change_ci_low"], row["change_ci_high"] = row["change"] - half, row["change"] + half
         row["p_value"] = _finite(2 * sps.t.sf(abs(row["change"]) / se, df))
     return row

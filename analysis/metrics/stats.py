@@ -139,28 +139,85 @@ def two_proportion_p(s1: int, n1: int, s0: int, n0: int, small_cell: int | None 
     return _clean(2 * sps.norm.sf(abs(z))), "z_test"
 
 
+def _n_for(p0: float, p1: float, z_a: float, z_b: float) -> float:
+    """Fleiss' per-group n (no continuity correction) to tell p1 from p0."""
+    pbar = (p0 + p1) / 2
+    return ((z_a * math.sqrt(2 * pbar * (1 - pbar)) + z_b * math.sqrt(p0 * (1 - p0) + p1 * (1 - p1)))
+            / (p1 - p0)) ** 2
+
+
 def n_per_group_for_lift(base_rate: float | None, lift: float | None = None,
                          alpha: float | None = None, power: float = 0.8) -> int:
-    """Outcomes needed in each group to detect `lift` over `base_rate` (two-sided z-test)."""
-    lift = settings.default("min_detectable_lift") if lift is None else lift
-    alpha = settings.default("alpha") if alpha is None else alpha
-    p0 = 0.5 if base_rate is None else min(max(base_rate, 0.01), 0.99)
-    p1 = min(max(p0 + lift, 0.01), 0.99)
-    if p1 == p0:
-        p1 = max(p0 - lift, 0.01)
-    z_a, z_b = sps.norm.ppf(1 - alpha / 2), sps.norm.ppf(power)
-    pbar = (p0 + p1) / 2
-    n = ((z_a * math.sqrt(2 * pbar * (1 - pbar)) + z_b * math.sqrt(p0 * (1 - p0) + p1 * (1 - p1)))
-         / (p1 - p0)) ** 2
-    return int(math.ceil(n))
+    """Outcomes needed in each group to detect a change of `lift` from `base_rate`.
+
+    Fleiss' formula for the two-sided two-proportion z-test without continuity correction. A
+    change may go either way, so the answer is the larger n of the two directions that stay
+    inside [1%, 99%]: 0.5 -> 0.6 and 0.5 -> 0.4 alike, but from 0.985 only the drop to 0.885
+    exists (sizing a "rise" to the 99% cap asked for a 0.5-point change, thousands of outcomes).
+
+    Parameters
+    ----------
+    base_rate : float or None
+        The rate changes are measured from (None: 0.5, the most demanding base).
+    lift : float, optional
+        The change to detect, a fraction (setting min_detectable_lift when None).
+    alpha : float, optional
+        Two-sided significance level (setting alpha when None; analyses pass theirs).
+    power : float
+        Probability of detecting a true change of `lift`.
+
+    Returns
+    -------
+    int : outcomes per group, rounded up.
+    """
+    lift = settings.default("min_detectable_lift") if lift is None else float(lift)
+    alpha = settings.default("alpha") if alpha is None else float(alpha)
+    if not lift > 0:
+        raise ValueError(f"lift must be positive, got {lift}")
+    low_cap, high_cap = 0.01, 0.99
+    p0 = 0.5 if base_rate is None else min(max(float(base_rate), low_cap), high_cap)
+    # A tolerance so 0.9 + 0.1 (0.9999999999999999 or 1.0) is judged the same either way.
+    targets = [p1 for p1 in (p0 + lift, p0 - lift) if low_cap - 1e-9 <= p1 <= high_cap + 1e-9]
+    if not targets:  # a lift too large for either direction: size the largest change there is
+        targets = [high_cap if p0 <= 0.5 else low_cap]
+    z_a, z_b = _z(alpha), float(sps.norm.ppf(power))
+    return int(math.ceil(max(_n_for(p0, p1, z_a, z_b) for p1 in targets)))
 
 
 def more_needed(base_rate: float | None, n_a: int, n_b: int, lift: float | None = None,
-                alpha: float | None = None) -> int:
-    """Outcomes still missing, over both groups, before a `lift` over `base_rate` could be
-    detected: each group short of `n_per_group_for_lift` adds its shortfall (0 = enough)."""
-    needed = n_per_group_for_lift(base_rate, lift, alpha)
-    return max(needed - n_a, 0) + max(needed - n_b, 0)
+                alpha: float | None = None, *, interval: tuple | None = None,
+                min_n: int = 0, power: float = 0.8) -> int:
+    """Outcomes still missing, over both groups, before the comparison can tell whether a
+    change of `lift` happened (0 = enough).
+
+    Enough means either each group holds `n_per_group_for_lift` outcomes, or the interval of
+    the difference already lies strictly inside (−lift, +lift): the data then rule out a change
+    of that size whatever the power calculation says (197/200 vs 198/200 needs no more
+    outcomes to say "no 10-point change"). Either way each group needs at least `min_n`.
+
+    Parameters
+    ----------
+    base_rate : float or None
+        Rate of the reference group (b: before, previous version, non-followers).
+    n_a, n_b : int
+        Outcomes in each group.
+    lift, alpha, power : see `n_per_group_for_lift`.
+    interval : (low, high), optional
+        The difference's confidence interval; None skips the "already ruled out" test.
+    min_n : int
+        Outcomes each group needs before any claim.
+
+    Returns
+    -------
+    int : outcomes missing over both groups; each group short of its target adds its shortfall.
+    """
+    lift = settings.default("min_detectable_lift") if lift is None else float(lift)
+    floor = max(int(min_n) - n_a, 0) + max(int(min_n) - n_b, 0)
+    low, high = interval if interval is not None else (None, None)
+    if low is not None and high is not None and -lift < low and high < lift:
+        return floor
+    needed = n_per_group_for_lift(base_rate, lift, alpha, power)
+    return max(max(needed - n_a, 0) + max(needed - n_b, 0), floor)
 
 
 def benjamini_hochberg(p_values) -> list[float | None]:

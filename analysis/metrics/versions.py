@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import settings
-
 from analysis.metrics import stats
+from analysis.metrics.claims import Claim, Effect
+from analysis.metrics.compare import (EFFECT_COLUMNS, METHOD, compare_proportions,
+                                      effect_columns, effect_of_row)
+from analysis.present import verdicts
 from analysis.filters import Filters
 from analysis.jsonable import records
 from analysis.scope import scoped
@@ -13,7 +15,8 @@ from analysis.store import Store
 
 JSON_KEYS = ("playbook_id", "version", "n", "successes", "rate", "ci_low", "ci_high")
 COLUMNS = (*JSON_KEYS, "first_opened_on", "last_opened_on", "previous_version", "diff",
-           "diff_ci_low", "diff_ci_high", "p_value", "verdict")
+           "diff_ci_low", "diff_ci_high", "p_value", "verdict", "claim", *EFFECT_COLUMNS,
+           "more_needed")
 
 
 def _counts(store: Store, filters: Filters | None) -> pd.DataFrame:
@@ -42,39 +45,40 @@ def _counts(store: Store, filters: Filters | None) -> pd.DataFrame:
     return frame.astype({"n": "int64", "successes": "int64"})
 
 
-def _verdict(current: stats.Proportion, previous: stats.Proportion | None, previous_version,
-             diff, low, high) -> str:
-    """Plain words on one version against the one before it."""
-    lift = settings.default("min_detectable_lift")
-    if previous is None:
-        return f"First version in the data ({current.n} closed runs)"
-    if low is not None and low > 0:
-        return f"Better than version {previous_version}: {diff * 100:+.0f} points"
-    if high is not None and high < 0:
-        return f"Worse than version {previous_version}: {diff * 100:+.0f} points"
-    missing = stats.more_needed(previous.rate, previous.n, current.n, lift)
-    if missing:
-        return (f"Not enough data: about {missing} more runs needed to detect a "
-                f"{round(lift * 100)}-point lift over version {previous_version}")
-    return f"No clear difference from version {previous_version}"
+def verdict_context(previous_version, current_version) -> verdicts.Context:
+    """How a version is told against the one before it."""
+    return verdicts.Context(
+        unit="closed runs", a_name=f"on version {current_version}",
+        b_name=f"on version {previous_version}", detail=False,
+        words={Claim.IMPROVED: f"Better than version {previous_version}",
+               Claim.WORSE: f"Worse than version {previous_version}",
+               Claim.NO_CLEAR_CHANGE: f"No clear difference from version {previous_version}"})
 
 
 def _compare(group: pd.DataFrame) -> list[dict]:
-    """Each version of one playbook with its Wilson interval and the change from the previous."""
-    rows, previous, previous_version = [], None, None
+    """Each version of one playbook with its Wilson interval and the change from the previous,
+    judged by the one comparison (`analysis.metrics.compare`)."""
+    rows, previous = [], None
     for row in group.to_dict("records"):
         current = stats.wilson(row["successes"], row["n"])
-        diff = low = high = p = None
+        out = {**row, "rate": current.rate, "ci_low": current.ci_low,
+               "ci_high": current.ci_high, "previous_version": None, "diff": None,
+               "diff_ci_low": None, "diff_ci_high": None, "p_value": None,
+               "verdict": f"First version in the data ({current.n} closed runs)",
+               # Nothing to compare a first version with.
+               "claim": Claim.NOT_ENOUGH_DATA.value,
+               **effect_columns(Effect(METHOD)), "more_needed": None}
         if previous is not None:
-            diff, low, high = stats.newcombe_diff(current.successes, current.n,
-                                                  previous.successes, previous.n)
-            p, _ = stats.two_proportion_p(current.successes, current.n,
-                                          previous.successes, previous.n)
-        rows.append({**row, "rate": current.rate, "ci_low": current.ci_low,
-                     "ci_high": current.ci_high, "previous_version": previous_version,
-                     "diff": diff, "diff_ci_low": low, "diff_ci_high": high, "p_value": p,
-                     "verdict": _verdict(current, previous, previous_version, diff, low, high)})
-        previous, previous_version = current, row["version"]
+            cmp = compare_proportions(current.successes, current.n, previous["successes"],
+                                      previous["n"])
+            out.update(previous_version=previous["version"], diff=cmp.diff,
+                       diff_ci_low=cmp.diff_ci_low, diff_ci_high=cmp.diff_ci_high,
+                       p_value=cmp.p_value, claim=cmp.claim.value,
+                       verdict=verdicts.comparison_sentence(
+                           cmp, verdict_context(previous["version"], row["version"])),
+                       **effect_columns(cmp.effect), more_needed=cmp.more_needed)
+        rows.append(out)
+        previous = row
     return rows
 
 
@@ -86,7 +90,10 @@ def version_rates(store: Store, filters: Filters | None = None) -> pd.DataFrame:
     DataFrame, versions of each playbook in order of first use: playbook_id, version, n (closed
     runs with an outcome), successes, rate, ci_low, ci_high (Wilson), first_opened_on,
     last_opened_on, previous_version, diff (rate minus the previous version's), diff_ci_low,
-    diff_ci_high (Newcombe), p_value (Fisher when a cell is small, else z), verdict.
+    diff_ci_high (Newcombe), p_value (Fisher when a cell is small, else z), verdict, claim (a
+    `Claim` value; not_enough_data for a first version), effect_method ... effect_q_value (the
+    Newcombe difference as an `Effect`), more_needed (outcomes missing over both versions when
+    not enough data).
     """
     counts = _counts(store, filters)
     rows = [row for _, group in counts.groupby("playbook_id", sort=True)
@@ -94,11 +101,14 @@ def version_rates(store: Store, filters: Filters | None = None) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     for column in ("rate", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high", "p_value"):
         frame[column] = frame[column].astype(float)
-    return frame.astype({"n": "int64", "successes": "int64"})
+    return frame.astype({"n": "int64", "successes": "int64", "more_needed": "Int64"})
 
 
 def versions_json(store: Store, filters: Filters | None = None) -> list[dict]:
     """The `versions` key of `metrics --json`, JSON-ready."""
-    return records(version_rates(store, filters),
-                   [*JSON_KEYS, "previous_version", "diff", "diff_ci_low", "diff_ci_high",
-                    "p_value", "verdict"])
+    frame = version_rates(store, filters)
+    out = records(frame, [*JSON_KEYS, "previous_version", "diff", "diff_ci_low", "diff_ci_high",
+                          "p_value", "verdict", "claim", "more_needed"])
+    for item, row in zip(out, frame.to_dict("records")):
+        item["effect"] = effect_of_row(row).to_json()
+    return out
