@@ -60,7 +60,9 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
         "renewal_date": ("Renewal Date", "Close Date", "Closed Date", "CloseDate",
                          "Contract End Date", "Renewal Due Date", "Date"),
         "outcome": ("Outcome", "Stage", "StageName", "Deal Stage", "Renewal Status",
-                    "Renewal Outcome", "Result", "Status", "Is Won", "IsWon", "Won"),
+                    "Renewal Outcome", "Result", "Status", "Is Won", "IsWon", "Won",
+                    # Flag columns: what True means comes from the name (values.renewal_polarity).
+                    "Churned", "Is Churned", "Churn", "Churn Flag", "Renewed", "Is Renewed"),
         "arr_before": ("ARR Before", "Prior ARR", "Previous ARR", "Original ARR",
                        "Renewable ARR", "Available to Renew", "Current ARR"),
         "arr_after": ("ARR After", "Renewed ARR", "New ARR", "Renewal Amount", "Amount",
@@ -352,7 +354,7 @@ def kind_doubt(headers, kind: str, overrides: dict | None = None,
     if missing_required(match):
         return None  # refused anyway, for the missing column
     mine = set(match.columns)
-    key = set(TABLES[kind].key) | set(TABLES[kind].required)
+    key = set(TABLES[kind].key)
     # The upload page hands every header as a mapping: only columns a person changed count.
     auto = match_headers(headers, kind).columns
     chosen = {c for c in match.forced if auto.get(c) != match.columns.get(c)}
@@ -361,7 +363,9 @@ def kind_doubt(headers, kind: str, overrides: dict | None = None,
         other, columns = better
         return KindDoubt(kind, other, f"{len(columns)} of its headers fit {other} "
                          f"({', '.join(columns)}), {len(mine)} fit {kind}")
-    if mine <= key and match.ignored and not (chosen - key):
+    # Only for tables an id alone can fill (accounts, csms): the others need more anyway.
+    id_only = set(TABLES[kind].required) == key
+    if id_only and mine <= key and match.ignored and not (chosen - key):
         nearest = _nearest_kind(headers, kind)
         return KindDoubt(kind, nearest or "another table",
                          f"only {', '.join(sorted(mine))} matched; "

@@ -515,6 +515,7 @@ class _RowChecker:
         self.reasons = pd.Series(None, index=frame.index, dtype=object)
         self.skips = pd.Series(None, index=frame.index, dtype=object)
         self.flagged: dict[str, pd.Series] = {}  # column -> rows whose value was faulty
+        self.unresolved: pd.Series | None = None  # people not in the roster, per row
 
     def run(self) -> tuple[pd.DataFrame, pd.Series]:
         clean = pd.DataFrame(index=self.frame.index)
@@ -532,6 +533,9 @@ class _RowChecker:
         # A row set aside by a rule with no fault is skipped; with a fault it is rejected.
         only_skipped = self.reasons.isna() & self.skips.notna()
         self.reasons[only_skipped] = SKIPPED + self.skips[only_skipped]
+        if self.unresolved is not None:
+            loads = self.reasons[self.unresolved.index].isna()
+            _count_into(self.checks.unknown_people, self.unresolved[loads])
         return clean, self.reasons
 
     # Every fault of a row is listed, "; "-separated, in column order. `reason` is a string
@@ -730,8 +734,9 @@ class _RowChecker:
             resolved.append(found or spelling.setdefault(person, value))
             unknown.append(found is None)
         out = _spread(codes, resolved, text.index)
-        unresolved = out[_spread(codes, unknown, text.index, missing=False).astype(bool)]
-        _count_into(self.checks.unknown_people, unresolved)
+        # Counted in run(), once the row's outcome is known: the roster warning counts only
+        # rows that load.
+        self.unresolved = out[_spread(codes, unknown, text.index, missing=False).astype(bool)]
         return out
 
     def _playbooks(self, text: pd.Series) -> pd.Series:

@@ -310,6 +310,8 @@ def map_vocabulary(values: pd.Series, vocabulary: dict, *, overrides: dict | Non
 RENEWAL_OUTCOMES = {
     "renewed": "renewed", "closed won": "renewed", "won": "renewed", "renewal": "renewed",
     "closed renewed": "renewed", "retained": "renewed",
+    # HubSpot's deal stage internal values (an "all deals" export writes these).
+    "closedwon": "renewed", "closedlost": "churned",
     "churned": "churned", "closed lost": "churned", "lost": "churned", "cancelled": "churned",
     "canceled": "churned", "churn": "churned", "not renewed": "churned",
     "closed churned": "churned",
