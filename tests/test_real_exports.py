@@ -388,3 +388,48 @@ def test_runs_closed_before_they_opened_or_opened_years_ahead_are_rejected(store
     assert result.rejected.reason.tolist() == [
         "closed_on 2025-01-20 is before opened_on 2025-02-05",
         "opened_on 2099-01-01 is more than a year in the future"]
+
+
+# -- the Import page --------------------------------------------------------------------------
+def _page(tmp_path, monkeypatch, name, text):
+    from streamlit.testing.v1 import AppTest
+
+    from analysis import settings
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(tmp_path / "page.duckdb"))
+    monkeypatch.setitem(settings.SETTINGS, "mappings_dir",
+                        settings.Setting("mappings_dir", str(tmp_path / "mappings"), ""))
+    at = AppTest.from_file(str(ROOT / "pages" / "import_data.py"), default_timeout=120)
+    at.run()
+    at.file_uploader(key="upload").set_value([(name, text.encode(), "text/csv")]).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_page_keeps_import_disabled_until_the_kind_is_confirmed(tmp_path, monkeypatch):
+    at = _page(tmp_path, monkeypatch, "runs.csv", RUNS_WITHOUT_SCENARIO)
+    # Guessed right now (it was guessed as accounts).
+    assert at.selectbox(key="kind_0").value == "playbook_runs"
+    at.selectbox(key="kind_0").set_value("accounts").run()
+    # (shown Markdown-escaped: playbook\\_runs)
+    assert any("it looks like playbook_runs" in w.value.replace("\\", "") for w in at.warning)
+    assert at.button(key="import_0").disabled
+    at.checkbox(key="kind_ok_0").check().run()
+    assert not at.button(key="import_0").disabled
+    at.button(key="import_0").click().run()
+    assert not at.exception, at.exception
+    assert "Imported runs.csv into accounts." in [s.value for s in at.success]
+
+
+def test_the_page_shows_skipped_rows_per_reason_and_nothing_loaded_as_a_failure(
+        tmp_path, monkeypatch):
+    text = ("Opportunity ID,Account ID,Close Date,Stage\n006A,A-1,2025-01-31,Closed Won\n"
+            "006B,A-1,2025-06-30,Negotiation\n006C,A-1,2025-06-30,Prospecting\n")
+    at = _page(tmp_path, monkeypatch, "opps.csv", text)
+    assert {m.label: m.value for m in at.metric}["Would skip"] == "2"
+    counts = next(d.value for d in at.dataframe if "outcome" in d.value.columns)
+    assert counts.to_dict("records") == [
+        {"outcome": "skipped", "reason": "outcome '…' is open, not yet decided", "rows": 2}]
+    at = _page(tmp_path, monkeypatch, "open.csv",
+               "Opportunity ID,Account ID,Close Date,Stage\n006B,A-1,2025-06-30,Negotiation\n")
+    assert any(e.value.startswith("open.csv: no row would load") for e in at.error)
+    assert at.button(key="import_0").disabled
