@@ -149,7 +149,8 @@ def test_a_file_of_another_kind_is_refused_naming_it(store, tmp_path, name, text
     with pytest.raises(ImportRefused) as err:
         import_file(store, kind, path)
     message = str(err.value)
-    assert message.startswith(f"{name} does not look like a {kind} export: it looks like")
+    article = "an" if kind == "accounts" else "a"
+    assert message.startswith(f"{name} does not look like {article} {kind} export: it looks like")
     assert looks_like in message and "--kind-ok" in message
     assert "\n" not in message
     assert store.row_counts()["imports"] == 0
@@ -189,7 +190,7 @@ def test_cli_refuses_another_kind_unless_confirmed(tmp_path):
     db = tmp_path / "cli.duckdb"
     refused = _cli("import", "accounts", path, "--db", db)
     assert refused.returncode == 1
-    assert refused.stderr.startswith("error: deals.csv does not look like a accounts export")
+    assert refused.stderr.startswith("error: deals.csv does not look like an accounts export")
     assert len(refused.stderr.strip().splitlines()) == 1
     forced = _cli("import", "accounts", path, "--kind-ok", "--db", db)
     assert forced.returncode == 0, forced.stderr

@@ -315,14 +315,16 @@ def guess_kind(headers) -> str | None:
 # -- is this file the kind it is imported as? -------------------------------------------------
 # Header words that say what one row of a file is, and the table such rows belong in (None:
 # no table of ours holds them).
+# Words an account or CSM spreadsheet also uses for its own columns ("Contract End",
+# "Invoice Date", "Survey Score") are left out: only record types that are rows elsewhere.
 ENTITIES = {
     "deal": "renewals", "opportunity": "renewals", "subscription": "renewals",
-    "contract": "renewals", "invoice": None, "order": None, "contact": None, "lead": None,
-    "case": "playbook_runs", "ticket": "playbook_runs", "cta": "playbook_runs",
-    "task": "run_steps", "activity": "run_steps", "event": "playbook_views",
-    "survey": "feedback", "response": "feedback",
+    "contact": None, "lead": None, "case": "playbook_runs", "ticket": "playbook_runs",
+    "cta": "playbook_runs", "task": "run_steps",
 }
-_ROW_WORDS = {"accounts": ("account", "company", "customer"),
+# Per kind, words its own exports use for columns about something else (an account's
+# primary contact): never a sign of another sort of row.
+_ROW_WORDS = {"accounts": ("account", "company", "customer", "contact", "lead"),
               "csms": ("csm", "user", "employee", "owner", "manager")}
 _DUPLICATE_SHARE = 0.5  # of sample rows repeating a key: one row per key is not what it is
 _DUPLICATE_ROWS = 10
@@ -337,7 +339,9 @@ class KindDoubt:
     why: str
 
     def __str__(self) -> str:
-        return f"does not look like a {self.kind} export: it looks like {self.looks_like} ({self.why})"
+        article = "an" if self.kind[0] in "aeiou" else "a"
+        return (f"does not look like {article} {self.kind} export: it looks like "
+                f"{self.looks_like} ({self.why})")
 
 
 def kind_doubt(headers, kind: str, overrides: dict | None = None,
@@ -429,8 +433,9 @@ def _row_entity(kind: str, match: HeaderMatch):
             looks = f"{plural} ({table})" if table and table != kind else plural
             if table == kind:
                 continue
-            return looks, "its headers " + ", ".join(repr(h) for h in found[:4]) + \
-                f" describe {plural}, not {kind}"
+            named = ", ".join(repr(h) for h in found[:4])
+            return looks, (f"its header {named} describes" if len(found) == 1 else
+                           f"its headers {named} describe") + f" {plural}, not {kind}"
     if kind == "csms":
         owners = [h for h in match.ignored if header_key(h).endswith(("owner", "ownerid"))]
         if owners:

@@ -170,8 +170,8 @@ def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
     if checks.refusal:
         raise ImportRefused(checks.refusal)
     if checks.doubt is not None and not kind_ok:
-        raise ImportRefused(f"{name} {checks.doubt}; if it is a {kind} export, confirm "
-                            "(--kind-ok, or the tick on the Import page)")
+        raise ImportRefused(f"{name} {checks.doubt}; if it is one, confirm (--kind-ok, or "
+                            "the tick on the Import page)")
     recorded = _mapping_record(checks.mapping, plan, checks.day_first)
     earlier = _earlier_import(store, source.sha256, kind, recorded)
     result = None
