@@ -175,7 +175,8 @@ def _kind_confirmation(i: int, kind: str, validation) -> bool:
     if doubt is None or validation.refusal:
         return True
     st.warning(f"This file {md_text(doubt)}. Choose the table it fills above, or confirm.")
-    return st.checkbox(f"It is a {kind} export, not {md_text(doubt.looks_like)}",
+    article = "an" if kind[0] in "aeiou" else "a"
+    return st.checkbox(f"It is {article} {kind} export, not {md_text(doubt.looks_like)}",
                        key=f"kind_ok_{i}")
 
 

@@ -635,7 +635,10 @@ class _RowChecker:
         """renewed / churned; an open stage (Negotiation, appointmentscheduled) is skipped,
         anything else unknown is a fault."""
         parsed = V.map_vocabulary(text, words)
-        open_stage = parsed.bad & text.map(V.value_key).isin(V.OPEN_RENEWAL_STAGES)
+        open_stage = parsed.bad.copy()
+        if open_stage.any():  # only the unknown values are looked at again
+            open_stage[parsed.bad] = text[parsed.bad].map(V.value_key) \
+                .isin(V.OPEN_RENEWAL_STAGES).to_numpy()
         self._skip(open_stage, "outcome", text, OPEN_NOT_DECIDED)
         self._reject_value(parsed.bad & ~open_stage, "outcome", text, problem)
         return parsed.values
@@ -658,8 +661,9 @@ class _RowChecker:
         if not _id_header(header):
             names = self.checks.account_names
             if names:
-                text = text.map(lambda v: names.get(" ".join(v.split()).casefold(), v)
-                                if v else v)
+                codes, uniques = _distinct(text)
+                resolved = [names.get(" ".join(v.split()).casefold(), v) for v in uniques]
+                text = _spread(codes, resolved, text.index, missing="")
         return text
 
     def _check_run_dates(self, clean: pd.DataFrame) -> None:
