@@ -434,3 +434,18 @@ def test_the_page_shows_skipped_rows_per_reason_and_nothing_loaded_as_a_failure(
                "Opportunity ID,Account ID,Close Date,Stage\n006B,A-1,2025-06-30,Negotiation\n")
     assert any(e.value.startswith("open.csv: no row would load") for e in at.error)
     assert at.button(key="import_0").disabled
+
+
+def test_reasons_are_counted_whatever_the_values_hold(store, tmp_path):
+    # Values with quotes and "; " inside: counted under their reason, not split apart.
+    path = _write(tmp_path, "runs.csv", "Run ID,Account ID,Scenario,Opened On,Status\n"
+                  "R-1,A-1,at_risk,2025-01-05,closed\n"
+                  "R-2,A-1,at_risk,2025-01-05,\"x'); DROP TABLE t;--\"\n"
+                  "R-3,A-1,at_risk,never,\"it's; odd\"\n"
+                  "R-4,A;1,at_risk,2025-01-05,closed\n")
+    result = import_file(store, "playbook_runs", path)
+    assert result.reason_counts().to_dict("records") == [
+        {"outcome": "rejected", "reason": "status '…' is not open or closed", "rows": 2},
+        {"outcome": "rejected", "reason": "opened_on '…' is not a date", "rows": 1}]
+    # A ";" in an id of a singular column is part of the id.
+    assert store.scalar("SELECT count(*) FROM playbook_runs WHERE account_id = 'A;1'") == 1

@@ -25,7 +25,8 @@ from analysis.ingest import readers
 
 from analysis.ingest import values as V
 from analysis.ingest.headers import (HeaderMatch, KindDoubt, absent_mapping_headers,
-                                     guess_kind, kind_doubt, match_headers, prefer_filled)
+                                     guess_kind, header_key, kind_doubt, match_headers,
+                                     prefer_filled)
 from analysis.ingest.mapping import Mapping, as_mapping
 from analysis.ingest.names import (looks_like_id, normalise_person, slugify,
                                    strip_person_status)
@@ -646,7 +647,10 @@ class _RowChecker:
     def _account_ids(self, text: pd.Series) -> pd.Series:
         """HubSpot's "123;123" is one company; "123;456" several (a fault). A column of
         company names (HubSpot "Associated Company") resolves through the accounts' names."""
-        listed = text.str.contains(";", regex=False)
+        header = self.match.columns["account_id"]
+        # Only a plural column (HubSpot "Associated Company IDs") lists ids; elsewhere a ";"
+        # is part of the id.
+        listed = text.str.contains(";", regex=False) & header_key(header).endswith("ids")
         if listed.any():
             parts = text[listed].map(lambda v: list(dict.fromkeys(
                 p.strip() for p in v.split(";") if p.strip())))
@@ -657,7 +661,6 @@ class _RowChecker:
             mask[several[several].index] = True
             self._reject_value(mask, "account_id", self._text("account_id"),
                                "names several companies (one row holds one)")
-        header = self.match.columns["account_id"]
         if not _id_header(header):
             names = self.checks.account_names
             if names:
@@ -897,8 +900,8 @@ def reason_counts(skipped: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame
     for outcome, rows in (("skipped", skipped), ("rejected", rejected)):
         if len(rows):
             # A row with several faults counts under each.
-            reasons = rows["reason"].astype(str).str.split("; ").explode()
-            reasons = reasons.str.replace(r"'[^']*'", "'…'", regex=True)
+            reasons = rows["reason"].astype(str).str.split(_NEXT_FAULT).explode()
+            reasons = reasons.map(_reason_pattern)
             counts = reasons.value_counts(sort=False)
             parts.append(pd.DataFrame({"outcome": outcome, "reason": counts.index,
                                        "rows": counts.to_numpy()}))
@@ -908,6 +911,19 @@ def reason_counts(skipped: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame
                              "rows": pd.Series(dtype="int64")})
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values(["rows"], ascending=False, kind="stable", ignore_index=True)
+
+
+# Faults of one row are "; "-joined, each starting with a column name; a value quoted in a
+# reason may itself hold "; " or quotes, so splits and masks lean on the column names.
+_COLUMN_NAMES = sorted({c for t in TABLES.values() for c in t.column_names}, key=len,
+                       reverse=True)
+_NEXT_FAULT = re.compile("; (?=(?:" + "|".join(_COLUMN_NAMES) + ") )")
+
+
+def _reason_pattern(reason: str) -> str:
+    """A reason with its quoted value and its numbers shown as '…'."""
+    reason = re.sub(r"'.*'", "'…'", reason, count=1, flags=re.DOTALL)  # greedy: quotes inside
+    return re.sub(r"(?<![\w'…])-?\d[\d.:/-]*", "…", reason)
 
 
 def _why_none(skipped: pd.DataFrame, rejected: pd.DataFrame) -> str:
