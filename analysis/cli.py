@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--mapping", metavar="M.yaml", help="mapping file (DESIGN.md format)")
     p.add_argument("--day-first", action="store_true", help="read 03/04/2024 as 3 April")
+    p.add_argument("--kind-ok", action="store_true",
+                   help="import even when the file looks like another kind of export "
+                        "(without it such a file is refused, naming the kind it looks like)")
     _add_db(p)
 
     p = sub.add_parser("metrics", help="compute every metric")
@@ -82,7 +85,8 @@ def cmd_import(args) -> int:
     with open_store(args.db) as store:
         try:
             result = import_file(store, args.kind, args.file, mapping=args.mapping,
-                                 day_first=True if args.day_first else None)
+                                 day_first=True if args.day_first else None,
+                                 kind_ok=args.kind_ok)
         except ImportRefused as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

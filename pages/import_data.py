@@ -87,7 +87,11 @@ def _show_result(result) -> None:
     cols[1].metric("Loaded", f"{result.rows_loaded:,}")
     cols[2].metric("Updated", f"{result.rows_updated:,}")
     cols[3].metric("Rejected", f"{result.rows_rejected:,}")
+    if result.rows_skipped or result.rows_unchanged:
+        st.caption(f"Skipped {result.rows_skipped:,} by a rule; {result.rows_unchanged:,} "
+                   "loaded rows were unchanged.")
     st.success(f"Imported {md_text(result.file_name)} into {result.kind}.")
+    _reason_counts(result.reason_counts())
     for warning in result.warnings:
         st.warning(md_text(warning))
     if len(result.rejected):
@@ -131,6 +135,7 @@ def _file_panel(i: int, upload, store) -> None:
 
     validation = preview(store, kind, frame, mapping, file_name=upload.name)
     _show_preview(validation)
+    kind_ok = _kind_confirmation(i, kind, validation)
 
     left, right = st.columns(2)
     name = left.text_input("Mapping name", key=f"mapping_name_{i}",
@@ -143,10 +148,11 @@ def _file_panel(i: int, upload, store) -> None:
             path_saved = save_mapping(mapping, Path(settings.default("mappings_dir")) / f"{slug}.yaml")
             left.success(f"Saved {path_saved.name}; it is offered for the next {kind} export.")
     if right.button("Import", key=f"import_{i}", type="primary",
-                    disabled=validation.refusal is not None):
+                    disabled=validation.refusal is not None or not kind_ok):
         bar = st.progress(0.0, text="Reading…")
         try:
             result = import_file(store, kind, path, mapping=mapping, file_name=upload.name,
+                                 kind_ok=validation.doubt is not None and kind_ok,
                                  progress=lambda fraction, message: bar.progress(
                                      min(max(float(fraction), 0.0), 1.0), text=message))
         except ImportRefused as exc:
@@ -163,6 +169,24 @@ def _file_panel(i: int, upload, store) -> None:
         _show_result(st.session_state[f"result_{upload.file_id}"])
 
 
+def _kind_confirmation(i: int, kind: str, validation) -> bool:
+    """True when the file looks like `kind`, or the user ticked that it is one anyway."""
+    doubt = validation.doubt
+    if doubt is None or validation.refusal:
+        return True
+    st.warning(f"This file {md_text(doubt)}. Choose the table it fills above, or confirm.")
+    article = "an" if kind[0] in "aeiou" else "a"
+    return st.checkbox(f"It is {article} {kind} export, not {md_text(doubt.looks_like)}",
+                       key=f"kind_ok_{i}")
+
+
+def _reason_counts(counts) -> None:
+    """Rows skipped (by a rule) and rejected (a fault), per reason."""
+    if len(counts):
+        st.caption("Rows set aside, per reason (skipped: by a rule; rejected: a fault)")
+        st.dataframe(counts, hide_index=True)
+
+
 def _show_preview(validation) -> None:
     st.markdown("**Preview before importing**")
     if validation.refusal:
@@ -177,6 +201,9 @@ def _show_preview(validation) -> None:
                    f"{validation.rows_read:,}")
     cols[1].metric("Would load", f"{validation.rows_valid:,}")
     cols[2].metric("Would reject", f"{len(validation.rejected):,}")
+    if len(validation.skipped):
+        st.metric("Would skip", f"{len(validation.skipped):,}")
+    _reason_counts(validation.reason_counts())
     if len(validation.clean):
         st.caption("First rows as they would be stored")
         # A static table: a few rows, readable (and searchable) as plain text.

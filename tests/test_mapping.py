@@ -110,7 +110,8 @@ def test_the_better_label_wins_whatever_the_order():
 def test_overrides_win_and_can_ignore_a_header():
     match = match_headers(["name", "industry", "type"], "accounts",
                           {"name": "account_id", "Industry": None})
-    assert match.columns == {"account_id": "name"}
+    # The header made the key is also the name column (a file keyed by name, issue 14).
+    assert match.columns == {"account_id": "name", "name": "name"}
     assert match.ignored == ("industry", "type")
 
 

@@ -10,6 +10,7 @@ the same file again (same bytes, kind and mapping) writes nothing.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,9 +24,12 @@ from analysis import settings
 from analysis.ingest import readers
 
 from analysis.ingest import values as V
-from analysis.ingest.headers import HeaderMatch, guess_kind, match_headers
+from analysis.ingest.headers import (HeaderMatch, KindDoubt, absent_mapping_headers,
+                                     guess_kind, header_key, kind_doubt, match_headers,
+                                     prefer_filled)
 from analysis.ingest.mapping import Mapping, as_mapping
-from analysis.ingest.names import normalise_person, slugify
+from analysis.ingest.names import (looks_like_id, normalise_person, slugify,
+                                   strip_person_status)
 # read_export and guess_kind are re-exported: the upload page needs only this module.
 from analysis.ingest.readers import (ImportRefused, RawExport, Source, blank_rows, frame_source,
                               open_export)
@@ -37,6 +41,10 @@ __all__ = ["ImportRefused", "ImportResult", "Validation", "import_file", "previe
 
 Progress = Callable[[float, str], None]
 _SHOWN = 5  # reasons and names listed in a summary or warning before "and N more"
+# A row set aside by a rule (an open opportunity), not for a fault, is kept in rejected_rows
+# with its reason behind this prefix; it counts as skipped, not rejected.
+SKIPPED = "skipped: "
+OPEN_NOT_DECIDED = "is open, not yet decided"
 
 
 @dataclass(frozen=True)
@@ -54,15 +62,27 @@ class ImportResult:
     warnings: tuple[str, ...] = ()
     ignored_columns: tuple[str, ...] = ()
     unchanged: bool = False
+    rows_skipped: int = 0  # set aside by a rule (open, not yet decided), kept with the reason
+    rows_unchanged: int = 0  # loaded rows identical to the stored row of their key
+    skipped: pd.DataFrame = field(default_factory=lambda: _empty_rejected())
+
+    def reason_counts(self) -> pd.DataFrame:
+        """Rows per outcome and reason (values shown as '…'), commonest first: outcome
+        (skipped / rejected), reason, rows."""
+        return reason_counts(self.skipped, self.rejected)
 
     def summary(self) -> str:
-        """Rows read / loaded / updated / rejected, the first reasons and the warnings."""
+        """Rows read / loaded / updated / skipped / rejected, counts per reason, the first
+        rejected rows and the warnings."""
         if self.unchanged:
             return (f"{self.file_name} was already imported as {self.kind} (import "
                     f"{self.import_id}) and has not changed: nothing to do.")
         lines = [f"{self.file_name} -> {self.kind} (import {self.import_id})",
                  f"rows read {self.rows_read:,}, loaded {self.rows_loaded:,} "
-                 f"({self.rows_updated:,} updated existing rows), rejected {self.rows_rejected:,}"]
+                 f"({self.rows_updated:,} updated existing rows, {self.rows_unchanged:,} "
+                 f"unchanged), skipped {self.rows_skipped:,}, rejected {self.rows_rejected:,}"]
+        for outcome, reason, rows in self.reason_counts().itertuples(index=False):
+            lines.append(f"  {outcome} {rows:,}: {reason}")
         if self.rows_rejected:
             lines.append("rejected rows:")
             for row in self.rejected.head(_SHOWN).itertuples():
@@ -95,6 +115,13 @@ class Validation:
     day_first: bool
     clean: pd.DataFrame = field(repr=False)  # the rows that would load, canonical columns
     complete: bool = True  # False: only the first `import_preview_rows` rows were checked
+    # Why the file may be another kind (the page asks for a confirmation), None when not.
+    doubt: KindDoubt | None = None
+    skipped: pd.DataFrame = field(default_factory=lambda: _empty_rejected(), repr=False)
+
+    def reason_counts(self) -> pd.DataFrame:
+        """Rows per outcome (skipped / rejected) and reason, commonest first."""
+        return reason_counts(self.skipped, self.rejected)
 
     @property
     def mapping(self) -> dict[str, str]:
@@ -105,7 +132,8 @@ class Validation:
 # -- public entry points --------------------------------------------------------------------
 def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
                 day_first: bool | None = None, sheet: str | None = None,
-                file_name: str | None = None, progress: Progress | None = None) -> ImportResult:
+                file_name: str | None = None, progress: Progress | None = None,
+                kind_ok: bool = False) -> ImportResult:
     """Import one export file into table `kind`, streaming it a chunk of rows at a time.
 
     Parameters
@@ -118,6 +146,8 @@ def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
     file_name : the name to record and show (an upload's original name).
     progress : called as progress(fraction, message) while reading, per chunk checked
         ("Checked 1,400,000 of ~8,000,000 rows") and when loading.
+    kind_ok : import even when the file looks like another kind (`headers.kind_doubt`);
+        without it such a file is refused.
 
     Returns
     -------
@@ -140,6 +170,9 @@ def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
                          complete and malformed.empty)
     if checks.refusal:
         raise ImportRefused(checks.refusal)
+    if checks.doubt is not None and not kind_ok:
+        raise ImportRefused(f"{name} {checks.doubt}; if it is one, confirm (--kind-ok, or "
+                            "the tick on the Import page)")
     recorded = _mapping_record(checks.mapping, plan, checks.day_first)
     earlier = _earlier_import(store, source.sha256, kind, recorded)
     result = None
@@ -240,7 +273,7 @@ def _validate(store: Store, kind: str, source: Source, plan: Mapping, day_first:
     checks = _FileChecks(store, kind, source, plan, day_first, sample, False)
     base = dict(kind=kind, file_name=source.file_name, headers=tuple(source.headers),
                 columns=checks.match.columns, ignored_columns=checks.match.ignored,
-                missing_required=checks.missing)
+                missing_required=checks.missing, doubt=checks.doubt)
     frame = frame[~blank_rows(frame)]
     rows_read = len(frame) + len(malformed)
     refusal = checks.refusal or (f"{source.file_name} has no data rows" if rows_read == 0
@@ -254,14 +287,20 @@ def _validate(store: Store, kind: str, source: Source, plan: Mapping, day_first:
     good = reasons.isna()
     rejected = pd.concat([_rejected_frame(frame, reasons[~good]), malformed],
                          ignore_index=True).sort_values("row_number", ignore_index=True)
+    skipped, rejected = split_skipped(rejected)
     clean = clean[good]
-    warnings = checks.warnings() + _unknown_accounts(store, kind, clean)
+    warnings = checks.warnings() + _unknown_accounts(store, kind, clean) \
+        + _unknown_runs(store, kind, clean)
     if not complete:
         warnings.append(f"checked the first {rows_read:,} of ~{max(estimate, rows_read):,} "
                         "rows; the import checks every row")
-    return Validation(**base, refusal=None, rows_read=rows_read, rows_valid=int(good.sum()),
-                      rejected=rejected, warnings=tuple(warnings), day_first=checks.day_first,
-                      clean=clean, complete=complete)
+    # A file none of whose rows would load is refused by the import: say so before.
+    nothing = (f"{source.file_name}: no row would load ({_why_none(skipped, rejected)})"
+               if complete and not good.any() else None)
+    return Validation(**base, refusal=nothing, rows_read=rows_read,
+                      rows_valid=int(good.sum()), rejected=rejected,
+                      warnings=tuple(warnings), day_first=checks.day_first, clean=clean,
+                      complete=complete, skipped=skipped)
 
 
 class _FileChecks:
@@ -271,15 +310,27 @@ class _FileChecks:
     def __init__(self, store: Store, kind: str, source: Source, plan: Mapping,
                  day_first: bool | None, sample: pd.DataFrame, refuse_empty: bool):
         self.store, self.kind, self.plan, self.source = store, kind, plan, source
-        self.match = match_headers(list(source.headers), kind, plan.columns)
-        self.missing = _missing_required(kind, self.match)
         sample = sample[~blank_rows(sample)]
+        # An empty better-ranked header gives way to a filled one (Case: Reason vs Type).
+        self.match = prefer_filled(match_headers(list(source.headers), kind, plan.columns),
+                                   sample)
+        self.missing = _missing_required(kind, self.match)
         self.refusal = None
         # `refuse_empty`: the sample is every row of the file (and none was malformed).
         if refuse_empty and sample.empty:
             raise ImportRefused(f"{source.file_name} has no data rows")
+        absent = absent_mapping_headers(source.headers, plan.columns)
+        self.doubt = kind_doubt(source.headers, kind, plan.columns, sample)
+        self.outcomes = None  # the renewal outcome vocabulary, set by _outcome_polarity
         if self.missing:
             self.refusal = _refusal(kind, source.file_name, source.headers, self.missing)
+        elif absent:
+            self.refusal = f"{source.file_name}: " + "; ".join(absent) + \
+                "; its headers are: " + ", ".join(map(str, source.headers))
+        else:
+            self.outcomes, self.refusal = _outcome_polarity(kind, self.match, plan, sample,
+                                                            source.file_name)
+        if self.refusal:
             self.day_first, self.order_warning = False, None
         else:
             self.day_first, self.order_warning = _date_order(kind, sample, self.match, plan,
@@ -290,7 +341,8 @@ class _FileChecks:
         self.unknown_people: dict[str, int] = {}  # spelling -> rows
         self.undefined: dict[str, str] = {}  # playbook as written -> the id it gets
         self.undefined_rows: dict[str, int] = {}
-        self._roster: dict[str, str] | None = None
+        self._roster: dict | None = None
+        self._account_names: dict[str, str] | None = None
         self._playbook_ids: dict[str, str] | None = None
         self._scenarios: dict[str, str] | None = None
 
@@ -322,17 +374,33 @@ class _FileChecks:
         return warnings
 
     @property
-    def roster(self) -> dict[str, str]:
-        """normalised name, email or id -> csm_id, read once per file."""
+    def roster(self) -> dict:
+        """csm_id as stored -> itself, and ("person", normalised name or email) -> csm_id,
+        read once per file: ids are compared exactly (Salesforce's 005Ec000004oBPN and
+        005Ec000004obPN are two people), names and emails case-insensitively."""
         if self._roster is None:
             roster = self.store.query("SELECT csm_id, name, email FROM csms")
-            known: dict[str, str] = {}
-            for column in ("name", "email", "csm_id"):  # an id wins over a same-named person
+            known: dict = {}
+            for column in ("name", "email"):
                 for value, csm_id in zip(roster[column], roster["csm_id"]):
                     if isinstance(value, str) and value.strip():
-                        known[normalise_person(value)] = csm_id
+                        known[("person", normalise_person(value))] = csm_id
+            for csm_id in roster["csm_id"]:
+                if isinstance(csm_id, str) and csm_id.strip():
+                    known[csm_id.strip()] = csm_id
             self._roster = known
         return self._roster
+
+    @property
+    def account_names(self) -> dict[str, str]:
+        """normalised account name -> account_id, for names only one account holds."""
+        if self._account_names is None:
+            accounts = self.store.query(
+                "SELECT lower(trim(name)) AS name, min(account_id) AS account_id FROM accounts "
+                "WHERE name IS NOT NULL GROUP BY 1 HAVING count(*) = 1")
+            self._account_names = {" ".join(str(n).split()): a for n, a in
+                                   zip(accounts["name"], accounts["account_id"])}
+        return self._account_names
 
     @property
     def playbook_ids(self) -> dict[str, str]:
@@ -357,8 +425,8 @@ def _missing_required(kind: str, match: HeaderMatch) -> tuple[str, ...]:
 
 def _refusal(kind: str, name: str, headers, missing: tuple[str, ...]) -> str:
     headers = list(headers)
-    listed = ", ".join(headers[:30]) + (f" and {len(headers) - 30} more" if len(headers) > 30
-                                        else "")
+    # Every header: the one a person is looking for may be the 90th of 110.
+    listed = ", ".join(map(str, headers))
     problem = f"has no column for {', '.join(missing)} (required); its columns are: {listed}"
     guess = guess_kind(headers)
     # Only hint when the other kind explains the file better than the one asked for.
@@ -366,6 +434,42 @@ def _refusal(kind: str, name: str, headers, missing: tuple[str, ...]) -> str:
             len(match_headers(headers, guess).columns) > len(match_headers(headers, kind).columns):
         return f"{name} does not look like a {kind} export (it looks like {guess}): {problem}"
     return f"{name} {problem}"
+
+
+def _outcome_polarity(kind: str, match: HeaderMatch, plan: Mapping, sample: pd.DataFrame,
+                      name: str) -> tuple[dict | None, str | None]:
+    """(the renewal outcome vocabulary of this file, a refusal or None).
+
+    A churn-named outcome column (churn, churned, is_churned, lost, churn_flag) holding
+    True/1/Yes means churned on true; a renewed/won-named one renewed. A column whose name
+    says neither, holding booleans the mapping's values do not translate, is refused: which
+    of the two is churn cannot be known.
+    """
+    if kind != "renewals" or "outcome" not in match.columns:
+        return None, None
+    header = match.columns["outcome"]
+    true_means = V.renewal_polarity(header)
+    if true_means is not None:
+        return {**V.RENEWAL_OUTCOMES, **V.boolean_outcomes(true_means)}, None
+    if header not in sample.columns:
+        return V.RENEWAL_OUTCOMES, None
+    column = sample[header]
+    if isinstance(column, pd.DataFrame):  # a repeated header: the first one is read
+        column = column.iloc[:, 0]
+    text = readers.as_text(column).str.strip()
+    if plan.values.get("outcome"):
+        text = _override(text, plan.values["outcome"])
+    words = {V.value_key(w) for w in V.RENEWAL_OUTCOMES}
+    seen = [v for v in text.unique() if v and V.value_key(v) not in words
+            and V.truth(v) is not None]
+    if not seen:
+        return V.RENEWAL_OUTCOMES, None
+    yes = next((v for v in seen if V.truth(v)), "True")
+    no = next((v for v in seen if V.truth(v) is False), "False")
+    return None, (f"{name}: column {header!r} (outcome) holds {yes!r} and {no!r}, and its "
+                  f"name does not say which of them is a churn; add a values line to a "
+                  f"mapping, e.g. `values: {{outcome: {{'{yes}': churned, '{no}': renewed}}}}` "
+                  "(or the other way round)")
 
 
 def _date_order(kind, frame, match, plan, day_first) -> tuple[bool, str | None]:
@@ -410,6 +514,9 @@ class _RowChecker:
         self.day_first, self.decimal_comma = checks.day_first, checks.decimal_comma
         self.table = TABLES[self.kind]
         self.reasons = pd.Series(None, index=frame.index, dtype=object)
+        self.skips = pd.Series(None, index=frame.index, dtype=object)
+        self.flagged: dict[str, pd.Series] = {}  # column -> rows whose value was faulty
+        self.unresolved: pd.Series | None = None  # people not in the roster, per row
 
     def run(self) -> tuple[pd.DataFrame, pd.Series]:
         clean = pd.DataFrame(index=self.frame.index)
@@ -419,20 +526,40 @@ class _RowChecker:
         self._derive(clean)
         for column in self.table.required:
             if column in clean:
-                self._reject(clean[column].isna(), f"{column} is empty")
+                # A value already reported as unreadable is not reported again as empty.
+                told = self.flagged.get(column, pd.Series(False, index=clean.index))
+                self._reject(clean[column].isna() & ~told, f"{column} is empty")
         self._check_ranges(clean)
+        self._check_run_dates(clean)
+        # A row set aside by a rule with no fault is skipped; with a fault it is rejected.
+        only_skipped = self.reasons.isna() & self.skips.notna()
+        self.reasons[only_skipped] = SKIPPED + self.skips[only_skipped]
+        if self.unresolved is not None:
+            loads = self.reasons[self.unresolved.index].isna()
+            _count_into(self.checks.unknown_people, self.unresolved[loads])
         return clean, self.reasons
 
-    # Each reject keeps a row's first reason, in column order. `reason` is a string or a
-    # function building the reasons of the rows it is given (only the rejected ones).
+    # Every fault of a row is listed, "; "-separated, in column order. `reason` is a string
+    # or a function building the reasons of the rows it is given (only the rejected ones).
     def _reject(self, mask: pd.Series, reason) -> None:
-        mask = mask & self.reasons.isna()
-        if mask.any():
-            self.reasons[mask] = reason(mask[mask].index) if callable(reason) else reason
+        if not mask.any():
+            return
+        rows = mask[mask].index
+        new = pd.Series(reason(rows) if callable(reason) else reason, index=rows, dtype=object)
+        before = self.reasons[rows]
+        self.reasons[rows] = new.where(before.isna(), before + "; " + new)
 
     def _reject_value(self, mask: pd.Series, name: str, text: pd.Series, problem: str) -> None:
+        self.flagged[name] = self.flagged.get(name, False) | mask
         self._reject(mask, lambda rows: f"{name} '" + text[rows].str.slice(0, 60)
                      + f"' {problem}")
+
+    def _skip(self, mask: pd.Series, name: str, text: pd.Series, problem: str) -> None:
+        """Set rows aside by a rule (counted as skipped, kept with the reason)."""
+        self.flagged[name] = self.flagged.get(name, False) | mask
+        mask = mask & self.skips.isna()
+        if mask.any():
+            self.skips[mask] = f"{name} '" + text[mask].str.slice(0, 60) + f"' {problem}"
 
     def _text(self, name: str, values_of: str | None = None) -> pd.Series:
         """Column `name`'s text with the mapping's value overrides of `values_of` (itself)."""
@@ -487,9 +614,13 @@ class _RowChecker:
         vocabulary = _VOCABULARIES.get((self.kind, name))
         if vocabulary is not None:
             words, prefixes, problem = vocabulary
+            if (self.kind, name) == ("renewals", "outcome"):
+                return self._renewal_outcomes(text, self.checks.outcomes or words, problem)
             parsed = V.map_vocabulary(text, words, prefixes=prefixes)
             self._reject_value(parsed.bad, name, text, problem)
             return parsed.values
+        if name == "account_id" and self.kind != "accounts":
+            text = self._account_ids(text)
         if name == "scenario":
             return V.parse_scenarios(text).values
         if name == "csm_id" and self.kind != "csms":
@@ -500,6 +631,58 @@ class _RowChecker:
         if isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow":
             return text.where(text != "")
         return text.where(text != "", None).astype(object)
+
+    def _renewal_outcomes(self, text: pd.Series, words: dict, problem: str) -> pd.Series:
+        """renewed / churned; an open stage (Negotiation, appointmentscheduled) is skipped,
+        anything else unknown is a fault."""
+        parsed = V.map_vocabulary(text, words)
+        open_stage = parsed.bad.copy()
+        if open_stage.any():  # only the unknown values are looked at again
+            open_stage[parsed.bad] = text[parsed.bad].map(V.value_key) \
+                .isin(V.OPEN_RENEWAL_STAGES).to_numpy()
+        self._skip(open_stage, "outcome", text, OPEN_NOT_DECIDED)
+        self._reject_value(parsed.bad & ~open_stage, "outcome", text, problem)
+        return parsed.values
+
+    def _account_ids(self, text: pd.Series) -> pd.Series:
+        """HubSpot's "123;123" is one company; "123;456" several (a fault). A column of
+        company names (HubSpot "Associated Company") resolves through the accounts' names."""
+        header = self.match.columns["account_id"]
+        # Only a plural column (HubSpot "Associated Company IDs") lists ids; elsewhere a ";"
+        # is part of the id.
+        listed = text.str.contains(";", regex=False) & header_key(header).endswith("ids")
+        if listed.any():
+            parts = text[listed].map(lambda v: list(dict.fromkeys(
+                p.strip() for p in v.split(";") if p.strip())))
+            several = parts.map(len) > 1
+            text = text.copy()
+            text[listed] = parts.map(lambda p: p[0] if p else "")
+            mask = pd.Series(False, index=text.index)
+            mask[several[several].index] = True
+            self._reject_value(mask, "account_id", self._text("account_id"),
+                               "names several companies (one row holds one)")
+        if not _id_header(header):
+            names = self.checks.account_names
+            if names:
+                codes, uniques = _distinct(text)
+                resolved = [names.get(" ".join(v.split()).casefold(), v) for v in uniques]
+                text = _spread(codes, resolved, text.index, missing="")
+        return text
+
+    def _check_run_dates(self, clean: pd.DataFrame) -> None:
+        """A run closed before it opened, or opened more than a year from now, is a fault."""
+        if self.kind != "playbook_runs" or "opened_on" not in clean:
+            return
+        opened = pd.to_datetime(clean["opened_on"])
+        if "closed_on" in clean:
+            closed = pd.to_datetime(clean["closed_on"])
+            before = (closed < opened).fillna(False).astype(bool)
+            self._reject(before, lambda rows: "closed_on " + _days(closed[rows])
+                         + " is before opened_on " + _days(opened[rows]))
+        horizon = pd.Timestamp.now().normalize() + pd.DateOffset(years=1)
+        future = (opened > horizon).fillna(False).astype(bool)
+        self._reject(future, lambda rows: "opened_on " + _days(opened[rows])
+                     + " is more than a year in the future")
 
     def _derive(self, clean: pd.DataFrame) -> None:
         if self.kind != "playbook_runs":
@@ -548,14 +731,19 @@ class _RowChecker:
         codes, uniques = _distinct(text)
         resolved, unknown = [], []
         for value in uniques:
-            person = normalise_person(value)
+            # Salesforce and HubSpot keep a leaver's records as "x@y (Deactivated User)".
+            value = strip_person_status(value)
+            person = value.strip() if looks_like_id(value) \
+                else ("person", normalise_person(value))
+            found = known.get(value.strip()) or known.get(("person", normalise_person(value)))
             # Unknown people keep their text, one spelling per person ("Jane Doe", "jane doe")
-            # over the whole file: the first one met.
-            resolved.append(known.get(person) or spelling.setdefault(person, value))
-            unknown.append(person not in known)
+            # over the whole file: the first one met; ids only as written.
+            resolved.append(found or spelling.setdefault(person, value))
+            unknown.append(found is None)
         out = _spread(codes, resolved, text.index)
-        unresolved = out[_spread(codes, unknown, text.index, missing=False).astype(bool)]
-        _count_into(self.checks.unknown_people, unresolved)
+        # Counted in run(), once the row's outcome is known: the roster warning counts only
+        # rows that load.
+        self.unresolved = out[_spread(codes, unknown, text.index, missing=False).astype(bool)]
         return out
 
     def _playbooks(self, text: pd.Series) -> pd.Series:
@@ -576,6 +764,17 @@ class _RowChecker:
         return out
 
 
+def _id_header(header: str) -> bool:
+    """True when a header names ids ("Account ID", "Associated Company IDs", "GSID"), not
+    names ("Associated Company", "Account")."""
+    key = re.sub(r"[^0-9a-z]+", "", str(header).casefold())
+    return key.endswith(("id", "ids", "gsid")) or key in ("externalid", "hsobjectid")
+
+
+def _days(values: pd.Series) -> pd.Series:
+    return values.dt.strftime("%Y-%m-%d")
+
+
 def _distinct(text: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Codes and distinct non-empty values of a text column (code -1 = empty), so names
     are resolved once per distinct value, not once per row."""
@@ -592,14 +791,22 @@ def _spread(codes: np.ndarray, per_value: list, index, missing=None) -> pd.Serie
 
 
 def _override(text: pd.Series, overrides: dict) -> pd.Series:
-    """A mapping file's values: exact text first, then case/punctuation-insensitive."""
-    keyed = {V.value_key(k): v for k, v in overrides.items()}
+    """A mapping file's values: exact text first, then case/punctuation-insensitive, then
+    (for keys that are boolean words: True, yes, 1) any boolean word of the same truth, so
+    `{True: churned}` also reads the 1 or Yes a file holds."""
+    keyed = {V.value_key(k): v for k, v in overrides.items() if not isinstance(k, bool)}
+    truths = {}
+    for k, v in overrides.items():
+        if V.truth(k) is not None:
+            truths.setdefault(V.truth(k), v)
     lookup = {}
     for value in text.unique():
         if value in overrides:
             lookup[value] = overrides[value]
         elif V.value_key(value) in keyed:
             lookup[value] = keyed[V.value_key(value)]
+        elif value and V.truth(value) in truths:
+            lookup[value] = truths[V.truth(value)]
         else:
             lookup[value] = value
     return text.map(lookup).fillna("").astype(str)
@@ -676,6 +883,113 @@ def _rejected_frame(frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
                          "reason": reasons.to_numpy()})
 
 
+def split_skipped(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(skipped rows, rejected rows) of row_number/raw/reason frames, by the reason's
+    `SKIPPED` prefix; the skipped ones lose the prefix."""
+    skipped = rows["reason"].astype(str).str.startswith(SKIPPED)
+    out = rows[skipped].reset_index(drop=True)
+    out = out.assign(reason=out["reason"].str.slice(len(SKIPPED)))
+    return out, rows[~skipped].reset_index(drop=True)
+
+
+def reason_counts(skipped: pd.DataFrame, rejected: pd.DataFrame) -> pd.DataFrame:
+    """Rows per outcome and reason, commonest first (the value a reason quotes is shown as
+    '…', so "renewal_date 'TBD' is not a date" and "... '13/13' ..." count together):
+    outcome, reason, rows."""
+    parts = []
+    for outcome, rows in (("skipped", skipped), ("rejected", rejected)):
+        if len(rows):
+            # A row with several faults counts under each.
+            reasons = rows["reason"].astype(str).str.split(_NEXT_FAULT).explode()
+            reasons = reasons.map(_reason_pattern)
+            counts = reasons.value_counts(sort=False)
+            parts.append(pd.DataFrame({"outcome": outcome, "reason": counts.index,
+                                       "rows": counts.to_numpy()}))
+    if not parts:
+        return pd.DataFrame({"outcome": pd.Series(dtype=object),
+                             "reason": pd.Series(dtype=object),
+                             "rows": pd.Series(dtype="int64")})
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["rows"], ascending=False, kind="stable", ignore_index=True)
+
+
+# Faults of one row are "; "-joined, each starting with a column name; a value quoted in a
+# reason may itself hold "; " or quotes, so splits and masks lean on the column names.
+_COLUMN_NAMES = sorted({c for t in TABLES.values() for c in t.column_names}, key=len,
+                       reverse=True)
+_NEXT_FAULT = re.compile("; (?=(?:" + "|".join(_COLUMN_NAMES) + ") )")
+
+
+def _reason_pattern(reason: str) -> str:
+    """A reason with its quoted value and its numbers shown as '…'."""
+    reason = re.sub(r"'.*'", "'…'", reason, count=1, flags=re.DOTALL)  # greedy: quotes inside
+    return re.sub(r"(?<![\w'…])-?\d[\d.:/-]*", "…", reason)
+
+
+def _why_none(skipped: pd.DataFrame, rejected: pd.DataFrame) -> str:
+    counts = reason_counts(skipped, rejected)
+    shown = "; ".join(f"{o} {n:,}: {r}" for o, r, n in counts.head(3).itertuples(index=False))
+    return shown or "no data rows"
+
+
+def _unknown_runs(store: Store, kind: str, clean: pd.DataFrame) -> list[str]:
+    """Steps whose run_id no imported run has still load; say how many (preview rows)."""
+    if kind != "run_steps" or "run_id" not in clean or clean.empty:
+        return []
+    counts = clean["run_id"].value_counts()
+    ids = pd.DataFrame({"run_id": counts.index.astype(object), "count": counts.to_numpy()})
+    view = "_import_run_ids"
+    store.register(view, ids)
+    try:
+        missing = store.query(f"SELECT run_id, count FROM {view} WHERE run_id NOT IN "
+                              "(SELECT run_id FROM playbook_runs) ORDER BY count DESC, run_id")
+    finally:
+        store.unregister(view)
+    return _runs_warning(missing)
+
+
+def _runs_warning(missing: pd.DataFrame) -> list[str]:
+    if missing.empty:
+        return []
+    shown = ", ".join(f"{a!r} ({n:,})" for a, n in missing.head(_SHOWN).itertuples(index=False))
+    more = f", and {len(missing) - _SHOWN:,} more" if len(missing) > _SHOWN else ""
+    return [f"{int(missing['count'].sum()):,} steps reference runs not imported yet: "
+            f"{shown}{more} (import the runs first, or check which header holds the run id)"]
+
+
+def _staged_unknown_runs(store: Store, kind: str, rows: str, columns: list[str]) -> list[str]:
+    """As _unknown_runs, over the staged rows of an import."""
+    if kind != "run_steps" or "run_id" not in columns:
+        return []
+    return _runs_warning(store.query(
+        f"SELECT run_id, count(*) AS count FROM {rows} WHERE run_id NOT IN "
+        "(SELECT run_id FROM playbook_runs) GROUP BY run_id ORDER BY count DESC, run_id"))
+
+
+def _count_unchanged(store: Store, table, view: str, columns: list[str]) -> int:
+    """Staged rows identical to the stored row of their key (every column the file has)."""
+    if not columns:
+        return 0
+    types = {c.name: c.type for c in table.columns}
+    target = quote_ident(table.name)
+    same = " AND ".join(
+        f"t.{quote_ident(c)} IS NOT DISTINCT FROM CAST(v.{quote_ident(c)} AS {types[c]})"
+        for c in columns)
+    keys_null = " AND ".join(f"t.{quote_ident(k)} IS NULL" for k in table.key
+                             if k not in columns)
+    condition = same + (f" AND {keys_null}" if keys_null else "")
+    return int(store.scalar(f"SELECT count(*) FROM {view} v WHERE EXISTS "
+                            f"(SELECT 1 FROM {target} t WHERE {condition})"))
+
+
+def _supersede_rejected(store: Store, sha256: str, kind: str, import_id: int) -> None:
+    """The same file imported again (with another mapping) keeps one list of its rows set
+    aside: the earlier imports' rejected_rows of these bytes and kind give way to this one's."""
+    store.execute("DELETE FROM rejected_rows WHERE import_id IN (SELECT import_id FROM imports "
+                  "WHERE sha256 = ? AND kind = ? AND import_id <> ?)",
+                  [sha256, kind, import_id])
+
+
 def _empty_rejected() -> pd.DataFrame:
     return pd.DataFrame({"row_number": pd.Series(dtype="int64"),
                          "raw": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
@@ -741,11 +1055,19 @@ def _load(store: Store, kind: str, source: Source, checks: _FileChecks, recorded
         if checks.rows_read == 0:
             raise ImportRefused(f"{source.file_name} has no data rows")
         stage.reject_duplicates(source)
-        warnings = checks.warnings() + stage.unknown_accounts()
-        report(0.9, f"Loading {stage.rows_valid:,} rows")
-        updated = (_write_rows(store, TABLES[kind], stage.rows, stage.columns)
-                   if stage.columns else 0)
+        warnings = checks.warnings() + stage.unknown_accounts() \
+            + _staged_unknown_runs(store, kind, stage.rows, stage.columns)
         rejected = stage.rejected_rows()
+        skipped, rejected = split_skipped(rejected)
+        if not stage.rows_valid:
+            # Nothing loads: refused, so a script sees a failure and the database is unchanged.
+            raise ImportRefused(f"{source.file_name}: no row could be loaded "
+                                f"({_why_none(skipped, rejected)})")
+        report(0.9, f"Loading {stage.rows_valid:,} rows")
+        unchanged = _count_unchanged(store, TABLES[kind], stage.rows, stage.columns)
+        updated = (_write_rows(store, TABLES[kind], stage.rows, stage.columns)
+                   if stage.columns else 0) - unchanged
+        _supersede_rejected(store, source.sha256, kind, import_id)
         store.execute(f"INSERT INTO rejected_rows SELECT ?, row_number, raw, reason "
                       f"FROM {stage.rejected} ORDER BY row_number", [import_id])
         store.execute(
@@ -759,7 +1081,8 @@ def _load(store: Store, kind: str, source: Source, checks: _FileChecks, recorded
         stage.drop()  # before the commit: the stage never exists outside this transaction
     return ImportResult(import_id, kind, source.file_name, checks.rows_read, stage.rows_valid,
                         updated, len(rejected), rejected, tuple(warnings),
-                        checks.match.ignored), None
+                        checks.match.ignored, rows_skipped=len(skipped),
+                        rows_unchanged=unchanged, skipped=skipped), None
 
 
 def _check_chunks(source: Source, checks: _FileChecks, stage: "_Stage",

@@ -8,7 +8,9 @@ columns:                  # export header: canonical column (null = ignore the h
 values:                   # canonical column: {export value: canonical value}
   outcome: {Closed Success: success, Open: null}   # null = empty
 ```
-Loaded with `yaml.safe_load` into a frozen `Mapping`; an unknown key, kind or column is a
+Loaded into a frozen `Mapping` with every scalar kept as the text the file holds (`True`,
+`yes`, `1` stay those words: YAML 1.1 would make them booleans and numbers, and a value map
+keyed `True` must match the `True` an export holds); an unknown key, kind or column is a
 ValueError naming the file and the key.
 """
 from __future__ import annotations
@@ -21,6 +23,18 @@ import yaml
 from analysis.schema import IMPORTABLE_KINDS, TABLES
 
 _KEYS = ("kind", "day_first", "columns", "values")
+_DAY_FIRST = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+class _TextLoader(yaml.SafeLoader):
+    """safe_load, except that booleans and numbers stay the text written (null stays null)."""
+
+
+_TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
+                           "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
 @dataclass(frozen=True)
@@ -71,7 +85,7 @@ def load_mapping(path: str | Path) -> Mapping:
     """Read a mapping YAML file; ValueError names the file and the offending key."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_TextLoader)
     except yaml.YAMLError as exc:
         raise ValueError(f"{path.name}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -82,19 +96,23 @@ def load_mapping(path: str | Path) -> Mapping:
             raise ValueError(f"{path.name}: unknown key {key!r} (allowed: {', '.join(_KEYS)})")
     if "kind" not in data:
         raise ValueError(f"{path.name}: kind is missing")
-    # YAML 1.1 reads Yes/No/On/Off as booleans; exports mean the words.
+    # Keys and values are the text written (the loader resolves no booleans or numbers).
     columns = {_text(k): v for k, v in (data.get("columns") or {}).items()} \
         if isinstance(data.get("columns") or {}, dict) else data.get("columns")
     values = data.get("values") or {}
     if isinstance(values, dict):
         values = {str(c): ({_text(k): (None if v is None else _text(v)) for k, v in m.items()}
                            if isinstance(m, dict) else m) for c, m in values.items()}
-    return Mapping(data["kind"], data.get("day_first"), columns, values, source=path.name)
+    day_first = data.get("day_first")
+    if isinstance(day_first, str):
+        day_first = _DAY_FIRST.get(day_first.strip().casefold(), day_first)
+    return Mapping(data["kind"], day_first, columns, values, source=path.name)
 
 
 def _text(value) -> str:
+    # Only a Mapping built in code can hold a bool; a file's scalars are already text.
     if isinstance(value, bool):
-        return "Yes" if value else "No"
+        return "True" if value else "False"
     return str(value)
 
 

@@ -252,6 +252,15 @@ def value_key(value) -> str:
     return " ".join(re.sub(r"[^0-9a-z]+", " ", str(value).casefold()).split())
 
 
+def truth(value) -> bool | None:
+    """True or False when `value` is a boolean word (True, yes, 1, x, checked...), else None.
+    A Python bool (a mapping built in code) is itself."""
+    if isinstance(value, bool):
+        return value
+    key = value_key(value)
+    return True if key in TRUE_WORDS else False if key in FALSE_WORDS else None
+
+
 def parse_booleans(values: pd.Series) -> Parsed:
     """TRUE/Yes/1/Y/x -> True, FALSE/No/0/N -> False. Values are object (True/False/None)."""
     words = {**{w: True for w in TRUE_WORDS}, **{w: False for w in FALSE_WORDS}}
@@ -296,13 +305,47 @@ def map_vocabulary(values: pd.Series, vocabulary: dict, *, overrides: dict | Non
     return Parsed(mapped, bad)
 
 
+# Booleans (True/1/Yes) are not here: which of renewed/churned "true" means depends on the
+# column (renewal_polarity), so a bare True never defaults to renewed.
 RENEWAL_OUTCOMES = {
     "renewed": "renewed", "closed won": "renewed", "won": "renewed", "renewal": "renewed",
-    "yes": "renewed", "true": "renewed", "1": "renewed", "closed renewed": "renewed",
+    "closed renewed": "renewed", "retained": "renewed",
+    # HubSpot's deal stage internal values (an "all deals" export writes these).
+    "closedwon": "renewed", "closedlost": "churned",
     "churned": "churned", "closed lost": "churned", "lost": "churned", "cancelled": "churned",
-    "canceled": "churned", "churn": "churned", "no": "churned", "false": "churned",
-    "0": "churned", "not renewed": "churned", "closed churned": "churned",
+    "canceled": "churned", "churn": "churned", "not renewed": "churned",
+    "closed churned": "churned",
 }
+# Stages of a renewal not decided yet (Salesforce and HubSpot defaults): skipped, not faults.
+OPEN_RENEWAL_STAGES = (
+    "open", "new", "pending", "in progress", "prospecting", "qualification", "needs analysis",
+    "value proposition", "id decision makers", "perception analysis", "proposal price quote",
+    "proposal", "negotiation", "negotiation review", "review", "commit", "best case",
+    "pipeline", "forecast", "upside", "appointmentscheduled", "appointment scheduled",
+    "qualifiedtobuy", "qualified to buy", "presentationscheduled", "presentation scheduled",
+    "decisionmakerboughtin", "decision maker bought in", "contractsent", "contract sent",
+    "renewal pending", "not yet renewed", "upcoming", "scheduled", "discovery", "closing",
+)
+_CHURN_NAMES = ("churn", "lost", "cancel", "notrenew", "nonrenew", "attrit", "terminat",
+                "lapsed")
+_RENEW_NAMES = ("renew", "won", "win", "retain", "retention", "kept")
+
+
+def renewal_polarity(header: str) -> str | None:
+    """What a true value means in an outcome column named `header`: "churned" for churn,
+    churned, is_churned, lost, churn_flag...; "renewed" for renewed, is_won, retained...;
+    None when the name says neither (or both)."""
+    key = re.sub(r"[^0-9a-z]+", "", str(header).casefold())
+    churn = any(word in key for word in _CHURN_NAMES)
+    # "not renewed" holds "renew" too: a churn word decides it.
+    renew = not churn and any(word in key for word in _RENEW_NAMES)
+    return "churned" if churn else "renewed" if renew else None
+
+
+def boolean_outcomes(true_means: str) -> dict[str, str]:
+    """The boolean words mapped to renewed/churned, `true_means` on a true value."""
+    other = "renewed" if true_means == "churned" else "churned"
+    return {**{w: true_means for w in TRUE_WORDS}, **{w: other for w in FALSE_WORDS}}
 RUN_OUTCOMES = {
     "success": "success", "successful": "success", "closed success": "success", "won": "success",
     "closed won": "success", "saved": "success", "succeeded": "success", "achieved": "success",
