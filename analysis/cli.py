@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--mapping", metavar="M.yaml", help="mapping file (DESIGN.md format)")
     p.add_argument("--day-first", action="store_true", help="read 03/04/2024 as 3 April")
+    p.add_argument("--member", metavar="NAME",
+                   help="the file to import from a ZIP archive that holds several")
     _add_db(p)
 
     p = sub.add_parser("metrics", help="compute every metric")
@@ -82,7 +84,8 @@ def cmd_import(args) -> int:
     with open_store(args.db) as store:
         try:
             result = import_file(store, args.kind, args.file, mapping=args.mapping,
-                                 day_first=True if args.day_first else None)
+                                 day_first=True if args.day_first else None,
+                                 member=args.member)
         except ImportRefused as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
