@@ -195,16 +195,10 @@ def preview_import(store: Store, kind: str, source, mapping=None, *,
     base = dict(kind=kind, file_name=source.file_name, headers=tuple(source.headers),
                 columns=checks.match.columns, ignored_columns=checks.match.ignored,
                 missing_required=checks.missing)
-    first = frame_source(RawExport(frame, source.file_name, source.format, source.delimiter,
-                                   malformed))
     refusal, result, clean = checks.refusal, None, pd.DataFrame()
     if refusal is None:
-        recorded = _mapping_record(checks.mapping, plan, checks.day_first)
         try:
-            with store.rollback_only():
-                result, stage = _write_import(store, kind, first, checks, recorded,
-                                              lambda fraction, message: None, import_id=0)
-                clean = stage.clean_rows()
+            result, clean = _dry_run(store, kind, source, checks, plan, frame, malformed)
         except ImportRefused as exc:  # no data row
             refusal = str(exc)
     if refusal is not None:
@@ -221,6 +215,20 @@ def preview_import(store: Store, kind: str, source, mapping=None, *,
                       rows_valid=result.rows_loaded, rejected=result.rejected,
                       warnings=tuple(warnings), day_first=checks.day_first, clean=clean,
                       complete=complete, rows_updated=result.rows_updated)
+
+
+def _dry_run(store: Store, kind: str, source: Source, checks: "_FileChecks", plan: Mapping,
+             frame: pd.DataFrame, malformed: pd.DataFrame) -> tuple[ImportResult, pd.DataFrame]:
+    """The import of `frame` (the first rows of `source`) in a transaction that is rolled
+    back: its result, and the rows it stored as stored (indexed by row number)."""
+    first = frame_source(RawExport(frame, source.file_name, source.format, source.delimiter,
+                                   malformed))
+    recorded = _mapping_record(checks.mapping, plan, checks.day_first)
+    with store.rollback_only():
+        # import_id 0 is never drawn from the sequence, which a rollback would not restore.
+        result, stage = _write_import(store, kind, first, checks, recorded,
+                                      lambda fraction, message: None, import_id=0)
+        return result, stage.clean_rows()
 
 
 def preview(store: Store, kind: str, path_or_frame, mapping=None, *,
