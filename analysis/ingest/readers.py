@@ -337,8 +337,9 @@ class Source(ABC):
 
     Attributes: file_name, format, delimiter, headers (after title lines, unnamed empty
     columns and duplicate names are dealt with), notes (what the reader did; a dropped report
-    footer is added once the last chunk has been read), size (bytes), sha256 (None when
-    opened with scan=False) and bytes_per_row (an estimate, for "~N rows" messages).
+    footer is added once the last chunk has been read), size (bytes), sha256 (of the bytes
+    read: a ZIP member's own, so each member is an import of its own; None when opened with
+    scan=False) and bytes_per_row (an estimate, for "~N rows" messages).
     """
 
     file_name: str
