@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind-ok", action="store_true",
                    help="import even when the file looks like another kind of export "
                         "(without it such a file is refused, naming the kind it looks like)")
+    p.add_argument("--member", metavar="NAME",
+                   help="the file to import from a ZIP archive that holds several")
     _add_db(p)
 
     p = sub.add_parser("metrics", help="compute every metric")
@@ -86,7 +88,7 @@ def cmd_import(args) -> int:
         try:
             result = import_file(store, args.kind, args.file, mapping=args.mapping,
                                  day_first=True if args.day_first else None,
-                                 kind_ok=args.kind_ok)
+                                 kind_ok=args.kind_ok, member=args.member)
         except ImportRefused as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

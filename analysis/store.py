@@ -129,6 +129,19 @@ class Store:
             else:
                 cursor.execute("COMMIT")
 
+    @contextmanager
+    def rollback_only(self) -> Iterator["Store"]:
+        """Run the block in a transaction that is always rolled back: a dry run (the import
+        preview) that writes as the real thing would and leaves no trace. Sequences are
+        not transactional in DuckDB, so the block must not draw from one."""
+        with self._write_lock:
+            cursor = self._cursor()
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                yield self
+            finally:
+                cursor.execute("ROLLBACK")
+
     def close(self) -> None:
         with self._write_lock:
             self._con.close()

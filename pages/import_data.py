@@ -10,7 +10,8 @@ import streamlit as st
 from analysis import settings
 from analysis.ingest.headers import match_headers
 from analysis.ingest.history import import_history, rejected_rows
-from analysis.ingest.importer import ImportRefused, guess_kind, import_file, preview, read_export
+from analysis.ingest.importer import (ImportRefused, archive_members, guess_kind, import_file,
+                                      preview_import, read_export)
 from analysis.ingest.mapping import Mapping, load_mapping, save_mapping
 from analysis.schema import IMPORTABLE_KINDS, TABLES
 from pages.common import download_csv, get_store, md_text, require_admin
@@ -100,6 +101,13 @@ def _show_result(result) -> None:
                      key=f"rejected_{result.import_id}")
 
 
+def _forget_choices(i: int) -> None:
+    """Another file of the archive: guess its table and mapping afresh."""
+    for key in [k for k in st.session_state if re.match(
+            rf"(kind|saved|day_first)_{i}$|mapping_{i}_", str(k))]:
+        del st.session_state[key]
+
+
 def _file_panel(i: int, upload, store) -> None:
     st.subheader(md_text(upload.name))
     limit = int(settings.default("upload_limit_mb"))
@@ -108,10 +116,14 @@ def _file_panel(i: int, upload, store) -> None:
                  "limit; split the export or import it with `python -m analysis import`.")
         return
     path = _saved_copy(upload)
+    members = archive_members(path)  # a ZIP holding several files: pick one
+    member = st.selectbox("File in the archive", members, key=f"member_{i}",
+                          on_change=_forget_choices, args=(i,)) if members else None
     try:
         # The first rows only: the mapping, the examples and the preview need no more, and a
         # 1 GB export is read whole only by the import itself, a chunk at a time.
-        frame = read_export(path, max_rows=int(settings.default("import_preview_rows")))
+        frame = read_export(path, member=member,
+                            max_rows=int(settings.default("import_preview_rows")))
     except ImportRefused as exc:
         st.error(md_text(exc))
         return
@@ -133,7 +145,9 @@ def _file_panel(i: int, upload, store) -> None:
     mapping = Mapping(kind, DAY_FIRST[day_first_label], columns,
                       start.values if start else {}, source="the upload page")
 
-    validation = preview(store, kind, frame, mapping, file_name=upload.name)
+    # The real import on the first rows, rolled back: it shows exactly what Import would do.
+    validation = preview_import(store, kind, path, mapping, member=member,
+                                file_name=upload.name)
     _show_preview(validation)
     kind_ok = _kind_confirmation(i, kind, validation)
 
@@ -153,7 +167,7 @@ def _file_panel(i: int, upload, store) -> None:
         try:
             result = import_file(store, kind, path, mapping=mapping, file_name=upload.name,
                                  kind_ok=validation.doubt is not None and kind_ok,
-                                 progress=lambda fraction, message: bar.progress(
+                                 member=member, progress=lambda fraction, message: bar.progress(
                                      min(max(float(fraction), 0.0), 1.0), text=message))
         except ImportRefused as exc:
             bar.empty()
@@ -220,7 +234,7 @@ st.write("Upload exports from your CRM or CS platform (Salesforce, HubSpot, Gain
          "ChurnZero, Totango, Planhat or a spreadsheet). Each file fills one table; headers and "
          "values are recognised automatically and you can correct the mapping before importing.")
 uploads = st.file_uploader("Exports", type=TYPES, accept_multiple_files=True, key="upload",
-                           help=f"CSV, TXT, TSV, XLSX, Parquet or a ZIP holding one of them; "
+                           help=f"CSV, TXT, TSV, XLSX, Parquet or a ZIP holding them; "
                                 f"up to {int(settings.default('upload_limit_mb')):,} MB each.")
 for i, upload in enumerate(uploads or []):
     with st.container(border=True, key=f"panel_{i}"):

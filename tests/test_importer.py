@@ -212,7 +212,8 @@ def test_zip_holding_one_csv(store, tmp_path):
 
 @pytest.mark.parametrize("members, message", [
     ({"a.csv": ACCOUNTS_CSV, "b.csv": ACCOUNTS_CSV},
-     "bad.zip must hold exactly one file; it holds a.csv, b.csv"),
+     "bad.zip holds 2 files (a.csv, b.csv); say which one to import with --member NAME, "
+     "e.g. --member a.csv"),
     ({"../evil.csv": ACCOUNTS_CSV}, "bad.zip holds an unsafe path '../evil.csv'"),
     ({}, "bad.zip must hold exactly one file; it holds nothing"),
 ])

@@ -132,3 +132,26 @@ def test_a_long_file_is_previewed_on_its_first_rows_and_imported_whole(db, monke
     assert not at.exception, at.exception
     assert [m.value for m in at.metric if m.label == "Loaded"] == ["24"]
     assert _rows(db, "accounts") == 24
+
+
+def test_a_zip_of_several_exports_offers_a_member_picker(db, tmp_path):
+    import io
+    import zipfile
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in ("csms.csv", "accounts.csv", "renewals.csv"):
+            archive.writestr(f"crm/{name}", (DATA / name).read_bytes())
+    at = _app()
+    at.file_uploader(key="upload").set_value(
+        [("crm.zip", buffer.getvalue(), "application/zip")]).run()
+    assert not at.exception, at.exception
+    picker = at.selectbox(key="member_0")
+    assert picker.options == ["crm/csms.csv", "crm/accounts.csv", "crm/renewals.csv"]
+    assert at.selectbox(key="kind_0").value == "csms"
+    picker.select("crm/accounts.csv").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="kind_0").value == "accounts"
+    assert {m.label: m.value for m in at.metric}["Would load"] == "24"
+    at.button(key="import_0").click().run()
+    assert not at.exception, at.exception
+    assert _rows(db, "accounts") == 24 and _rows(db, "csms") == 0

@@ -2,15 +2,17 @@
 
 open (analysis.ingest.readers: hash the file, settle its header) -> match headers (analysis.ingest.headers)
 -> per chunk of rows: parse and check every value (analysis.ingest.values) and stage the rows -> settle
-duplicate keys in SQL -> load, all in one transaction. A row that cannot be loaded goes to
-`rejected_rows` with its spreadsheet row number and a reason a person can act on; a file that
-cannot be loaded at all raises `ImportRefused` and leaves the database unchanged. Importing
-the same file again (same bytes, kind and mapping) writes nothing.
+duplicate keys and unknown accounts in SQL -> load, all in one transaction. A row that cannot be
+loaded goes to `rejected_rows` with its spreadsheet row number and a reason a person can act on;
+a file that cannot be loaded at all raises `ImportRefused` and leaves the database unchanged.
+Importing the same file again (same bytes, kind and mapping) writes nothing. The upload page's
+preview is this same import on the first rows, in a transaction that is rolled back.
 """
 from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,14 +32,15 @@ from analysis.ingest.headers import (HeaderMatch, KindDoubt, absent_mapping_head
 from analysis.ingest.mapping import Mapping, as_mapping
 from analysis.ingest.names import (looks_like_id, normalise_person, slugify,
                                    strip_person_status)
-# read_export and guess_kind are re-exported: the upload page needs only this module.
-from analysis.ingest.readers import (ImportRefused, RawExport, Source, blank_rows, frame_source,
-                              open_export)
+# read_export, guess_kind and archive_members are re-exported: the upload page needs only
+# this module.
+from analysis.ingest.readers import (ImportRefused, RawExport, Source, archive_members,
+                                     blank_rows, frame_source, open_export)
 from analysis.schema import IMPORTABLE_KINDS, TABLES
 from analysis.store import Store, quote_ident
 
-__all__ = ["ImportRefused", "ImportResult", "Validation", "import_file", "preview",
-           "read_export", "guess_kind"]
+__all__ = ["ImportRefused", "ImportResult", "Validation", "import_file", "preview_import",
+           "preview", "read_export", "guess_kind", "archive_members"]
 
 Progress = Callable[[float, str], None]
 _SHOWN = 5  # reasons and names listed in a summary or warning before "and N more"
@@ -122,6 +125,7 @@ class Validation:
     def reason_counts(self) -> pd.DataFrame:
         """Rows per outcome (skipped / rejected) and reason, commonest first."""
         return reason_counts(self.skipped, self.rejected)
+    rows_updated: int = 0  # rows of `clean` whose key is already stored
 
     @property
     def mapping(self) -> dict[str, str]:
@@ -133,7 +137,7 @@ class Validation:
 def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
                 day_first: bool | None = None, sheet: str | None = None,
                 file_name: str | None = None, progress: Progress | None = None,
-                kind_ok: bool = False) -> ImportResult:
+                kind_ok: bool = False, member: str | None = None) -> ImportResult:
     """Import one export file into table `kind`, streaming it a chunk of rows at a time.
 
     Parameters
@@ -143,6 +147,7 @@ def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
         setting, else what the first rows' dates settle (`import_sample_rows`), else
         month-first with a warning.
     sheet : XLSX sheet name (default: the first sheet holding data).
+    member : the file of a ZIP archive to import (needed when it holds several).
     file_name : the name to record and show (an upload's original name).
     progress : called as progress(fraction, message) while reading, per chunk checked
         ("Checked 1,400,000 of ~8,000,000 rows") and when loading.
@@ -164,7 +169,7 @@ def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
     _check_kind(kind)
     plan = _mapping_for(mapping, kind, name)
     report(0.0, f"Reading {name}")
-    source = open_export(path, name, sheet=sheet)
+    source = open_export(path, name, sheet=sheet, member=member)
     head, malformed, complete = source.head(int(settings.default("import_sample_rows")))
     checks = _FileChecks(store, kind, source, plan, day_first, head,
                          complete and malformed.empty)
@@ -190,55 +195,120 @@ def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
     return result
 
 
-def preview(store: Store, kind: str, path_or_frame, mapping=None, *,
-            day_first: bool | None = None, sheet: str | None = None,
-            file_name: str | None = None) -> Validation:
-    """What importing would load and reject, without writing anything.
+def preview_import(store: Store, kind: str, source, mapping=None, *,
+                   day_first: bool | None = None, sheet: str | None = None,
+                   member: str | None = None, file_name: str | None = None) -> Validation:
+    """What importing `source` would load, update and reject, and why, without writing.
 
-    `path_or_frame` is a file path or a DataFrame of strings (as `read_export` returns).
-    Only the first `import_preview_rows` rows are checked, so a big file previews fast; a
-    warning ("checked the first 200,000 of ~8,000,000 rows") and `complete=False` say so.
-    A file that cannot be read raises ImportRefused; a missing required column is reported
-    in `missing_required` and `refusal` so the page can offer a mapping instead.
+    The real import (the same checks, staging, duplicate and reference checks in SQL, and
+    upsert) runs on the first `import_preview_rows` rows inside a transaction that is
+    rolled back, so the preview cannot disagree with the import. When the file is longer,
+    a warning ("checked the first 200,000 of ~8,000,000 rows") and `complete=False` say so.
+
+    Parameters
+    ----------
+    source : a file path, an open `Source`, or a DataFrame of strings (as `read_export`
+        returns; its attrs say whether it holds every row of its file).
+    mapping, day_first, sheet, member, file_name : as for `import_file`.
+
+    Returns
+    -------
+    Validation. A file that cannot be read raises ImportRefused; a missing required column
+    (or no data row) is reported in `refusal` (and `missing_required`) so the page can offer
+    a mapping instead.
     """
     _check_kind(kind)
-    if isinstance(path_or_frame, pd.DataFrame):
-        name = file_name or "upload"
-        frame = path_or_frame.astype(object).where(path_or_frame.notna(), "").astype(str)
-        if isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0:
-            frame.index = pd.RangeIndex(2, len(frame) + 2)  # spreadsheet rows; header is 1
-        attrs = path_or_frame.attrs  # set by read_export
-        source = frame_source(RawExport(frame, name, attrs.get("format", "frame"),
-                                        attrs.get("delimiter"),
-                                        notes=tuple(attrs.get("notes", ()))))
-        # A frame from read_export(max_rows=...) may be the first rows of a longer file.
-        whole, estimate = attrs.get("complete", True), attrs.get("rows_estimate", 0)
-    else:
-        path = Path(path_or_frame)
-        name = file_name or path.name
-        source = open_export(path, name, sheet=sheet, scan=False)
-        whole, estimate = True, 0
-    plan = _mapping_for(mapping, kind, name)
-    limit = int(settings.default("import_preview_rows"))
-    frame, malformed, complete = source.head(limit)
-    return _validate(store, kind, source, plan, day_first, frame, malformed,
-                     complete and whole, max(estimate, source.rows_estimate))
+    source, whole, estimate = _preview_source(source, sheet, member, file_name)
+    plan = _mapping_for(mapping, kind, source.file_name)
+    frame, malformed, complete = source.head(int(settings.default("import_preview_rows")))
+    complete = complete and whole
+    sample = frame.iloc[:int(settings.default("import_sample_rows"))]
+    checks = _FileChecks(store, kind, source, plan, day_first, sample, False)
+    base = dict(kind=kind, file_name=source.file_name, headers=tuple(source.headers),
+                columns=checks.match.columns, ignored_columns=checks.match.ignored,
+                missing_required=checks.missing, doubt=checks.doubt)
+    refusal, result, clean = checks.refusal, None, pd.DataFrame()
+    if refusal is None:
+        try:
+            result, clean = _dry_run(store, kind, source, checks, plan, frame, malformed)
+        except ImportRefused as exc:  # no data row
+            refusal = str(exc)
+    if refusal is not None:
+        rows_read = int((~blank_rows(frame)).sum()) + len(malformed)
+        return Validation(**base, refusal=refusal, rows_read=rows_read, rows_valid=0,
+                          rejected=_empty_rejected(), warnings=(), day_first=False,
+                          clean=pd.DataFrame())
+    warnings = list(result.warnings)
+    if not complete:
+        warnings.append(f"checked the first {result.rows_read:,} of "
+                        f"~{max(estimate, source.rows_estimate, result.rows_read):,} "
+                        "rows; the import checks every row")
+    # A file none of whose rows would load is refused by the import: say so before.
+    nothing = (f"{source.file_name}: no row would load "
+               f"({_why_none(result.skipped, result.rejected)})"
+               if complete and not result.rows_loaded else None)
+    return Validation(**base, refusal=nothing, rows_read=result.rows_read,
+                      rows_valid=result.rows_loaded, rejected=result.rejected,
+                      warnings=tuple(warnings), day_first=checks.day_first, clean=clean,
+                      complete=complete, rows_updated=result.rows_updated,
+                      skipped=result.skipped)
 
 
-def read_export(path: str | Path, *, sheet: str | None = None,
+def _dry_run(store: Store, kind: str, source: Source, checks: "_FileChecks", plan: Mapping,
+             frame: pd.DataFrame, malformed: pd.DataFrame) -> tuple[ImportResult, pd.DataFrame]:
+    """The import of `frame` (the first rows of `source`) in a transaction that is rolled
+    back: its result, and the rows it stored as stored (indexed by row number)."""
+    first = frame_source(RawExport(frame, source.file_name, source.format, source.delimiter,
+                                   malformed))
+    recorded = _mapping_record(checks.mapping, plan, checks.day_first)
+    with store.rollback_only():
+        # import_id 0 is never drawn from the sequence, which a rollback would not restore.
+        result, stage = _write_import(store, kind, first, checks, recorded,
+                                      lambda fraction, message: None, import_id=0,
+                                      dry_run=True)
+        return result, stage.clean_rows()
+
+
+def preview(store: Store, kind: str, path_or_frame, mapping=None, *,
+            day_first: bool | None = None, sheet: str | None = None,
+            file_name: str | None = None, member: str | None = None) -> Validation:
+    """`preview_import` under its earlier name."""
+    return preview_import(store, kind, path_or_frame, mapping, day_first=day_first,
+                          sheet=sheet, member=member, file_name=file_name)
+
+
+def _preview_source(source, sheet, member, file_name) -> tuple[Source, bool, int]:
+    """(the Source to preview, whether it can hold every row of its file, a row estimate
+    for a frame that holds only the first rows)."""
+    if isinstance(source, Source):
+        return source, True, 0
+    if not isinstance(source, pd.DataFrame):
+        path = Path(source)
+        return open_export(path, file_name or path.name, sheet=sheet, member=member,
+                           scan=False), True, 0
+    frame = source.astype(object).where(source.notna(), "").astype(str)
+    if isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0:
+        frame.index = pd.RangeIndex(2, len(frame) + 2)  # spreadsheet rows; header is 1
+    attrs = source.attrs  # set by read_export
+    raw = RawExport(frame, file_name or "upload", attrs.get("format", "frame"),
+                    attrs.get("delimiter"), notes=tuple(attrs.get("notes", ())))
+    # A frame from read_export(max_rows=...) may be the first rows of a longer file.
+    return frame_source(raw), attrs.get("complete", True), attrs.get("rows_estimate", 0)
+
+
+def read_export(path: str | Path, *, sheet: str | None = None, member: str | None = None,
                 max_rows: int | None = None) -> pd.DataFrame:
-    """The export at `path` as a DataFrame of strings (index = spreadsheet row number).
+    """The export at `path` as a DataFrame of strings (index = spreadsheet row number),
+    blank rows left out.
 
     max_rows : read only the first that many data rows (a preview of a big file); the
         frame's attrs["complete"] says whether that was every row.
     Raises ImportRefused when the file is empty, unreadable or not tabular.
     """
-    if max_rows is None:
-        return readers.read_export(path, sheet=sheet)
-    source = open_export(path, sheet=sheet, scan=False)
-    frame, malformed, complete = source.head(max_rows)
+    source = open_export(path, sheet=sheet, member=member, scan=False)
+    frame, malformed, complete = source.head(sys.maxsize if max_rows is None else max_rows)
     frame = frame[~blank_rows(frame)]
-    if complete and frame.empty and malformed.empty:  # as the whole-file reader says
+    if complete and frame.empty and malformed.empty:
         raise ImportRefused(f"{source.file_name} has no data rows")
     frame = frame.assign(**{c: readers.as_text(frame[c]) for c in frame.columns})
     frame.attrs.update(format=source.format, delimiter=source.delimiter,
@@ -265,44 +335,6 @@ def _mapping_for(mapping, kind: str, name: str) -> Mapping:
 
 
 # -- validation -----------------------------------------------------------------------------
-def _validate(store: Store, kind: str, source: Source, plan: Mapping, day_first: bool | None,
-              frame: pd.DataFrame, malformed: pd.DataFrame, complete: bool,
-              estimate: int) -> Validation:
-    """The preview: the first rows checked as one chunk, duplicates settled in pandas."""
-    sample = frame.iloc[:int(settings.default("import_sample_rows"))]
-    checks = _FileChecks(store, kind, source, plan, day_first, sample, False)
-    base = dict(kind=kind, file_name=source.file_name, headers=tuple(source.headers),
-                columns=checks.match.columns, ignored_columns=checks.match.ignored,
-                missing_required=checks.missing, doubt=checks.doubt)
-    frame = frame[~blank_rows(frame)]
-    rows_read = len(frame) + len(malformed)
-    refusal = checks.refusal or (f"{source.file_name} has no data rows" if rows_read == 0
-                                 else None)
-    if refusal:
-        return Validation(**base, refusal=refusal, rows_read=rows_read, rows_valid=0,
-                          rejected=_empty_rejected(), warnings=(), day_first=False,
-                          clean=pd.DataFrame())
-    clean, reasons = checks.check(frame, malformed)
-    clean, reasons = _reject_duplicates(kind, clean, reasons)
-    good = reasons.isna()
-    rejected = pd.concat([_rejected_frame(frame, reasons[~good]), malformed],
-                         ignore_index=True).sort_values("row_number", ignore_index=True)
-    skipped, rejected = split_skipped(rejected)
-    clean = clean[good]
-    warnings = checks.warnings() + _unknown_accounts(store, kind, clean) \
-        + _unknown_runs(store, kind, clean)
-    if not complete:
-        warnings.append(f"checked the first {rows_read:,} of ~{max(estimate, rows_read):,} "
-                        "rows; the import checks every row")
-    # A file none of whose rows would load is refused by the import: say so before.
-    nothing = (f"{source.file_name}: no row would load ({_why_none(skipped, rejected)})"
-               if complete and not good.any() else None)
-    return Validation(**base, refusal=nothing, rows_read=rows_read,
-                      rows_valid=int(good.sum()), rejected=rejected,
-                      warnings=tuple(warnings), day_first=checks.day_first, clean=clean,
-                      complete=complete, skipped=skipped)
-
-
 class _FileChecks:
     """What is decided once per file (header mapping, date order, roster, playbook names),
     the checks of each chunk, and the warnings counted over all of them."""
@@ -850,29 +882,6 @@ def _library_ids() -> dict[str, str]:
         return {}
 
 
-def _reject_duplicates(kind: str, clean: pd.DataFrame, reasons: pd.Series):
-    """Within one file the last row of a key wins; earlier ones are rejected, naming it.
-    (The preview's rows, in memory; an import does the same in SQL: `_Stage`.)"""
-    key = [c for c in TABLES[kind].key if c in clean]
-    good = reasons.isna()
-    valid = clean.loc[good, key]
-    dup = valid.duplicated(keep="last")
-    if not dup.any():
-        return clean, reasons
-    row_numbers = pd.Series(valid.index, index=valid.index)
-    last_row = row_numbers.groupby([valid[c] for c in key], dropna=False).transform("last")
-    described = None
-    for c in key:
-        part = c + " " + valid[c].astype(object).map(
-            lambda v: "(empty)" if v is None or pd.isna(v) else repr(str(v)))
-        described = part if described is None else described + ", " + part
-    message = ("duplicate " + described + " (also row " + last_row.astype(str)
-               + "): the last one is kept")
-    reasons = reasons.copy()
-    reasons[dup[dup].index] = message[dup]
-    return clean, reasons
-
-
 def _rejected_frame(frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     rows = frame.loc[reasons.index]
     # A rejected row is kept as the text it showed, typed columns (Parquet) included.
@@ -932,22 +941,6 @@ def _why_none(skipped: pd.DataFrame, rejected: pd.DataFrame) -> str:
     return shown or "no data rows"
 
 
-def _unknown_runs(store: Store, kind: str, clean: pd.DataFrame) -> list[str]:
-    """Steps whose run_id no imported run has still load; say how many (preview rows)."""
-    if kind != "run_steps" or "run_id" not in clean or clean.empty:
-        return []
-    counts = clean["run_id"].value_counts()
-    ids = pd.DataFrame({"run_id": counts.index.astype(object), "count": counts.to_numpy()})
-    view = "_import_run_ids"
-    store.register(view, ids)
-    try:
-        missing = store.query(f"SELECT run_id, count FROM {view} WHERE run_id NOT IN "
-                              "(SELECT run_id FROM playbook_runs) ORDER BY count DESC, run_id")
-    finally:
-        store.unregister(view)
-    return _runs_warning(missing)
-
-
 def _runs_warning(missing: pd.DataFrame) -> list[str]:
     if missing.empty:
         return []
@@ -958,7 +951,7 @@ def _runs_warning(missing: pd.DataFrame) -> list[str]:
 
 
 def _staged_unknown_runs(store: Store, kind: str, rows: str, columns: list[str]) -> list[str]:
-    """As _unknown_runs, over the staged rows of an import."""
+    """Steps whose run_id no imported run has still load: say how many (staged rows)."""
     if kind != "run_steps" or "run_id" not in columns:
         return []
     return _runs_warning(store.query(
@@ -993,24 +986,6 @@ def _supersede_rejected(store: Store, sha256: str, kind: str, import_id: int) ->
 def _empty_rejected() -> pd.DataFrame:
     return pd.DataFrame({"row_number": pd.Series(dtype="int64"),
                          "raw": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
-
-
-def _unknown_accounts(store: Store, kind: str, clean: pd.DataFrame) -> list[str]:
-    """Rows pointing at accounts not imported yet still load; say how many."""
-    if kind == "accounts" or "account_id" not in clean or clean.empty:
-        return []
-    # Count per distinct id with factorize + bincount (no million-row object hashing twice).
-    codes, uniques = pd.factorize(clean["account_id"], use_na_sentinel=True)
-    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-    ids = pd.DataFrame({"account_id": np.asarray(uniques, dtype=object), "count": counts})
-    view = "_import_account_ids"
-    store.register(view, ids)
-    try:
-        missing = store.query(f"SELECT account_id, count FROM {view} WHERE account_id NOT IN "
-                              "(SELECT account_id FROM accounts) ORDER BY count DESC, account_id")
-    finally:
-        store.unregister(view)
-    return _accounts_warning(missing)
 
 
 def _accounts_warning(missing: pd.DataFrame) -> list[str]:
@@ -1049,40 +1024,52 @@ def _load(store: Store, kind: str, source: Source, checks: _FileChecks, recorded
         earlier = _earlier_import(store, source.sha256, kind, recorded)
         if earlier is not None:
             return None, int(earlier)
-        import_id = store.next_import_id()
-        stage = _Stage(store, kind, import_id, source.rows_estimate)
-        _check_chunks(source, checks, stage, report)
-        if checks.rows_read == 0:
-            raise ImportRefused(f"{source.file_name} has no data rows")
-        stage.reject_duplicates(source)
-        warnings = checks.warnings() + stage.unknown_accounts() \
-            + _staged_unknown_runs(store, kind, stage.rows, stage.columns)
-        rejected = stage.rejected_rows()
-        skipped, rejected = split_skipped(rejected)
-        if not stage.rows_valid:
-            # Nothing loads: refused, so a script sees a failure and the database is unchanged.
-            raise ImportRefused(f"{source.file_name}: no row could be loaded "
-                                f"({_why_none(skipped, rejected)})")
-        report(0.9, f"Loading {stage.rows_valid:,} rows")
-        unchanged = _count_unchanged(store, TABLES[kind], stage.rows, stage.columns)
-        updated = (_write_rows(store, TABLES[kind], stage.rows, stage.columns)
-                   if stage.columns else 0) - unchanged
-        _supersede_rejected(store, source.sha256, kind, import_id)
-        store.execute(f"INSERT INTO rejected_rows SELECT ?, row_number, raw, reason "
-                      f"FROM {stage.rejected} ORDER BY row_number", [import_id])
-        store.execute(
-            "INSERT INTO imports (import_id, kind, file_name, sha256, imported_at, "
-            "rows_read, rows_loaded, rows_rejected, mapping, rows_updated, warnings) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [import_id, kind, source.file_name, source.sha256,
-             datetime.now(timezone.utc).replace(tzinfo=None), checks.rows_read,
-             stage.rows_valid, len(rejected), recorded, updated,
-             "\n".join(warnings) or None])
+        result, stage = _write_import(store, kind, source, checks, recorded, report,
+                                      store.next_import_id())
         stage.drop()  # before the commit: the stage never exists outside this transaction
+    return result, None
+
+
+def _write_import(store: Store, kind: str, source: Source, checks: _FileChecks,
+                  recorded: str, report: Progress, import_id: int, *,
+                  dry_run: bool = False) -> tuple[ImportResult, "_Stage"]:
+    """The import itself, inside the caller's transaction (committed by an import, rolled
+    back by a preview): every chunk checked and staged, duplicates and unknown accounts
+    and runs found in SQL over the stage, then the rows, the rejected rows and the imports
+    row written. Returns the result and the stage (still there, for the caller to read or
+    drop). A file none of whose rows loads is refused, so a script sees a failure; a
+    `dry_run` (the preview) reports it instead.
+    """
+    stage = _Stage(store, kind, import_id, source.rows_estimate)
+    _check_chunks(source, checks, stage, report)
+    if checks.rows_read == 0:
+        raise ImportRefused(f"{source.file_name} has no data rows")
+    stage.reject_duplicates(source)
+    warnings = checks.warnings() + stage.unknown_accounts() \
+        + _staged_unknown_runs(store, kind, stage.rows, stage.columns)
+    skipped, rejected = split_skipped(stage.rejected_rows())
+    if not stage.rows_valid and not dry_run:
+        raise ImportRefused(f"{source.file_name}: no row could be loaded "
+                            f"({_why_none(skipped, rejected)})")
+    report(0.9, f"Loading {stage.rows_valid:,} rows")
+    unchanged = _count_unchanged(store, TABLES[kind], stage.rows, stage.columns)
+    updated = (_write_rows(store, TABLES[kind], stage.rows, stage.columns)
+               if stage.columns else 0) - unchanged
+    _supersede_rejected(store, source.sha256, kind, import_id)
+    store.execute(f"INSERT INTO rejected_rows SELECT ?, row_number, raw, reason "
+                  f"FROM {stage.rejected} ORDER BY row_number", [import_id])
+    store.execute(
+        "INSERT INTO imports (import_id, kind, file_name, sha256, imported_at, "
+        "rows_read, rows_loaded, rows_rejected, mapping, rows_updated, warnings) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [import_id, kind, source.file_name, source.sha256,
+         datetime.now(timezone.utc).replace(tzinfo=None), checks.rows_read,
+         stage.rows_valid, len(rejected), recorded, updated,
+         "\n".join(warnings) or None])
     return ImportResult(import_id, kind, source.file_name, checks.rows_read, stage.rows_valid,
                         updated, len(rejected), rejected, tuple(warnings),
                         checks.match.ignored, rows_skipped=len(skipped),
-                        rows_unchanged=unchanged, skipped=skipped), None
+                        rows_unchanged=unchanged, skipped=skipped), stage
 
 
 def _check_chunks(source: Source, checks: _FileChecks, stage: "_Stage",
@@ -1206,6 +1193,13 @@ class _Stage:
         rejected = self.store.query(f"SELECT row_number, raw, reason FROM {self.rejected} "
                                     "ORDER BY row_number")
         return rejected.astype({"row_number": "int64", "raw": object, "reason": object})
+
+    def clean_rows(self) -> pd.DataFrame:
+        """The rows that load, as stored (canonical columns), indexed by row number."""
+        if not self.rows_valid:
+            return pd.DataFrame(columns=self.columns)
+        return self.store.query(f"SELECT * FROM {self.rows} ORDER BY row_number") \
+            .set_index("row_number").rename_axis(None)
 
     def drop(self) -> None:
         for table in (self.rows, self.rejected):
