@@ -21,6 +21,7 @@ import pandas as pd
 from analysis import settings
 
 from analysis.metrics import stats
+from analysis.metrics.designs import assess as design, horizon
 from analysis.playbooks.catalog import playbook_catalog
 from analysis.filters import Filters
 from analysis.scope import scoped
@@ -226,7 +227,26 @@ def before_after(store: Store, filters: Filters | None = None,
             for row in windows.to_dict("records")]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["p_value_adjusted"] = stats.benjamini_hochberg(frame["p_value"].tolist())
+    frame = _with_design(store, filters, windows, frame)
     return frame.astype(object).where(frame.notna(), None)
+
+
+def _with_design(store: Store, filters: Filters | None, windows: pd.DataFrame,
+                 frame: pd.DataFrame) -> pd.DataFrame:
+    """Adds `assessment` (designs.assess.Assessment: effect, claim, pending, ready_on, why)
+    and rewrites `verdict` from its claim."""
+    as_of = horizon.data_as_of(store)
+    monthly = horizon.matured_monthly(store, filters, horizon.fit_windows(windows), as_of,
+                                      settings.default("outcome_horizon_days"))
+    runs = horizon.runs_per_playbook(store)
+    found = []
+    for window, row in zip(windows.to_dict("records"), frame.to_dict("records")):
+        found.append(design.assess(window, monthly[monthly["playbook_id"] == window["playbook_id"]],
+                                   as_of, runs.get(window["playbook_id"], 0)))
+    frame["assessment"] = pd.Series(found, index=frame.index, dtype=object)
+    frame["verdict"] = [design.verdict_text(a.claim, r, s, a.effect, a.why) for a, r, s
+                        in zip(found, frame["before_rate"], frame["after_rate"])]
+    return frame
 
 
 def monthly_series(store: Store, filters: Filters | None, playbook_id: str,
@@ -279,6 +299,7 @@ def before_after_json(store: Store, filters: Filters | None = None,
             **{k: _json_value(row[k]) for k in ("diff", "diff_ci_low", "diff_ci_high",
                                                  "p_value", "p_value_adjusted", "test",
                                                  "verdict")},
+            **row["assessment"].to_json(),  # effect, claim, pending, ready_on, why
         })
     return out
 
