@@ -67,7 +67,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("its_pre_months", 24,
                 "Months before an introduction the time series reads its pre-trend from (as far "
                 "as the data goes; at least window_months)."),
-        Setting("its_exclude_months", 3,
+        Setting("its_exclude_months", 2,
                 "Months just before an introduction left out of the time-series fit: a playbook "
                 "introduced after a bad quarter would otherwise read its recovery as an effect."),
         Setting("min_outcomes_per_side", 30,

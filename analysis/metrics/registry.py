@@ -15,6 +15,7 @@ from analysis import settings
 from analysis.playbooks.catalog import playbook_catalog, shared_catalog
 from analysis.filters import Filters
 from analysis.jsonable import clean
+from analysis.metrics.designs.multiplicity import adjust_claims
 from analysis.store import Store
 
 # key: (module, function). Order is the order of DESIGN.md's contract.
@@ -72,6 +73,7 @@ def metrics_json(store: Store, filters: Filters | None = None) -> dict:
         futures.update({key: start(key) for key in sorted(SECTIONS, key=_start_order)
                         if key not in futures})
         result = {key: futures[key].result() for key in SECTIONS}
+    adjust_claims(result)  # q-values and claims across every effect shown together
     result["generated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     result["filters"] = filters.to_query()
     result["settings"] = {name: settings.default(name) for name in settings.SETTINGS
