@@ -21,14 +21,14 @@ from importlib import import_module
 from pathlib import Path
 
 import numpy as np
-from scipy import stats as sps
 
 from analysis import settings
 from analysis.filters import Filters
+from analysis.metrics import stats
 from analysis.metrics.claims import Claim
 from analysis.metrics.designs.multiplicity import adjust_claims
 from analysis.metrics.registry import SECTIONS
-from analysis.store import Store
+from analysis.store import Store, quote_ident
 from bench.calibrate.world import World, load_tables
 
 SEED = 20261207
@@ -53,12 +53,18 @@ def all_worlds() -> list[World]:
     return worlds
 
 
-def run_replicate(world: World, seed: tuple[int, ...], empty_dir: str) -> list[str]:
-    """The claims one replicate of `world` makes (after Benjamini–Hochberg across them)."""
+def run_replicate(world: World, seed: tuple[int, ...], empty_dir: str,
+                  store: Store | None = None) -> list[str]:
+    """The claims one replicate of `world` makes (after Benjamini–Hochberg across them).
+
+    `store`: an empty in-memory store to use (emptied again afterwards), so a chunk of
+    replicates pays for creating the schema once; None = a new one.
+    """
     rng = np.random.default_rng(list(seed))
     tables, overrides = world.build(rng)
     overrides = {"playbooks_dir": empty_dir, **overrides}
-    store = Store(":memory:")
+    own = store is None
+    store = Store(":memory:") if own else store
     try:
         load_tables(store, tables)
         module, function = SECTIONS[world.section]
@@ -67,18 +73,27 @@ def run_replicate(world: World, seed: tuple[int, ...], empty_dir: str) -> list[s
             page = adjust_claims({world.section: value})
         return list(world.claims(page[world.section]))
     finally:
-        store.close()
+        if own:
+            store.close()
+        else:
+            for name in tables:
+                store.execute(f"DELETE FROM {quote_ident(name)}")
 
 
 def _chunk(names: list[str], start: int, stop: int) -> list[tuple[str, int, list[str]]]:
     """Worker: replicates [start, stop) of the named worlds -> (world, replicate, claims)."""
     worlds = {w.name: (i, w) for i, w in enumerate(all_worlds())}
     out = []
-    with tempfile.TemporaryDirectory() as empty_dir:
-        for name in names:
-            index, world = worlds[name]
-            for r in range(start, stop):
-                out.append((name, r, run_replicate(world, (SEED, _stable(name), r), empty_dir)))
+    store = Store(":memory:")
+    try:
+        with tempfile.TemporaryDirectory() as empty_dir:
+            for name in names:
+                _, world = worlds[name]
+                for r in range(start, stop):
+                    claims = run_replicate(world, (SEED, _stable(name), r), empty_dir, store)
+                    out.append((name, r, claims))
+    finally:
+        store.close()
     return out
 
 
@@ -87,15 +102,12 @@ def _stable(name: str) -> int:
     return int.from_bytes(name.encode()[:16].ljust(16, b"\0"), "little") % (2 ** 32)
 
 
-def wilson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Wilson interval of k successes in n (the Monte Carlo interval of a rate)."""
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """The 95% Wilson interval of k in n: the Monte Carlo interval of a rate."""
     if n == 0:
         return (math.nan, math.nan)
-    z = sps.norm.ppf(1 - alpha / 2)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    prop = stats.wilson(k, n, alpha=0.05)
+    return (prop.ci_low, prop.ci_high)
 
 
 @dataclass
