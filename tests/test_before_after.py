@@ -145,13 +145,13 @@ def test_two_month_data_is_compared_but_too_early_to_claim(store):
     assert row["diff"] == pytest.approx(0.15) and row["test"] == "z_test"
     assert row["p_value"] < 1e-10
     # The data runs to 2024-09-15, the after window to 2025-07-01: no claim yet.
-    assert row["assessment"].claim == Claim.TOO_EARLY
+    assert row["claim"] == Claim.TOO_EARLY
     assert row["verdict"] == ("Too early: the after window ends on 2025-07-01; the data runs to "
                               "2024-09-15; ready on 2025-12-27")
     # Judged later, one month on each side cannot separate a trend from a step.
     with settings.override(as_of="2026-06-30"):
         row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
-    assert row["assessment"].claim == Claim.NOT_ENOUGH_DATA
+    assert row["claim"] == Claim.NOT_ENOUGH_DATA
     assert row["verdict"] == ("Not enough data: 1 months with outcomes before the introduction "
                               "and 1 after; the time series needs 6 on each side")
 
@@ -184,10 +184,10 @@ def test_improved_worse_and_no_clear_change_from_the_time_series(store):
     with settings.override(as_of="2026-01-31"):
         frame = before_after(store, None, cat).set_index("playbook_id")
         items = {e["playbook_id"]: e for e in before_after_json(store, None, cat)}
-    claims = {k: a.claim for k, a in frame["assessment"].items()}
+    claims = frame["claim"].to_dict()
     assert claims == {"p1": Claim.IMPROVED, "p2": Claim.WORSE, "p3": Claim.NO_CLEAR_CHANGE}
     # A flat series with an exact step: the step on the probability scale is the step itself.
-    assert frame.loc["p1", "assessment"].effect.estimate == pytest.approx(0.15, abs=1e-6)
+    assert frame.loc["p1", "effect_estimate"] == pytest.approx(0.15, abs=1e-6)
     assert frame.loc["p1", "verdict"].startswith(
         "Improved: 35% → 50%; +15 points at the introduction beyond the pre-trend (CI +")
     assert frame.loc["p2", "verdict"].startswith("Worse: 50% → 35%; −15 points")
@@ -209,15 +209,15 @@ def test_drift_is_not_an_effect(store):
     with settings.override(as_of="2026-01-31"):
         row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
     assert row["diff"] == pytest.approx(0.06, abs=0.002) and row["diff_ci_low"] > 0
-    assert row["assessment"].claim == Claim.NO_CLEAR_CHANGE
-    assert abs(row["assessment"].effect.estimate) < 0.01
+    assert row["claim"] == Claim.NO_CLEAR_CHANGE
+    assert abs(row["effect_estimate"]) < 0.01
 
 
 def test_not_enough_data_says_why(store):
     _series(store, lambda m: 0.30 if m < 0 else 0.40, per_month=10)
     with settings.override(as_of="2026-01-31"):
         row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
-    assert row["assessment"].claim == Claim.NOT_ENOUGH_DATA
+    assert row["claim"] == Claim.NOT_ENOUGH_DATA
     assert row["verdict"].startswith("Not enough data: 30% → 40%;")
     assert row["verdict"].endswith("cannot rule out a 10-point change")
 
@@ -233,7 +233,7 @@ def test_no_baseline_too_early_and_no_data(store):
     assert frame.loc["late", "before_n"] == 8 and frame.loc["late", "after_rate"] is None
     assert frame.loc["at_risk", "before_rate"] is None
     assert frame.loc["at_risk", "diff"] is None and frame.loc["at_risk", "p_value"] is None
-    assert frame.loc["renewal", "assessment"].why == (
+    assert frame.loc["renewal", "why"] == (
         "no outcomes in the 12 months before or after the introduction on 2024-07-01")
     with settings.override(as_of="2026-06-30"):
         frame = before_after(store, None, cat).set_index("playbook_id")
@@ -250,7 +250,7 @@ def test_every_outcome_successful(store):
         _no_nan(before_after_json(store, None, _catalog(AT_RISK)))
     assert row["before_rate"] == 1.0 and row["after_rate"] == 1.0 and row["diff"] == 0
     assert row["diff_ci_low"] < 0 < row["diff_ci_high"]
-    assert row["assessment"].claim == Claim.NOT_ENOUGH_DATA
+    assert row["claim"] == Claim.NOT_ENOUGH_DATA
     assert row["verdict"] == ("Not enough data: the monthly series cannot be fitted (every "
                               "month all successes or all failures)")
 
@@ -322,10 +322,10 @@ def test_demo_recovers_the_planted_before_after(demo_store):
     assert 0.30 <= at_risk["before_rate"] <= 0.40
     assert at_risk["before_n"] >= 300
     assert at_risk["verdict"].startswith("Improved")
-    assert at_risk["assessment"].claim == Claim.IMPROVED
+    assert at_risk["claim"] == Claim.IMPROVED
     renewal = frame.loc["renewal"]
     assert renewal["metric"] == "renewal_rate"
     assert 0.10 <= renewal["diff"] <= 0.20
     assert renewal["verdict"].startswith("Improved")
-    assert renewal["assessment"].claim == Claim.IMPROVED
+    assert renewal["claim"] == Claim.IMPROVED
     _no_nan(before_after_json(demo_store))

@@ -213,7 +213,11 @@ def before_after(store: Store, filters: Filters | None = None,
         after_n, ... the same for the after window,
         diff (after − before), diff_ci_low, diff_ci_high (Newcombe hybrid score),
         p_value (Fisher exact when a cell is small, else two-proportion z), p_value_adjusted
-        (Benjamini–Hochberg across the playbooks shown), test, verdict (plain text).
+        (Benjamini–Hochberg across the playbooks shown), test, verdict (plain text, from the
+        claim), then the effect design's columns (designs.assess.ROW_COLUMNS): claim,
+        effect_method, effect_estimate, effect_ci_low, effect_ci_high, effect_p_value
+        (interrupted time series: the level change at the introduction beyond the pre-trend),
+        pending_before, pending_after (outcomes inside their horizon), ready_on, why.
         Rates and bounds are None when a side has no outcomes.
     """
     months = settings.default("window_months")
@@ -233,17 +237,18 @@ def before_after(store: Store, filters: Filters | None = None,
 
 def _with_design(store: Store, filters: Filters | None, windows: pd.DataFrame,
                  frame: pd.DataFrame) -> pd.DataFrame:
-    """Adds `assessment` (designs.assess.Assessment: effect, claim, pending, ready_on, why)
-    and rewrites `verdict` from its claim."""
+    """Adds the design's columns (DESIGN_COLUMNS: claim, the effect, pending, ready_on, why;
+    designs.assess) and rewrites `verdict` from the claim."""
     as_of = horizon.data_as_of(store)
     monthly = horizon.matured_monthly(store, filters, horizon.fit_windows(windows), as_of,
                                       settings.default("outcome_horizon_days"))
     runs = horizon.runs_per_playbook(store)
-    found = []
-    for window, row in zip(windows.to_dict("records"), frame.to_dict("records")):
-        found.append(design.assess(window, monthly[monthly["playbook_id"] == window["playbook_id"]],
-                                   as_of, runs.get(window["playbook_id"], 0)))
-    frame["assessment"] = pd.Series(found, index=frame.index, dtype=object)
+    found = [design.assess(window, monthly[monthly["playbook_id"] == window["playbook_id"]],
+                           as_of, runs.get(window["playbook_id"], 0))
+             for window in windows.to_dict("records")]
+    flat = pd.DataFrame([a.to_row() for a in found], columns=design.ROW_COLUMNS,
+                        index=frame.index)
+    frame = pd.concat([frame, flat], axis=1)
     frame["verdict"] = [design.verdict_text(a.claim, r, s, a.effect, a.why) for a, r, s
                         in zip(found, frame["before_rate"], frame["after_rate"])]
     return frame
@@ -299,7 +304,7 @@ def before_after_json(store: Store, filters: Filters | None = None,
             **{k: _json_value(row[k]) for k in ("diff", "diff_ci_low", "diff_ci_high",
                                                  "p_value", "p_value_adjusted", "test",
                                                  "verdict")},
-            **row["assessment"].to_json(),  # effect, claim, pending, ready_on, why
+            **design.json_from_row(row),  # effect, claim, pending, ready_on, why
         })
     return out
 

@@ -33,10 +33,36 @@ class Assessment:
     ready_on: date
     why: str | None
 
+    def to_row(self) -> dict:
+        """The flat columns (ROW_COLUMNS) a before_after frame carries."""
+        e = self.effect
+        return {"claim": str(self.claim), "effect_method": e.method if e else None,
+                **{f"effect_{k}": getattr(e, k) if e else None
+                   for k in ("estimate", "ci_low", "ci_high", "p_value")},
+                "pending_before": self.pending["before"], "pending_after": self.pending["after"],
+                "ready_on": self.ready_on, "why": self.why}
+
     def to_json(self) -> dict:
         return {"effect": None if self.effect is None else self.effect.to_json(),
                 "claim": str(self.claim), "pending": dict(self.pending),
                 "ready_on": self.ready_on.isoformat(), "why": self.why}
+
+
+ROW_COLUMNS = ["claim", "effect_method", "effect_estimate", "effect_ci_low", "effect_ci_high",
+               "effect_p_value", "pending_before", "pending_after", "ready_on", "why"]
+
+
+def json_from_row(row: dict) -> dict:
+    """effect, claim, pending, ready_on, why of a before_after JSON entry, from its frame row
+    (the inverse of Assessment.to_row)."""
+    effect = None
+    if row.get("effect_method") is not None:
+        effect = Effect(row["effect_method"],
+                        *(None if row[f"effect_{k}"] is None else float(row[f"effect_{k}"])
+                          for k in ("estimate", "ci_low", "ci_high", "p_value")))
+    return Assessment(effect, Claim(row["claim"]),
+                      {"before": int(row["pending_before"]), "after": int(row["pending_after"])},
+                      row["ready_on"], row["why"]).to_json()
 
 
 def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_playbook: int
