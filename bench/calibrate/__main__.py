@@ -3,6 +3,7 @@ run the calibration worlds, print the table and write CALIBRATION.md."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from bench.calibrate import runner
@@ -21,8 +22,10 @@ def main(argv=None) -> None:
                         help="where to write the report (default CALIBRATION.md); '-' = nowhere")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.worlds.split(",") if n.strip()] if args.worlds else None
+    start_load = os.getloadavg()[0]
     results, wall = runner.run(names, args.replicates, args.workers)
-    text = runner.report(results, wall, args.replicates, args.workers)
+    text = runner.report(results, wall, args.replicates, args.workers,
+                         (start_load, os.getloadavg()[0]))
     print(text)
     if args.out != "-":
         Path(args.out).write_text(text, encoding="utf-8")
