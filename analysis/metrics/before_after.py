@@ -237,8 +237,8 @@ def before_after(store: Store, filters: Filters | None = None,
 
 def _with_design(store: Store, filters: Filters | None, windows: pd.DataFrame,
                  frame: pd.DataFrame) -> pd.DataFrame:
-    """Adds the design's columns (DESIGN_COLUMNS: claim, the effect, pending, ready_on, why;
-    designs.assess) and rewrites `verdict` from the claim."""
+    """Adds the design's columns (designs.assess.ROW_COLUMNS: claim, the effect, pending,
+    ready_on, why) and rewrites `verdict` from the claim."""
     as_of = horizon.data_as_of(store)
     monthly = horizon.matured_monthly(store, filters, horizon.fit_windows(windows), as_of,
                                       settings.default("outcome_horizon_days"))
