@@ -43,3 +43,21 @@ def test_wilson_monte_carlo_interval():
     # Newcombe (1998), Stat Med 17:857, Table I: 81/263 -> Wilson 0.2553 to 0.3662.
     low, high = runner.wilson(81, 263)
     assert abs(low - 0.2553) < 5e-5 and abs(high - 0.3662) < 5e-5
+
+
+def test_rows_and_report_count_false_claims_and_power():
+    null = World("n", "before_after", True, build=None, claims=None, describe="nothing works")
+    result = runner.WorldResult(null, 4, claims=[["improved", "not_enough_data"],
+                                                 ["not_enough_data", "not_enough_data"],
+                                                 ["worse", "not_enough_data"],
+                                                 ["no_clear_change", "not_enough_data"]])
+    rows = {r["what"]: r for r in result.rows()}
+    assert (rows["false `improved`"]["k"], rows["false `improved`"]["n"]) == (1, 8)
+    assert rows["organisations with any false claim"]["k"] == 2
+    assert rows["`not_enough_data`"]["info"]
+    planted = World("p", "before_after", False, build=None, claims=None)
+    power = runner.WorldResult(planted, 2, claims=[["improved"], ["not_enough_data"]])
+    text = runner.report([result, power], wall=60.0, replicates=4, workers=2)
+    assert "| n | yes | false `improved` | 1 / 8 | 12.5% |" in text
+    assert "| p | no | power (`improved`) | 1 / 2 | 50.0% |" in text
+    assert "- **Missed**: n, organisations with any false claim: 50.0%" in text
