@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench calibrate clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# How often each verdict is wrong when nothing works, and the power for planted effects:
+# simulated organisations, >= 200 replicates per world, writes CALIBRATION.md (~10 minutes).
+calibrate: $(STAMP)
+	$(BIN)/python -m bench.calibrate
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -5,6 +5,8 @@ the pages show `help` next to the widget that changes a setting.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 import os
@@ -52,6 +54,24 @@ SETTINGS: dict[str, Setting] = {
         Setting("missed_play_days", 14, "Days after a trigger fires within which a run must open."),
         Setting("snapshot_max_age_days", 45,
                 "A health snapshot older than this is too stale to fire a trigger (treated as missing)."),
+        Setting("outcome_horizon_days", 180,
+                "Days after a run opens (or a renewal falls due) within which its outcome "
+                "counts: a success recorded later counts as not a success, and an outcome whose "
+                "horizon has not passed by the as-of date is pending (reported, not counted)."),
+        Setting("as_of", None,
+                "The date the data runs to (ISO); None = the last opened_on, closed_on or "
+                "renewal_date in the data. Outcome horizons and 'too early' are judged against it."),
+        Setting("its_min_months", 6,
+                "Months with outcomes each side of an introduction needs before the interrupted "
+                "time series can tell a trend from a step (fewer: not enough data)."),
+        Setting("its_pre_months", 24,
+                "Months before an introduction the time series reads its pre-trend from (as far "
+                "as the data goes; at least window_months)."),
+        Setting("its_exclude_months", 2,
+                "Months just before an introduction left out of the time-series fit: a playbook "
+                "introduced after a bad quarter would otherwise read its recovery as an effect."),
+        Setting("min_outcomes_per_side", 30,
+                "Decided outcomes each side of an introduction needs before an effect is claimed."),
         Setting("min_detectable_lift", 0.10, "Lift the 'not enough data' verdict sizes samples for."),
         Setting("min_outcomes_per_side", 30,
                 "Decided outcomes each side of a comparison needs before a change is claimed "
@@ -107,11 +127,36 @@ def env_name(name: str) -> str:
     return "PLAYBOOK_IMPACT_" + name.upper()
 
 
+# Values set by `override()` for the current context (thread, task, calibration replicate).
+_OVERRIDES: ContextVar[dict] = ContextVar("settings_overrides", default={})
+
+
+@contextmanager
+def override(**values):
+    """Use these setting values inside the block (this context only; nested blocks stack).
+
+    For callers that analyse one data set under other settings without touching the process
+    environment, e.g. the calibration benchmark's replicates: `with override(as_of="2025-03-31"):`.
+    """
+    unknown = set(values) - set(SETTINGS)
+    if unknown:
+        raise KeyError(f"no setting named {sorted(unknown)[0]!r}")
+    token = _OVERRIDES.set({**_OVERRIDES.get(), **values})
+    try:
+        yield
+    finally:
+        _OVERRIDES.reset(token)
+
+
 def default(name: str):
-    """The value in effect for a setting: its declared default, unless the environment variable
-    PLAYBOOK_IMPACT_<NAME> (e.g. PLAYBOOK_IMPACT_FOLLOWER_THRESHOLD=0.75) overrides it."""
+    """The value in effect for a setting: an `override()` around the call, else the environment
+    variable PLAYBOOK_IMPACT_<NAME> (e.g. PLAYBOOK_IMPACT_FOLLOWER_THRESHOLD=0.75), else its
+    declared default."""
     if name not in SETTINGS:
         raise KeyError(f"no setting named {name!r}")
+    overrides = _OVERRIDES.get()
+    if name in overrides:
+        return overrides[name]
     text = os.environ.get(env_name(name))
     if text is None or text == "":
         return SETTINGS[name].default

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import settings
 from analysis.metrics.before_after import before_after, before_after_json, monthly_series
+from analysis.metrics.claims import Claim
 from analysis.filters import Filters
 
 INTRO = date(2024, 7, 1)
@@ -135,36 +137,89 @@ def test_wilson_reference_interval(store):
     assert np.isclose(row["before_ci_high"], 0.3662, atol=5e-5)
 
 
-def test_improved_verdict_in_plain_text(store):
+def test_two_month_data_is_compared_but_too_early_to_claim(store):
     _counts(store, 350, 1000, date(2024, 1, 15))
     _counts(store, 500, 1000, date(2024, 9, 15))
     row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
-    # diff +0.15; Newcombe's interval rounds to +11 to +19 points.
-    assert row["verdict"] == "Improved: 35% → 50% (+15 points, 95% CI +11 to +19)"
-    assert row["test"] == "z_test" and row["p_value"] < 1e-10
+    # The descriptive comparison stays: diff +0.15, z-test.
+    assert row["diff"] == pytest.approx(0.15) and row["test"] == "z_test"
+    assert row["p_value"] < 1e-10
+    # The data runs to 2024-09-15, the after window to 2025-07-01: no claim yet.
+    assert row["claim"] == Claim.TOO_EARLY
+    assert row["verdict"] == ("Too early: the after window ends on 2025-07-01; the data runs to "
+                              "2024-09-15; ready on 2025-12-27")
+    # Judged later, one month on each side cannot separate a trend from a step.
+    with settings.override(as_of="2026-06-30"):
+        row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    assert row["claim"] == Claim.NOT_ENOUGH_DATA
+    assert row["verdict"] == ("Not enough data: 1 months with outcomes before the introduction "
+                              "and 1 after; the time series needs 6 on each side")
 
 
-def test_worse_and_no_clear_change(store):
-    _counts(store, 500, 1000, date(2024, 1, 15), scenario="s1")
-    _counts(store, 350, 1000, date(2024, 9, 15), scenario="s1")
-    _counts(store, 500, 1000, date(2024, 1, 15), scenario="s2")
-    _counts(store, 502, 1000, date(2024, 9, 15), scenario="s2")
-    cat = _catalog(("p1", "s1", "success_rate", INTRO), ("p2", "s2", "success_rate", INTRO))
-    frame = before_after(store, None, cat).set_index("playbook_id")
-    assert frame.loc["p1", "verdict"].startswith("Worse: 50% → 35% (−15 points")
-    # 1000 per side exceeds the 388 needed to detect 50% -> 60%, so the null is informative.
-    assert frame.loc["p2", "verdict"].startswith("No clear change: 50% → 50% (+0.2 points")
+def _series(store, rate, per_month=100, scenario="at_risk", start=date(2022, 7, 1), months=36):
+    """`per_month` closed runs on the 10th of each month, round(rate(m) · per_month) of them
+    successful (m = months from 2024-07-01), each closed 10 days after opening."""
+    rows = []
+    for k in range(months):
+        day = (pd.Timestamp(start) + pd.DateOffset(months=k) + pd.Timedelta(days=9)).date()
+        m = (day.year - 2024) * 12 + day.month - 7
+        wins = round(rate(m) * per_month)
+        rows += [(day, "success" if i < wins else "failure") for i in range(per_month)]
+    frame = pd.DataFrame(rows, columns=["opened_on", "outcome"])
+    frame.insert(0, "run_id", [f"{scenario}-{i}" for i in range(len(frame))])
+    frame["closed_on"] = frame["opened_on"] + pd.Timedelta(days=10)
+    frame["scenario"], frame["account_id"], frame["status"] = scenario, "a1", "closed"
+    store.register("new_runs", frame)
+    store.execute("INSERT INTO playbook_runs (run_id, opened_on, outcome, closed_on, scenario, "
+                  "account_id, status) SELECT * FROM new_runs")
+    store.unregister("new_runs")
 
 
-def test_not_enough_data_says_how_many_more(store):
-    _counts(store, 6, 20, date(2024, 1, 15))
-    _counts(store, 7, 20, date(2024, 9, 15))
-    row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
-    # Per group for 30% -> 40%, alpha .05 two-sided, power .8 (Fleiss' formula without
-    # continuity correction): (1.95996·√(2·.35·.65) + 0.84162·√(.3·.7 + .4·.6))² / .1² = 355.9
-    # -> 356 per side; 20 on each side -> 336 + 336 more.
-    assert row["verdict"].startswith(
-        "Not enough data: about 672 more outcomes needed to detect a 10-point change")
+def test_improved_worse_and_no_clear_change_from_the_time_series(store):
+    _series(store, lambda m: 0.35 if m < 0 else 0.50, scenario="s1")
+    _series(store, lambda m: 0.50 if m < 0 else 0.35, scenario="s2")
+    _series(store, lambda m: 0.50, per_month=400, scenario="s3")
+    cat = _catalog(("p1", "s1", "success_rate", INTRO), ("p2", "s2", "success_rate", INTRO),
+                   ("p3", "s3", "success_rate", INTRO))
+    with settings.override(as_of="2026-01-31"):
+        frame = before_after(store, None, cat).set_index("playbook_id")
+        items = {e["playbook_id"]: e for e in before_after_json(store, None, cat)}
+    claims = frame["claim"].to_dict()
+    assert claims == {"p1": Claim.IMPROVED, "p2": Claim.WORSE, "p3": Claim.NO_CLEAR_CHANGE}
+    # A flat series with an exact step: the step on the probability scale is the step itself.
+    assert frame.loc["p1", "effect_estimate"] == pytest.approx(0.15, abs=1e-6)
+    assert frame.loc["p1", "verdict"].startswith(
+        "Improved: 35% → 50%; +15 points at the introduction beyond the pre-trend (CI +")
+    assert frame.loc["p2", "verdict"].startswith("Worse: 50% → 35%; −15 points")
+    assert frame.loc["p3", "verdict"].startswith("No clear change: 50% → 50%; 0 points")
+    item = items["p1"]
+    assert item["claim"] == "improved" and item["why"] is None
+    assert item["pending"] == {"before": 0, "after": 0}
+    assert item["ready_on"] == "2025-12-27"
+    assert set(item["effect"]) == {"method", "estimate", "ci_low", "ci_high", "p_value",
+                                   "q_value"}
+    assert item["effect"]["method"] == "interrupted_time_series"
+    _no_nan(list(items.values()))
+
+
+def test_drift_is_not_an_effect(store):
+    # Half a point a month for three years, nothing at the introduction: the plain comparison
+    # sees +6 points, the time series sees the trend.
+    _series(store, lambda m: 0.40 + 0.005 * (m + 24), per_month=200)
+    with settings.override(as_of="2026-01-31"):
+        row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    assert row["diff"] == pytest.approx(0.06, abs=0.002) and row["diff_ci_low"] > 0
+    assert row["claim"] == Claim.NO_CLEAR_CHANGE
+    assert abs(row["effect_estimate"]) < 0.01
+
+
+def test_not_enough_data_says_why(store):
+    _series(store, lambda m: 0.30 if m < 0 else 0.40, per_month=10)
+    with settings.override(as_of="2026-01-31"):
+        row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    assert row["claim"] == Claim.NOT_ENOUGH_DATA
+    assert row["verdict"].startswith("Not enough data: 30% → 40%;")
+    assert row["verdict"].endswith("cannot rule out a 10-point change")
 
 
 def test_no_baseline_too_early_and_no_data(store):
@@ -173,24 +228,31 @@ def test_no_baseline_too_early_and_no_data(store):
     cat = _catalog(AT_RISK, RENEWAL, ("late", "s1", "success_rate", date(2025, 9, 1)))
     frame = before_after(store, None, cat).set_index("playbook_id")
     assert frame.loc["late", "verdict"] == (
-        "Too early: no outcomes yet in the 12 months since introduction")
+        "Too early: the after window ends on 2026-09-01; the data runs to 2024-09-15; "
+        "ready on 2027-02-27")
     assert frame.loc["late", "before_n"] == 8 and frame.loc["late", "after_rate"] is None
-    assert frame.loc["at_risk", "verdict"] == (
-        "No baseline: no outcomes in the 12 months before introduction")
     assert frame.loc["at_risk", "before_rate"] is None
     assert frame.loc["at_risk", "diff"] is None and frame.loc["at_risk", "p_value"] is None
-    assert frame.loc["renewal", "verdict"].startswith("No data")
+    assert frame.loc["renewal", "why"] == (
+        "no outcomes in the 12 months before or after the introduction on 2024-07-01")
+    with settings.override(as_of="2026-06-30"):
+        frame = before_after(store, None, cat).set_index("playbook_id")
+    assert frame.loc["at_risk", "verdict"] == (
+        "Not enough data: 0 decided outcomes before the introduction and 8 after; an effect "
+        "needs 30 on each side")
     _no_nan(before_after_json(store, None, cat))
 
 
 def test_every_outcome_successful(store):
-    _counts(store, 12, 12, date(2024, 1, 15))
-    _counts(store, 15, 15, date(2024, 9, 15))
-    row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    _series(store, lambda m: 1.0, per_month=5)
+    with settings.override(as_of="2026-01-31"):
+        row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+        _no_nan(before_after_json(store, None, _catalog(AT_RISK)))
     assert row["before_rate"] == 1.0 and row["after_rate"] == 1.0 and row["diff"] == 0
     assert row["diff_ci_low"] < 0 < row["diff_ci_high"]
-    assert row["verdict"].startswith("Not enough data")
-    _no_nan(before_after_json(store, None, _catalog(AT_RISK)))
+    assert row["claim"] == Claim.NOT_ENOUGH_DATA
+    assert row["verdict"] == ("Not enough data: the monthly series cannot be fitted (every "
+                              "month all successes or all failures)")
 
 
 def test_segment_team_and_playbook_filters_apply_but_not_the_period(store):
@@ -252,31 +314,30 @@ def test_json_shape(store):
     _no_nan(item)
 
 
-def test_json_carries_claim_and_effect(store):
+def test_json_carries_the_descriptive_difference_and_the_designs_effect(store):
     # Newcombe (1998), Stat Med 17:873, Table II (a): 56/70 − 48/80 = 0.2000, method 10
-    # interval 0.0524 to 0.3339; z-test p ≈ 0.0069 < 0.05, so the claim is "improved".
+    # interval 0.0524 to 0.3339; z-test p ≈ 0.0069 < 0.05. That is what happened; the claim
+    # rests on the design's effect, which with two months of data is too early to give.
     _counts(store, 48, 80, date(2024, 1, 15))
     _counts(store, 56, 70, date(2024, 9, 15))
     [item] = before_after_json(store, None, _catalog(AT_RISK))
-    assert item["claim"] == "improved" and item["more_needed"] is None
-    effect = item["effect"]
-    assert set(effect) == {"method", "estimate", "ci_low", "ci_high", "p_value", "q_value"}
-    assert effect["method"] == "newcombe_difference" and effect["q_value"] is None
-    assert effect["estimate"] == pytest.approx(0.2)
-    assert round(effect["ci_low"], 4) == 0.0524 and round(effect["ci_high"], 4) == 0.3339
-    assert effect["p_value"] == item["p_value"] < 0.05
-    assert item["verdict"].startswith("Improved: 60% → 80% (+20 points")
+    assert item["diff"] == pytest.approx(0.2)
+    assert round(item["diff_ci_low"], 4) == 0.0524 and round(item["diff_ci_high"], 4) == 0.3339
+    assert item["p_value"] < 0.05 and item["more_needed"] is None
+    assert set(item["effect"]) == {"method", "estimate", "ci_low", "ci_high", "p_value",
+                                   "q_value"}
+    assert item["claim"] == "too_early" and item["verdict"].startswith("Too early: ")
     json.dumps(item, allow_nan=False)
 
 
-def test_a_high_base_rate_is_no_clear_change_not_thousands_more(store):
+def test_a_high_base_rate_needs_no_more_outcomes(store):
     # Issue 15: 197/200 before, 198/200 after asked for 15,100 more outcomes although the
     # interval already rules out a 10-point change.
     _counts(store, 197, 200, date(2024, 1, 15))
     _counts(store, 198, 200, date(2024, 9, 15))
     row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
-    assert row["claim"] == "no_clear_change" and row["more_needed"] == 0
-    assert row["verdict"] == "No clear change: 98% → 99% (+1 points, 95% CI −2 to +3)"
+    assert row["more_needed"] == 0
+    assert -0.03 < row["diff_ci_low"] < 0 < row["diff_ci_high"] < 0.04
 
 
 # -- the demo data's planted truths -----------------------------------------------------------
@@ -286,9 +347,11 @@ def test_demo_recovers_the_planted_before_after(demo_store):
     assert at_risk["introduced_on"] == date(2024, 7, 1)
     assert 0.30 <= at_risk["before_rate"] <= 0.40
     assert at_risk["before_n"] >= 300
-    assert at_risk["verdict"].startswith("Improved") and at_risk["claim"] == "improved"
+    assert at_risk["verdict"].startswith("Improved")
+    assert at_risk["claim"] == Claim.IMPROVED
     renewal = frame.loc["renewal"]
     assert renewal["metric"] == "renewal_rate"
     assert 0.10 <= renewal["diff"] <= 0.20
     assert renewal["verdict"].startswith("Improved")
+    assert renewal["claim"] == Claim.IMPROVED
     _no_nan(before_after_json(demo_store))

@@ -32,3 +32,19 @@ def test_a_malformed_override_names_the_variable(monkeypatch):
 def test_unknown_setting_is_an_error():
     with pytest.raises(KeyError, match="no setting named"):
         settings.default("nope")
+
+
+def test_override_wins_over_the_environment_inside_its_block_only(monkeypatch):
+    monkeypatch.setenv("PLAYBOOK_IMPACT_WINDOW_MONTHS", "6")
+    with settings.override(window_months=9, as_of="2025-03-31"):
+        assert settings.default("window_months") == 9
+        assert settings.default("as_of") == "2025-03-31"
+        with settings.override(window_months=3):
+            assert settings.default("window_months") == 3
+            assert settings.default("as_of") == "2025-03-31"
+        assert settings.default("window_months") == 9
+    assert settings.default("window_months") == 6
+    assert settings.default("as_of") is None
+    with pytest.raises(KeyError, match="no setting named 'nope'"):
+        with settings.override(nope=1):
+            pass

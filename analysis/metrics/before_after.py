@@ -21,9 +21,8 @@ import pandas as pd
 from analysis import settings
 
 from analysis.metrics import stats
-from analysis.metrics.compare import (EFFECT_COLUMNS, Comparison, compare_proportions,
-                                      effect_columns, effect_of_row)
-from analysis.present import format as fmt, verdicts
+from analysis.metrics.compare import compare_proportions
+from analysis.metrics.designs import assess as design, horizon
 from analysis.playbooks.catalog import playbook_catalog
 from analysis.filters import Filters
 from analysis.scope import scoped
@@ -35,7 +34,7 @@ COLUMNS = [
     *(f"{side}_{col}" for side in SIDES
       for col in ("n", "successes", "rate", "ci_low", "ci_high")),
     "diff", "diff_ci_low", "diff_ci_high", "p_value", "p_value_adjusted", "test", "verdict",
-    "claim", *EFFECT_COLUMNS, "more_needed",
+    "more_needed",
 ]
 SERIES_COLUMNS = ["month", "side", "n", "successes", "rate", "ci_low", "ci_high"]
 
@@ -129,42 +128,7 @@ def _outcome_counts(store: Store, filters: Filters | None, windows: pd.DataFrame
     return counts[columns]
 
 
-# -- verdicts ---------------------------------------------------------------------------------
-# Kept importable from here for callers of the earlier names; the one definition is in format.
-percent, points = fmt.percent, fmt.points
-
-
-def verdict_context(months: int) -> verdicts.Context:
-    """How a before/after comparison is told: sides "before" / "after", empty sides named."""
-    return verdicts.Context(
-        unit="outcomes", a_name="after", b_name="before",
-        no_data=f"No data: no outcomes in the {months} months before or after introduction",
-        no_b=f"No baseline: no outcomes in the {months} months before introduction",
-        no_a=f"Too early: no outcomes yet in the {months} months since introduction")
-
-
-def compare_sides(before: stats.Proportion, after: stats.Proportion, lift: float | None = None,
-                  alpha: float | None = None) -> Comparison:
-    """after against before, by the one comparison (`analysis.metrics.compare`)."""
-    return compare_proportions(after.successes, after.n, before.successes, before.n,
-                               alpha=alpha, lift=lift)
-
-
-def verdict(before: stats.Proportion, after: stats.Proportion, diff=None, low=None, high=None,
-            months: int | None = None, lift: float | None = None,
-            alpha: float | None = None) -> str:
-    """A plain-language verdict on one before/after comparison.
-
-    The claim follows `analysis.metrics.compare` (interval and test must agree, a minimum n,
-    sizing at any base rate) and the words `analysis.present.verdicts`. `diff`, `low` and
-    `high` are recomputed from the two sides (kept in the signature for earlier callers).
-    """
-    months = settings.default("window_months") if months is None else months
-    return verdicts.comparison_sentence(compare_sides(before, after, lift, alpha),
-                                        verdict_context(months))
-
-
-def _compare(row: dict, counts: dict, months: int) -> dict:
+def _compare(row: dict, counts: dict) -> dict:
     """The comparison of one playbook as a flat dict of COLUMNS; `counts` maps a side to
     (successes, n)."""
     (s_b, n_b), (s_a, n_a) = (counts.get(side, (0, 0)) for side in SIDES)
@@ -174,10 +138,7 @@ def _compare(row: dict, counts: dict, months: int) -> dict:
     for side, prop in (("before", cmp.b), ("after", cmp.a)):
         out.update({f"{side}_{k}": v for k, v in prop.as_dict().items()})
     out.update(diff=cmp.diff, diff_ci_low=cmp.diff_ci_low, diff_ci_high=cmp.diff_ci_high,
-               p_value=cmp.p_value, test=cmp.test,
-               verdict=verdicts.comparison_sentence(cmp, verdict_context(months)),
-               claim=cmp.claim.value, **effect_columns(cmp.effect),
-               more_needed=cmp.more_needed)
+               p_value=cmp.p_value, test=cmp.test, more_needed=cmp.more_needed)
     return out
 
 
@@ -205,11 +166,12 @@ def before_after(store: Store, filters: Filters | None = None,
         after_n, ... the same for the after window,
         diff (after − before), diff_ci_low, diff_ci_high (Newcombe hybrid score),
         p_value (Fisher exact when a cell is small, else two-proportion z), p_value_adjusted
-        (Benjamini–Hochberg across the playbooks shown), test, verdict (plain text),
-        claim (a `Claim` value), effect_method, effect_estimate, effect_ci_low,
-        effect_ci_high, effect_p_value, effect_q_value (the `Effect` the claim rests on: for
-        now the Newcombe difference), more_needed
-        (outcomes missing over both sides when the claim is not_enough_data, 0 for
+        (Benjamini–Hochberg across the playbooks shown), test, verdict (plain text, from the
+        claim), then the effect design's columns (designs.assess.ROW_COLUMNS): claim,
+        effect_method, effect_estimate, effect_ci_low, effect_ci_high, effect_p_value
+        (interrupted time series: the level change at the introduction beyond the pre-trend),
+        pending_before, pending_after (outcomes inside their horizon), ready_on, why,
+        more_needed (outcomes missing over both sides when the claim is not_enough_data, 0 for
         no_clear_change, None for a directional claim).
         Rates and bounds are None when a side has no outcomes.
     """
@@ -220,11 +182,31 @@ def before_after(store: Store, filters: Filters | None = None,
     by_playbook: dict[str, dict] = {}
     for rec in counts.itertuples(index=False):  # at most two rows per playbook
         by_playbook.setdefault(rec.playbook_id, {})[rec.side] = (int(rec.successes), int(rec.n))
-    rows = [_compare(row, by_playbook.get(row["playbook_id"], {}), months)
+    rows = [_compare(row, by_playbook.get(row["playbook_id"], {}))
             for row in windows.to_dict("records")]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["p_value_adjusted"] = stats.benjamini_hochberg(frame["p_value"].tolist())
+    frame = _with_design(store, filters, windows, frame)
     return frame.astype(object).where(frame.notna(), None)
+
+
+def _with_design(store: Store, filters: Filters | None, windows: pd.DataFrame,
+                 frame: pd.DataFrame) -> pd.DataFrame:
+    """Adds the design's columns (designs.assess.ROW_COLUMNS: claim, the effect, pending,
+    ready_on, why) and rewrites `verdict` from the claim."""
+    as_of = horizon.data_as_of(store)
+    monthly = horizon.matured_monthly(store, filters, horizon.fit_windows(windows), as_of,
+                                      settings.default("outcome_horizon_days"))
+    runs = horizon.runs_per_playbook(store)
+    found = [design.assess(window, monthly[monthly["playbook_id"] == window["playbook_id"]],
+                           as_of, runs.get(window["playbook_id"], 0))
+             for window in windows.to_dict("records")]
+    flat = pd.DataFrame([a.to_row() for a in found], columns=design.ROW_COLUMNS,
+                        index=frame.index)
+    frame = pd.concat([frame, flat], axis=1)
+    frame["verdict"] = [design.verdict_text(a.claim, r, s, a.effect, a.why) for a, r, s
+                        in zip(found, frame["before_rate"], frame["after_rate"])]
+    return frame
 
 
 def monthly_series(store: Store, filters: Filters | None, playbook_id: str,
@@ -277,8 +259,7 @@ def before_after_json(store: Store, filters: Filters | None = None,
             **{k: _json_value(row[k]) for k in ("diff", "diff_ci_low", "diff_ci_high",
                                                  "p_value", "p_value_adjusted", "test",
                                                  "verdict")},
-            "claim": row["claim"],
-            "effect": effect_of_row(row).to_json(),
+            **design.json_from_row(row),  # effect, claim, pending, ready_on, why
             "more_needed": None if row["more_needed"] is None else int(row["more_needed"]),
         })
     return out

@@ -18,6 +18,7 @@ from analysis import settings
 from analysis.playbooks.catalog import playbook_catalog, shared_catalog
 from analysis.filters import Filters
 from analysis.jsonable import clean
+from analysis.metrics.designs.multiplicity import adjust_claims
 from analysis.store import Store
 
 
@@ -118,6 +119,7 @@ def metrics_json(store: Store, filters: Filters | None = None) -> dict:
         playbook_catalog(store)
         futures.update({m.key: start(m) for m in by_cost if m.reads_catalog})
         result = {m.key: futures[m.key].result() for m in METRICS}
+    adjust_claims(result)  # q-values and claims across every effect shown together
     result["generated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     result["filters"] = filters.to_query()
     result["settings"] = {name: settings.default(name) for name in settings.SETTINGS

@@ -1,0 +1,153 @@
+"""One playbook's before/after claim: too early, not enough data, or what the time series says.
+
+Joins the horizon rule (designs.horizon) and the interrupted time series (designs.interrupted)
+into the keys each `before_after` JSON entry gains: effect, claim, pending, ready_on, why.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from analysis import settings
+from analysis.metrics.claims import Claim, Effect
+from analysis.metrics.designs import interrupted
+from analysis.metrics.designs.horizon import ready_on as ready_date
+from analysis.present import format as fmt, verdicts
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the design concludes for one playbook.
+
+    effect    the interrupted-time-series Effect, or None when none could be estimated
+    claim     a Claim (improved, worse, no_clear_change, not_enough_data, too_early)
+    pending   outcomes whose horizon has not passed, per side: {"before": n, "after": n}
+    ready_on  the first as-of date on which the after window and every horizon are over
+    why       one sentence when the claim is not directional and no effect explains it
+    """
+    effect: Effect | None
+    claim: Claim
+    pending: dict
+    ready_on: date
+    why: str | None
+
+    def to_row(self) -> dict:
+        """The flat columns (ROW_COLUMNS) a before_after frame carries."""
+        e = self.effect
+        return {"claim": str(self.claim), "effect_method": e.method if e else None,
+                **{f"effect_{k}": getattr(e, k) if e else None
+                   for k in ("estimate", "ci_low", "ci_high", "p_value")},
+                "pending_before": self.pending["before"], "pending_after": self.pending["after"],
+                "ready_on": self.ready_on, "why": self.why}
+
+    def to_json(self) -> dict:
+        # The effect always names its design; its figures are null when none was estimated.
+        effect = self.effect or Effect(interrupted.METHOD)
+        return {"effect": effect.to_json(),
+                "claim": str(self.claim), "pending": dict(self.pending),
+                "ready_on": self.ready_on.isoformat(), "why": self.why}
+
+
+ROW_COLUMNS = ["claim", "effect_method", "effect_estimate", "effect_ci_low", "effect_ci_high",
+               "effect_p_value", "pending_before", "pending_after", "ready_on", "why"]
+
+
+def json_from_row(row: dict) -> dict:
+    """effect, claim, pending, ready_on, why of a before_after JSON entry, from its frame row
+    (the inverse of Assessment.to_row)."""
+    effect = None
+    if row.get("effect_method") is not None:
+        effect = Effect(row["effect_method"],
+                        *(None if row[f"effect_{k}"] is None else float(row[f"effect_{k}"])
+                          for k in ("estimate", "ci_low", "ci_high", "p_value")))
+    return Assessment(effect, Claim(row["claim"]),
+                      {"before": int(row["pending_before"]), "after": int(row["pending_after"])},
+                      row["ready_on"], row["why"]).to_json()
+
+
+def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_playbook: int
+           ) -> Assessment:
+    """The claim for one playbook.
+
+    Parameters
+    ----------
+    window : dict
+        One row of playbook_windows(): playbook_id, metric, introduced_on, window_start,
+        window_end (dates).
+    monthly : DataFrame
+        This playbook's rows of horizon.matured_monthly() over horizon.fit_windows(): month,
+        n, successes, pending (months before −window_months feed the pre-trend only).
+    as_of : date or None
+        The date the data runs to (None: the store is empty).
+    runs_of_playbook : int
+        Runs in the data carrying this playbook's id.
+
+    Returns
+    -------
+    Assessment. In order: no outcomes in either window -> not_enough_data ("no runs of this
+    playbook in the data" when none carry its id); as_of before ready_on -> too_early (why:
+    the after window's end, or the outcomes still open); too few outcomes or months a side ->
+    not_enough_data; else the claim of the time-series effect (designs.interrupted.claim).
+    """
+    horizon = int(settings.default("outcome_horizon_days"))
+    alpha = float(settings.default("alpha"))
+    ready = ready_date(window["window_end"], horizon)
+    months = int(settings.default("window_months"))
+    after = monthly["month"] >= 0
+    # the fit may reach further back (its_pre_months); the sides are the windows
+    before = monthly["month"].between(-months, -1)
+    pending = {"before": int(monthly.loc[before, "pending"].sum()),
+               "after": int(monthly.loc[after, "pending"].sum())}
+    decided = {"before": int(monthly.loc[before, "n"].sum()),
+               "after": int(monthly.loc[after, "n"].sum())}
+
+    def result(claim, why, effect=None):
+        return Assessment(effect, claim, pending, ready, why)
+
+    intro = window["introduced_on"].isoformat()
+    if sum(decided.values()) + sum(pending.values()) == 0:
+        if runs_of_playbook == 0 and window["metric"] == "success_rate":
+            return result(Claim.NOT_ENOUGH_DATA, "no runs of this playbook in the data")
+        return result(Claim.NOT_ENOUGH_DATA, f"no outcomes in the {months} months before or "
+                                             f"after the introduction on {intro}")
+    if as_of is None or as_of < ready:
+        end = window["window_end"].isoformat()
+        if as_of is None or as_of < window["window_end"]:
+            why = (f"the after window ends on {end}; the data runs to "
+                   f"{as_of.isoformat() if as_of else 'no date'}")
+        else:
+            why = (f"{pending['after']} outcomes still open: the last runs of the after window "
+                   f"have {horizon} days to close")
+        return result(Claim.TOO_EARLY, f"{why}; ready on {ready.isoformat()}")
+    least = int(settings.default("min_outcomes_per_side"))
+    if min(decided.values()) < least:
+        return result(Claim.NOT_ENOUGH_DATA,
+                      f"{decided['before']} decided outcomes before the introduction and "
+                      f"{decided['after']} after; an effect needs {least} on each side")
+    fit = interrupted.its_effect(monthly, alpha, int(settings.default("its_min_months")),
+                                 int(settings.default("its_exclude_months")))
+    if fit.effect is None:
+        return result(Claim.NOT_ENOUGH_DATA, fit.why)
+    claim = interrupted.claim(fit.effect, alpha, float(settings.default("min_detectable_lift")))
+    why = None
+    if claim == Claim.NOT_ENOUGH_DATA:
+        why = (f"the interval ({fmt.points(fit.effect.ci_low)} to "
+               f"{fmt.points(fit.effect.ci_high)} points) cannot rule out a "
+               f"{round(float(settings.default('min_detectable_lift')) * 100)}-point change")
+    return result(claim, why, fit.effect)
+
+
+def verdict_text(claim: Claim, before_rate, after_rate, effect: Effect | None,
+                 why: str | None) -> str:
+    """The sentence of a before/after claim: its figures, in the shared verdict words."""
+    if effect is None or effect.estimate is None:
+        return verdicts.sentence(claim, reason=why)
+    rates = ""
+    if before_rate is not None and after_rate is not None:
+        rates = f"{fmt.percent(before_rate)} → {fmt.percent(after_rate)}; "
+    change = (f"{rates}{fmt.points(effect.estimate)} points at the introduction beyond the "
+              f"pre-trend (CI {fmt.points(effect.ci_low)} to {fmt.points(effect.ci_high)}, "
+              f"{fmt.p_value(effect.p_value)})")
+    return verdicts.sentence(claim, change_text=change, reason=why)

@@ -1,0 +1,104 @@
+"""Benjamini–Hochberg across every claim shown together (DESIGN.md, "Effects and claims").
+
+A page, the overview and the review pack each show many effects at once: twelve playbooks
+before/after, their followers, versions, consistency, proficiency. Each effect's test holds its
+false-claim rate at alpha on its own; shown together, the chance that *some* claim is false
+grows with their number. Each effect's q-value is its Benjamini–Hochberg adjusted p across the
+family, and a directional claim stands only when q < alpha; a claim that fails that test is
+reduced to the non-directional claim its interval supports.
+"""
+from __future__ import annotations
+
+import math
+
+from analysis import settings
+from analysis.metrics import stats
+from analysis.metrics.claims import Claim, Effect
+from analysis.metrics.designs import interrupted
+from analysis.metrics.designs.assess import verdict_text
+
+# A directional claim that the family's q-value no longer supports becomes this.
+_REDUCED = Claim.NOT_ENOUGH_DATA
+
+
+def effect_entries(metrics: dict) -> list[dict]:
+    """Every JSON entry of a metrics object (or of one page's sections) that carries an
+    `effect` with a p-value: each before_after / followers / versions item, and the
+    consistency and proficiency sections themselves (or items of theirs), in a fixed order."""
+    found: list[dict] = []
+
+    def visit(value):
+        if isinstance(value, dict):
+            effect = value.get("effect")
+            if isinstance(effect, dict) and _p(effect) is not None:
+                found.append(value)
+            for key in sorted(value):
+                if key != "effect":
+                    visit(value[key])
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    for key in sorted(metrics):
+        if key not in ("settings", "filters", "generated_at"):
+            visit(metrics[key])
+    return found
+
+
+def _p(effect: dict):
+    p = effect.get("p_value")
+    if p is None or (isinstance(p, float) and not math.isfinite(p)):
+        return None
+    return float(p)
+
+
+def adjust_claims(metrics: dict, alpha: float | None = None) -> dict:
+    """Fill `effect.q_value` of every effect in `metrics` (BH across all of them) and reduce
+    each directional `claim` whose q is not below alpha; changes `metrics` in place.
+
+    Parameters
+    ----------
+    metrics : dict
+        A `metrics --json` object, a page's sections, or a list of entries wrapped in a dict.
+    alpha : float, optional
+        The `alpha` setting when None.
+
+    Returns
+    -------
+    The same dict. Entries whose claim was reduced keep their effect and gain
+    `why` ("q = 0.08 across 14 effects shown together"), unless they already had one.
+    """
+    alpha = float(settings.default("alpha")) if alpha is None else float(alpha)
+    entries = effect_entries(metrics)
+    q_values = stats.benjamini_hochberg([_p(e["effect"]) for e in entries])
+    for entry, q in zip(entries, q_values):
+        entry["effect"]["q_value"] = q
+        claim = entry.get("claim")
+        if claim is None or not Claim(claim).is_directional or (q is not None and q < alpha):
+            continue
+        entry["claim"] = str(_REDUCED)
+        if not entry.get("why"):
+            entry["why"] = (f"q = {q:.2g} across {len(entries)} effects shown together "
+                            f"(Benjamini–Hochberg); a claim needs q < {alpha:g}")
+        _reword(entry)
+    return metrics
+
+
+def _reword(entry: dict) -> None:
+    """Rewrite the verdict of a before/after entry whose claim was reduced (other sections'
+    verdicts come from their own claim where they are rendered)."""
+    if entry["effect"].get("method") != interrupted.METHOD or "verdict" not in entry:
+        return
+    effect = Effect(**entry["effect"])
+    rate = {side: (entry.get(side) or {}).get("rate") for side in ("before", "after")}
+    entry["verdict"] = verdict_text(Claim(entry["claim"]), rate["before"], rate["after"],
+                                    effect, entry.get("why"))
+
+
+def adjust_effects(effects: list, alpha: float | None = None) -> list:
+    """q-values for a plain list of Effect objects (same order), for callers that hold
+    effects before they become JSON: returns new Effects with q_value set."""
+    from dataclasses import replace
+
+    q_values = stats.benjamini_hochberg([None if e is None else e.p_value for e in effects])
+    return [None if e is None else replace(e, q_value=q) for e, q in zip(effects, q_values)]
