@@ -95,28 +95,49 @@ def test_runs_with_adherence_counts_win_else_run_steps_else_none(store):
     assert source.where(source.notna(), None).to_dict() == {
         "both": "step_counts", "counts": "step_counts", "steps": "run_steps", "zero": None,
         "none": None, "over": "step_counts", "half": "run_steps"}
-    # Only "both" has both sources, and they disagree (4 of 4 against 1 of 4).
-    assert frame.index[frame["adherence_sources_disagree"]].tolist() == ["both"]
-    assert (frame.loc["both", "step_rows"], frame.loc["both", "step_rows_done"]) == (4, 1)
     # Every playbook_runs column is kept.
     columns = set(store.query("SELECT * FROM playbook_runs LIMIT 0").columns)
     assert columns <= set(frame.reset_index().columns)
 
 
-def test_run_step_summaries_count_step_rows_and_done_ones(store):
-    # DESIGN.md "Usage": from run_steps, adherence is "done steps over all steps".
-    add_steps(store, "r1", ["done", "skipped", "open", "done"])
-    add_steps(store, "r2", ["open"])
-    frame = store.query("SELECT * FROM run_step_summaries ORDER BY run_id")
-    assert frame.to_dict("list") == {"run_id": ["r1", "r2"], "step_rows": [4, 1],
-                                     "step_rows_done": [2, 0]}
+def test_a_run_without_a_playbook_has_no_adherence(store):
+    # DESIGN.md "Usage": adherence is how closely a run followed its playbook ("per CSM, runs,
+    # mean adherence"): a run handled without a playbook has none, steps or not.
+    add_runs(store, [("r1", "at_risk", None, "a1", "c1", "2025-01-01", None, "closed", 2, 2,
+                      "success")])
+    add_steps(store, "r1", ["done", "done"])
+    assert pd.isna(store.scalar("SELECT adherence FROM runs_with_adherence"))
 
 
-def test_agreeing_sources_raise_no_flag(store):
+def test_only_playbook_runs_without_counts_read_run_steps(store):
+    # When every playbook run has step counts, step rows cannot change any adherence: the
+    # view must give the same answers (it also skips reading run_steps then).
     add_runs(store, [("r1", "at_risk", "p", "a1", "c1", "2025-01-01", None, "closed", 2, 1,
                       "success")])
-    add_steps(store, "r1", ["done", "skipped"])
-    assert not store.scalar("SELECT adherence_sources_disagree FROM runs_with_adherence")
+    add_steps(store, "r1", ["done", "done"])
+    add_steps(store, "orphan", ["done"])
+    assert store.scalar("SELECT adherence FROM runs_with_adherence") == 0.5
+
+
+def test_step_count_disagreements_list_runs_whose_counts_and_steps_differ(store):
+    # DESIGN.md "Usage": adherence takes steps_completed / steps_total when steps_total > 0,
+    # else run_steps; where both exist and disagree the counts win and the import says so.
+    add_runs(store, [
+        ("issue", "at_risk", "p", "a1", "c1", "2025-01-01", None, "closed", 4, 4, "success"),
+        ("agree", "at_risk", "p", "a1", "c1", "2025-01-01", None, "closed", 2, 1, "success"),
+        ("fewer", "at_risk", "p", "a1", "c1", "2025-01-01", None, "closed", 3, 1, "success"),
+        ("no_counts", "at_risk", "p", "a1", "c1", "2025-01-01", None, "closed", None, None,
+         "success"),
+        ("no_steps", "at_risk", "p", "a1", "c1", "2025-01-01", None, "closed", 4, 2, "success"),
+    ])
+    add_steps(store, "issue", ["done", "open", "open", "open"])
+    add_steps(store, "agree", ["done", "skipped"])
+    add_steps(store, "fewer", ["done", "open"])   # 2 step rows, 3 steps counted
+    add_steps(store, "no_counts", ["done"])
+    frame = store.query("SELECT * FROM step_count_disagreements ORDER BY run_id")
+    assert frame.to_dict("list") == {
+        "run_id": ["fewer", "issue"], "steps_total": [3, 4], "steps_completed": [1, 4],
+        "step_rows": [2, 4], "step_rows_done": [1, 1]}
 
 
 # -- closed_runs ------------------------------------------------------------------------------

@@ -713,11 +713,11 @@ def _accounts_warning(missing: pd.DataFrame) -> list[str]:
 def _step_sources_disagree(store: Store, kind: str, staged: str) -> list[str]:
     """One warning when runs this file loaded or gave steps to have step counts that disagree
     with their run_steps rows (read after the write, from the semantic layer's
-    runs_with_adherence): adherence then follows the counts (DESIGN.md "Usage")."""
+    step_count_disagreements): adherence then follows the counts (DESIGN.md "Usage")."""
     if kind not in ("playbook_runs", "run_steps"):
         return []
-    runs = store.scalar(f"SELECT count(*) FROM runs_with_adherence WHERE "
-                        f"adherence_sources_disagree AND run_id IN (SELECT run_id FROM {staged})")
+    runs = store.scalar(f"SELECT count(*) FROM step_count_disagreements "
+                        f"WHERE run_id IN (SELECT run_id FROM {staged})")
     if not runs:
         return []
     return [f"{runs:,} run{' has' if runs == 1 else 's have'} step counts (steps_completed of "

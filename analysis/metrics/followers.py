@@ -92,8 +92,8 @@ _ARRAY_FIELDS = ("playbook", "success", "adherence", "follower", "health", "arr"
 
 
 def _closed_sql(filters: Filters | None) -> tuple[str, list]:
-    """Closed runs with a playbook within the filters, as (subquery sql, params); each carries
-    its adherence (the semantic layer's `closed_runs`)."""
+    """Closed runs with a playbook within the filters, each with its adherence (the semantic
+    layer's `closed_runs`), as (subquery sql, params)."""
     runs_sql, params = scoped("closed_runs", filters)
     only = ""
     if filters is not None and filters.playbook_id is not None:

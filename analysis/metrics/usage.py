@@ -143,8 +143,8 @@ def usage_tables(store: Store, filters: Filters | None = None,
                  catalog: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`usage_by_playbook` and `usage_by_csm` from one pass over the runs.
 
-    Each run's adherence (aggregating run_steps) is most of the cost of either table, so the
-    runs are grouped once into (playbook, CSM) cells of additive counts and sums; both tables
+    Reading every run with its adherence (which may group run_steps) is most of the cost of
+    either table, so the runs are grouped once into (playbook, CSM) cells of additive counts and sums; both tables
     roll those few thousand cells up. A playbook's distinct CSMs are its cells with a CSM;
     means are sums over counts.
 
@@ -173,21 +173,11 @@ def _usage_cells(store: Store, filters: Filters | None, intro_sql: str) -> pd.Da
     views_sql, view_params = scoped("playbook_views", filters)
     run_pb, run_pb_params = _playbook_clause(filters)
     view_pb, view_pb_params = _playbook_clause(filters)
-    plain_sql, plain_params = scoped("playbook_runs", filters)
-    # Only runs with a playbook are averaged, so only they go through runs_with_adherence
-    # (its join with run_steps); the others, more than half the runs, are read plain.
     return store.query(f"""
-        with all_runs as (
-            select playbook_id, csm_id, status, scenario, opened_on, adherence
-            from {runs_sql} r where playbook_id is not null
-            union all
-            select playbook_id, csm_id, status, scenario, opened_on, null::double
-            from {plain_sql} q where playbook_id is null
-        ),
-        runs as (
+        with runs as (
             select r.playbook_id, r.csm_id, r.status, r.adherence,
                    (i.introduced_on is not null and r.opened_on >= i.introduced_on) as eligible
-            from all_runs r left join {intro_sql} i using (scenario)
+            from {runs_sql} r left join {intro_sql} i using (scenario)
         ),
         cells as materialized (
             select playbook_id, csm_id,
@@ -237,7 +227,7 @@ def _usage_cells(store: Store, filters: Filters | None, intro_sql: str) -> pd.Da
         select 'csm' as part, g.csm_id, c.name, c.team, g.runs, g.playbook_runs,
                g.eligible_runs, g.eligible_with_playbook, g.mean_adherence, g.adherence_n
         from by_csm g left join csms c using (csm_id)
-    """, [*params, *plain_params, settings.default("follower_threshold"), *run_pb_params,
+    """, [*params, settings.default("follower_threshold"), *run_pb_params,
           *view_params, *view_pb_params])
 
 

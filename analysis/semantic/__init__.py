@@ -5,9 +5,10 @@ Like a dbt staging layer, every file here is one query shaped as import CTEs -> 
 created (`Store.ensure_schema` calls `create_views`). Metrics select from the views through
 `analysis.scope.scoped` (so every filter still applies) and never recompute what they define:
 
-- `run_step_summaries`: per run, its step rows in run_steps and how many are done.
-- `runs_with_adherence`: every playbook_runs column plus adherence (DESIGN.md's one rule), its
-  source and a flag where the run's step counts and its run_steps disagree.
+- `runs_with_adherence`: every playbook_runs column plus adherence (DESIGN.md's one rule) and
+  its source.
+- `step_count_disagreements`: runs whose step counts and run_steps rows disagree (the counts
+  win; the import says how many).
 - `closed_runs`: runs with an outcome whose status is closed (derived when absent).
 - `decided_renewals`: renewals that were renewed or churned.
 - `scenario_introductions`: a table macro, not a view, because the playbook catalogue is built
@@ -31,8 +32,8 @@ import pandas as pd
 FOLDER = Path(__file__).parent
 
 # A view is created after every view it selects from.
-VIEW_ORDER = ("run_step_summaries", "runs_with_adherence", "closed_runs", "decided_renewals",
-              "scenario_introductions")
+VIEW_ORDER = ("runs_with_adherence", "step_count_disagreements", "closed_runs",
+              "decided_renewals", "scenario_introductions")
 
 _MACRO = re.compile(r"^-- macro: (\w+)\((\w+)\)\s*$", re.MULTILINE)
 

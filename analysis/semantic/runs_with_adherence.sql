@@ -4,45 +4,64 @@
 -- adherence (NULL) and is left out of every mean.
 -- Step counts need both numbers: a run with steps_total > 0 but no steps_completed falls back to
 -- run_steps. A steps_completed above steps_total counts as all steps done (adherence is 0-1).
--- Adds to every playbook_runs column: step_rows, step_rows_done (NULL without step rows),
--- adherence (0-1 or NULL), adherence_source ('step_counts' | 'run_steps' | NULL) and
--- adherence_sources_disagree.
+-- Adherence is to a playbook: a run without one has none, whatever steps it has.
+-- Adds to every playbook_runs column: adherence (0-1 or NULL) and adherence_source
+-- ('step_counts' | 'run_steps' | NULL). Where both sources exist and disagree, see
+-- step_count_disagreements.
 with
 
-runs as (
-    select * from playbook_runs
+runs as not materialized (
+    -- Not materialised: each branch below reads the table with its own filters pushed down.
+    select *,
+           coalesce(steps_total > 0 and steps_completed is not null, false) as has_step_counts
+    from playbook_runs
+),
+
+steps as (
+    -- Step rows matter only to playbook runs without step counts. When there is no such run
+    -- (exports that carry counts) the filter is false for every row and DuckDB skips the
+    -- scan: a million-run data set's millions of step rows are never grouped.
+    -- (The test reads playbook_runs itself: naming the runs CTE here would scan it again.)
+    select run_id, status from run_steps
+    where exists (select 1 from playbook_runs
+                  where playbook_id is not null
+                    and not coalesce(steps_total > 0 and steps_completed is not null, false))
 ),
 
 step_summaries as (
-    select * from run_step_summaries
+    select run_id,
+           count(*) as step_rows,                                  -- every step, any status
+           count(*) filter (where status = 'done') as step_rows_done
+    from steps
+    group by run_id
 ),
 
-sources as (
-    select runs.*,
-           step_summaries.step_rows,
-           step_summaries.step_rows_done,
-           coalesce(runs.steps_total > 0 and runs.steps_completed is not null, false)
-               as has_step_counts,
-           coalesce(step_summaries.step_rows > 0, false) as has_step_rows
+counted as (
+    -- Runs without a playbook (no adherence) and runs with step counts: no join needed, so
+    -- most runs never meet run_steps.
+    select * exclude (has_step_counts),
+           case when playbook_id is not null
+                then least(steps_completed, steps_total)::double / steps_total
+           end as adherence,
+           case when playbook_id is not null then 'step_counts' end as adherence_source
+    from runs
+    where playbook_id is null or has_step_counts
+),
+
+stepped as (
+    -- Playbook runs without step counts: done steps over all their step rows (none: NULL).
+    select runs.* exclude (has_step_counts),
+           step_summaries.step_rows_done::double / step_summaries.step_rows as adherence,
+           case when step_summaries.step_rows > 0 then 'run_steps' end as adherence_source
     from runs
     left join step_summaries on step_summaries.run_id = runs.run_id
+    where runs.playbook_id is not null and not runs.has_step_counts
 ),
 
 final as (
-    select * exclude (has_step_counts, has_step_rows),
-           case when has_step_counts
-                    then least(steps_completed, steps_total)::double / steps_total
-                when has_step_rows then step_rows_done::double / step_rows
-           end as adherence,
-           case when has_step_counts then 'step_counts'
-                when has_step_rows then 'run_steps'
-           end as adherence_source,
-           -- Both sources present and telling different stories (4 of 4 done by the counts,
-           -- 1 of 4 in run_steps): the counts win, and the import warns about such runs.
-           coalesce(has_step_counts and has_step_rows
-                    and (steps_total <> step_rows or steps_completed <> step_rows_done),
-                    false) as adherence_sources_disagree
-    from sources
+    select * from counted
+    union all
+    select * from stepped
 )
 
 select * from final
