@@ -157,6 +157,15 @@ def test_closed_runs_have_an_outcome_and_a_closed_or_derived_status(store):
     ])
     frame = store.query("SELECT run_id, succeeded FROM closed_runs ORDER BY run_id")
     assert frame.to_dict("list") == {"run_id": ["closed", "derived"], "succeeded": [True, False]}
+    status = store.query("SELECT run_id, derived_status, is_closed FROM runs_with_status "
+                         "ORDER BY run_id").set_index("run_id")
+    assert status["derived_status"].to_dict() == {
+        "closed": "closed", "derived": "closed", "marked_open": "open", "no_outcome": "closed",
+        "open": "open"}
+    assert status.index[status["is_closed"]].tolist() == ["closed", "derived"]
+    # The same runs are closed where adherence is read (followers reads it there).
+    closed = store.query("SELECT run_id FROM runs_with_adherence WHERE is_closed ORDER BY run_id")
+    assert closed["run_id"].tolist() == ["closed", "derived"]
 
 
 # -- decided_renewals ---------------------------------------------------------------------------
@@ -208,7 +217,7 @@ def test_views_honour_the_filters(store):
     assert store.query(f"SELECT run_id FROM {sql} r", params)["run_id"].tolist() == ["r2"]
 
 
-# -- one adherence everywhere (issue 12) ------------------------------------------------------------
+# -- one adherence everywhere (issue 12) ----------------------------------------------------
 def _issue_run_store(store):
     """The run of issue 12 (step counts 4 of 4, run_steps 1 of 4 done) and one run followed
     loosely (1 of 4 by its counts), both closed, for one CSM and one playbook."""

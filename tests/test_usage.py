@@ -23,7 +23,8 @@ from tests.test_catalog import AT_RISK, RENEWAL  # two definitions, as the libra
 RUNS = [
     # c1: adherence of r1 comes from its step counts (3 of 4), not run_steps' 2 done of 3
     # (DESIGN.md "Usage": steps_completed / steps_total when the run has steps_total > 0, else
-    # from run_steps -- this test pinned run_steps first until the semantic layer); r2 is open (1.0);
+    # from run_steps -- this test pinned run_steps first until the semantic layer); r2 is open
+    # (1.0);
     # r3 is eligible without a playbook; r4 opened before at_risk's introduction; r5's scenario
     # has no playbook; r6 has 0 steps, so no adherence.
     ("r1", "at_risk", "at_risk", "a1", "c1", "2024-08-01", "closed", 4, 3),

@@ -1,9 +1,9 @@
 """Followers versus non-followers: does following a playbook closely go with better outcomes?
 
 Closed runs of each playbook with a known adherence (both defined once in the semantic layer,
-analysis/semantic/: closed_runs and runs_with_adherence; runs without steps are left out). A
-follower is a run with adherence >= follower_threshold. The naive difference of success rates is confounded (healthier,
-larger accounts are both followed more and saved more), so an adjusted difference is estimated
+analysis/semantic/: runs_with_status and runs_with_adherence; runs without steps are left out).
+A follower is a run with adherence >= follower_threshold. The naive difference of success rates
+is confounded (healthier, larger accounts are both followed more and saved more), so an adjusted difference is estimated
 from covariates known when the run opened (health_at_open, log ARR at open, segment):
 
 - "ipw": a logistic propensity model P(follower | covariates), runs outside the overlap region
@@ -91,17 +91,18 @@ class RunArrays:
 _ARRAY_FIELDS = ("playbook", "success", "adherence", "follower", "health", "arr", "segment")
 
 
-def _closed_sql(filters: Filters | None) -> tuple[str, list]:
-    """Closed runs with a playbook within the filters, each with its adherence (the semantic
-    layer's `closed_runs`), as (subquery sql, params)."""
-    runs_sql, params = scoped("closed_runs", filters)
+def _closed_sql(filters: Filters | None, adherence: bool = True) -> tuple[str, list]:
+    """Closed runs with a playbook within the filters, as (subquery sql, params): the semantic
+    layer's `runs_with_adherence` that are closed, or its `closed_runs` (no adherence, cheaper)
+    when `adherence` is False."""
+    runs_sql, params = scoped("runs_with_adherence" if adherence else "closed_runs", filters)
     only = ""
     if filters is not None and filters.playbook_id is not None:
         only = "AND q.playbook_id = ?"
         params = [*params, filters.playbook_id]
     sql = f"""(
         SELECT q.* FROM {runs_sql} q
-        WHERE q.playbook_id IS NOT NULL {only}
+        WHERE q.playbook_id IS NOT NULL AND q.is_closed {only}
     )"""
     return sql, params
 
@@ -138,7 +139,7 @@ def run_arrays(store: Store, filters: Filters | None = None,
     """
     threshold = settings.default("follower_threshold") if threshold is None else threshold
     closed_sql, params = _closed_sql(filters)
-    playbook_ids, segments = _labels(store, closed_sql, params)
+    playbook_ids, segments = _labels(store, *_closed_sql(filters, adherence=False))
     playbook_codes, playbook_params = _codes(playbook_ids)
     segment_codes, segment_params = _codes(segments)
     frame = store.query(f"""

@@ -144,8 +144,8 @@ def usage_tables(store: Store, filters: Filters | None = None,
     """`usage_by_playbook` and `usage_by_csm` from one pass over the runs.
 
     Reading every run with its adherence (which may group run_steps) is most of the cost of
-    either table, so the runs are grouped once into (playbook, CSM) cells of additive counts and sums; both tables
-    roll those few thousand cells up. A playbook's distinct CSMs are its cells with a CSM;
+    either table, so the runs are grouped once into (playbook, CSM) cells of additive counts
+    and sums; both tables roll those few thousand cells up. A playbook's distinct CSMs are its cells with a CSM;
     means are sums over counts.
 
     Returns

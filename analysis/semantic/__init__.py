@@ -2,14 +2,16 @@
 
 Like a dbt staging layer, every file here is one query shaped as import CTEs -> logic CTEs ->
 `final` -> `select * from final`, and becomes a DuckDB view of the same name when the schema is
-created (`Store.ensure_schema` calls `create_views`). Metrics select from the views through
-`analysis.scope.scoped` (so every filter still applies) and never recompute what they define:
+created (`Store.ensure_schema` runs `create_statements()`). Metrics select from the views
+through `analysis.scope.scoped` (so every filter still applies) and never recompute what they
+define:
 
-- `runs_with_adherence`: every playbook_runs column plus adherence (DESIGN.md's one rule) and
-  its source.
+- `runs_with_status`: every playbook_runs column plus its status derived when absent, whether
+  it is closed and whether it succeeded.
+- `runs_with_adherence`: runs_with_status plus adherence (DESIGN.md's one rule) and its source.
 - `step_count_disagreements`: runs whose step counts and run_steps rows disagree (the counts
   win; the import says how many).
-- `closed_runs`: runs with an outcome whose status is closed (derived when absent).
+- `closed_runs`: the runs of runs_with_status that are closed.
 - `decided_renewals`: renewals that were renewed or churned.
 - `scenario_introductions`: a table macro, not a view, because the playbook catalogue is built
   in Python; `introductions(store, catalog)` registers the catalogue and names the call.
@@ -32,8 +34,8 @@ import pandas as pd
 FOLDER = Path(__file__).parent
 
 # A view is created after every view it selects from.
-VIEW_ORDER = ("runs_with_adherence", "step_count_disagreements", "closed_runs",
-              "decided_renewals", "scenario_introductions")
+VIEW_ORDER = ("runs_with_status", "runs_with_adherence", "step_count_disagreements",
+              "closed_runs", "decided_renewals", "scenario_introductions")
 
 _MACRO = re.compile(r"^-- macro: (\w+)\((\w+)\)\s*$", re.MULTILINE)
 

@@ -5,7 +5,8 @@
 -- Step counts need both numbers: a run with steps_total > 0 but no steps_completed falls back to
 -- run_steps. A steps_completed above steps_total counts as all steps done (adherence is 0-1).
 -- Adherence is to a playbook: a run without one has none, whatever steps it has.
--- Adds to every playbook_runs column: adherence (0-1 or NULL) and adherence_source
+-- Adds to every column of runs_with_status (playbook_runs with derived_status, is_closed,
+-- succeeded): adherence (0-1 or NULL) and adherence_source
 -- ('step_counts' | 'run_steps' | NULL). Where both sources exist and disagree, see
 -- step_count_disagreements.
 with
@@ -14,7 +15,7 @@ runs as not materialized (
     -- Not materialised: each branch below reads the table with its own filters pushed down.
     select *,
            coalesce(steps_total > 0 and steps_completed is not null, false) as has_step_counts
-    from playbook_runs
+    from runs_with_status
 ),
 
 steps as (
