@@ -19,6 +19,11 @@ _SCOPE = {
     "health_snapshots": ("snapshot_date", True, False),
     "accounts": (None, True, True),
     "csms": (None, False, True),
+    # The semantic layer's views (analysis/semantic/) filter like the tables they select from.
+    "runs_with_status": ("opened_on", True, True),
+    "runs_with_adherence": ("opened_on", True, True),
+    "closed_runs": ("opened_on", True, True),
+    "decided_renewals": ("renewal_date", True, True),
 }
 
 

@@ -13,7 +13,7 @@ import threading
 import duckdb
 import pandas as pd
 
-from analysis import schema, settings
+from analysis import schema, semantic, settings
 
 # Never reach for the network: no extension can be installed offline anyway.
 _CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -171,6 +171,9 @@ class Store:
             for table in schema.TABLES.values():
                 self._cursor().execute(schema.create_table_sql(table))
             self._cursor().execute("CREATE SEQUENCE IF NOT EXISTS import_id_seq START 1")
+            # The semantic layer's views over the tables, replaced so a release's definitions win.
+            for statement in semantic.create_statements():
+                self._cursor().execute(statement)
             self._cursor().execute(
                 "INSERT OR REPLACE INTO schema_meta VALUES ('schema_version', ?)",
                 [str(schema.SCHEMA_VERSION)])

@@ -21,7 +21,10 @@ from tests.test_catalog import AT_RISK, RENEWAL  # two definitions, as the libra
 
 # run_id, scenario, playbook_id, account, csm, opened_on, status, steps_total, steps_completed
 RUNS = [
-    # c1: adherence of r1 comes from run_steps (2 done of 3), not 3/4; r2 is open (1.0);
+    # c1: adherence of r1 comes from its step counts (3 of 4), not run_steps' 2 done of 3
+    # (DESIGN.md "Usage": steps_completed / steps_total when the run has steps_total > 0, else
+    # from run_steps -- this test pinned run_steps first until the semantic layer); r2 is open
+    # (1.0);
     # r3 is eligible without a playbook; r4 opened before at_risk's introduction; r5's scenario
     # has no playbook; r6 has 0 steps, so no adherence.
     ("r1", "at_risk", "at_risk", "a1", "c1", "2024-08-01", "closed", 4, 3),
@@ -38,7 +41,8 @@ RUNS = [
     ("r10", "at_risk", None, "a2", "c3", "2025-02-01", "closed", None, None),
     ("r11", "at_risk", None, "a2", "c3", "2025-03-01", "closed", None, None),
     ("r12", "at_risk", "at_risk", "a2", "c3", "2025-04-01", "closed", 2, 1),
-    # No CSM: counts for the playbook, not for any CSM; run_steps give 1 done of 2.
+    # No CSM: counts for the playbook, not for any CSM; its counts (4 of 4) win over run_steps'
+    # 1 done of 2 (DESIGN.md "Usage", as r1).
     ("r13", "at_risk", "at_risk", "a1", None, "2024-12-01", "closed", 4, 4),
 ]
 STEPS = [("r1", "step 1", "done"), ("r1", "step 2", "done"), ("r1", "step 10", "skipped"),
@@ -84,10 +88,11 @@ def test_usage_by_playbook(usage_store):
     assert at_risk["runs"] == 5 and at_risk["open_runs"] == 1
     assert at_risk["views"] == 3
     assert at_risk["csms_using"] == 3  # c1, c2, c3; r13 has no CSM
-    # Adherence: r1 2/3 (run_steps), r2 5/5, r7 9/10, r12 1/2, r13 1/2 (run_steps).
-    assert at_risk["mean_adherence"] == pytest.approx((2 / 3 + 1 + 0.9 + 0.5 + 0.5) / 5)
+    # Adherence (step counts first, DESIGN.md "Usage"): r1 3/4, r2 5/5, r7 9/10, r12 1/2,
+    # r13 4/4 (its run_steps' 1 of 2 lose to the counts).
+    assert at_risk["mean_adherence"] == pytest.approx((0.75 + 1 + 0.9 + 0.5 + 1) / 5)
     assert at_risk["adherence_n"] == 5
-    assert at_risk["followed_runs"] == 2  # r2 and r7 are at or above 0.8
+    assert at_risk["followed_runs"] == 3  # r2, r7 and r13 are at or above 0.8
     assert at_risk["name"] == "At-Risk Customer Save"
     renewal = frame.loc["renewal"]
     # r6 (0 steps) and r8 (no count) have no adherence: the mean is missing, not 0.
@@ -113,8 +118,9 @@ def test_usage_by_csm(usage_store):
     # retention has none), three of them with a playbook.
     assert (c1["runs"], c1["eligible_runs"], c1["eligible_with_playbook"]) == (6, 4, 3)
     assert c1["playbook_share"] == pytest.approx(0.75)
-    # Mean over r1 (2/3) and r2 (1); r6 has no steps and is left out.
-    assert c1["mean_adherence"] == pytest.approx((2 / 3 + 1) / 2)
+    # Mean over r1 (3/4 by its counts, DESIGN.md "Usage") and r2 (1); r6 has no steps and is
+    # left out.
+    assert c1["mean_adherence"] == pytest.approx((0.75 + 1) / 2)
     assert c1["adherence_n"] == 2
     assert not c1["consistent"] and not c1["rare"]
     assert (c1["name"], c1["team"]) == ("Ann", "A")
@@ -130,7 +136,7 @@ def test_usage_by_csm(usage_store):
     assert c1["share_ci_high"] == pytest.approx(0.95441, abs=1e-5)
     # 0.30–0.95 straddles both 0.3 and 0.8: four runs cannot tell.
     assert c1["verdict"] == ("In between: 75% of 4 eligible runs used a playbook, mean "
-                             "adherence 83% (uncertain: the share's 95% CI runs from 30% to 95%)")
+                             "adherence 88% (uncertain: the share's 95% CI runs from 30% to 95%)")
     assert c2["verdict"].startswith("Consistent user: 100% of 2 eligible runs")
 
 
@@ -293,13 +299,14 @@ def _usage_by_pandas(store, filters: Filters) -> tuple[pd.DataFrame, pd.DataFram
         keep &= runs["csm_id"].isin(team)
         keep_views &= views["csm_id"].isin(team)
     runs, views = runs[keep].copy(), views[keep_views]
-    # Adherence: done over all steps when the run has step rows, else the counts; only runs
-    # with a playbook are averaged anywhere.
+    # Adherence (DESIGN.md "Usage"): the counts when steps_total > 0 and steps_completed is
+    # known, else done over all step rows; only runs with a playbook are averaged anywhere.
     per_run = steps.assign(done=steps["status"].eq("done")).groupby("run_id")["done"]
     from_steps = runs["run_id"].map(per_run.sum() / per_run.size())
     total = runs["steps_total"].astype(float)
     from_counts = (runs["steps_completed"].astype(float).clip(upper=total) / total).where(total > 0)
-    runs["adherence"] = (from_steps.astype(float).fillna(from_counts)
+    from_counts = from_counts.where(runs["steps_completed"].notna())
+    runs["adherence"] = (from_counts.fillna(from_steps.astype(float))
                          .where(runs["playbook_id"].notna()))
     intro = first_introduction_by_scenario(catalog.playbook_catalog(store))
     intro = dict(zip(intro["scenario"], pd.to_datetime(intro["introduced_on"])))

@@ -999,6 +999,20 @@ def _accounts_warning(missing: pd.DataFrame) -> list[str]:
             f"{shown}{more}"]
 
 
+def _step_sources_disagree(store: Store, kind: str, staged: str) -> list[str]:
+    """One warning when runs this file loaded or gave steps to have step counts that disagree
+    with their run_steps rows (read after the write, from the semantic layer's
+    step_count_disagreements): adherence then follows the counts (DESIGN.md "Usage")."""
+    if kind not in ("playbook_runs", "run_steps"):
+        return []
+    runs = store.scalar(f"SELECT count(*) FROM step_count_disagreements "
+                        f"WHERE run_id IN (SELECT run_id FROM {staged})")
+    if not runs:
+        return []
+    return [f"{runs:,} run{' has' if runs == 1 else 's have'} step counts (steps_completed of "
+            "steps_total) that disagree with their run_steps rows; adherence uses the step counts"]
+
+
 # -- loading --------------------------------------------------------------------------------
 def _mapping_record(columns: dict[str, str], plan: Mapping, day_first: bool) -> str:
     """The imports.mapping text: header mapping, value overrides and date order used."""
@@ -1055,6 +1069,7 @@ def _write_import(store: Store, kind: str, source: Source, checks: _FileChecks,
     unchanged = _count_unchanged(store, TABLES[kind], stage.rows, stage.columns)
     updated = (_write_rows(store, TABLES[kind], stage.rows, stage.columns)
                if stage.columns else 0) - unchanged
+    warnings += _step_sources_disagree(store, kind, stage.rows)
     _supersede_rejected(store, source.sha256, kind, import_id)
     store.execute(f"INSERT INTO rejected_rows SELECT ?, row_number, raw, reason "
                   f"FROM {stage.rejected} ORDER BY row_number", [import_id])

@@ -79,8 +79,8 @@ def _outcome_counts(store: Store, filters: Filters | None, windows: pd.DataFrame
     columns = ["playbook_id", "side", *(["month"] if by_month else []), "n", "successes"]
     if windows.empty:
         return pd.DataFrame(columns=columns)
-    renewals_sql, renewals_params = scoped("renewals", filters, period=False)
-    runs_sql, runs_params = scoped("playbook_runs", filters, period=False)
+    renewals_sql, renewals_params = scoped("decided_renewals", filters, period=False)
+    runs_sql, runs_params = scoped("closed_runs", filters, period=False)
     view = f"before_after_windows_{uuid.uuid4().hex}"
     month = ", date_trunc('month', o.day)::DATE AS month" if by_month else ""
     sql = f"""
@@ -97,14 +97,12 @@ def _outcome_counts(store: Store, filters: Filters | None, windows: pd.DataFrame
         outcomes AS (
             -- a renewal is decided on its renewal_date
             SELECT 'renewal_rate' AS metric, '' AS scenario, renewal_date AS day,
-                   outcome = 'renewed' AS success
+                   renewed AS success
             FROM {renewals_sql} r
-            WHERE outcome IN ('renewed', 'churned')
             UNION ALL
-            -- a run counts once closed with an outcome, on the day it opened
-            SELECT 'success_rate', scenario, opened_on, outcome = 'success'
+            -- a run counts once closed, on the day it opened
+            SELECT 'success_rate', scenario, opened_on, succeeded
             FROM {runs_sql} q
-            WHERE outcome IN ('success', 'failure') AND coalesce(status, 'closed') = 'closed'
         ),
         final AS (
             SELECT w.playbook_id,

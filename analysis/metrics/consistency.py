@@ -88,20 +88,20 @@ def csm_renewal_rates(store: Store, filters: Filters | None = None,
     if launch is None:
         return pd.DataFrame(columns=RATE_COLUMNS)
     months = int(settings.default("window_months"))
-    renewals_sql, params = scoped("renewals", filters, period=False)
+    renewals_sql, params = scoped("decided_renewals", filters, period=False)
     # The filters' period is ignored on purpose: the windows are fixed around the launch.
     frame = store.query(f"""
         with decided as (
-            select csm_id, renewal_date, outcome
+            select csm_id, renewal_date, renewed
             from {renewals_sql} r
-            where csm_id is not null and outcome in ('renewed', 'churned')
+            where csm_id is not null
               and renewal_date >= ? and renewal_date < ?
         ),
         per_csm as (
             select csm_id,
                    case when renewal_date < ? then 'before' else 'after' end as period,
                    count(*) as n,
-                   count(*) filter (where outcome = 'renewed') as renewed
+                   count(*) filter (where renewed) as renewed
             from decided
             group by all
         ),

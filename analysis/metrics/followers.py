@@ -1,9 +1,9 @@
 """Followers versus non-followers: does following a playbook closely go with better outcomes?
 
-Closed runs of each playbook with a known adherence (steps_completed / steps_total, else done
-steps over all steps in run_steps; runs without steps are left out). A follower is a run with
-adherence >= follower_threshold. The naive difference of success rates is confounded (healthier,
-larger accounts are both followed more and saved more), so an adjusted difference is estimated
+Closed runs of each playbook with a known adherence (both defined once in the semantic layer,
+analysis/semantic/: runs_with_status and runs_with_adherence; runs without steps are left out).
+A follower is a run with adherence >= follower_threshold. The naive difference of success rates
+is confounded (healthier, larger accounts are both followed more and saved more), so an adjusted difference is estimated
 from covariates known when the run opened (health_at_open, log ARR at open, segment):
 
 - "ipw": a logistic propensity model P(follower | covariates), runs outside the overlap region
@@ -94,36 +94,33 @@ class RunArrays:
 _ARRAY_FIELDS = ("playbook", "success", "adherence", "follower", "health", "arr", "segment")
 
 
-def _closed_sql(filters: Filters | None) -> tuple[str, list]:
-    """Closed runs with a playbook within the filters, as (subquery sql, params)."""
-    runs_sql, params = scoped("playbook_runs", filters)
+def _closed_sql(filters: Filters | None, adherence: bool = True) -> tuple[str, list]:
+    """Closed runs with a playbook within the filters, as (subquery sql, params): the semantic
+    layer's `runs_with_adherence` that are closed, or its `closed_runs` (no adherence, cheaper)
+    when `adherence` is False."""
+    runs_sql, params = scoped("runs_with_adherence" if adherence else "closed_runs", filters)
     only = ""
     if filters is not None and filters.playbook_id is not None:
         only = "AND q.playbook_id = ?"
         params = [*params, filters.playbook_id]
     sql = f"""(
         SELECT q.* FROM {runs_sql} q
-        WHERE q.playbook_id IS NOT NULL AND q.outcome IN ('success', 'failure')
-          AND coalesce(q.status, 'closed') = 'closed' {only}
+        WHERE q.playbook_id IS NOT NULL AND q.is_closed {only}
     )"""
     return sql, params
 
 
-def _labels(store: Store, closed_sql: str, params: list) -> tuple[list[str], list[str], bool]:
-    """The playbook ids of the closed runs and every account segment, each sorted, and whether
-    any closed run lacks usable step counts (only then is run_steps read)."""
+def _labels(store: Store, closed_sql: str, params: list) -> tuple[list[str], list[str]]:
+    """The playbook ids of the closed runs and every account segment, each sorted."""
     frame = store.query(f"""
-        SELECT 'playbook' AS kind, playbook_id AS label,
-               count(*) FILTER (WHERE NOT (steps_total > 0 AND steps_completed IS NOT NULL))
-                   AS uncounted
+        SELECT 'playbook' AS kind, playbook_id AS label
         FROM {closed_sql} r GROUP BY playbook_id
         UNION ALL
-        SELECT 'segment', segment, 0 FROM accounts WHERE segment IS NOT NULL GROUP BY segment
+        SELECT 'segment', segment FROM accounts WHERE segment IS NOT NULL GROUP BY segment
     """, params)
     # Sorted in Python so segment dummies keep the order pandas categories gave them.
     return (sorted(frame.loc[frame["kind"] == "playbook", "label"].tolist()),
-            sorted(frame.loc[frame["kind"] == "segment", "label"].tolist()),
-            bool(frame["uncounted"].sum() > 0))
+            sorted(frame.loc[frame["kind"] == "segment", "label"].tolist()))
 
 
 def _codes(labels: list[str]) -> tuple[str, list]:
@@ -139,51 +136,29 @@ def run_arrays(store: Store, filters: Filters | None = None,
                threshold: float | None = None) -> RunArrays:
     """Closed runs with a playbook and a known adherence, as numpy arrays (see RunArrays).
 
-    Adherence is steps_completed / steps_total, else done steps over all steps in run_steps;
-    runs with neither are left out. The joins, the adherence and the text-to-code mapping
-    happen in SQL; only narrow numeric columns cross into Python.
+    Closed runs and their adherence come from the semantic layer (`closed_runs`); runs
+    without adherence are left out. The joins and the text-to-code mapping happen in SQL;
+    only narrow numeric columns cross into Python.
     """
     threshold = settings.default("follower_threshold") if threshold is None else threshold
     closed_sql, params = _closed_sql(filters)
-    playbook_ids, segments, uncounted = _labels(store, closed_sql, params)
+    playbook_ids, segments = _labels(store, *_closed_sql(filters, adherence=False))
     playbook_codes, playbook_params = _codes(playbook_ids)
     segment_codes, segment_params = _codes(segments)
-    # Exports that carry step counts for every run never need run_steps: leave the branch
-    # (two more scans of the runs) out of the query.
-    with_steps = "UNION ALL SELECT * FROM stepped" if uncounted else ""
     frame = store.query(f"""
-        WITH runs AS NOT MATERIALIZED (
-            SELECT run_id, playbook_id, account_id, outcome, steps_total, steps_completed,
-                   health_at_open, arr_at_open
+        WITH runs AS (
+            SELECT playbook_id, account_id, succeeded, adherence, health_at_open, arr_at_open
             FROM {closed_sql} q
-        ),
-        counted AS (
-            SELECT playbook_id, account_id, outcome, health_at_open, arr_at_open,
-                   CAST(steps_completed AS DOUBLE) / steps_total AS adherence
-            FROM runs WHERE steps_total > 0 AND steps_completed IS NOT NULL
-        ),
-        stepped AS (
-            -- Step rows are only read for runs without usable counts of their own (the
-            -- counts win); the semi-join lets DuckDB skip the other runs' steps.
-            SELECT r.playbook_id, r.account_id, r.outcome, r.health_at_open, r.arr_at_open,
-                   CAST(s.done AS DOUBLE) / s.steps AS adherence
-            FROM runs r JOIN (
-                SELECT run_id, count(*) AS steps, count(*) FILTER (WHERE status = 'done') AS done
-                FROM run_steps
-                WHERE run_id IN (SELECT run_id FROM runs
-                                 WHERE NOT (steps_total > 0 AND steps_completed IS NOT NULL))
-                GROUP BY run_id
-            ) s USING (run_id)
-            WHERE NOT (r.steps_total > 0 AND r.steps_completed IS NOT NULL)
+            WHERE adherence IS NOT NULL
         ),
         final AS (
             SELECT CAST(p.code AS INTEGER) AS playbook,
-                   CAST(r.outcome = 'success' AS TINYINT) AS success,
+                   CAST(r.succeeded AS TINYINT) AS success,
                    r.adherence,
                    CAST(r.health_at_open AS DOUBLE) AS health_at_open,
                    CAST(r.arr_at_open AS DOUBLE) AS arr_at_open,
                    CAST(coalesce(g.code, -1) AS INTEGER) AS segment
-            FROM (SELECT * FROM counted {with_steps}) r
+            FROM runs r
             JOIN {playbook_codes} p ON p.label = r.playbook_id
             LEFT JOIN (
                 -- Code the 50k accounts' segments, not the 400k runs' (a join on text).

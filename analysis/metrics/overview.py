@@ -145,19 +145,29 @@ def _quarter_sides(store: Store, filters: Filters, current: Quarter) -> dict[str
     side = "case when cast({col} as date) >= ? then 'current' else 'previous' end"
     out = {}
     runs_sql, p = scoped("playbook_runs", window)
+    closed_sql, closed_p = scoped("closed_runs", window)
     out["runs"] = store.query(f"""
-        select {side.format(col='opened_on')} as side,
-               count(*) as runs,
-               count(playbook_id) as with_playbook,
-               count(*) filter (where outcome in ('success', 'failure')) as closed,
-               count(*) filter (where outcome = 'success') as successes
-        from {runs_sql} r group by 1
-    """, [current.start, *p])
-    renewals_sql, p = scoped("renewals", window)
+        with every_run as (
+            select {side.format(col='opened_on')} as side,
+                   count(*) as runs,
+                   count(playbook_id) as with_playbook
+            from {runs_sql} r group by 1
+        ),
+        closed as (
+            select {side.format(col='opened_on')} as side,
+                   count(*) as closed,
+                   count(*) filter (where succeeded) as successes
+            from {closed_sql} c group by 1
+        )
+        select side, runs, with_playbook, coalesce(closed, 0) as closed,
+               coalesce(successes, 0) as successes
+        from every_run left join closed using (side)
+    """, [current.start, *p, current.start, *closed_p])
+    renewals_sql, p = scoped("decided_renewals", window)
     out["renewals"] = store.query(f"""
         select {side.format(col='renewal_date')} as side,
-               count(*) filter (where outcome in ('renewed', 'churned')) as decided,
-               count(*) filter (where outcome = 'renewed') as renewed
+               count(*) as decided,
+               count(*) filter (where renewed) as renewed
         from {renewals_sql} r group by 1
     """, [current.start, *p])
     views_sql, p = scoped("playbook_views", window)

@@ -181,9 +181,9 @@ def _data_dates(store: Store) -> tuple[date | None, date | None]:
 
 def _decided_sql(filters: Filters | None):
     """Decided renewals with a CSM, within the filters' segment and team (not period)."""
-    sql, params = scoped("renewals", filters, period=False)
-    return (f"(select csm_id, renewal_date, cast(outcome = 'renewed' as integer) as renewed "
-            f"from {sql} r where csm_id is not null and outcome in ('renewed', 'churned'))",
+    sql, params = scoped("decided_renewals", filters, period=False)
+    return (f"(select csm_id, renewal_date, cast(renewed as integer) as renewed "
+            f"from {sql} r where csm_id is not null)",
             params)
 
 

@@ -1,8 +1,9 @@
 """Playbook usage: runs and views per playbook, adherence and playbook share per CSM, step funnels.
 
-Definitions (DESIGN.md "Usage"): a run's adherence is done steps over all its steps in
-`run_steps` when the run has step rows, else steps_completed / steps_total; a run with no steps
-has no adherence and is left out of every mean. Usage counts open runs too.
+Definitions (DESIGN.md "Usage"): a run's adherence and its scenario's first playbook
+introduction come from the semantic layer (`runs_with_adherence`, `scenario_introductions` in
+analysis/semantic/); a run with no steps has no adherence and is left out of every mean. Usage
+counts open runs too.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pandas as pd
 from analysis import settings
 
 from analysis.metrics import stats
-from analysis.playbooks.catalog import first_introduction_by_scenario, playbook_catalog
+from analysis import semantic
+from analysis.playbooks.catalog import playbook_catalog
 from analysis.filters import Filters
 from analysis.jsonable import records
 from analysis.scope import scoped
@@ -25,34 +27,9 @@ CSM_KEYS = ("csm_id", "runs", "mean_adherence", "playbook_share", "consistent", 
 
 
 def runs_with_adherence_sql(filters: Filters | None) -> tuple[str, list]:
-    """Scoped runs with an `adherence` column; returns (subquery sql, params) to be used as
-    `FROM {sql} AS r`.
-
-    Adherence is computed for runs with a playbook (None for such a run with no steps) and is
-    None for runs without one: no usage figure averages those, and skipping them keeps more
-    than half the runs out of the join with run_steps.
-    """
-    runs_sql, params = scoped("playbook_runs", filters)
-    # Aggregate run_steps whole and let the left join drop other runs' steps: an `in (select
-    # run_id from runs)` semi-join first costs more than it saves (2x slower at 1M runs).
-    sql = f"""(
-        with steps as (
-            select run_id, count(*) as steps, count(*) filter (where status = 'done') as done
-            from run_steps
-            group by run_id
-        ),
-        runs as not materialized (select * from {runs_sql} q)
-        select runs.*, null::double as adherence from runs where runs.playbook_id is null
-        union all
-        select runs.*,
-               case when steps.steps > 0 then steps.done / steps.steps
-                    when runs.steps_total > 0
-                        then least(runs.steps_completed, runs.steps_total) / runs.steps_total
-               end as adherence
-        from runs left join steps using (run_id)
-        where runs.playbook_id is not null
-    )"""
-    return sql, params
+    """Scoped runs with their `adherence` (the semantic layer's `runs_with_adherence`); returns
+    (subquery sql, params) to be used as `FROM {sql} AS r`."""
+    return scoped("runs_with_adherence", filters)
 
 
 def _playbook_clause(filters: Filters | None, column: str = "playbook_id") -> tuple[str, list]:
@@ -141,16 +118,6 @@ def _playbook_rows(frame: pd.DataFrame, catalog: pd.DataFrame,
     return frame[columns].sort_values("playbook_id", ignore_index=True)
 
 
-def _intro_values(catalog: pd.DataFrame) -> tuple[str, list]:
-    """The first playbook introduction per scenario as an inline table (scenario, introduced_on)."""
-    first = first_introduction_by_scenario(catalog)
-    if first.empty:
-        return "(select null::varchar as scenario, null::date as introduced_on where false)", []
-    rows = ", ".join(["(?, cast(? as date))"] * len(first))
-    params = [v for pair in zip(first["scenario"], first["introduced_on"]) for v in pair]
-    return f"(select * from (values {rows}) as v(scenario, introduced_on))", params
-
-
 def usage_by_csm(store: Store, filters: Filters | None = None,
                  catalog: pd.DataFrame | None = None) -> pd.DataFrame:
     """Usage per CSM: how much of their work went through a playbook, and how closely.
@@ -176,9 +143,9 @@ def usage_tables(store: Store, filters: Filters | None = None,
                  catalog: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`usage_by_playbook` and `usage_by_csm` from one pass over the runs.
 
-    Each run's adherence (aggregating run_steps) is most of the cost of either table, so the
-    runs are grouped once into (playbook, CSM) cells of additive counts and sums; both tables
-    roll those few thousand cells up. A playbook's distinct CSMs are its cells with a CSM;
+    Reading every run with its adherence (which may group run_steps) is most of the cost of
+    either table, so the runs are grouped once into (playbook, CSM) cells of additive counts
+    and sums; both tables roll those few thousand cells up. A playbook's distinct CSMs are its cells with a CSM;
     means are sums over counts.
 
     Returns
@@ -186,12 +153,27 @@ def usage_tables(store: Store, filters: Filters | None = None,
     (by_playbook, by_csm): the frames `usage_by_playbook` and `usage_by_csm` document.
     """
     catalog = playbook_catalog(store) if catalog is None else catalog
+    with semantic.introductions(store, catalog) as intro_sql:
+        frame = _usage_cells(store, filters, intro_sql)
+    part = frame.pop("part")
+    by_playbook = frame.loc[part == "playbook", ["playbook_id", "runs", "open_runs", "csms_using",
+                                                 "mean_adherence", "adherence_n",
+                                                 "followed_runs", "views"]]
+    by_csm = frame.loc[part == "csm", ["csm_id", "name", "team", "runs", "playbook_runs",
+                                       "eligible_runs", "eligible_with_playbook",
+                                       "mean_adherence", "adherence_n"]]
+    by_csm = by_csm.sort_values("csm_id", ignore_index=True)
+    return (_playbook_rows(by_playbook.reset_index(drop=True), catalog, filters),
+            _flag_csms(by_csm))
+
+
+def _usage_cells(store: Store, filters: Filters | None, intro_sql: str) -> pd.DataFrame:
+    """Per-playbook rows (part 'playbook') and per-CSM rows (part 'csm') in one query."""
     runs_sql, params = runs_with_adherence_sql(filters)
-    intro_sql, intro_params = _intro_values(catalog)
     views_sql, view_params = scoped("playbook_views", filters)
     run_pb, run_pb_params = _playbook_clause(filters)
     view_pb, view_pb_params = _playbook_clause(filters)
-    frame = store.query(f"""
+    return store.query(f"""
         with runs as (
             select r.playbook_id, r.csm_id, r.status, r.adherence,
                    (i.introduced_on is not null and r.opened_on >= i.introduced_on) as eligible
@@ -245,18 +227,8 @@ def usage_tables(store: Store, filters: Filters | None = None,
         select 'csm' as part, g.csm_id, c.name, c.team, g.runs, g.playbook_runs,
                g.eligible_runs, g.eligible_with_playbook, g.mean_adherence, g.adherence_n
         from by_csm g left join csms c using (csm_id)
-    """, [*params, *intro_params, settings.default("follower_threshold"), *run_pb_params,
+    """, [*params, settings.default("follower_threshold"), *run_pb_params,
           *view_params, *view_pb_params])
-    part = frame.pop("part")
-    by_playbook = frame.loc[part == "playbook", ["playbook_id", "runs", "open_runs", "csms_using",
-                                                 "mean_adherence", "adherence_n",
-                                                 "followed_runs", "views"]]
-    by_csm = frame.loc[part == "csm", ["csm_id", "name", "team", "runs", "playbook_runs",
-                                       "eligible_runs", "eligible_with_playbook",
-                                       "mean_adherence", "adherence_n"]]
-    by_csm = by_csm.sort_values("csm_id", ignore_index=True)
-    return (_playbook_rows(by_playbook.reset_index(drop=True), catalog, filters),
-            _flag_csms(by_csm))
 
 
 def _stable_mean(values: pd.Series) -> pd.Series:

@@ -20,21 +20,21 @@ COLUMNS = (*JSON_KEYS, "first_opened_on", "last_opened_on", "previous_version", 
 
 
 def _counts(store: Store, filters: Filters | None) -> pd.DataFrame:
-    """Closed runs with an outcome per playbook and version, versions in order of first use."""
-    runs_sql, params = scoped("playbook_runs", filters)
+    """Closed runs (the semantic layer's `closed_runs`) per playbook and version, versions in
+    order of first use."""
+    runs_sql, params = scoped("closed_runs", filters)
     playbook = ""
     if filters is not None and filters.playbook_id is not None:
         playbook, params = " and playbook_id = ?", [*params, filters.playbook_id]
     frame = store.query(f"""
         with closed as (
-            select playbook_id, playbook_version as version, opened_on, outcome
+            select playbook_id, playbook_version as version, opened_on, succeeded
             from {runs_sql} r
-            where playbook_id is not null and playbook_version is not null
-              and outcome in ('success', 'failure'){playbook}
+            where playbook_id is not null and playbook_version is not null{playbook}
         ),
         final as (
             select playbook_id, version, count(*) as n,
-                   count(*) filter (where outcome = 'success') as successes,
+                   count(*) filter (where succeeded) as successes,
                    min(opened_on) as first_opened_on, max(opened_on) as last_opened_on
             from closed group by playbook_id, version
         )

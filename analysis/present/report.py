@@ -92,12 +92,13 @@ class Review:
 # -- gathering ------------------------------------------------------------------------------
 
 def _quarter_outcomes(store: Store, filters: Filters) -> pd.DataFrame:
-    """Closed runs and successes per playbook among runs opened in the filters' period."""
-    runs_sql, params = scoped("playbook_runs", filters)
+    """Closed runs (the semantic layer's `closed_runs`) and successes per playbook among runs
+    opened in the filters' period."""
+    runs_sql, params = scoped("closed_runs", filters)
     return store.query(f"""
         select playbook_id,
-               count(*) filter (where outcome in ('success', 'failure')) as closed,
-               count(*) filter (where outcome = 'success') as successes
+               count(*) as closed,
+               count(*) filter (where succeeded) as successes
         from {runs_sql} r
         where playbook_id is not null
         group by playbook_id
