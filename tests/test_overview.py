@@ -155,9 +155,14 @@ def test_effect_of_claim(claim, diff, expected):
 def test_headlines_on_the_demo(demo_store):
     from analysis.metrics.before_after import before_after_json
     from analysis.metrics.overview import playbook_headlines
+    from analysis.metrics.designs.multiplicity import adjust_claims
+    from analysis.metrics.followers import followers_json
     headlines = playbook_headlines(demo_store)
     assert list(headlines.columns) == list(HEADLINE_COLUMNS)
-    effects = {e["playbook_id"]: e for e in before_after_json(demo_store, Filters())}
+    # The overview shows before/after and followers claims together: adjusted as one family.
+    shown = adjust_claims({"before_after": before_after_json(demo_store, Filters()),
+                           "followers": followers_json(demo_store, Filters())})
+    effects = {e["playbook_id"]: e for e in shown["before_after"]}
     assert set(headlines["playbook_id"]) >= set(effects)
     for row in headlines.to_dict("records"):
         e = effects.get(row["playbook_id"])

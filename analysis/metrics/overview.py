@@ -77,6 +77,7 @@ def playbook_headlines(store: Store, filters: Filters | None = None,
     out are not listed; a filter on one playbook lists only it.
     """
     from analysis.metrics.before_after import before_after_json
+    from analysis.metrics.designs.multiplicity import adjust_claims
     from analysis.playbooks.catalog import playbook_catalog
     from analysis.metrics.followers import followers_json
 
@@ -84,8 +85,11 @@ def playbook_headlines(store: Store, filters: Filters | None = None,
     catalog = playbook_catalog(store, folder)
     if filters.playbook_id is not None:
         catalog = catalog[catalog["playbook_id"] == filters.playbook_id]
-    effects = {e["playbook_id"]: e for e in before_after_json(store, filters)}
-    followers = {f["playbook_id"]: f for f in followers_json(store, filters)}
+    # The claims shown together on the overview are adjusted together (Benjamini–Hochberg).
+    shown = adjust_claims({"before_after": before_after_json(store, filters),
+                           "followers": followers_json(store, filters)})
+    effects = {e["playbook_id"]: e for e in shown["before_after"]}
+    followers = {f["playbook_id"]: f for f in shown["followers"]}
     rows = []
     for pb in catalog.itertuples(index=False):  # one row per playbook: a dozen, not runs
         e, f = effects.get(pb.playbook_id), followers.get(pb.playbook_id)

@@ -16,6 +16,7 @@ from analysis.metrics import stats
 from analysis.metrics.claims import Claim, Effect
 from analysis.metrics.designs import interrupted
 from analysis.metrics.designs.assess import verdict_text
+from analysis.present import verdicts
 
 # A directional claim that the family's q-value no longer supports becomes this.
 _REDUCED = Claim.NOT_ENOUGH_DATA
@@ -85,14 +86,20 @@ def adjust_claims(metrics: dict, alpha: float | None = None) -> dict:
 
 
 def _reword(entry: dict) -> None:
-    """Rewrite the verdict of a before/after entry whose claim was reduced (other sections'
-    verdicts come from their own claim where they are rendered)."""
-    if entry["effect"].get("method") != interrupted.METHOD or "verdict" not in entry:
+    """Rewrite the verdict of an entry whose claim was reduced, so its words follow its claim:
+    a before/after entry from its design, any other from its own figures under the new word
+    (every verdict reads "<word>: <what changed>; <why>", analysis.present.verdicts)."""
+    if "verdict" not in entry:
         return
-    effect = Effect(**entry["effect"])
-    rate = {side: (entry.get(side) or {}).get("rate") for side in ("before", "after")}
-    entry["verdict"] = verdict_text(Claim(entry["claim"]), rate["before"], rate["after"],
-                                    effect, entry.get("why"))
+    if entry["effect"].get("method") == interrupted.METHOD:
+        effect = Effect(**entry["effect"])
+        rate = {side: (entry.get(side) or {}).get("rate") for side in ("before", "after")}
+        entry["verdict"] = verdict_text(Claim(entry["claim"]), rate["before"], rate["after"],
+                                        effect, entry.get("why"))
+        return
+    figures = str(entry["verdict"]).split(": ", 1)[-1]
+    entry["verdict"] = verdicts.sentence(Claim(entry["claim"]), change_text=figures,
+                                         reason=entry.get("why"))
 
 
 def adjust_effects(effects: list, alpha: float | None = None) -> list:
