@@ -78,8 +78,8 @@ def _trigger_key(playbook) -> tuple:
 
 
 store = get_store()
-filters = sidebar_filters(store)
 st.title("Playbook library")
+filters = sidebar_filters(store)
 st.caption("The playbook definitions in `playbooks/`: when to use each one, its steps and "
            "decision logic, its templates, and the accounts that meet its triggers.")
 

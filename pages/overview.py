@@ -37,8 +37,8 @@ def _changes(db_path: str, filters: Filters, alpha: float):
 
 
 store = get_store()
-filters = sidebar_filters(store)
 st.title("Do our playbooks work?")
+filters = sidebar_filters(store)
 if store.is_empty():
     st.info(EMPTY)
     st.stop()

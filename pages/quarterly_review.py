@@ -25,8 +25,8 @@ def _pct(value) -> str:
 
 
 store = get_store()
-filters = sidebar_filters(store)
 st.title("Quarterly review")
+filters = sidebar_filters(store)
 quarters = data_quarters(store)
 if store.is_empty() or not quarters:
     st.info("No data yet — load the demo (`python -m analysis init --demo`) or import playbook "

@@ -22,3 +22,12 @@ def test_filter_options_lists_distinct_values_and_period(store):
     assert opts.teams == ("East", "West")
     assert opts.playbooks == ("at_risk",)
     assert opts.first_date == date(2022, 12, 31) and opts.last_date == date(2024, 5, 6)
+
+
+def test_filter_options_list_csms_by_name_with_their_names(store):
+    store.execute("INSERT INTO csms (csm_id, name, team) VALUES ('c1', 'Zoe Park', 'West'), "
+                  "('c2', 'Ann Lee', 'East'), ('c3', NULL, 'East')")
+    opts = filter_options(store)
+    # Ordered by the name shown: "Ann Lee", "c3" (no name: its id), "Zoe Park".
+    assert opts.csms == ("c2", "c3", "c1")
+    assert opts.csm_names == {"c1": "Zoe Park", "c2": "Ann Lee", "c3": "c3"}

@@ -1,7 +1,7 @@
-"""What the sidebar filters can choose from: segments, teams, playbooks and the data's period."""
+"""What the sidebar filters can choose from: segments, teams, CSMs, playbooks and the data's period."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import pandas as pd
@@ -16,6 +16,9 @@ class FilterOptions:
     playbooks: tuple[str, ...]
     first_date: date | None
     last_date: date | None
+    # CSM ids in the order of their names, and the name shown for each (the id when unnamed).
+    csms: tuple[str, ...] = ()
+    csm_names: dict[str, str] = field(default_factory=dict)
 
 
 def _values(store: Store, sql: str) -> tuple[str, ...]:
@@ -39,4 +42,13 @@ def filter_options(store: Store) -> FilterOptions:
         playbooks=_values(store, "select distinct playbook_id as v from playbook_runs order by 1"),
         first_date=first,
         last_date=last,
+        **_csms(store),
     )
+
+
+def _csms(store: Store) -> dict:
+    roster = store.query("select csm_id, shown as name from (select csm_id, "
+                         "coalesce(nullif(trim(name), ''), csm_id) as shown from csms) "
+                         "order by lower(shown), csm_id")
+    return {"csms": tuple(roster["csm_id"]),
+            "csm_names": dict(zip(roster["csm_id"], roster["name"]))}
