@@ -37,18 +37,14 @@ def md_text(text) -> str:
     return _MARKDOWN.sub(r"\\\1", str(text))
 
 
-def pct(x) -> str:
-    """A rate as a percentage with one decimal, "—" when there is none."""
-    return "—" if x is None else f"{x:.1%}"
-
-
 def rate_help(row, prefix: str, counted: str) -> str:
     """Metric help for the rate in `row`'s `<prefix>_successes/_n/_ci_low/_ci_high`:
     "12 of 40 <counted>; 95% CI 17.9% to 45.6% (Wilson)." at the level the analyses used."""
     from analysis.metrics.stats import confidence_label
     return (f"{row[f'{prefix}_successes']:,} of {row[f'{prefix}_n']:,} {counted}; "
-            f"{confidence_label()} CI {pct(row[f'{prefix}_ci_low'])} to "
-            f"{pct(row[f'{prefix}_ci_high'])} (Wilson).")
+            f"{confidence_label()} CI "
+            f"{fmt.interval_percent(row[f'{prefix}_ci_low'], row[f'{prefix}_ci_high'], 1)} "
+            "(Wilson).")
 
 
 @st.cache_resource(show_spinner=False)
@@ -290,3 +286,30 @@ def download_csv(frame: pd.DataFrame, file_name: str, key: str) -> None:
     from analysis.present.export import to_safe_csv
     st.download_button("Download CSV", to_safe_csv(frame), file_name=file_name,
                        mime="text/csv", key=key)
+
+
+def show_table(frame: pd.DataFrame, columns: dict[str, tuple], key: str) -> None:
+    """A table for people: `columns` maps a source column to (label, kind[, help]); kind is one
+    of format.KINDS, or "playbook" / "csm" for an id shown as its display name. The help text
+    shows on the column header. Ids stay in the CSV downloads, never here."""
+    path = get_store().path
+    lookups = {"playbook": playbook_names(path), "csm": _options(path).csm_names}
+    shown, spec, helps = frame.copy(), {}, {}
+    for source, (label, kind, *help_text) in columns.items():
+        if source not in shown.columns:
+            continue
+        if kind in lookups:
+            shown[source] = [lookups[kind].get(v, v) for v in shown[source]]
+            kind = "text"
+        spec[source] = (label, kind)
+        helps[label] = help_text[0] if help_text else None
+    st.dataframe(fmt.table(shown, spec), hide_index=True, key=key, column_config={
+        label: st.column_config.TextColumn(label, help=text) for label, text in helps.items()})
+
+
+def data_last_date(store: Store, filters: Filters | None = None) -> date | None:
+    """The day the data (or the period filter) stops: a period containing it is partial."""
+    last = _options(store.path).last_date
+    if filters is not None and filters.date_to is not None and last is not None:
+        return min(last, filters.date_to)
+    return last

@@ -7,7 +7,8 @@ from datetime import date
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.present.charts.base import ACCENT, AFTER, BEFORE, interval_error, mark_date, styled
+from analysis.present.charts.base import (ACCENT, AFTER, BEFORE, interval_error, mark_date,
+                                         playbook_labels, styled)
 
 # |SMD| below this is the usual reading of "balanced" (Austin 2009).
 BALANCED_SMD = 0.1
@@ -70,13 +71,16 @@ def follower_bars(row: dict | pd.Series, title: str | None = None) -> go.Figure:
         [row[f"{g}_n"] for g in groups], [BEFORE, AFTER], title)
 
 
-def effect_forest(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
-    """Naive and adjusted follower differences with intervals, one line per playbook."""
+def effect_forest(frame: pd.DataFrame, title: str | None = None,
+                  names: dict | None = None) -> go.Figure:
+    """Naive and adjusted follower differences with intervals, one line per playbook (its
+    display name from `names` when given)."""
     fig = go.Figure()
+    labels = playbook_labels(frame, names)
     for kind, colour, symbol in (("naive", BEFORE, "circle-open"), ("adjusted", AFTER, "circle")):
         diffs = list(frame[f"{kind}_diff"])
         fig.add_trace(go.Scatter(
-            x=diffs, y=list(frame["playbook_id"]), mode="markers", name=kind.capitalize(),
+            x=diffs, y=labels, mode="markers", name=kind.capitalize(),
             marker=dict(color=colour, size=10, symbol=symbol),
             error_x=interval_error(diffs, list(frame[f"{kind}_ci_low"]),
                                    list(frame[f"{kind}_ci_high"])),
@@ -106,12 +110,13 @@ def balance_plot(balance: pd.DataFrame, title: str | None = None) -> go.Figure:
 
 
 def before_after_overview(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
-    """Before and after rates of every playbook side by side, with Wilson bars."""
+    """Before and after rates of every playbook side by side (by name), with Wilson bars."""
     fig = go.Figure()
+    labels = playbook_labels(frame)
     for side, colour in (("before", BEFORE), ("after", AFTER)):
         rates = list(frame[f"{side}_rate"])
         fig.add_trace(go.Bar(
-            x=list(frame["playbook_id"]), y=rates, name=side.capitalize(), marker_color=colour,
+            x=labels, y=rates, name=side.capitalize(), marker_color=colour,
             error_y=interval_error(rates, list(frame[f"{side}_ci_low"]),
                                    list(frame[f"{side}_ci_high"])),
             customdata=list(frame[f"{side}_n"]),
