@@ -11,6 +11,7 @@ from analysis.present.quarters import data_quarters, last_complete_quarter
 from analysis.present.report import (ChromiumMissing, build_review, change_value_text, chromium_path,
                              render_html, render_pdf)
 from analysis.metrics.stats import confidence_label
+from analysis.present import format as fmt
 from pages.common import get_store, sidebar_filters
 
 
@@ -18,10 +19,6 @@ from pages.common import get_store, sidebar_filters
 @st.cache_data(show_spinner="Building the review…")
 def _review(db_path: str, quarter: str, filters: Filters, alpha: float):
     return build_review(get_store(), quarter, filters=filters)
-
-
-def _pct(value) -> str:
-    return "–" if value is None else f"{value:.0%}"
 
 
 store = get_store()
@@ -99,12 +96,11 @@ for i, s in enumerate(review.sections):
     cols = st.columns(4)
     cols[0].metric("Runs this quarter", f"{u['runs']:,}")
     cols[1].metric("Views", f"{u['views']:,}")
-    cols[2].metric("Success of closed runs", _pct(u["rate"]),
-                   help=f"n={u['closed']}, {level} CI {_pct(u['ci_low'])}–{_pct(u['ci_high'])}")
+    cols[2].metric("Success of closed runs", fmt.percent(u["rate"]),
+                   help=f"n={u['closed']}, {level} CI {fmt.interval_percent(u['ci_low'], u['ci_high'])}")
     cols[3].metric("Feedback", f"{s.feedback['responses']:,}",
                    help="Responses this quarter; mean rating "
-                        + ("–" if s.feedback["mean_rating"] is None
-                           else f"{s.feedback['mean_rating']:.2f}"))
+                        + fmt.number(s.feedback["mean_rating"]))
     if s.figure is not None:
         st.plotly_chart(s.figure, key=f"section_{i}")
     if len(s.versions):

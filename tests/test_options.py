@@ -31,3 +31,18 @@ def test_filter_options_list_csms_by_name_with_their_names(store):
     # Ordered by the name shown: "Ann Lee", "c3" (no name: its id), "Zoe Park".
     assert opts.csms == ("c2", "c3", "c1")
     assert opts.csm_names == {"c1": "Zoe Park", "c2": "Ann Lee", "c3": "c3"}
+
+
+def test_data_coverage_says_how_far_each_table_runs(store):
+    from analysis.present.options import data_coverage
+    store.execute("INSERT INTO renewals (renewal_id, account_id, renewal_date, outcome) VALUES "
+                  "('r1', 'a1', DATE '2023-02-01', 'renewed'), "
+                  "('r2', 'a1', DATE '2024-03-05', 'renewed')")
+    store.execute("INSERT INTO playbook_views (viewed_at, csm_id, playbook_id) VALUES "
+                  "(TIMESTAMP '2024-05-06 10:00:00', 'c1', 'p')")
+    cover = data_coverage(store).set_index("table")
+    assert cover.loc["renewals", "first_date"] == date(2023, 2, 1)
+    assert cover.loc["renewals", "last_date"] == date(2024, 3, 5)
+    assert cover.loc["playbook_views", "last_date"] == date(2024, 5, 6)
+    assert cover.loc["playbook_runs", "last_date"] is None  # no rows
+    assert cover.loc["csms", "last_date"] is None  # no dates

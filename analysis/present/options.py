@@ -52,3 +52,30 @@ def _csms(store: Store) -> dict:
                          "order by lower(shown), csm_id")
     return {"csms": tuple(roster["csm_id"]),
             "csm_names": dict(zip(roster["csm_id"], roster["name"]))}
+
+
+# The date each table's rows happen on (None: the table has no such date).
+_EVENT_DATES = {"csms": None, "accounts": None, "renewals": "renewal_date",
+                "playbook_runs": "opened_on", "run_steps": "completed_on",
+                "playbook_views": "viewed_at", "health_snapshots": "snapshot_date",
+                "feedback": "submitted_at"}
+
+
+def data_coverage(store: Store) -> pd.DataFrame:
+    """How far each table's data runs: its first and last event date.
+
+    Returns
+    -------
+    DataFrame with table, first_date, last_date (datetime.date, None for a table without
+    dates or rows), in the order of `_EVENT_DATES`.
+    """
+    rows = []
+    for table, column in _EVENT_DATES.items():
+        first = last = None
+        if column:
+            found = store.query(f"select cast(min({column}) as date) as lo, "
+                                f"cast(max({column}) as date) as hi from {table}").iloc[0]
+            first, last = (None if pd.isna(v) else pd.Timestamp(v).date()
+                           for v in (found["lo"], found["hi"]))
+        rows.append({"table": table, "first_date": first, "last_date": last})
+    return pd.DataFrame(rows, dtype=object)
