@@ -7,20 +7,22 @@ from pages.common import login_gate
 
 ROOT = Path(__file__).parent
 
-st.set_page_config(page_title="Playbook Impact", page_icon=":material/insights:", layout="wide")
+st.set_page_config(page_title="Playbook Impact", page_icon="📈", layout="wide")
 
-# (file, title, icon) in the order a CS leader reads them.
+# (file, title, icon) in the order a CS leader reads them. Emoji icons: a :material/ icon is
+# fetched from an external font host, which fails offline and sends a request off the machine.
 PAGES = [
-    ("pages/overview.py", "Overview", ":material/dashboard:"),
-    ("pages/import_data.py", "Import data", ":material/upload_file:"),
-    ("pages/library.py", "Playbook library", ":material/menu_book:"),
-    ("pages/usage.py", "Usage", ":material/bar_chart:"),
-    ("pages/before_after.py", "Before/after", ":material/compare_arrows:"),
-    ("pages/followers.py", "Followers vs non-followers", ":material/group:"),
-    ("pages/consistency.py", "Consistency across CSMs", ":material/align_horizontal_center:"),
-    ("pages/proficiency.py", "Time to proficiency", ":material/school:"),
-    ("pages/feedback.py", "Feedback", ":material/reviews:"),
-    ("pages/quarterly_review.py", "Quarterly review", ":material/summarize:"),
+    ("pages/overview.py", "Overview", "🏠"),
+    ("pages/import_data.py", "Import data", "📥"),
+    ("pages/library.py", "Playbook library", "📚"),
+    ("pages/usage.py", "Usage", "📊"),
+    ("pages/before_after.py", "Before/after", "↔️"),
+    ("pages/followers.py", "Followers vs non-followers", "👥"),
+    ("pages/consistency.py", "Consistency across CSMs", "🎯"),
+    ("pages/proficiency.py", "Time to proficiency", "🎓"),
+    ("pages/feedback.py", "Feedback", "💬"),
+    ("pages/coaching.py", "Coaching", "🧭"),
+    ("pages/quarterly_review.py", "Quarterly review", "🗂️"),
 ]
 
 # Pages that change data are hidden from read-only users (and refuse them if opened directly).

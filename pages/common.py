@@ -173,6 +173,11 @@ def playbook_names(db_path: str) -> dict[str, str]:
             for pid, name in zip(catalog["playbook_id"], catalog["name"])}
 
 
+def options(store: Store | None = None):
+    """What the filters can choose from (`present.options.FilterOptions`), cached."""
+    return _options((store or get_store()).path)
+
+
 def csm_names(store: Store | None = None) -> dict[str, str]:
     """Each CSM id's display name (the roster's name; the id for one without)."""
     return _options((store or get_store()).path).csm_names

@@ -12,10 +12,11 @@ APP = str(ROOT / "app.py")
 # Every page that shows the filters, in the order app.py lists them, and in another order.
 FILTERED = ["pages/overview.py", "pages/library.py", "pages/usage.py", "pages/before_after.py",
             "pages/followers.py", "pages/consistency.py", "pages/proficiency.py",
-            "pages/feedback.py", "pages/quarterly_review.py"]
+            "pages/feedback.py", "pages/coaching.py", "pages/quarterly_review.py"]
 SHUFFLED = ["pages/quarterly_review.py", "pages/usage.py", "pages/overview.py",
             "pages/feedback.py", "pages/before_after.py", "pages/library.py",
-            "pages/proficiency.py", "pages/followers.py", "pages/consistency.py"]
+            "pages/proficiency.py", "pages/coaching.py", "pages/followers.py",
+            "pages/consistency.py"]
 
 
 @pytest.fixture
