@@ -8,7 +8,8 @@ from analysis import settings
 from analysis.metrics.before_after import before_after, monthly_series
 from analysis.present import format as fmt
 from analysis.present.charts import effect as charts
-from pages.common import download_csv, get_store, rate_help, show_table, sidebar_filters
+from pages.common import (data_last_date, download_csv, get_store, rate_help, show_table,
+                          sidebar_filters)
 
 MONTHS = settings.default("window_months")
 
@@ -61,7 +62,8 @@ bars_col, series_col = st.columns([1, 2])
 bars_col.plotly_chart(charts.before_after_bars(row, f"{metric}, introduced {intro}"),
                       key="ba_bars")
 series = monthly_series(store, filters, picked)
-series_col.plotly_chart(charts.monthly_series_chart(series, intro, f"{metric} by month"),
+series_col.plotly_chart(charts.monthly_series_chart(series, intro, f"{metric} by month",
+                                                    data_last_date(store, filters)),
                         key="ba_series")
 
 st.subheader("Every playbook")

@@ -7,6 +7,7 @@ from datetime import date
 import pandas as pd
 import plotly.graph_objects as go
 
+from analysis.present.periods import TO_DATE, is_partial
 from analysis.present.charts.base import (ACCENT, AFTER, BEFORE, interval_error, mark_date,
                                          playbook_labels, styled)
 
@@ -40,8 +41,9 @@ def before_after_bars(row: dict | pd.Series, title: str | None = None) -> go.Fig
 
 
 def monthly_series_chart(series: pd.DataFrame, introduced_on: date | None,
-                         title: str | None = None) -> go.Figure:
-    """Monthly rate (a `monthly_series` frame) with its Wilson band and the introduction marked."""
+                         title: str | None = None, last_date: date | None = None) -> go.Figure:
+    """Monthly rate (a `monthly_series` frame) with its Wilson band and the introduction marked;
+    a month the data stops inside (`last_date`) gets an open marker labelled "to date"."""
     fig = go.Figure()
     for side, colour in (("before", BEFORE), ("after", AFTER)):
         part = series[series["side"] == side]
@@ -57,6 +59,13 @@ def monthly_series_chart(series: pd.DataFrame, introduced_on: date | None,
             x=months, y=list(part["rate"]), mode="lines+markers", name=side.capitalize(),
             line=dict(color=colour), customdata=list(part["n"]),
             hovertemplate="%{x|%b %Y}: %{y:.1%} (n = %{customdata})<extra></extra>"))
+        partial = [m for m, r in zip(months, part["rate"])
+                   if is_partial(m.date(), "M", last_date) and not pd.isna(r)]
+        for month in partial:
+            fig.add_annotation(x=month, y=float(part.loc[part["month"].map(pd.Timestamp) == month,
+                                                         "rate"].iloc[0]),
+                               text=TO_DATE, showarrow=True, arrowhead=0, ay=-28,
+                               font=dict(color=colour))
     fig = styled(fig, title, percent_y=True)
     fig.update_yaxes(range=[0, 1])
     return mark_date(fig, introduced_on, "introduced")
