@@ -7,18 +7,25 @@ import streamlit as st
 
 from analysis import settings
 from analysis.filters import Filters
+from analysis.present.options import data_version
 from analysis.present.quarters import data_quarters, last_complete_quarter
 from analysis.present.report import (ChromiumMissing, build_review, change_value_text, chromium_path,
                              render_html, render_pdf)
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
-from pages.common import get_store, sidebar_filters
+from pages.common import get_store, md_text, sidebar_filters
 
 
-# alpha is part of the cache key: a cached review keeps the alpha it was built with.
-@st.cache_data(show_spinner="Building the review…")
-def _review(db_path: str, quarter: str, filters: Filters, alpha: float):
+# Built once per quarter, filter set and data version (which moves with every import or undo,
+# the CLI's included); alpha is part of the key so a cached review keeps its level.
+@st.cache_data(show_spinner="Building the review…", max_entries=16)
+def _review(db_path: str, quarter: str, filters: Filters, alpha: float, data_version: str):
     return build_review(get_store(), quarter, filters=filters)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _html(db_path: str, quarter: str, filters: Filters, alpha: float, data_version: str) -> str:
+    return render_html(_review(db_path, quarter, filters, alpha, data_version))
 
 
 store = get_store()
@@ -35,10 +42,12 @@ default = str(last_complete_quarter(store))
 quarter = st.selectbox("Quarter", labels, index=labels.index(default), key="quarter",
                        help="Defaults to the last complete quarter of the data.")
 # The review sets its own period (the quarter, or each analysis's windows).
-review = _review(store.path, quarter, filters.with_(date_from=None, date_to=None),
-                 settings.default("alpha"))
+key = (store.path, quarter, filters.with_(date_from=None, date_to=None),
+       settings.default("alpha"), data_version(store))
+review = _review(*key)
+st.info(f"**In short.** {md_text(review.summary)}")
 
-html = render_html(review)
+html = _html(*key)
 left, right = st.columns(2)
 left.download_button("Download HTML", html.encode("utf-8"), file_name=f"playbook-review-{quarter}.html",
                      mime="text/html", key="download_html")
@@ -101,8 +110,9 @@ for i, s in enumerate(review.sections):
     cols[3].metric("Feedback", f"{s.feedback['responses']:,}",
                    help="Responses this quarter; mean rating "
                         + fmt.number(s.feedback["mean_rating"]))
-    if s.figure is not None:
-        st.plotly_chart(s.figure, key=f"section_{i}")
+    charts = [f for f in (s.figure, s.followers_figure) if f is not None]
+    for col, (j, fig) in zip(st.columns(2) if charts else [], enumerate(charts)):
+        col.plotly_chart(fig, key=f"section_{i}_{j}")
     if len(s.versions):
         st.dataframe(s.versions, hide_index=True, key=f"versions_{i}")
     for entry in s.changelog:

@@ -46,3 +46,12 @@ def test_data_coverage_says_how_far_each_table_runs(store):
     assert cover.loc["playbook_views", "last_date"] == date(2024, 5, 6)
     assert cover.loc["playbook_runs", "last_date"] is None  # no rows
     assert cover.loc["csms", "last_date"] is None  # no dates
+
+
+def test_data_version_moves_with_every_import(store):
+    from analysis.present.options import data_version
+    before = data_version(store)
+    assert before == "0-0"
+    store.execute("INSERT INTO imports (import_id, kind, file_name, imported_at, rows_loaded, "
+                  "rows_rejected) VALUES (1, 'csms', 'csms.csv', now(), 1, 0)")
+    assert data_version(store) == "1-1" != before

@@ -79,3 +79,11 @@ def data_coverage(store: Store) -> pd.DataFrame:
                            for v in (found["lo"], found["hi"]))
         rows.append({"table": table, "first_date": first, "last_date": last})
     return pd.DataFrame(rows, dtype=object)
+
+
+def data_version(store: Store) -> str:
+    """A token that changes with every import or undo (the import log's count and last id):
+    part of the key of anything cached per data, such as the review pack."""
+    row = store.query("select count(*) as n, coalesce(max(import_id), 0) as last "
+                      "from imports").iloc[0]
+    return f"{int(row['n'])}-{int(row['last'])}"
