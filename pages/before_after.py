@@ -8,8 +8,8 @@ from analysis import settings
 from analysis.metrics.before_after import before_after, monthly_series
 from analysis.present import format as fmt
 from analysis.present.charts import effect as charts
-from pages.common import (data_last_date, download_csv, get_store, rate_help, show_table,
-                          sidebar_filters)
+from pages.common import (cached, data_last_date, download_csv, get_store, rate_help,
+                          show_table, sidebar_filters)
 
 MONTHS = settings.default("window_months")
 
@@ -29,7 +29,7 @@ st.caption(
     "run of the playbook's scenario (with or without the playbook) by opened date. Segment and "
     "team filters apply; the period filter does not move these windows.")
 
-frame = before_after(store, filters)
+frame = cached(before_after, filters)
 if frame.empty or not (frame["before_n"].astype(int) + frame["after_n"].astype(int)).any():
     st.info("No outcomes to compare yet. On the Import data page, import **playbook_runs** "
             "(scenario, opened_on and outcome of closed runs) and **renewals** (renewal_date "
@@ -61,7 +61,7 @@ text = row["verdict"]
 bars_col, series_col = st.columns([1, 2])
 bars_col.plotly_chart(charts.before_after_bars(row, f"{metric}, introduced {intro}"),
                       key="ba_bars")
-series = monthly_series(store, filters, picked)
+series = cached(monthly_series, filters, picked)
 series_col.plotly_chart(charts.monthly_series_chart(series, intro, f"{metric} by month",
                                                     data_last_date(store, filters)),
                         key="ba_series")

@@ -318,3 +318,21 @@ def data_last_date(store: Store, filters: Filters | None = None) -> date | None:
     if filters is not None and filters.date_to is not None and last is not None:
         return min(last, filters.date_to)
     return last
+
+
+@st.cache_data(ttl=_OPTIONS_TTL, show_spinner=False, max_entries=256)
+def _cached_call(db_path: str, module: str, name: str, args: tuple, kwargs: tuple,
+                 version: str):
+    import importlib
+    return getattr(importlib.import_module(module), name)(get_store(), *args, **dict(kwargs))
+
+
+def cached(analysis, *args, **kwargs):
+    """`analysis(store, *args, **kwargs)`, computed once per database, arguments, alpha and
+    data version, so a page revisited with the same filters answers at once (an import also
+    clears the cache)."""
+    from analysis.present.options import data_version
+    store = get_store()
+    return _cached_call(store.path, analysis.__module__, analysis.__name__, args,
+                        tuple(sorted(kwargs.items())),
+                        f"{data_version(store)}@{settings.default('alpha')}")

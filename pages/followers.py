@@ -7,8 +7,8 @@ from analysis.present.charts import effect as charts
 from analysis.metrics.followers import balance, followers_effect
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
-from pages.common import (download_csv, get_store, playbook_names, rate_help, show_table,
-                          sidebar_filters)
+from pages.common import (cached, download_csv, get_store, playbook_names, rate_help,
+                          show_table, sidebar_filters)
 
 METHODS = {
     "ipw": "propensity weighting on the covariates at open ({}), overlap trimmed",
@@ -28,7 +28,7 @@ threshold = st.slider("Follower threshold (adherence)", 0.5, 1.0,
 st.caption("Closed runs of each playbook in the period; adherence is steps completed over steps "
            "in the run. Runs without steps are left out.")
 
-frame = followers_effect(store, filters, threshold)
+frame = cached(followers_effect, filters, threshold)
 measured = frame[frame["runs"].astype(int) > 0]
 if measured.empty:
     st.info("No closed playbook runs with step data yet. On the Import data page, import "
@@ -67,7 +67,7 @@ bars_col.plotly_chart(charts.follower_bars(row, f"Success rate, threshold {thres
 forest_col.plotly_chart(charts.effect_forest(measured, "Naive and adjusted difference", names),
                         key="fl_forest")
 
-table = balance(store, filters, picked, threshold)
+table = cached(balance, filters, picked, threshold)
 if len(table):
     st.subheader("Covariate balance")
     st.caption("Standardised mean difference of each covariate between followers and "

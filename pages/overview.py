@@ -2,20 +2,13 @@
 import streamlit as st
 
 from analysis import settings
-from analysis.present.charts.overview import effect_dots, quarter_rates
 from analysis.filters import Filters
-from analysis.ingest.history import data_freshness
-from analysis.metrics.overview import effect_counts, playbook_headlines, quarter_changes
-from analysis.present.quarters import last_complete_quarter
-from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
-from analysis.present.options import data_coverage
 from pages.common import download_csv, get_store, show_table, sidebar_filters
 
 EMPTY = ("No data yet — load the demo (`python -m analysis init --demo`) or import exports on "
          "Import data.")
 ALPHA = settings.default("alpha")
-LEVEL = confidence_label(ALPHA)
 
 
 def _interval(low, high) -> str:
@@ -40,6 +33,17 @@ filters = sidebar_filters(store)
 if store.is_empty():
     st.info(EMPTY)
     st.stop()
+
+# The first screen after a start: the title and filters above are drawn before the analyses'
+# imports (scipy, statsmodels: seconds on a cold process) are paid for here.
+from analysis.ingest.history import data_freshness  # noqa: E402
+from analysis.metrics.overview import effect_counts, playbook_headlines, quarter_changes  # noqa: E402
+from analysis.metrics.stats import confidence_label  # noqa: E402
+from analysis.present.charts.overview import effect_dots, quarter_rates  # noqa: E402
+from analysis.present.options import data_coverage  # noqa: E402
+from analysis.present.quarters import last_complete_quarter  # noqa: E402
+
+LEVEL = confidence_label(ALPHA)
 
 headlines = _headlines(store.path, filters, ALPHA)
 counts = effect_counts(headlines)

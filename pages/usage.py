@@ -7,8 +7,8 @@ from analysis.present.charts import usage as charts
 from analysis.metrics.usage import playbook_usage, run_totals, step_funnel, usage_tables
 from analysis.present import format as fmt
 from analysis.present.periods import TO_DATE
-from pages.common import (data_last_date, download_csv, get_store, playbook_names, show_table,
-                          sidebar_filters)
+from pages.common import (cached, data_last_date, download_csv, get_store, playbook_names,
+                          show_table, sidebar_filters)
 
 CONSISTENT = settings.default("consistent_share")
 RARE = settings.default("rare_share")
@@ -24,10 +24,10 @@ st.caption(
     f"Consistent user: share and mean adherence both at least {CONSISTENT:.0%}; rare user: "
     f"share below {RARE:.0%}.")
 
-catalog = playbook_catalog(store)
+catalog = cached(playbook_catalog)
 names = playbook_names(store.path)
 # Both tables from one pass over the runs (each run's adherence is most of the cost).
-by_playbook, csms = usage_tables(store, filters, catalog)
+by_playbook, csms = cached(usage_tables, filters, catalog)
 if not by_playbook["runs"].any() and not by_playbook["views"].any() and csms.empty:
     st.info("No playbook runs yet — import them on the Import data page: **playbook_runs** "
             "(run_id, scenario, playbook_id, account_id, csm_id, opened_on, steps_total, "
@@ -35,7 +35,7 @@ if not by_playbook["runs"].any() and not by_playbook["views"].any() and csms.emp
     st.stop()
 
 runs_col, views_col, consistent_col, rare_col = st.columns(4)
-totals = run_totals(store, filters)
+totals = cached(run_totals, filters)
 runs_col.metric("Playbook runs", f"{int(by_playbook['runs'].sum()):,}",
                 help=f"{int(by_playbook['open_runs'].sum()):,} of them still open.")
 if totals["without_playbook"]:
@@ -54,7 +54,7 @@ rare_col.metric("Rare users", f"{int(csms['rare'].sum())} of {len(csms)}",
 
 st.subheader("Runs per playbook")
 picked = st.radio("Per", list(FREQUENCIES), horizontal=True, key="usage_freq")
-per_period = playbook_usage(store, filters, FREQUENCIES[picked])
+per_period = cached(playbook_usage, filters, FREQUENCIES[picked])
 runs_tab, views_tab = st.tabs(["Runs", "Views"])
 last = data_last_date(store, filters)
 freq = FREQUENCIES[picked]
@@ -102,7 +102,7 @@ if not with_runs:
 default = with_runs.index(filters.playbook_id) if filters.playbook_id in with_runs else 0
 playbook_id = st.selectbox("Playbook", with_runs, index=default, key="usage_funnel_playbook",
                            format_func=lambda pid: names.get(pid, pid))
-funnel = step_funnel(store, filters, playbook_id)
+funnel = cached(step_funnel, filters, playbook_id)
 if funnel.empty:
     st.info("No step-level data for this playbook — import **run_steps** (run_id, step_id, "
             "status done / skipped / open) on the Import data page to see where runs stall.")
