@@ -10,10 +10,11 @@ from analysis.filters import Filters
 from analysis.present.options import data_version
 from analysis.present.quarters import data_quarters, last_complete_quarter
 from analysis.present.report import (ChromiumMissing, build_review, change_value_text, chromium_path,
-                             render_html, render_pdf)
+                             period_text, render_html, render_pdf)
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
-from pages.common import get_store, md_text, sidebar_filters
+from analysis.present.periods import TO_DATE, is_partial
+from pages.common import data_last_date, get_store, md_text, sidebar_filters
 
 
 # Built once per quarter, filter set and data version (which moves with every import or undo,
@@ -39,7 +40,11 @@ if store.is_empty() or not quarters:
 
 labels = [str(q) for q in reversed(quarters)]
 default = str(last_complete_quarter(store))
+last_day = data_last_date(store)
+starts = {str(q): q.start for q in quarters}
 quarter = st.selectbox("Quarter", labels, index=labels.index(default), key="quarter",
+                       format_func=lambda q: f"{q} ({TO_DATE})"
+                       if is_partial(starts[q], "Q", last_day) else q,
                        help="Defaults to the last complete quarter of the data.")
 # The review sets its own period (the quarter, or each analysis's windows).
 key = (store.path, quarter, filters.with_(date_from=None, date_to=None),
@@ -70,7 +75,7 @@ if built and built[0] == quarter:
     right.download_button("Download PDF", built[1], file_name=f"playbook-review-{quarter}.pdf",
                           mime="application/pdf", key="download_pdf")
 
-st.caption(f"{review.start:%d %b %Y} – {review.end:%d %b %Y}. Usage, versions, changes and "
+st.caption(f"{period_text(review)}. Usage, versions, changes and "
            "feedback are this quarter's; effects use the "
            f"{review.window_months} months around each introduction.")
 changes = review.changes

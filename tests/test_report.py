@@ -282,3 +282,15 @@ def test_a_comment_with_a_script_is_escaped_in_the_pack(review):
         *review.sections[2:])))
     assert '<script>fetch("//x")</script>' not in out
     assert "<blockquote>&lt;script&gt;fetch(&#34;//x&#34;)&lt;/script&gt;</blockquote>" in out
+
+
+def test_a_quarter_the_data_stops_inside_is_marked_to_date(review):
+    from datetime import date
+    from analysis.present.report import period_text
+    assert review.data_last_day == date(2026, 10, 31)  # the demo's last day
+    assert period_text(review) == "1 Jul 2025 – 30 Sep 2025"
+    current = dataclasses.replace(review, quarter="2026Q4", start=date(2026, 10, 1),
+                                  end=date(2026, 12, 31))
+    assert period_text(current) == ("1 Oct 2026 – 31 Dec 2026 (to date: the data runs to "
+                                    "31 Oct 2026)")
+    assert "(to date: the data runs to 31 Oct 2026)" in render_html(current)

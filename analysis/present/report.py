@@ -27,6 +27,7 @@ from analysis import settings
 from analysis.metrics import stats
 from analysis.metrics.claims import Claim
 from analysis.present import format as fmt
+from analysis.present.periods import TO_DATE
 from analysis.present.charts.overview import effect_dots, playbook_rates, quarter_rates
 from analysis.filters import Filters
 from analysis.present.quarters import Quarter, parse_quarter
@@ -91,6 +92,7 @@ class Review:
     alpha: float
     window_months: int
     summary: str = ""  # the executive summary (`executive_summary`)
+    data_last_day: date | None = None  # the data's last day: a quarter past it is partial
 
 
 # -- gathering ------------------------------------------------------------------------------
@@ -206,6 +208,7 @@ def build_review(store: Store, quarter: str | Quarter, folder=None,
             followers_figure=_rates_figure(row, "followers"),
         ))
     changes = quarter_changes(store, base, q)
+    last_day = _data_last_day(store)
     return Review(
         quarter=str(q), start=q.start, end=q.end, generated_at=datetime.now().replace(microsecond=0),
         filters=base, changes=changes, headlines=headlines,
@@ -214,7 +217,7 @@ def build_review(store: Store, quarter: str | Quarter, folder=None,
         figures={"effects": effect_dots(headlines, title=None),
                  "quarter_rates": quarter_rates(changes)},
         alpha=alpha, window_months=window_months,
-        summary=executive_summary(headlines, as_of=_data_last_day(store)),
+        summary=executive_summary(headlines, as_of=last_day), data_last_day=last_day,
     )
 
 
@@ -442,7 +445,7 @@ def _context(review: Review) -> dict:
     level = stats.confidence_label(review.alpha)
     return {
         "quarter": review.quarter, "previous_quarter": previous, "level": level,
-        "period": f"{fmt.day(review.start)} – {fmt.day(review.end)}",
+        "period": period_text(review),
         "scope": ", ".join(f"{k} {v}" for k, v in review.filters.to_query().items())
                  or "all data",
         "generated": f"{review.generated_at:%Y-%m-%d %H:%M}",
@@ -466,6 +469,15 @@ def _context(review: Review) -> dict:
         "sections": [_section_context(s, figure) for s in review.sections],
         "methods": list(_METHODS),
     }
+
+
+def period_text(review: Review) -> str:
+    """"1 Jul 2025 – 30 Sep 2025"; a quarter the data stops inside says so ("to date")."""
+    text = f"{fmt.day(review.start)} – {fmt.day(review.end)}"
+    last = review.data_last_day
+    if last is not None and review.start <= last < review.end:
+        text += f" ({TO_DATE}: the data runs to {fmt.day(last)})"
+    return text
 
 
 def render_html(review: Review) -> str:
