@@ -222,6 +222,14 @@ def demo_url(tmp_path_factory):
         yield url
 
 
+def _new_page(browser_page):
+    """A second page of the walk's browser, with the dialog watch `_assert_clean` reads."""
+    page = browser_page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    return page
+
+
 def _hosts(page) -> set:
     """Collect the host of every http(s)/ws(s) request the page makes."""
     from urllib.parse import urlsplit
@@ -236,7 +244,7 @@ def _hosts(page) -> set:
 
 
 def _pick(page, key, option):
-    page.locator(f".st-key-{key} [data-baseweb='select']").click()
+    page.locator(f".st-key-{key} input").click()
     page.get_by_role("option", name=option, exact=True).click()
     _settle(page)
 
@@ -252,53 +260,55 @@ def _nav_titles(page) -> list[str]:
 
 
 def _svg_text(page) -> str:
-    return " ".join(page.locator(".js-plotly-plot svg text").all_inner_texts())
+    """Every text of the page's plotly charts (axes, legends, labels), once they are drawn."""
+    page.mouse.wheel(0, 20_000)  # charts below the fold are drawn when scrolled to
+    page.wait_for_timeout(1500)
+    page.locator(".js-plotly-plot").first.wait_for(state="attached")
+    return " ".join(page.locator(".js-plotly-plot svg text").all_text_contents())
 
 
 def test_filters_hold_on_every_page_in_two_orders_with_names_and_no_outside_request(
         demo_url, browser_page):
-    page = browser_page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = _new_page(browser_page)
     hosts = _hosts(page)
     page.goto(f"{demo_url}/usage")
     _settle(page)
     _pick(page, "flt_segment", "SMB")
-    _pick(page, "flt_team", "Growth Team")
-    assert _filters(page) == ("SMB", "Growth Team")
+    _pick(page, "flt_team", "Scale Team")
+    assert _filters(page) == ("SMB", "Scale Team")
     titles = [t for t in _nav_titles(page) if t != "Import data"]
     assert "Coaching" in titles and "Quarterly review" in titles
     for order in (titles, titles[::-1]):
         for title in order:
             _open(page, title)
-            assert _filters(page) == ("SMB", "Growth Team"), title
-            assert "segment=SMB" in page.url and "team=Growth+Team" in page.url, title
-            assert page.get_by_text("Segment: SMB · Team: Growth Team").count() >= 1, title
+            assert _filters(page) == ("SMB", "Scale Team"), title
+            assert "segment=SMB" in page.url and "team=Scale+Team" in page.url, title
+            assert page.get_by_text("Segment: SMB · Team: Scale Team").count() >= 1, title
             _assert_clean(page, title)
     # Names on the pickers and the axes, never ids.
-    page.locator(".st-key-flt_playbook [data-baseweb='select']").click()
+    page.locator(".st-key-flt_playbook input").click()
     options = page.get_by_role("option").all_inner_texts()
     page.keyboard.press("Escape")
     assert "At-Risk Customer Save" in options and "at_risk" not in options
     _open(page, "Before/after")
-    page.locator(".js-plotly-plot").last.wait_for()
     axes = _svg_text(page)
     assert "Renewal Runway" in axes and "renewal" not in axes.split()
     # The demo runs to 31 Oct 2026: its last quarter is marked as partial.
     _open(page, "Usage")
-    page.locator(".js-plotly-plot").first.wait_for()
     assert "2026 Q4 (to date)" in _svg_text(page)
     assert hosts and hosts <= LOCAL_HOSTS, hosts
     page.close()
 
 
 def test_a_shared_link_keeps_its_filters_over_two_page_changes(demo_url, browser_page):
-    page = browser_page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = _new_page(browser_page)
     hosts = _hosts(page)
-    page.goto(f"{demo_url}/usage?segment=Enterprise&team=Scale+Team")
+    page.goto(f"{demo_url}/usage?segment=Enterprise&team=Enterprise+Team")
     _settle(page)
-    assert _filters(page) == ("Enterprise", "Scale Team")
+    assert _filters(page) == ("Enterprise", "Enterprise Team")
     for title in ("Before/after", "Feedback"):
         _open(page, title)
-        assert _filters(page) == ("Enterprise", "Scale Team"), title
+        assert _filters(page) == ("Enterprise", "Enterprise Team"), title
         assert "segment=Enterprise" in page.url, title
     assert hosts <= LOCAL_HOSTS, hosts
     page.close()
