@@ -52,9 +52,10 @@ key = (store.path, quarter, filters.with_(date_from=None, date_to=None),
 review = _review(*key)
 st.info(f"**In short.** {md_text(review.summary)}")
 
-html = _html(*key)
+# The 5 MB page is rendered when first downloaded (the callable runs on the click), not on every
+# visit; once rendered it is cached like the review.
 left, right = st.columns(2)
-left.download_button("Download HTML", html.encode("utf-8"), file_name=f"playbook-review-{quarter}.html",
+left.download_button("Download HTML", lambda: _html(*key).encode("utf-8"), file_name=f"playbook-review-{quarter}.html",
                      mime="text/html", key="download_html")
 if chromium_path() is None:
     right.caption("PDF needs Chromium on the server (apt-get install chromium); print the HTML "
@@ -62,7 +63,7 @@ if chromium_path() is None:
 elif right.button("Build PDF", key="build_pdf"):
     with tempfile.TemporaryDirectory(prefix="review-") as folder:
         html_path = Path(folder) / "review.html"
-        html_path.write_text(html, encoding="utf-8")
+        html_path.write_text(_html(*key), encoding="utf-8")
         try:
             with st.spinner("Printing the PDF…"):
                 pdf = render_pdf(html_path, Path(folder) / "review.pdf").read_bytes()
