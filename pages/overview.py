@@ -93,11 +93,11 @@ if len(changes):
             value, delta = fmt.percent(c["current_value"]), (
                 None if c["change"] is None else fmt.points_text(c["change"]))
         elif c["kind"] == "mean":
-            value = "–" if c["current_value"] is None else f"{c['current_value']:.2f}"
+            value = fmt.number(c["current_value"])
             delta = None if c["change"] is None else f"{c['change']:+.2f}"
         else:
             value, delta = f"{c['current_value']:,}", (
-                None if c["change"] is None else f"{c['change']:+.0%}")
+                None if c["change"] is None else fmt.relative_change(c["change"]))
         col.metric(c["measure"], value, delta=delta, help=c["verdict"])
     st.plotly_chart(quarter_rates(changes), key="quarter_rates")
 

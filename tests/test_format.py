@@ -15,9 +15,11 @@ def test_numbers_read_as_people_say_them():
     assert fmt.spread_points(0.0914) == "9.1 points"
     assert fmt.p_value(8.9e-06) == "p < 0.001" and fmt.p_value(0.0312) == "p = 0.03"
     assert fmt.number(0.96142) == "0.96" and fmt.days(83.6) == "84 days"
+    assert fmt.relative_change(-0.005) == "−0.5%" and fmt.relative_change(0.123) == "+12%"
+    assert fmt.relative_change(0) == "0%"
     assert fmt.text(True) == "yes" and fmt.text(date(2026, 10, 31)) == "31 Oct 2026"
     for f in (fmt.percent, fmt.points_text, fmt.p_value, fmt.count, fmt.day, fmt.number,
-              fmt.days, fmt.spread_points, fmt.text):
+              fmt.days, fmt.spread_points, fmt.text, fmt.relative_change):
         assert f(None) == "—" and f(float("nan")) == "—"
 
 

@@ -135,3 +135,15 @@ def _blank(v) -> bool:
         return v is None or bool(pd.isna(v))
     except (TypeError, ValueError):  # a list or array cell
         return False
+
+
+def relative_change(x) -> str:
+    """A relative change of a count: "+12%", "−0.5%" (a decimal below 1% so a small change never
+    reads "-0%"), "0%"."""
+    if _missing(x):
+        return MISSING
+    value = x * 100
+    if value == 0:
+        return "0%"
+    text = f"{abs(value):.1f}" if abs(value) < 1 else f"{abs(value):.0f}"
+    return f"+{text}%" if value > 0 else f"−{text}%"
