@@ -14,7 +14,7 @@ from analysis.present.report import (ChromiumMissing, build_review, change_value
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
 from analysis.present.periods import TO_DATE, is_partial
-from pages.common import data_last_date, get_store, md_text, sidebar_filters
+from pages.common import data_last_date, get_store, md_text, show_table, sidebar_filters
 
 
 # Built once per quarter, filter set and data version (which moves with every import or undo,
@@ -84,10 +84,10 @@ level = confidence_label(review.alpha)
 st.subheader(f"What changed since {changes['previous_quarter'].iloc[0]}")
 previous, current = changes["previous_quarter"].iloc[0], changes["current_quarter"].iloc[0]
 st.dataframe(pd.DataFrame({
-    "measure": changes["measure"],
+    "Measure": changes["measure"],
     previous: [change_value_text(r, "previous") for r in changes.to_dict("records")],
     current: [change_value_text(r, "current") for r in changes.to_dict("records")],
-    "verdict": changes["verdict"],
+    "Reading": changes["verdict"],
 }), hide_index=True, key="changes")
 st.plotly_chart(review.figures["quarter_rates"], key="quarter_rates")
 cols = st.columns(2)
@@ -120,7 +120,12 @@ for i, s in enumerate(review.sections):
     for col, (j, fig) in zip(st.columns(2) if charts else [], enumerate(charts)):
         col.plotly_chart(fig, key=f"section_{i}_{j}")
     if len(s.versions):
-        st.dataframe(s.versions, hide_index=True, key=f"versions_{i}")
+        show_table(s.versions, {
+            "version": ("Version", "text"), "rate": ("Success rate", "percent"),
+            "n": ("Closed runs", "count", "The rate's n."),
+            "ci_low": ("Rate, low", "percent", f"Lower end of the {level} interval (Wilson)."),
+            "ci_high": ("Rate, high", "percent", f"Upper end of the {level} interval (Wilson)."),
+        }, key=f"versions_{i}")
     for entry in s.changelog:
         st.write(f"**Changed in {entry['version']}** ({entry['date']}): "
                  + "; ".join(map(str, entry["changes"])) + f" — *{entry['why']}*")
