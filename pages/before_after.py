@@ -8,8 +8,8 @@ from analysis import settings
 from analysis.metrics.before_after import before_after, monthly_series
 from analysis.present import format as fmt
 from analysis.present.charts import effect as charts
-from pages.common import (cached, data_last_date, download_csv, get_store, rate_help,
-                          show_table, sidebar_filters)
+from pages.common import (cached, data_last_date, download_csv, empty_view, get_store,
+                          rate_help, show_table, sidebar_filters)
 
 MONTHS = settings.default("window_months")
 
@@ -31,9 +31,10 @@ st.caption(
 
 frame = cached(before_after, filters)
 if frame.empty or not (frame["before_n"].astype(int) + frame["after_n"].astype(int)).any():
-    st.info("No outcomes to compare yet. On the Import data page, import **playbook_runs** "
-            "(scenario, opened_on and outcome of closed runs) and **renewals** (renewal_date "
-            "and outcome), covering the year before and after each playbook's introduction.")
+    st.info(empty_view(filters, "No outcomes to compare yet. On the Import data page, import "
+            "**playbook_runs** (scenario, opened_on and outcome of closed runs) and **renewals** "
+            "(renewal_date and outcome), covering the year before and after each playbook's "
+            "introduction."))
     st.stop()
 
 names = dict(zip(frame["playbook_id"], frame["name"]))

@@ -336,3 +336,15 @@ def cached(analysis, *args, **kwargs):
     return _cached_call(store.path, analysis.__module__, analysis.__name__, args,
                         tuple(sorted(kwargs.items())),
                         f"{data_version(store)}@{settings.default('alpha')}")
+
+
+def empty_view(filters: Filters, message: str) -> str:
+    """The note for an empty page: with a segment, team, CSM or playbook filter set, the view is
+    what is empty (importing more would not help), so say that; else `message`."""
+    narrowed = [f"{label}: {value}" for label, value in (
+        ("Segment", filters.segment), ("Team", filters.team), ("CSM", filters.csm),
+        ("Playbook", filters.playbook_id)) if value is not None]
+    if not narrowed:
+        return message
+    return (f"Nothing to show for {md_text(' · '.join(narrowed))}: no data matches these "
+            "filters. Widen them in the sidebar.")

@@ -7,8 +7,8 @@ from analysis.present.charts import effect as charts
 from analysis.metrics.followers import balance, followers_effect
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
-from pages.common import (cached, download_csv, get_store, playbook_names, rate_help,
-                          show_table, sidebar_filters)
+from pages.common import (cached, download_csv, empty_view, get_store, playbook_names,
+                          rate_help, show_table, sidebar_filters)
 
 METHODS = {
     "ipw": "propensity weighting on the covariates at open ({}), overlap trimmed",
@@ -31,10 +31,10 @@ st.caption("Closed runs of each playbook in the period; adherence is steps compl
 frame = cached(followers_effect, filters, threshold)
 measured = frame[frame["runs"].astype(int) > 0]
 if measured.empty:
-    st.info("No closed playbook runs with step data yet. On the Import data page, import "
-            "**playbook_runs** with playbook_id, outcome and steps_total / steps_completed (or "
-            "**run_steps**); health_at_open, arr_at_open and accounts' segment let the "
-            "comparison adjust for confounding.")
+    st.info(empty_view(filters, "No closed playbook runs with step data yet. On the Import "
+            "data page, import **playbook_runs** with playbook_id, outcome and steps_total / "
+            "steps_completed (or **run_steps**); health_at_open, arr_at_open and accounts' "
+            "segment let the comparison adjust for confounding."))
     st.stop()
 
 names = playbook_names(store.path)

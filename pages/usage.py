@@ -7,8 +7,8 @@ from analysis.present.charts import usage as charts
 from analysis.metrics.usage import playbook_usage, run_totals, step_funnel, usage_tables
 from analysis.present import format as fmt
 from analysis.present.periods import TO_DATE
-from pages.common import (cached, data_last_date, download_csv, get_store, playbook_names,
-                          show_table, sidebar_filters)
+from pages.common import (cached, data_last_date, download_csv, empty_view, get_store,
+                          playbook_names, show_table, sidebar_filters)
 
 CONSISTENT = settings.default("consistent_share")
 RARE = settings.default("rare_share")
@@ -29,9 +29,10 @@ names = playbook_names(store.path)
 # Both tables from one pass over the runs (each run's adherence is most of the cost).
 by_playbook, csms = cached(usage_tables, filters, catalog)
 if not by_playbook["runs"].any() and not by_playbook["views"].any() and csms.empty:
-    st.info("No playbook runs yet — import them on the Import data page: **playbook_runs** "
-            "(run_id, scenario, playbook_id, account_id, csm_id, opened_on, steps_total, "
-            "steps_completed), and optionally **run_steps** and **playbook_views**.")
+    st.info(empty_view(filters, "No playbook runs yet — import them on the Import data page: "
+            "**playbook_runs** (run_id, scenario, playbook_id, account_id, csm_id, opened_on, "
+            "steps_total, steps_completed), and optionally **run_steps** and "
+            "**playbook_views**."))
     st.stop()
 
 runs_col, views_col, consistent_col, rare_col = st.columns(4)
@@ -77,8 +78,8 @@ download_csv(by_playbook, "usage_by_playbook.csv", key="usage_download_playbooks
 
 st.subheader("Per CSM")
 if csms.empty:
-    st.info("No run names a CSM: import **playbook_runs** with a csm_id (or owner) column and "
-            "the **csms** roster.")
+    st.info(empty_view(filters, "No run names a CSM: import **playbook_runs** with a csm_id "
+                                "(or owner) column and the **csms** roster."))
 else:
     st.plotly_chart(charts.share_vs_adherence(csms), key="usage_scatter")
     show_table(csms, {

@@ -77,3 +77,12 @@ def test_the_csm_filter_narrows_usage_to_that_csms_runs(data_db):
     metrics = {m.label: m.value for m in at.metric}
     # c2 (Bob) is team B's only CSM, whose runs are r7 and r8 (test_page_usage's team filter).
     assert metrics["Playbook runs"] == "2"
+
+
+def test_a_filter_that_empties_the_view_says_so_instead_of_asking_for_imports(data_db):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"segment": "SMB", "team": "B"})  # Bob (team B) has no SMB account
+    at.run()
+    _open(at, "pages/usage.py")
+    assert at.info[0].value == ("Nothing to show for Segment: SMB · Team: B: no data matches "
+                                "these filters. Widen them in the sidebar.")
