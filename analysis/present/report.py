@@ -152,6 +152,9 @@ def _usage_of(playbook_id: str, usage: dict, outcomes: pd.DataFrame) -> dict:
 
 def _rates_figure(row: dict, question: str = "before_after") -> go.Figure | None:
     fig = playbook_rates(row, question=question)
+    # Two charts share a row of the printed page: a fixed width keeps each inside its half
+    # (plotly sizes a responsive chart from its container only after the page has laid out).
+    fig.update_layout(width=470)
     return fig if len(fig.data[0].x or ()) else None
 
 
