@@ -1,4 +1,4 @@
-"""The filters every page and `metrics` share: period, segment, team, playbook."""
+"""The filters every page and `metrics` share: period, segment, team, CSM, playbook."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
@@ -17,6 +17,7 @@ class Filters:
     segment: str | None = None
     team: str | None = None
     playbook_id: str | None = None
+    csm: str | None = None
 
     def __post_init__(self):
         if self.date_from and self.date_to and self.date_from > self.date_to:

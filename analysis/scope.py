@@ -2,7 +2,7 @@
 
 `scoped(table, filters)` returns a parenthesised subquery and its bound parameters, to be
 used as `FROM {sql} AS r`. Every analysis reads the base tables through it, so a period,
-segment or team filter means the same thing on every page and in `metrics --json`.
+segment, team or CSM filter means the same thing on every page and in `metrics --json`.
 The playbook filter is not applied here: before/after needs a scenario's runs without a
 playbook too, so each analysis decides which playbooks it reports.
 """
@@ -64,5 +64,8 @@ def scoped(table: str, filters: Filters | None = None, *, period: bool = True):
         else:
             where.append("t.csm_id IN (SELECT csm_id FROM csms WHERE team = ?)")
         params.append(f.team)
+    if f.csm is not None and has_csm:
+        where.append("t.csm_id = ?")
+        params.append(f.csm)
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     return f"(SELECT t.* FROM {table} t{clause})", params

@@ -6,9 +6,11 @@ import streamlit as st
 
 from analysis import settings
 from analysis.metrics.before_after import before_after, monthly_series
+from analysis.present import format as fmt
 from analysis.present.charts import effect as charts
 from analysis.present.verdicts import claim_box
-from pages.common import download_csv, get_store, pct, rate_help, sidebar_filters
+from pages.common import (cached, data_last_date, download_csv, empty_view, get_store,
+                          rate_help, show_table, sidebar_filters)
 
 MONTHS = settings.default("window_months")
 
@@ -28,31 +30,31 @@ st.caption(
     "run of the playbook's scenario (with or without the playbook) by opened date. Segment and "
     "team filters apply; the period filter does not move these windows.")
 
-frame = before_after(store, filters)
+frame = cached(before_after, filters)
 if frame.empty or not (frame["before_n"].astype(int) + frame["after_n"].astype(int)).any():
-    st.info("No outcomes to compare yet. On the Import data page, import **playbook_runs** "
-            "(scenario, opened_on and outcome of closed runs) and **renewals** (renewal_date "
-            "and outcome), covering the year before and after each playbook's introduction.")
+    st.info(empty_view(filters, "No outcomes to compare yet. On the Import data page, import "
+            "**playbook_runs** (scenario, opened_on and outcome of closed runs) and **renewals** "
+            "(renewal_date and outcome), covering the year before and after each playbook's "
+            "introduction."))
     st.stop()
 
 names = dict(zip(frame["playbook_id"], frame["name"]))
 picked = st.selectbox("Playbook", list(frame["playbook_id"]), key="ba_playbook",
-                      format_func=lambda pid: f"{names[pid]} ({pid})")
+                      format_func=lambda pid: names[pid])
 row = frame[frame["playbook_id"] == picked].iloc[0]
 metric = "Renewal rate" if row["metric"] == "renewal_rate" else "Success rate"
 intro = row["introduced_on"]
 
 before_col, after_col, p_col = st.columns(3)
-before_col.metric(f"{metric} before", pct(row["before_rate"]),
+before_col.metric(f"{metric} before", fmt.percent(row["before_rate"], 1),
                   help=_side_help(row, "before", row["window_start"], intro - timedelta(days=1)))
 after_col.metric(
-    f"{metric} after", pct(row["after_rate"]),
-    delta=None if row["diff"] is None else f"{row['diff'] * 100:+.1f} points",
+    f"{metric} after", fmt.percent(row["after_rate"], 1),
+    delta=None if row["diff"] is None else fmt.points_text(row["diff"]),
     help=_side_help(row, "after", intro, row["window_end"] - timedelta(days=1)))
-p_col.metric("p-value", "—" if row["p_value"] is None else f"{row['p_value']:.3g}",
-             help=f"{row['test'] or 'no test'}; Benjamini–Hochberg adjusted across playbooks: "
-                  + ("—" if row["p_value_adjusted"] is None
-                     else f"{row['p_value_adjusted']:.3g}"))
+p_col.metric("Could it be chance?", fmt.p_value(row["p_value"]),
+             help=f"Method: {row['test'] or 'no test'}; adjusted for testing every playbook "
+                  f"(Benjamini–Hochberg): {fmt.p_value(row['p_value_adjusted'])}.")
 
 text = row["verdict"]
 # The colour follows the claim, never the wording (analysis.present.verdicts).
@@ -61,11 +63,24 @@ getattr(st, claim_box(row["claim"]))(text)
 bars_col, series_col = st.columns([1, 2])
 bars_col.plotly_chart(charts.before_after_bars(row, f"{metric}, introduced {intro}"),
                       key="ba_bars")
-series = monthly_series(store, filters, picked)
-series_col.plotly_chart(charts.monthly_series_chart(series, intro, f"{metric} by month"),
+series = cached(monthly_series, filters, picked)
+series_col.plotly_chart(charts.monthly_series_chart(series, intro, f"{metric} by month",
+                                                    data_last_date(store, filters)),
                         key="ba_series")
 
 st.subheader("Every playbook")
 st.plotly_chart(charts.before_after_overview(frame), key="ba_overview")
-st.dataframe(frame, hide_index=True)
+show_table(frame, {
+    "playbook_id": ("Playbook", "playbook"),
+    "metric": ("Outcome", "text", "renewal_rate: renewals renewed; success_rate: closed runs "
+                                  "of the scenario that succeeded."),
+    "introduced_on": ("Introduced", "day"),
+    "before_rate": ("Before", "percent1"), "before_n": ("Before n", "count", "Outcomes before."),
+    "after_rate": ("After", "percent1"), "after_n": ("After n", "count", "Outcomes after."),
+    "diff": ("Change", "points", "After − before, in percentage points."),
+    "diff_ci_low": ("Change, low", "points", "Lower end of the interval of the change."),
+    "diff_ci_high": ("Change, high", "points", "Upper end of the interval of the change."),
+    "p_value_adjusted": ("Chance (adjusted)", "p", "p-value adjusted across playbooks."),
+    "verdict": ("Verdict", "text"),
+}, key="ba_table")
 download_csv(frame, "before_after.csv", key="ba_download")

@@ -12,6 +12,7 @@ import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
 from analysis import auth, settings
+from analysis.present import format as fmt
 from analysis.filters import Filters
 from analysis.present.options import filter_options
 from analysis.store import Store, StoreError
@@ -36,18 +37,14 @@ def md_text(text) -> str:
     return _MARKDOWN.sub(r"\\\1", str(text))
 
 
-def pct(x) -> str:
-    """A rate as a percentage with one decimal, "—" when there is none."""
-    return "—" if x is None else f"{x:.1%}"
-
-
 def rate_help(row, prefix: str, counted: str) -> str:
     """Metric help for the rate in `row`'s `<prefix>_successes/_n/_ci_low/_ci_high`:
     "12 of 40 <counted>; 95% CI 17.9% to 45.6% (Wilson)." at the level the analyses used."""
     from analysis.metrics.stats import confidence_label
     return (f"{row[f'{prefix}_successes']:,} of {row[f'{prefix}_n']:,} {counted}; "
-            f"{confidence_label()} CI {pct(row[f'{prefix}_ci_low'])} to "
-            f"{pct(row[f'{prefix}_ci_high'])} (Wilson).")
+            f"{confidence_label()} CI "
+            f"{fmt.interval_percent(row[f'{prefix}_ci_low'], row[f'{prefix}_ci_high'], 1)} "
+            "(Wilson).")
 
 
 @st.cache_resource(show_spinner=False)
@@ -150,51 +147,136 @@ def require_admin() -> None:
         st.stop()
 
 
+# The sidebar's widgets, by the Filters field each one sets. Streamlit drops a widget's state
+# when a run does not render it (a page change can do that), so the widgets are only views:
+# the Filters in st.session_state[_SESSION_KEY] are the truth, copied into each widget before
+# it is drawn and updated from it by its on_change callback.
+_WIDGETS = {"segment": "flt_segment", "team": "flt_team", "csm": "flt_csm",
+            "playbook_id": "flt_playbook"}
+_PERIOD = "flt_period"
+# Options and names change only on an import, which clears st.cache_data; the ttl covers an
+# import made from the CLI while the app runs.
+_OPTIONS_TTL = 60
+
+
+@st.cache_data(ttl=_OPTIONS_TTL, show_spinner=False)
+def _options(db_path: str):
+    return filter_options(get_store())
+
+
+@st.cache_data(ttl=_OPTIONS_TTL, show_spinner=False)
+def playbook_names(db_path: str) -> dict[str, str]:
+    """Each playbook id's display name (the catalogue's; the id itself for one without)."""
+    from analysis.playbooks.catalog import playbook_catalog
+    catalog = playbook_catalog(get_store())
+    return {pid: (name if isinstance(name, str) and name.strip() else pid)
+            for pid, name in zip(catalog["playbook_id"], catalog["name"])}
+
+
+def options(store: Store | None = None):
+    """What the filters can choose from (`present.options.FilterOptions`), cached."""
+    return _options((store or get_store()).path)
+
+
+def csm_names(store: Store | None = None) -> dict[str, str]:
+    """Each CSM id's display name (the roster's name; the id for one without)."""
+    return _options((store or get_store()).path).csm_names
+
+
 def _initial_filters() -> Filters:
-    if _SESSION_KEY in st.session_state:
-        return st.session_state[_SESSION_KEY]
-    try:
-        return Filters.from_query(st.query_params.to_dict())
-    except ValueError:
-        st.sidebar.warning("The link's filters could not be read; showing all data.")
-        return Filters()
+    """The session's filters; on a session's first run, those of the link that opened it."""
+    if _SESSION_KEY not in st.session_state:
+        try:
+            found = Filters.from_query(st.query_params.to_dict())
+        except ValueError:
+            st.sidebar.warning("The link's filters could not be read; showing all data.")
+            found = Filters()
+        st.session_state[_SESSION_KEY] = found
+    return st.session_state[_SESSION_KEY]
 
 
-def _choice(label: str, options: tuple[str, ...], current: str | None, key: str) -> str | None:
-    values = [ALL, *options]
-    if key not in st.session_state:
-        st.session_state[key] = current if current in options else ALL
-    picked = st.sidebar.selectbox(label, values, key=key)
-    return None if picked == ALL else picked
+def _picked(field: str, key: str) -> None:
+    """on_change of a filter's selectbox: the choice becomes the session's filter."""
+    value = st.session_state.get(key)
+    st.session_state[_SESSION_KEY] = _initial_filters().with_(
+        **{field: None if value in (ALL, None) else value})
+
+
+def _period_picked(first: date, last: date) -> None:
+    """on_change of the period: a full range becomes the session's period (the data's own
+    bounds mean 'no restriction'); a half-picked range waits for its second date."""
+    period = st.session_state.get(_PERIOD)
+    if isinstance(period, (tuple, list)) and len(period) == 2:
+        lo, hi = period
+        st.session_state[_SESSION_KEY] = _initial_filters().with_(
+            date_from=lo if lo != first else None, date_to=hi if hi != last else None)
+
+
+def _choice(label: str, field: str, options: tuple[str, ...], current: str | None,
+            names: dict[str, str] | None = None) -> str | None:
+    key = _WIDGETS[field]
+    value = current if current in options else ALL
+    st.session_state[key] = value  # the widget shows the session's filter, whatever it held
+    st.sidebar.selectbox(label, [ALL, *options], key=key, on_change=_picked, args=(field, key),
+                         format_func=(lambda v: v if v == ALL else names.get(v, v))
+                         if names else str)
+    return None if value == ALL else value
+
+
+def _period(current: Filters, first: date, last: date) -> tuple[date | None, date | None]:
+    lo, hi = current.date_from or first, current.date_to or last
+    shown = st.session_state.get(_PERIOD)
+    # A half-picked range stays as the user left it; anything else shows the session's period.
+    if not (isinstance(shown, (tuple, list)) and len(shown) == 1):
+        st.session_state[_PERIOD] = (lo, hi)
+    st.sidebar.date_input("Period", key=_PERIOD, min_value=date(2000, 1, 1),
+                          max_value=date(2100, 1, 1), on_change=_period_picked,
+                          args=(first, last),
+                          help="Runs by opened date, renewals by renewal date.")
+    return (lo if lo != first else None), (hi if hi != last else None)
 
 
 def sidebar_filters(store: Store | None = None) -> Filters:
-    """Render the period / segment / team / playbook filters and return the chosen Filters."""
+    """Render the period / segment / team / CSM / playbook filters, say which are active above
+    the page's figures, write them to the URL, and return them.
+
+    The same Filters hold on every page of the session, in any order of navigation, and a
+    link's query string (?segment=SMB&team=...) sets them on the session's first page.
+    """
     store = store or get_store()
-    options = filter_options(store)
+    options = _options(store.path)
     current = _initial_filters()
     st.sidebar.header("Filters")
     date_from = date_to = None
     if options.first_date and options.last_date:
-        if "flt_period" not in st.session_state:
-            st.session_state["flt_period"] = (current.date_from or options.first_date,
-                                              current.date_to or options.last_date)
-        period = st.sidebar.date_input("Period", key="flt_period",
-                                       min_value=date(2000, 1, 1), max_value=date(2100, 1, 1),
-                                       help="Runs by opened date, renewals by renewal date.")
-        if isinstance(period, (tuple, list)) and len(period) == 2:
-            lo, hi = period
-            date_from = lo if lo != options.first_date else None
-            date_to = hi if hi != options.last_date else None
+        date_from, date_to = _period(current, options.first_date, options.last_date)
     filters = Filters(
         date_from=date_from, date_to=date_to,
-        segment=_choice("Segment", options.segments, current.segment, "flt_segment"),
-        team=_choice("Team", options.teams, current.team, "flt_team"),
-        playbook_id=_choice("Playbook", options.playbooks, current.playbook_id, "flt_playbook"),
+        segment=_choice("Segment", "segment", options.segments, current.segment),
+        team=_choice("Team", "team", options.teams, current.team),
+        csm=_choice("CSM", "csm", options.csms, current.csm, options.csm_names),
+        playbook_id=_choice("Playbook", "playbook_id", options.playbooks, current.playbook_id,
+                            playbook_names(store.path)),
     )
     st.session_state[_SESSION_KEY] = filters
     st.query_params.from_dict(filters.to_query())
+    st.caption(active_filters_text(filters, options, playbook_names(store.path)))
     return filters
+
+
+def active_filters_text(filters: Filters, options, playbooks: dict[str, str]) -> str:
+    """One line naming the view: "Showing 1 Jan 2024 – 31 Oct 2026 · Segment: SMB · ..."."""
+    lo = filters.date_from or options.first_date
+    hi = filters.date_to or options.last_date
+    parts = [f"Showing {fmt.day(lo)} – {fmt.day(hi)}" if lo and hi else "Showing all data"]
+    for label, value in (("Segment", filters.segment), ("Team", filters.team),
+                         ("CSM", options.csm_names.get(filters.csm, filters.csm)),
+                         ("Playbook", playbooks.get(filters.playbook_id, filters.playbook_id))):
+        if value is not None:
+            parts.append(f"{label}: {md_text(value)}")
+    if len(parts) == 1:
+        parts.append("all segments, teams, CSMs and playbooks")
+    return " · ".join(parts)
 
 
 def require_rows(frame: pd.DataFrame | None, message: str) -> None:
@@ -209,3 +291,60 @@ def download_csv(frame: pd.DataFrame, file_name: str, key: str) -> None:
     from analysis.present.export import to_safe_csv
     st.download_button("Download CSV", to_safe_csv(frame), file_name=file_name,
                        mime="text/csv", key=key)
+
+
+def show_table(frame: pd.DataFrame, columns: dict[str, tuple], key: str) -> None:
+    """A table for people: `columns` maps a source column to (label, kind[, help]); kind is one
+    of format.KINDS, or "playbook" / "csm" for an id shown as its display name. The help text
+    shows on the column header. Ids stay in the CSV downloads, never here."""
+    path = get_store().path
+    lookups = {"playbook": playbook_names(path), "csm": _options(path).csm_names}
+    shown, spec, helps = frame.copy(), {}, {}
+    for source, (label, kind, *help_text) in columns.items():
+        if source not in shown.columns:
+            continue
+        if kind in lookups:
+            shown[source] = [lookups[kind].get(v, v) for v in shown[source]]
+            kind = "text"
+        spec[source] = (label, kind)
+        helps[label] = help_text[0] if help_text else None
+    st.dataframe(fmt.table(shown, spec), hide_index=True, key=key, column_config={
+        label: st.column_config.TextColumn(label, help=text) for label, text in helps.items()})
+
+
+def data_last_date(store: Store, filters: Filters | None = None) -> date | None:
+    """The day the data (or the period filter) stops: a period containing it is partial."""
+    last = _options(store.path).last_date
+    if filters is not None and filters.date_to is not None and last is not None:
+        return min(last, filters.date_to)
+    return last
+
+
+@st.cache_data(ttl=_OPTIONS_TTL, show_spinner=False, max_entries=256)
+def _cached_call(db_path: str, module: str, name: str, args: tuple, kwargs: tuple,
+                 version: str):
+    import importlib
+    return getattr(importlib.import_module(module), name)(get_store(), *args, **dict(kwargs))
+
+
+def cached(analysis, *args, **kwargs):
+    """`analysis(store, *args, **kwargs)`, computed once per database, arguments, alpha and
+    data version, so a page revisited with the same filters answers at once (an import also
+    clears the cache)."""
+    from analysis.present.options import data_version
+    store = get_store()
+    return _cached_call(store.path, analysis.__module__, analysis.__name__, args,
+                        tuple(sorted(kwargs.items())),
+                        f"{data_version(store)}@{settings.default('alpha')}")
+
+
+def empty_view(filters: Filters, message: str) -> str:
+    """The note for an empty page: with a segment, team, CSM or playbook filter set, the view is
+    what is empty (importing more would not help), so say that; else `message`."""
+    narrowed = [f"{label}: {value}" for label, value in (
+        ("Segment", filters.segment), ("Team", filters.team), ("CSM", filters.csm),
+        ("Playbook", filters.playbook_id)) if value is not None]
+    if not narrowed:
+        return message
+    return (f"Nothing to show for {md_text(' · '.join(narrowed))}: no data matches these "
+            "filters. Widen them in the sidebar.")

@@ -5,21 +5,13 @@ from analysis import settings
 from analysis.present.charts.people import csm_spread_chart
 from analysis.metrics.consistency import consistency_summary
 from analysis.metrics.stats import confidence_label
-from pages.common import download_csv, get_store, sidebar_filters
+from analysis.present import format as fmt
+from pages.common import download_csv, get_store, show_table, sidebar_filters
 from pages.launch import require_launch
 
 MONTHS = settings.default("window_months")
 MIN_RENEWALS = settings.default("min_renewals_per_csm")
 LEVEL = confidence_label()  # the analysis and the chart run at the alpha setting
-
-
-def points(x) -> str:
-    """A fraction shown as percentage points, e.g. 0.091 -> '9.1 pts'."""
-    return "—" if x is None else f"{100 * x:.1f} pts"
-
-
-def ratio_text(x) -> str:
-    return "—" if x is None else f"{x:.2f}"
 
 
 st.title("Consistency across CSMs")
@@ -40,17 +32,20 @@ if result.rates.empty:
 spread = result.spread.set_index("period")
 before, after = spread.loc["before"], spread.loc["after"]
 sd_before_col, sd_after_col, ratio_col, p_col = st.columns(4)
-sd_before_col.metric("SD before", points(before["sd"]),
-                     help=f"{int(before['csms'])} CSMs counted; sample SD (ddof=1).")
-sd_after_col.metric("SD after", points(after["sd"]),
-                    help=f"{int(after['csms'])} CSMs counted; sample SD (ddof=1).")
+sd_before_col.metric("Spread before", fmt.spread_points(before["sd"]),
+                     help=f"Standard deviation of CSMs' renewal rates; {int(before['csms'])} "
+                          "CSMs counted.")
+sd_after_col.metric("Spread after", fmt.spread_points(after["sd"]),
+                    help=f"Standard deviation of CSMs' renewal rates; {int(after['csms'])} "
+                         "CSMs counted.")
 ratio_col.metric(
-    "SD ratio (after / before)", ratio_text(result.sd_ratio),
-    help=(f"Below 1 means narrower. Bootstrap {LEVEL} CI {ratio_text(result.sd_ratio_ci_low)} to "
-          f"{ratio_text(result.sd_ratio_ci_high)} (CSMs resampled within each period)."))
-p_col.metric("Brown–Forsythe p",
-             "—" if result.p_value is None else f"{result.p_value:.3g}",
-             help="Levene's test centred on the median: do the spreads differ?")
+    "Spread after / before", fmt.number(result.sd_ratio),
+    help=(f"Below 1 means narrower. {LEVEL} CI {fmt.number(result.sd_ratio_ci_low)} to "
+          f"{fmt.number(result.sd_ratio_ci_high)} (bootstrap, CSMs resampled within each "
+          "period)."))
+p_col.metric("Could it be chance?", fmt.p_value(result.p_value),
+             help="Do the spreads differ? Method: Brown–Forsythe test (Levene's test centred "
+                  "on the median).")
 
 text = result.verdict
 (st.success if text.startswith("Narrower") else
@@ -62,9 +57,23 @@ st.caption("Points are CSMs, sized by their decided renewals; hollow points have
            "fall if every CSM had the pooled rate and only chance separated them.")
 
 st.subheader("Spread per period")
-st.dataframe(result.spread, hide_index=True)
+show_table(result.spread, {
+    "period": ("Period", "text"), "csms": ("CSMs counted", "count"),
+    "sd": ("Spread", "spread", "Standard deviation of the CSMs' renewal rates."),
+    "noise_sd": ("Expected from chance", "spread",
+                 "The spread if every CSM had the pooled rate and only chance separated them."),
+    "excess_sd": ("Beyond chance", "spread", "The spread chance does not explain."),
+    "min": ("Lowest", "percent"), "max": ("Highest", "percent"),
+    "pooled_rate": ("Pooled renewal rate", "percent"),
+}, key="consistency_spread")
 download_csv(result.spread, "consistency_spread.csv", key="consistency_spread_download")
 
 st.subheader("Per CSM")
-st.dataframe(result.rates, hide_index=True)
+show_table(result.rates, {
+    "csm_id": ("CSM", "csm"), "period": ("Period", "text"),
+    "rate": ("Renewal rate", "percent"), "n": ("Decided renewals", "count"),
+    "ci_low": ("Rate, low", "percent", f"Lower end of the {LEVEL} interval (Wilson)."),
+    "ci_high": ("Rate, high", "percent", f"Upper end of the {LEVEL} interval (Wilson)."),
+    "counted": ("Counted", "text", f"At least {MIN_RENEWALS} decided renewals in the window."),
+}, key="consistency_rates")
 download_csv(result.rates, "consistency_per_csm.csv", key="consistency_rates_download")

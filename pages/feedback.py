@@ -5,7 +5,7 @@ from analysis.playbooks.catalog import playbook_catalog
 from analysis.present.charts import feedback as charts
 from analysis.metrics.feedback import feedback_summary, recent_comments
 from analysis.metrics.stats import confidence_label
-from pages.common import download_csv, get_store, sidebar_filters
+from pages.common import download_csv, get_store, show_table, sidebar_filters
 
 st.title("Feedback")
 store = get_store()
@@ -36,7 +36,14 @@ if summary["rated"].any():
                             key="feedback_distribution")
 else:
     st.info("The answers carry no rating from 1 to 5, so there is nothing to average.")
-st.dataframe(summary, hide_index=True)
+show_table(summary, {
+    "playbook_id": ("Playbook", "playbook"), "responses": ("Responses", "count"),
+    "rated": ("Ratings", "count", "Answers with a rating from 1 to 5."),
+    "mean_rating": ("Mean rating", "number", "From 1 (poor) to 5 (great)."),
+    "ci_low": ("Mean, low", "number", f"Lower end of the {confidence_label()} t interval."),
+    "ci_high": ("Mean, high", "number", f"Upper end of the {confidence_label()} t interval."),
+    "comments": ("Comments", "count"),
+}, key="feedback_summary")
 download_csv(summary, "feedback_summary.csv", key="feedback_download_summary")
 
 st.subheader("Recent comments")
@@ -45,5 +52,8 @@ comments = recent_comments(store, filters, limit)
 if comments.empty:
     st.info("No comments in this view.")
 else:
-    st.dataframe(comments, hide_index=True)
+    show_table(comments.assign(csm_id=comments["csm_name"].fillna(comments["csm_id"])), {
+        "submitted_at": ("Submitted", "day"), "playbook_id": ("Playbook", "playbook"),
+        "csm_id": ("CSM", "text"), "rating": ("Rating", "text"), "comment": ("Comment", "text"),
+    }, key="feedback_comments")
     download_csv(comments, "feedback_comments.csv", key="feedback_download_comments")

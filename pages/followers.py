@@ -7,7 +7,9 @@ from analysis.present.charts import effect as charts
 from analysis.present.verdicts import claim_box
 from analysis.metrics.followers import balance, followers_effect
 from analysis.metrics.stats import confidence_label
-from pages.common import download_csv, get_store, pct, rate_help, sidebar_filters
+from analysis.present import format as fmt
+from pages.common import (cached, download_csv, empty_view, get_store, playbook_names,
+                          rate_help, show_table, sidebar_filters)
 
 METHODS = {
     "ipw": "propensity weighting on the covariates at open ({}), overlap trimmed",
@@ -16,10 +18,6 @@ METHODS = {
              "runs in a group, or every run had the same outcome",
 }
 LEVEL = confidence_label()  # the analyses run at the alpha setting
-
-
-def _points(x) -> str:
-    return "—" if x is None else f"{x * 100:+.1f}"
 
 
 st.title("Followers vs non-followers")
@@ -31,31 +29,33 @@ threshold = st.slider("Follower threshold (adherence)", 0.5, 1.0,
 st.caption("Closed runs of each playbook in the period; adherence is steps completed over steps "
            "in the run. Runs without steps are left out.")
 
-frame = followers_effect(store, filters, threshold)
+frame = cached(followers_effect, filters, threshold)
 measured = frame[frame["runs"].astype(int) > 0]
 if measured.empty:
-    st.info("No closed playbook runs with step data yet. On the Import data page, import "
-            "**playbook_runs** with playbook_id, outcome and steps_total / steps_completed (or "
-            "**run_steps**); health_at_open, arr_at_open and accounts' segment let the "
-            "comparison adjust for confounding.")
+    st.info(empty_view(filters, "No closed playbook runs with step data yet. On the Import "
+            "data page, import **playbook_runs** with playbook_id, outcome and steps_total / "
+            "steps_completed (or **run_steps**); health_at_open, arr_at_open and accounts' "
+            "segment let the comparison adjust for confounding."))
     st.stop()
 
+names = playbook_names(store.path)
 picked = st.selectbox("Playbook", list(measured["playbook_id"]), key="fl_playbook",
+                      format_func=lambda pid: names.get(pid, pid),
                       help="Playbooks with closed runs that have step data.")
 row = frame[frame["playbook_id"] == picked].iloc[0]
 
 f_col, nf_col, adj_col = st.columns(3)
-f_col.metric("Followers' success rate", pct(row["followers_rate"]),
+f_col.metric("Followers' success rate", fmt.percent(row["followers_rate"], 1),
              help=rate_help(row, "followers", "closed runs succeeded"))
-nf_col.metric("Non-followers' success rate", pct(row["non_followers_rate"]),
+nf_col.metric("Non-followers' success rate", fmt.percent(row["non_followers_rate"], 1),
               help=rate_help(row, "non_followers", "closed runs succeeded"))
 adjusted = row["adjusted_diff"]
 adj_col.metric(
-    "Adjusted difference", "—" if adjusted is None else f"{_points(adjusted)} points",
-    delta=None if row["naive_diff"] is None else f"naive {_points(row['naive_diff'])} points",
+    "Adjusted difference", fmt.points_text(adjusted),
+    delta=None if row["naive_diff"] is None else f"naive {fmt.points_text(row['naive_diff'])}",
     delta_color="off",
     help=(f"{METHODS[row['method']].format(row['covariates'])}. {LEVEL} CI "
-          f"{_points(row['adjusted_ci_low'])} to {_points(row['adjusted_ci_high'])} points; "
+          f"{fmt.interval_points(row['adjusted_ci_low'], row['adjusted_ci_high'])}; "
           f"{row['runs_adjusted']:,} runs used, {row['trimmed']:,} left out."))
 
 text = row["verdict"]
@@ -65,10 +65,10 @@ getattr(st, claim_box(row["claim"]))(text)
 bars_col, forest_col = st.columns([1, 2])
 bars_col.plotly_chart(charts.follower_bars(row, f"Success rate, threshold {threshold:.0%}"),
                       key="fl_bars")
-forest_col.plotly_chart(charts.effect_forest(measured, "Naive and adjusted difference"),
+forest_col.plotly_chart(charts.effect_forest(measured, "Naive and adjusted difference", names),
                         key="fl_forest")
 
-table = balance(store, filters, picked, threshold)
+table = cached(balance, filters, picked, threshold)
 if len(table):
     st.subheader("Covariate balance")
     st.caption("Standardised mean difference of each covariate between followers and "
@@ -76,5 +76,19 @@ if len(table):
     st.plotly_chart(charts.balance_plot(table), key="fl_balance")
 
 st.subheader("Every playbook")
-st.dataframe(frame, hide_index=True)
+show_table(frame, {
+    "playbook_id": ("Playbook", "playbook"),
+    "runs": ("Closed runs", "count", "Closed runs with step data."),
+    "followers_rate": ("Followers", "percent1", "Success rate of runs at or above the threshold."),
+    "followers_n": ("Followers n", "count"),
+    "non_followers_rate": ("Non-followers", "percent1"),
+    "non_followers_n": ("Non-followers n", "count"),
+    "naive_diff": ("Raw difference", "points", "Followers − non-followers, not adjusted."),
+    "adjusted_diff": ("Adjusted difference", "points",
+                      "Followers − non-followers after adjusting for the accounts handled."),
+    "adjusted_ci_low": ("Adjusted, low", "points", "Lower end of the adjusted interval."),
+    "adjusted_ci_high": ("Adjusted, high", "points", "Upper end of the adjusted interval."),
+    "p_value": ("Chance", "p", "p-value of the adjusted difference."),
+    "verdict": ("Verdict", "text"),
+}, key="fl_table")
 download_csv(frame, "followers.csv", key="fl_download")

@@ -227,12 +227,28 @@ def _show_preview(validation) -> None:
         st.dataframe(validation.rejected, hide_index=True)
 
 
+# Which exports unlock which pages, in the order that lets each file find what it refers to.
+IMPORT_GUIDE = """
+| Order | Export | Unlocks |
+|---|---|---|
+| 1 | **csms** — the CSM roster (csm_id, name, team, hire_date; ramped_on if tracked) | names everywhere, Team and CSM filters, Time to proficiency |
+| 2 | **accounts** (account_id, name, segment, csm_id, arr) | the Segment filter, adjustment on Followers |
+| 3 | **renewals** (account_id, renewal_date, outcome) | Overview, Before/after (renewal playbooks), Consistency across CSMs |
+| 4 | **playbook_runs** (run_id, scenario, playbook_id, account_id, csm_id, opened_on, outcome, steps) | Usage, Before/after, Followers, Playbook library's effects, Quarterly review |
+| 5 | **run_steps** (run_id, step_id, due_on, completed_on, status) | Usage's step funnel, Coaching |
+| 6 | **playbook_views**, **feedback**, **health_snapshots** | views on Usage, Feedback, the library's missed plays |
+
+Runs and renewals name accounts and CSMs, so bring the roster and the accounts first.
+"""
+
 store = get_store()
 require_admin()
 st.title("Import data")
 st.write("Upload exports from your CRM or CS platform (Salesforce, HubSpot, Gainsight, "
          "ChurnZero, Totango, Planhat or a spreadsheet). Each file fills one table; headers and "
          "values are recognised automatically and you can correct the mapping before importing.")
+with st.expander("Import guide: which exports to bring, in which order", expanded=store.is_empty()):
+    st.markdown(IMPORT_GUIDE)
 uploads = st.file_uploader("Exports", type=TYPES, accept_multiple_files=True, key="upload",
                            help=f"CSV, TXT, TSV, XLSX, Parquet or a ZIP holding them; "
                                 f"up to {int(settings.default('upload_limit_mb')):,} MB each.")

@@ -15,7 +15,7 @@ from analysis.playbooks.library import (CATEGORIES, TRIGGER_KINDS, load_playbook
 from analysis.playbooks.triggers import (FEATURES, account_features, data_version, matching_accounts,
                                missed_plays)
 from analysis.metrics.versions import version_rates
-from pages.common import download_csv, get_store, sidebar_filters
+from pages.common import download_csv, get_store, show_table, sidebar_filters
 
 ALL = "All"
 # Cached trigger results are keyed on data_version (a new import changes it); the TTL only
@@ -78,8 +78,8 @@ def _trigger_key(playbook) -> tuple:
 
 
 store = get_store()
-filters = sidebar_filters(store)
 st.title("Playbook library")
+filters = sidebar_filters(store)
 st.caption("The playbook definitions in `playbooks/`: when to use each one, its steps and "
            "decision logic, its templates, and the accounts that meet its triggers.")
 
@@ -234,5 +234,9 @@ with figures:
         st.markdown(f"**Verdict:** {row['verdict']}")
     if len(versions):
         st.subheader("Success rate by version")
-        st.dataframe(versions[["version", "n", "successes", "rate", "ci_low", "ci_high",
-                               "verdict"]], hide_index=True, key="versions_table")
+        show_table(versions, {
+            "version": ("Version", "text"), "rate": ("Success rate", "percent"),
+            "n": ("Closed runs", "count", "The rate's n."), "successes": ("Succeeded", "count"),
+            "ci_low": ("Rate, low", "percent", "Lower end of the interval (Wilson)."),
+            "ci_high": ("Rate, high", "percent", "Upper end of the interval (Wilson)."),
+            "verdict": ("Reading", "text")}, key="versions_table")

@@ -2,26 +2,17 @@
 import streamlit as st
 
 from analysis import settings
-from analysis.present.charts.overview import effect_dots, quarter_rates
 from analysis.filters import Filters
-from analysis.ingest.history import data_freshness
-from analysis.metrics.overview import effect_counts, playbook_headlines, quarter_changes
-from analysis.present.quarters import last_complete_quarter
-from analysis.metrics.stats import confidence_label
-from pages.common import get_store, sidebar_filters
+from analysis.present import format as fmt
+from pages.common import download_csv, get_store, show_table, sidebar_filters
 
 EMPTY = ("No data yet — load the demo (`python -m analysis init --demo`) or import exports on "
          "Import data.")
 ALPHA = settings.default("alpha")
-LEVEL = confidence_label(ALPHA)
-
-
-def _pct(value) -> str:
-    return "–" if value is None else f"{value:.0%}"
 
 
 def _interval(low, high) -> str:
-    return "" if low is None or high is None else f"{LEVEL} CI {low:.0%}–{high:.0%}"
+    return "" if low is None or high is None else f"{LEVEL} CI {fmt.interval_percent(low, high)}"
 
 
 # alpha is part of the cache key so that cached intervals are those the labels name.
@@ -37,11 +28,22 @@ def _changes(db_path: str, filters: Filters, alpha: float):
 
 
 store = get_store()
-filters = sidebar_filters(store)
 st.title("Do our playbooks work?")
+filters = sidebar_filters(store)
 if store.is_empty():
     st.info(EMPTY)
     st.stop()
+
+# The first screen after a start: the title and filters above are drawn before the analyses'
+# imports (scipy, statsmodels: seconds on a cold process) are paid for here.
+from analysis.ingest.history import data_freshness  # noqa: E402
+from analysis.metrics.overview import effect_counts, playbook_headlines, quarter_changes  # noqa: E402
+from analysis.metrics.stats import confidence_label  # noqa: E402
+from analysis.present.charts.overview import effect_dots, quarter_rates  # noqa: E402
+from analysis.present.options import data_coverage  # noqa: E402
+from analysis.present.quarters import last_complete_quarter  # noqa: E402
+
+LEVEL = confidence_label(ALPHA)
 
 headlines = _headlines(store.path, filters, ALPHA)
 counts = effect_counts(headlines)
@@ -59,8 +61,8 @@ for start in range(0, len(measured), 4):
     row = st.columns(4)
     for col, h in zip(row, measured.iloc[start:start + 4].to_dict("records")):
         col.metric(
-            h["name"], _pct(h["after_rate"]),
-            delta=f"{h['diff'] * 100:+.1f} pts vs {_pct(h['before_rate'])} before",
+            h["name"], fmt.percent(h["after_rate"]),
+            delta=f"{fmt.points_text(h['diff'])} vs {fmt.percent(h['before_rate'])} before",
             # Colour only a change whose interval excludes zero.
             delta_color="normal" if h["effect"] in ("improved", "worse") else "off",
             help=f"{h['verdict']} After: {_interval(h['after_ci_low'], h['after_ci_high'])}, "
@@ -70,9 +72,16 @@ st.plotly_chart(effect_dots(headlines), key="effects")
 table = headlines[["playbook_id", "name", "metric", "before_n", "before_rate", "after_n",
                    "after_rate", "diff", "diff_ci_low", "diff_ci_high", "effect", "verdict",
                    "followers_verdict"]]
-st.dataframe(table, hide_index=True, key="headlines", column_config={
-    c: st.column_config.NumberColumn(format="percent")
-    for c in ("before_rate", "after_rate", "diff", "diff_ci_low", "diff_ci_high")})
+show_table(table, {
+    "name": ("Playbook", "text"),
+    "before_rate": ("Before", "percent"), "before_n": ("Before n", "count", "Outcomes before."),
+    "after_rate": ("After", "percent"), "after_n": ("After n", "count", "Outcomes after."),
+    "diff": ("Change", "points", "After − before, in percentage points."),
+    "diff_ci_low": ("Change, low", "points", f"Lower end of the {LEVEL} interval."),
+    "diff_ci_high": ("Change, high", "points", f"Upper end of the {LEVEL} interval."),
+    "verdict": ("Before/after", "text"), "followers_verdict": ("Followers", "text"),
+}, key="headlines")
+download_csv(table, "overview_headlines.csv", key="overview_download")
 
 changes = _changes(store.path, filters, ALPHA)
 if len(changes):
@@ -81,16 +90,23 @@ if len(changes):
     cols = st.columns(len(changes))
     for col, c in zip(cols, changes.to_dict("records")):
         if c["kind"] == "rate":
-            value, delta = _pct(c["current_value"]), (
-                None if c["change"] is None else f"{c['change'] * 100:+.1f} pts")
+            value, delta = fmt.percent(c["current_value"]), (
+                None if c["change"] is None else fmt.points_text(c["change"]))
         elif c["kind"] == "mean":
-            value = "–" if c["current_value"] is None else f"{c['current_value']:.2f}"
+            value = fmt.number(c["current_value"])
             delta = None if c["change"] is None else f"{c['change']:+.2f}"
         else:
             value, delta = f"{c['current_value']:,}", (
-                None if c["change"] is None else f"{c['change']:+.0%}")
+                None if c["change"] is None else fmt.relative_change(c["change"]))
         col.metric(c["measure"], value, delta=delta, help=c["verdict"])
     st.plotly_chart(quarter_rates(changes), key="quarter_rates")
 
 st.subheader("Data freshness")
-st.dataframe(data_freshness(store), hide_index=True, key="freshness")
+freshness = data_freshness(store).merge(data_coverage(store), on="table", how="left")
+show_table(freshness, {
+    "table": ("Table", "text"), "rows": ("Rows", "count"),
+    "first_date": ("Data from", "day"),
+    "last_date": ("Data runs to", "day", "The last date in the table's rows (runs by opened "
+                                        "date, renewals by renewal date, …)."),
+    "last_import": ("Last imported", "day"), "last_file": ("From file", "text"),
+}, key="freshness")

@@ -5,17 +5,14 @@ from analysis import settings
 from analysis.present.charts.people import km_chart
 from analysis.metrics.proficiency import proficiency_summary
 from analysis.metrics.stats import confidence_label
-from pages.common import download_csv, get_store, sidebar_filters
+from analysis.present import format as fmt
+from pages.common import download_csv, get_store, show_table, sidebar_filters
 from pages.launch import require_launch
 LEVEL = confidence_label()  # the analysis runs at the alpha setting
 
 
 def days(x) -> str:
     return "not reached" if x is None else f"{x:.0f} days"
-
-
-def share(x) -> str:
-    return "—" if x is None else f"{x:.0%}"
 
 
 def method_note(result) -> str:
@@ -54,9 +51,10 @@ before_col.metric("Median ramp, hired before", days(before["median_days"]),
 after_col.metric("Median ramp, hired after", days(after["median_days"]),
                  help=f"{after['ramped']} of {after['csms']} CSMs ramped; {LEVEL} CI "
                       f"{days(after['ci_low'])} to {days(after['ci_high'])}.")
-faster_col.metric("Faster by", share(result.faster_pct),
+faster_col.metric("Faster by", fmt.percent(result.faster_pct),
                   help="1 − median after / median before.")
-p_col.metric("Log-rank p", "—" if result.p_value is None else f"{result.p_value:.3g}")
+p_col.metric("Could it be chance?", fmt.p_value(result.p_value),
+             help="Method: log-rank test of the two Kaplan–Meier curves.")
 
 text = result.verdict
 (st.success if "faster" in text.split(":")[0] else
@@ -65,7 +63,17 @@ text = result.verdict
 st.plotly_chart(km_chart(result.curves, result.cohorts), key="proficiency_chart")
 
 st.subheader("Cohorts")
-st.dataframe(result.cohorts, hide_index=True)
+show_table(result.cohorts, {
+    "cohort": ("Hired", "text"), "csms": ("CSMs", "count"), "ramped": ("Ramped", "count"),
+    "median_days": ("Median ramp", "days", "Kaplan–Meier median, days from hire."),
+    "ci_low": ("Median, low", "days", f"Lower end of the {LEVEL} interval."),
+    "ci_high": ("Median, high", "days", f"Upper end of the {LEVEL} interval."),
+}, key="proficiency_cohorts")
 st.subheader("Per CSM")
-st.dataframe(result.ramp, hide_index=True)
+show_table(result.ramp, {
+    "csm_id": ("CSM", "csm"), "hire_date": ("Hired on", "day"), "cohort": ("Cohort", "text"),
+    "ramped": ("Ramped", "text"), "ramped_on": ("Ramped on", "day"),
+    "days": ("Days to ramp", "days", "Until ramped, or until censored when not ramped yet."),
+    "censored_at": ("Followed until", "day"),
+}, key="proficiency_ramp")
 download_csv(result.ramp, "ramp_days.csv", key="proficiency_download")

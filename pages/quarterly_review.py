@@ -7,26 +7,31 @@ import streamlit as st
 
 from analysis import settings
 from analysis.filters import Filters
+from analysis.present.options import data_version
 from analysis.present.quarters import data_quarters, last_complete_quarter
 from analysis.present.report import (ChromiumMissing, build_review, change_value_text, chromium_path,
-                             render_html, render_pdf)
+                             period_text, render_html, render_pdf)
 from analysis.metrics.stats import confidence_label
-from pages.common import get_store, sidebar_filters
+from analysis.present import format as fmt
+from analysis.present.periods import TO_DATE, is_partial
+from pages.common import data_last_date, get_store, md_text, show_table, sidebar_filters
 
 
-# alpha is part of the cache key: a cached review keeps the alpha it was built with.
-@st.cache_data(show_spinner="Building the review…")
-def _review(db_path: str, quarter: str, filters: Filters, alpha: float):
+# Built once per quarter, filter set and data version (which moves with every import or undo,
+# the CLI's included); alpha is part of the key so a cached review keeps its level.
+@st.cache_data(show_spinner="Building the review…", max_entries=16)
+def _review(db_path: str, quarter: str, filters: Filters, alpha: float, data_version: str):
     return build_review(get_store(), quarter, filters=filters)
 
 
-def _pct(value) -> str:
-    return "–" if value is None else f"{value:.0%}"
+@st.cache_data(show_spinner=False, max_entries=16)
+def _html(db_path: str, quarter: str, filters: Filters, alpha: float, data_version: str) -> str:
+    return render_html(_review(db_path, quarter, filters, alpha, data_version))
 
 
 store = get_store()
-filters = sidebar_filters(store)
 st.title("Quarterly review")
+filters = sidebar_filters(store)
 quarters = data_quarters(store)
 if store.is_empty() or not quarters:
     st.info("No data yet — load the demo (`python -m analysis init --demo`) or import playbook "
@@ -35,15 +40,22 @@ if store.is_empty() or not quarters:
 
 labels = [str(q) for q in reversed(quarters)]
 default = str(last_complete_quarter(store))
+last_day = data_last_date(store)
+starts = {str(q): q.start for q in quarters}
 quarter = st.selectbox("Quarter", labels, index=labels.index(default), key="quarter",
+                       format_func=lambda q: f"{q} ({TO_DATE})"
+                       if is_partial(starts[q], "Q", last_day) else q,
                        help="Defaults to the last complete quarter of the data.")
 # The review sets its own period (the quarter, or each analysis's windows).
-review = _review(store.path, quarter, filters.with_(date_from=None, date_to=None),
-                 settings.default("alpha"))
+key = (store.path, quarter, filters.with_(date_from=None, date_to=None),
+       settings.default("alpha"), data_version(store))
+review = _review(*key)
+st.info(f"**In short.** {md_text(review.summary)}")
 
-html = render_html(review)
+# The 5 MB page is rendered when first downloaded (the callable runs on the click), not on every
+# visit; once rendered it is cached like the review.
 left, right = st.columns(2)
-left.download_button("Download HTML", html.encode("utf-8"), file_name=f"playbook-review-{quarter}.html",
+left.download_button("Download HTML", lambda: _html(*key).encode("utf-8"), file_name=f"playbook-review-{quarter}.html",
                      mime="text/html", key="download_html")
 if chromium_path() is None:
     right.caption("PDF needs Chromium on the server (apt-get install chromium); print the HTML "
@@ -51,7 +63,7 @@ if chromium_path() is None:
 elif right.button("Build PDF", key="build_pdf"):
     with tempfile.TemporaryDirectory(prefix="review-") as folder:
         html_path = Path(folder) / "review.html"
-        html_path.write_text(html, encoding="utf-8")
+        html_path.write_text(_html(*key), encoding="utf-8")
         try:
             with st.spinner("Printing the PDF…"):
                 pdf = render_pdf(html_path, Path(folder) / "review.pdf").read_bytes()
@@ -64,7 +76,7 @@ if built and built[0] == quarter:
     right.download_button("Download PDF", built[1], file_name=f"playbook-review-{quarter}.pdf",
                           mime="application/pdf", key="download_pdf")
 
-st.caption(f"{review.start:%d %b %Y} – {review.end:%d %b %Y}. Usage, versions, changes and "
+st.caption(f"{period_text(review)}. Usage, versions, changes and "
            "feedback are this quarter's; effects use the "
            f"{review.window_months} months around each introduction.")
 changes = review.changes
@@ -72,10 +84,10 @@ level = confidence_label(review.alpha)
 st.subheader(f"What changed since {changes['previous_quarter'].iloc[0]}")
 previous, current = changes["previous_quarter"].iloc[0], changes["current_quarter"].iloc[0]
 st.dataframe(pd.DataFrame({
-    "measure": changes["measure"],
+    "Measure": changes["measure"],
     previous: [change_value_text(r, "previous") for r in changes.to_dict("records")],
     current: [change_value_text(r, "current") for r in changes.to_dict("records")],
-    "verdict": changes["verdict"],
+    "Reading": changes["verdict"],
 }), hide_index=True, key="changes")
 st.plotly_chart(review.figures["quarter_rates"], key="quarter_rates")
 cols = st.columns(2)
@@ -99,16 +111,21 @@ for i, s in enumerate(review.sections):
     cols = st.columns(4)
     cols[0].metric("Runs this quarter", f"{u['runs']:,}")
     cols[1].metric("Views", f"{u['views']:,}")
-    cols[2].metric("Success of closed runs", _pct(u["rate"]),
-                   help=f"n={u['closed']}, {level} CI {_pct(u['ci_low'])}–{_pct(u['ci_high'])}")
+    cols[2].metric("Success of closed runs", fmt.percent(u["rate"]),
+                   help=f"n={u['closed']}, {level} CI {fmt.interval_percent(u['ci_low'], u['ci_high'])}")
     cols[3].metric("Feedback", f"{s.feedback['responses']:,}",
                    help="Responses this quarter; mean rating "
-                        + ("–" if s.feedback["mean_rating"] is None
-                           else f"{s.feedback['mean_rating']:.2f}"))
-    if s.figure is not None:
-        st.plotly_chart(s.figure, key=f"section_{i}")
+                        + fmt.number(s.feedback["mean_rating"]))
+    charts = [f for f in (s.figure, s.followers_figure) if f is not None]
+    for col, (j, fig) in zip(st.columns(2) if charts else [], enumerate(charts)):
+        col.plotly_chart(fig, key=f"section_{i}_{j}")
     if len(s.versions):
-        st.dataframe(s.versions, hide_index=True, key=f"versions_{i}")
+        show_table(s.versions, {
+            "version": ("Version", "text"), "rate": ("Success rate", "percent"),
+            "n": ("Closed runs", "count", "The rate's n."),
+            "ci_low": ("Rate, low", "percent", f"Lower end of the {level} interval (Wilson)."),
+            "ci_high": ("Rate, high", "percent", f"Upper end of the {level} interval (Wilson)."),
+        }, key=f"versions_{i}")
     for entry in s.changelog:
         st.write(f"**Changed in {entry['version']}** ({entry['date']}): "
                  + "; ".join(map(str, entry["changes"])) + f" — *{entry['why']}*")

@@ -4,8 +4,11 @@ import streamlit as st
 from analysis import settings
 from analysis.playbooks.catalog import playbook_catalog
 from analysis.present.charts import usage as charts
-from analysis.metrics.usage import playbook_usage, step_funnel, usage_tables
-from pages.common import download_csv, get_store, sidebar_filters
+from analysis.metrics.usage import playbook_usage, run_totals, step_funnel, usage_tables
+from analysis.present import format as fmt
+from analysis.present.periods import TO_DATE
+from pages.common import (cached, data_last_date, download_csv, empty_view, get_store,
+                          playbook_names, show_table, sidebar_filters)
 
 CONSISTENT = settings.default("consistent_share")
 RARE = settings.default("rare_share")
@@ -21,19 +24,28 @@ st.caption(
     f"Consistent user: share and mean adherence both at least {CONSISTENT:.0%}; rare user: "
     f"share below {RARE:.0%}.")
 
-catalog = playbook_catalog(store)
-names = dict(zip(catalog["playbook_id"], catalog["name"]))
+catalog = cached(playbook_catalog)
+names = playbook_names(store.path)
 # Both tables from one pass over the runs (each run's adherence is most of the cost).
-by_playbook, csms = usage_tables(store, filters, catalog)
+by_playbook, csms = cached(usage_tables, filters, catalog)
 if not by_playbook["runs"].any() and not by_playbook["views"].any() and csms.empty:
-    st.info("No playbook runs yet — import them on the Import data page: **playbook_runs** "
-            "(run_id, scenario, playbook_id, account_id, csm_id, opened_on, steps_total, "
-            "steps_completed), and optionally **run_steps** and **playbook_views**.")
+    st.info(empty_view(filters, "No playbook runs yet — import them on the Import data page: "
+            "**playbook_runs** (run_id, scenario, playbook_id, account_id, csm_id, opened_on, "
+            "steps_total, steps_completed), and optionally **run_steps** and "
+            "**playbook_views**."))
     st.stop()
 
 runs_col, views_col, consistent_col, rare_col = st.columns(4)
+totals = cached(run_totals, filters)
 runs_col.metric("Playbook runs", f"{int(by_playbook['runs'].sum()):,}",
                 help=f"{int(by_playbook['open_runs'].sum()):,} of them still open.")
+if totals["without_playbook"]:
+    st.caption(
+        f"The data holds {fmt.count(totals['runs'])} runs in this view: "
+        f"{fmt.count(totals['with_playbook'])} used a playbook and are counted here; "
+        f"{fmt.count(totals['without_playbook'])} handled a scenario without one (before its "
+        "playbook existed, or the old way). Those are left out of usage but are the comparison "
+        "on Before/after, which is why Data freshness shows more runs.")
 views_col.metric("Playbook views", f"{int(by_playbook['views'].sum()):,}")
 consistent_col.metric("Consistent users", f"{int(csms['consistent'].sum())} of {len(csms)}",
                       help="CSMs whose playbook share and mean adherence are both at least "
@@ -43,20 +55,44 @@ rare_col.metric("Rare users", f"{int(csms['rare'].sum())} of {len(csms)}",
 
 st.subheader("Runs per playbook")
 picked = st.radio("Per", list(FREQUENCIES), horizontal=True, key="usage_freq")
-per_period = playbook_usage(store, filters, FREQUENCIES[picked])
+per_period = cached(playbook_usage, filters, FREQUENCIES[picked])
 runs_tab, views_tab = st.tabs(["Runs", "Views"])
-runs_tab.plotly_chart(charts.runs_over_time(per_period, "runs", names), key="usage_runs")
-views_tab.plotly_chart(charts.runs_over_time(per_period, "views", names), key="usage_views")
-st.dataframe(by_playbook, hide_index=True)
+last = data_last_date(store, filters)
+freq = FREQUENCIES[picked]
+runs_tab.plotly_chart(charts.runs_over_time(per_period, "runs", names, freq=freq, last_date=last),
+                      key="usage_runs")
+views_tab.plotly_chart(charts.runs_over_time(per_period, "views", names, freq=freq,
+                                             last_date=last), key="usage_views")
+st.caption(f"Hatched bars, labelled “{TO_DATE}”, are periods the data only partly covers (it "
+           f"runs to {fmt.day(last)}): they are not a drop.")
+show_table(by_playbook, {
+    "playbook_id": ("Playbook", "playbook"), "runs": ("Runs", "count"),
+    "open_runs": ("Still open", "count"), "views": ("Views", "count"),
+    "csms_using": ("CSMs using it", "count"),
+    "mean_adherence": ("Mean adherence", "percent", "Steps done over steps in the run, "
+                                                    "averaged over runs with steps."),
+    "adherence_n": ("Runs with steps", "count", "Runs the mean adherence is taken over."),
+    "followed_runs": ("Followed runs", "count", "Runs at or above the follower threshold."),
+}, key="usage_playbooks")
 download_csv(by_playbook, "usage_by_playbook.csv", key="usage_download_playbooks")
 
 st.subheader("Per CSM")
 if csms.empty:
-    st.info("No run names a CSM: import **playbook_runs** with a csm_id (or owner) column and "
-            "the **csms** roster.")
+    st.info(empty_view(filters, "No run names a CSM: import **playbook_runs** with a csm_id "
+                                "(or owner) column and the **csms** roster."))
 else:
     st.plotly_chart(charts.share_vs_adherence(csms), key="usage_scatter")
-    st.dataframe(csms, hide_index=True)
+    show_table(csms, {
+        "csm_id": ("CSM", "csm"), "team": ("Team", "text"), "runs": ("Runs", "count"),
+        "playbook_share": ("Playbook share", "percent", "Runs with a playbook over runs in "
+                                                        "scenarios that have one."),
+        "share_ci_low": ("Share, low", "percent", "Lower end of the share's interval."),
+        "share_ci_high": ("Share, high", "percent", "Upper end of the share's interval."),
+        "eligible_runs": ("Eligible runs", "count", "The share's n."),
+        "mean_adherence": ("Mean adherence", "percent"),
+        "adherence_n": ("Runs with steps", "count", "Runs the mean adherence is taken over."),
+        "verdict": ("Reading", "text"),
+    }, key="usage_csms")
     download_csv(csms, "usage_by_csm.csv", key="usage_download_csms")
 
 st.subheader("Step funnel")
@@ -66,13 +102,19 @@ if not with_runs:
     st.stop()
 default = with_runs.index(filters.playbook_id) if filters.playbook_id in with_runs else 0
 playbook_id = st.selectbox("Playbook", with_runs, index=default, key="usage_funnel_playbook",
-                           format_func=lambda pid: f"{names.get(pid, pid)} ({pid})")
-funnel = step_funnel(store, filters, playbook_id)
+                           format_func=lambda pid: names.get(pid, pid))
+funnel = cached(step_funnel, filters, playbook_id)
 if funnel.empty:
     st.info("No step-level data for this playbook — import **run_steps** (run_id, step_id, "
             "status done / skipped / open) on the Import data page to see where runs stall.")
 else:
     st.plotly_chart(charts.step_funnel_chart(funnel, f"Where {names.get(playbook_id, playbook_id)}"
                                                      " runs stall"), key="usage_funnel")
-    st.dataframe(funnel, hide_index=True)
+    show_table(funnel, {
+        "step_id": ("Step", "text"), "runs": ("Runs", "count"), "done": ("Done", "count"),
+        "skipped": ("Skipped", "count"), "open": ("Open", "count"),
+        "done_rate": ("Done rate", "percent"),
+        "done_ci_low": ("Done, low", "percent", "Lower end of the done rate's interval."),
+        "done_ci_high": ("Done, high", "percent", "Upper end of the done rate's interval."),
+    }, key="usage_funnel_table")
     download_csv(funnel, f"step_funnel_{playbook_id}.csv", key="usage_download_funnel")

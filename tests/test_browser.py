@@ -204,3 +204,111 @@ def test_a_shared_link_opens_its_page_with_filters_as_the_first_request(tmp_path
         assert page.locator("h1").first.inner_text().strip() == "Usage"
         assert page.locator(".st-key-flt_segment input").input_value() == "SMB"
         page.close()
+
+
+# -- filters, names, partial periods and requests on the demo ----------------------------------
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory):
+    _require_chromium()
+    from analysis.demo import load_demo
+    from analysis.store import Store
+    folder = tmp_path_factory.mktemp("browser-demo")
+    with Store(folder / "demo.duckdb") as store:
+        load_demo(store)
+    with _serve(folder, folder / "demo.duckdb") as url:
+        yield url
+
+
+def _new_page(browser_page):
+    """A second page of the walk's browser, with the dialog watch `_assert_clean` reads."""
+    page = browser_page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    return page
+
+
+def _hosts(page) -> set:
+    """Collect the host of every http(s)/ws(s) request the page makes."""
+    from urllib.parse import urlsplit
+    hosts = set()
+
+    def on_request(request):
+        parts = urlsplit(request.url)
+        if parts.scheme in ("http", "https", "ws", "wss"):
+            hosts.add(parts.hostname)
+    page.on("request", on_request)
+    return hosts
+
+
+def _pick(page, key, option):
+    page.locator(f".st-key-{key} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+    _settle(page)
+
+
+def _filters(page) -> tuple[str, str]:
+    return tuple(page.locator(f".st-key-{key} input").input_value()
+                 for key in ("flt_segment", "flt_team"))
+
+
+def _nav_titles(page) -> list[str]:
+    return [t.strip().split("\n")[-1].strip()
+            for t in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
+
+
+def _svg_text(page) -> str:
+    """Every text of the page's plotly charts (axes, legends, labels), once they are drawn."""
+    page.mouse.wheel(0, 20_000)  # charts below the fold are drawn when scrolled to
+    page.wait_for_timeout(1500)
+    page.locator(".js-plotly-plot").first.wait_for(state="attached")
+    return " ".join(page.locator(".js-plotly-plot svg text").all_text_contents())
+
+
+def test_filters_hold_on_every_page_in_two_orders_with_names_and_no_outside_request(
+        demo_url, browser_page):
+    page = _new_page(browser_page)
+    hosts = _hosts(page)
+    page.goto(f"{demo_url}/usage")
+    _settle(page)
+    _pick(page, "flt_segment", "SMB")
+    _pick(page, "flt_team", "Scale Team")
+    assert _filters(page) == ("SMB", "Scale Team")
+    titles = [t for t in _nav_titles(page) if t != "Import data"]
+    assert "Coaching" in titles and "Quarterly review" in titles
+    for order in (titles, titles[::-1]):
+        for title in order:
+            _open(page, title)
+            assert _filters(page) == ("SMB", "Scale Team"), title
+            assert "segment=SMB" in page.url and "team=Scale+Team" in page.url, title
+            assert page.get_by_text("Segment: SMB · Team: Scale Team").count() >= 1, title
+            _assert_clean(page, title)
+    # Names on the pickers and the axes, never ids.
+    page.locator(".st-key-flt_playbook input").click()
+    options = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    assert "At-Risk Customer Save" in options and "at_risk" not in options
+    _open(page, "Before/after")
+    axes = _svg_text(page)
+    assert "Renewal Runway" in axes and "renewal" not in axes.split()
+    # The demo runs to 31 Oct 2026: its last quarter is marked as partial.
+    _open(page, "Usage")
+    assert "2026 Q4 (to date)" in _svg_text(page)
+    assert hosts and hosts <= LOCAL_HOSTS, hosts
+    page.close()
+
+
+def test_a_shared_link_keeps_its_filters_over_two_page_changes(demo_url, browser_page):
+    page = _new_page(browser_page)
+    hosts = _hosts(page)
+    page.goto(f"{demo_url}/usage?segment=Enterprise&team=Enterprise+Team")
+    _settle(page)
+    assert _filters(page) == ("Enterprise", "Enterprise Team")
+    for title in ("Before/after", "Feedback"):
+        _open(page, title)
+        assert _filters(page) == ("Enterprise", "Enterprise Team"), title
+        assert "segment=Enterprise" in page.url, title
+    assert hosts <= LOCAL_HOSTS, hosts
+    page.close()

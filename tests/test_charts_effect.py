@@ -53,3 +53,14 @@ def test_forest_and_balance_plots():
     assert [list(t.x) for t in fig.data] == [[0.7], [0.01]]
     assert sorted(s.x0 for s in fig.layout.shapes) == [-0.1, 0, 0.1]
     json.loads(fig.to_json())
+
+
+def test_monthly_series_marks_the_month_the_data_stops_inside():
+    series = pd.DataFrame({
+        "month": [date(2026, 9, 1), date(2026, 10, 1)], "side": ["after", "after"],
+        "n": [40, 9], "rate": [0.5, 0.2], "ci_low": [0.35, 0.05], "ci_high": [0.65, 0.5]})
+    fig = effect.monthly_series_chart(series, None, "t", last_date=date(2026, 10, 14))
+    marks = [a for a in fig.layout.annotations if a.text == "to date"]
+    assert len(marks) == 1 and marks[0].y == 0.2
+    whole = effect.monthly_series_chart(series, None, "t", last_date=date(2026, 10, 31))
+    assert not [a for a in whole.layout.annotations if a.text == "to date"]

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from analysis.metrics.before_after import before_after
 from analysis.filters import Filters
 from analysis.metrics.followers import followers_effect
+from analysis.present import format as fmt
 from tests.builders import (app_database, computed_first, messages, metric_values, page,
                             run_page, shown_levels)
 from tests.test_followers import _insert_accounts, _insert_runs, simulated_runs
@@ -74,7 +75,7 @@ def test_followers_page_shows_the_analysis(data_db):
     metrics = metric_values(at)
     assert metrics["Followers' success rate"] == f"{row['followers_rate']:.1%}"
     assert metrics["Non-followers' success rate"] == f"{row['non_followers_rate']:.1%}"
-    assert metrics["Adjusted difference"] == f"{row['adjusted_diff'] * 100:+.1f} points"
+    assert metrics["Adjusted difference"] == fmt.points_text(row["adjusted_diff"])
     texts = messages(at)
     assert row["verdict"] in texts
     # Bars, forest plot and the balance plot.

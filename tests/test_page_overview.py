@@ -60,7 +60,8 @@ def test_effect_chart_plots_each_measured_playbook(demo_db, expected):
         # Names are escaped for plotly, which reads a little HTML in labels.
         assert plotted[escape(h["name"])] == pytest.approx(h["diff"])
     freshness = at.dataframe[-1].value
-    assert set(freshness["table"]) >= {"playbook_runs", "renewals", "csms"}
+    assert set(freshness["Table"]) >= {"playbook_runs", "renewals", "csms"}
+    assert freshness.set_index("Table").loc["playbook_runs", "Data runs to"] == "31 Oct 2026"
 
 
 def test_interval_labels_name_the_alpha_in_use(demo_db, alpha_level):

@@ -9,6 +9,7 @@ from analysis.metrics.consistency import consistency_summary
 from analysis.filters import Filters
 from analysis.metrics.proficiency import proficiency_summary
 from pages.launch import NO_LAUNCH
+from analysis.present import format as fmt
 from tests.builders import (app_database, computed_first, figures, messages, metric_values,
                             page, run_page, shown_levels)
 from tests.test_consistency import _seed as seed_renewals
@@ -52,10 +53,10 @@ def test_consistency_page_shows_the_analysis(data_db):
     at = run_page(CONSISTENCY)
     spread = result.spread.set_index("period")
     names = _shows(at, {
-        "SD before": f"{100 * spread.loc['before', 'sd']:.1f} pts",
-        "SD after": f"{100 * spread.loc['after', 'sd']:.1f} pts",
-        "SD ratio (after / before)": f"{result.sd_ratio:.2f}",
-        "Brown–Forsythe p": f"{result.p_value:.3g}",
+        "Spread before": f"{100 * spread.loc['before', 'sd']:.1f} points",
+        "Spread after": f"{100 * spread.loc['after', 'sd']:.1f} points",
+        "Spread after / before": f"{result.sd_ratio:.2f}",
+        "Could it be chance?": fmt.p_value(result.p_value),
     }, result.verdict)
     assert "12 months before launch" in names and "Spread chance alone gives" in names
     assert len(at.dataframe) == 2
@@ -69,7 +70,7 @@ def test_proficiency_page_shows_the_analysis(data_db):
         "Median ramp, hired before": f"{cohorts.loc['before', 'median_days']:.0f} days",
         "Median ramp, hired after": f"{cohorts.loc['after', 'median_days']:.0f} days",
         "Faster by": f"{result.faster_pct:.0%}",
-        "Log-rank p": f"{result.p_value:.3g}",
+        "Could it be chance?": fmt.p_value(result.p_value),
     }, result.verdict)
     assert {"Hired before launch", "Hired on or after launch"} <= names
 

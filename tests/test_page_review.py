@@ -44,10 +44,11 @@ def test_sections_show_the_review_numbers(demo_db, review):
     assert runs == [f"{s.usage['runs']:,}" for s in review.sections]
     charts = figures(at)
     charted = [s for s in review.sections if s.figure is not None]
-    assert len(charts) == 2 + len(charted)
+    followers = [s for s in review.sections if s.followers_figure is not None]
+    assert len(charts) == 2 + len(charted) + len(followers)
     # A section's chart carries the same bars as the review's figure.
     first = charts[2]["data"][0]
-    expected = charted[0].figure.data[0]
+    expected = review.sections[0].figure.data[0]
     assert first["x"] == list(expected.x)
     assert first["y"] == pytest.approx(list(expected.y))
 
@@ -62,3 +63,14 @@ def test_interval_labels_name_the_alpha_in_use(demo_db, alpha_level):
     at = _app()
     assert alpha_level in shown_levels(at)
     assert shown_levels(at) == {alpha_level}
+
+
+def test_executive_summary_heads_the_page(demo_db, review):
+    at = _app()
+    at.selectbox(key="quarter").set_value("2025Q3").run()
+    summary = at.info[0].value
+    assert summary.startswith("**In short.** What worked: ")
+    # The summary of the built review, Markdown-escaped for the page.
+    from pages.common import md_text
+    assert summary == f"**In short.** {md_text(review.summary)}"
+    assert "Renewal Runway" in summary and "To decide: " in summary

@@ -54,8 +54,19 @@ def test_usage_page_shows_the_analysis(data_db):
     done = next(t for t in funnel_fig["data"] if t["name"] == "Done")
     assert done["x"] == funnel["done"].tolist() == [2, 1, 0]
     tables = [d.value for d in at.dataframe]
-    assert tables[0]["runs"].sum() == 7
-    assert tables[-1]["step_id"].tolist() == ["step 1", "step 2", "step 10"]
+    # People read names and labels, never ids or "None".
+    assert tables[0]["Runs"].astype(int).sum() == 7
+    assert "At-Risk Customer Save" in tables[0]["Playbook"].tolist()
+    assert "at_risk" not in tables[0]["Playbook"].tolist()
+    assert set(tables[1]["CSM"]) == {"Ann", "Bob", "Cat"}
+    assert tables[-1]["Step"].tolist() == ["step 1", "step 2", "step 10"]
+    for table in tables:
+        assert not table.isin(["None", "nan"]).any().any()
+    # 13 runs in the data, 6 of them without a playbook: the page says so.
+    assert any("13 runs in this view" in c.value and "6 handled a scenario without one" in c.value
+               for c in at.caption)
+    assert at.selectbox(key="usage_funnel_playbook").format_func("at_risk") == \
+        "At-Risk Customer Save"
 
 
 def test_usage_page_funnel_without_steps_says_what_to_import(data_db):
@@ -93,7 +104,7 @@ def test_feedback_page_shows_the_analysis(data_db):
     assert metrics["Comments"] == "4"
     mean_fig = figures(at)[0]
     assert mean_fig["data"][0]["x"] == pytest.approx([4.0, 2.0])
-    assert at.dataframe[-1].value["comment"].tolist() == comments["comment"].tolist()
+    assert at.dataframe[-1].value["Comment"].tolist() == comments["comment"].fillna("—").tolist()
 
 
 def test_feedback_page_empty_database(empty_db):
@@ -145,3 +156,15 @@ def test_step_funnel_and_feedback_charts():
     assert list(mean.data[0].error_x.array) == pytest.approx([1.3])
     spread = rating_distribution_chart(summary)
     assert [list(t.x) for t in spread.data] == [[0.0], [0.0], [0.25], [0.5], [0.25]]
+
+
+def test_runs_over_time_hatches_and_labels_the_partial_period():
+    usage = pd.DataFrame({"period": [pd.Timestamp("2026-07-01").date()] * 2
+                          + [pd.Timestamp("2026-10-01").date()],
+                          "playbook_id": ["a", "b", "a"], "runs": [30, 10, 9], "views": 0})
+    fig = runs_over_time(usage, "runs", {"a": "Alpha"}, freq="Q",
+                         last_date=pd.Timestamp("2026-10-31").date())
+    alpha = fig.data[0]
+    assert list(alpha.x) == ["2026 Q3", "2026 Q4 (to date)"]
+    assert list(alpha.marker.pattern.shape) == ["", "/"]
+    assert list(fig.layout.xaxis.categoryarray) == ["2026 Q3", "2026 Q4 (to date)"]

@@ -98,7 +98,10 @@ def test_html_has_every_section_and_no_external_script(review, html):
     # plotly.js is inlined once, however many figures the pack holds.
     assert html.count("window.PlotlyConfig") == 1
     charted = [s for s in review.sections if s.figure is not None]
-    assert charted and html.count("Plotly.newPlot") == len(charted) + 2
+    # One chart per question: before/after and followers apart.
+    followers = [s for s in review.sections if s.followers_figure is not None]
+    assert charted and followers
+    assert html.count("Plotly.newPlot") == len(charted) + len(followers) + 2
 
 
 def test_html_escapes_data(review):
@@ -112,7 +115,8 @@ def test_html_escapes_data(review):
             *review.sections[1:]))
     out = render_html(tampered)
     assert hostile not in out
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in out
+    # Jinja2's autoescape (markupsafe) writes a quote as &#39;.
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in out
     assert "&lt;b&gt;Bold&lt;/b&gt; &amp; co" in out
 
 
@@ -231,3 +235,67 @@ def test_html_names_the_window_its_effects_cover(demo_store, monkeypatch):
     assert six.window_months == 6 and "Outcome rate in the 6 months before and after" in out
     charted = next(s for s in six.sections if s.figure is not None)
     assert list(charted.figure.data[0].x)[:2] == ["6 months before", "6 months after"]
+
+
+def _headline(name, diff, low, high, before_n=400, after_n=400, rate=0.5, **followers):
+    return {"name": name, "diff": diff, "diff_ci_low": low, "diff_ci_high": high,
+            "before_rate": rate, "before_n": before_n, "after_n": after_n,
+            "introduced_on": pd.Timestamp("2024-01-01").date(),
+            "adjusted_diff": followers.get("adj"), "adjusted_ci_low": followers.get("lo"),
+            "adjusted_ci_high": followers.get("hi"), "non_followers_rate": 0.5,
+            "non_followers_n": 300, "followers_n": 300}
+
+
+def test_executive_summary_says_what_worked_what_did_not_what_is_early_and_what_to_decide():
+    from analysis.present.report import executive_summary
+    headlines = pd.DataFrame([
+        _headline("Save", 0.12, 0.08, 0.16),
+        _headline("Churn", -0.09, -0.15, -0.03),
+        # 400 outcomes a side detect a 10-point change from 50% (388 needed): no clear change.
+        _headline("Flat", 0.01, -0.05, 0.07),
+        # 60 a side cannot: not enough data; but followers did better.
+        _headline("Young", 0.05, -0.1, 0.2, before_n=60, after_n=60, adj=0.12, lo=0.04, hi=0.2),
+    ])
+    text = executive_summary(headlines)
+    assert text == (
+        "What worked: Save improved outcomes after introduction (+12 points). "
+        "What did not: Churn saw outcomes fall after introduction. "
+        "Too early to tell for 1 of 4 playbooks (Young): they need more outcomes before a "
+        "change of 10 points could be seen. "
+        "Runs that followed Young closely did better, though the playbook as a whole has not "
+        "yet moved outcomes. "
+        "To decide: keep and extend Save; review or retire Churn; push adherence to Young; "
+        "keep the others running and revisit next quarter.")
+
+
+def test_the_metrics_claim_wins_over_the_interim_derivation():
+    from analysis.metrics.claims import Claim
+    from analysis.present.report import claim_until_compare_merges
+    row = {**_headline("Save", 0.12, 0.08, 0.16), "claim": "association_only"}
+    assert claim_until_compare_merges(row, "before_after") == Claim.ASSOCIATION_ONLY
+    assert claim_until_compare_merges(_headline("S", 0.12, 0.08, 0.16), "before_after") == \
+        Claim.IMPROVED
+
+
+def test_a_comment_with_a_script_is_escaped_in_the_pack(review):
+    section = review.sections[1]
+    comments = pd.DataFrame({"submitted_at": [pd.Timestamp("2025-08-02")], "rating": [None],
+                             "comment": ['<script>fetch("//x")</script>']})
+    out = render_html(dataclasses.replace(review, sections=(
+        review.sections[0],
+        dataclasses.replace(section, feedback={**section.feedback, "comments": comments}),
+        *review.sections[2:])))
+    assert '<script>fetch("//x")</script>' not in out
+    assert "<blockquote>&lt;script&gt;fetch(&#34;//x&#34;)&lt;/script&gt;</blockquote>" in out
+
+
+def test_a_quarter_the_data_stops_inside_is_marked_to_date(review):
+    from datetime import date
+    from analysis.present.report import period_text
+    assert review.data_last_day == date(2026, 10, 31)  # the demo's last day
+    assert period_text(review) == "1 Jul 2025 – 30 Sep 2025"
+    current = dataclasses.replace(review, quarter="2026Q4", start=date(2026, 10, 1),
+                                  end=date(2026, 12, 31))
+    assert period_text(current) == ("1 Oct 2026 – 31 Dec 2026 (to date: the data runs to "
+                                    "31 Oct 2026)")
+    assert "(to date: the data runs to 31 Oct 2026)" in render_html(current)

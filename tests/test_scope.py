@@ -34,3 +34,15 @@ def test_filters_round_trip_through_query_string():
     f = Filters(date_from=date(2024, 1, 1), segment="SMB", playbook_id="at_risk")
     assert f.to_query() == {"date_from": "2024-01-01", "segment": "SMB", "playbook_id": "at_risk"}
     assert Filters.from_query(f.to_query()) == f
+
+
+def test_csm_filter_keeps_one_csms_rows_and_round_trips(store):
+    _seed(store)
+    assert _ids(store, Filters(csm="c2")) == ["r2", "r3"]
+    assert _ids(store, Filters(csm="c1", segment="SMB")) == ["r1"]
+    assert _ids(store, Filters(csm="c1", team="West")) == []
+    f = Filters(team="West", csm="c2")
+    assert f.to_query() == {"team": "West", "csm": "c2"}
+    assert Filters.from_query(f.to_query()) == f
+    # An older link (no csm) still reads as before.
+    assert Filters.from_query({"team": "West"}) == Filters(team="West")

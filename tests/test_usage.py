@@ -388,3 +388,13 @@ def test_steps_of_runs_without_a_playbook_change_nothing(usage_store):
                                      Filters(date_from=date(2025, 1, 1), team="Growth Team")])
 def test_usage_tables_on_the_demo_equal_a_pandas_notebook(demo_store, filters):
     _assert_usage_equal(demo_store, filters)
+
+
+def test_run_totals_count_the_runs_without_a_playbook(store):
+    from analysis.metrics.usage import run_totals
+    fill_usage(store)
+    # RUNS: 13 runs, 7 with a playbook (r1, r2, r6, r7, r8, r12, r13), 6 without.
+    assert run_totals(store) == {"runs": 13, "with_playbook": 7, "without_playbook": 6}
+    # Team A (c1, c3): c1's six runs and c3's four, of which r1, r2, r6, r12 used one.
+    assert run_totals(store, Filters(team="A")) == {"runs": 10, "with_playbook": 4,
+                                                   "without_playbook": 6}

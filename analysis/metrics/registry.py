@@ -77,12 +77,14 @@ class Page:
 
 def navigation() -> tuple[Page, ...]:
     """Every page of the app in the order a CS leader reads them: the overview, import and
-    library, one page per metric that has one, then the quarterly review."""
+    library, one page per metric that has one, the managers' coaching view, then the
+    quarterly review."""
     return (
         Page("pages/overview.py", "Overview", "🏠"),
         Page("pages/import_data.py", "Import data", "📥", writes=True),
         Page("pages/library.py", "Playbook library", "📚"),
         *(Page(m.page, m.title, m.icon) for m in METRICS if m.page),
+        Page("pages/coaching.py", "Coaching", "🧭"),
         Page("pages/quarterly_review.py", "Quarterly review", "🗂️"),
     )
 

@@ -316,3 +316,24 @@ def usage_json(store: Store, filters: Filters | None = None,
     return {"playbooks": records(playbooks[[*PLAYBOOK_KEYS, "name", "open_runs", "adherence_n"]]),
             "csms": records(csms[[*CSM_KEYS, "name", "team", "eligible_runs",
                                   "share_ci_low", "share_ci_high", "verdict"]])}
+
+
+def run_totals(store: Store, filters: Filters | None = None) -> dict[str, int]:
+    """Every run in view, split by whether it used a playbook.
+
+    Runs without a playbook are a scenario handled the old way (or before its playbook
+    existed): they count in the data's totals and serve before/after as the comparison, but
+    not in usage.
+
+    Returns
+    -------
+    dict: runs (all), with_playbook, without_playbook.
+    """
+    runs_sql, params = scoped("playbook_runs", filters)
+    row = store.query(f"""
+        select count(*) as runs, count(playbook_id) as with_playbook
+        from {runs_sql} r
+    """, params).iloc[0]
+    runs, with_playbook = int(row["runs"]), int(row["with_playbook"])
+    return {"runs": runs, "with_playbook": with_playbook,
+            "without_playbook": runs - with_playbook}

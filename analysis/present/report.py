@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
-from html import escape
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +25,9 @@ import plotly.graph_objects as go
 from analysis import settings
 
 from analysis.metrics import stats
+from analysis.metrics.claims import Claim
+from analysis.present import format as fmt
+from analysis.present.periods import TO_DATE
 from analysis.present.charts.overview import effect_dots, playbook_rates, quarter_rates
 from analysis.filters import Filters
 from analysis.present.quarters import Quarter, parse_quarter
@@ -60,7 +63,8 @@ class PlaybookSection:
     versions: pd.DataFrame
     changelog: tuple[dict, ...]
     feedback: dict
-    figure: go.Figure | None  # None when the playbook has no rate to chart
+    figure: go.Figure | None  # before/after rates; None when there is no rate to chart
+    followers_figure: go.Figure | None = None  # followers against non-followers
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,8 @@ class Review:
     figures: dict
     alpha: float
     window_months: int
+    summary: str = ""  # the executive summary (`executive_summary`)
+    data_last_day: date | None = None  # the data's last day: a quarter past it is partial
 
 
 # -- gathering ------------------------------------------------------------------------------
@@ -145,8 +151,11 @@ def _usage_of(playbook_id: str, usage: dict, outcomes: pd.DataFrame) -> dict:
             "ci_low": rate.ci_low, "ci_high": rate.ci_high}
 
 
-def _rates_figure(row: dict) -> go.Figure | None:
-    fig = playbook_rates(row)
+def _rates_figure(row: dict, question: str = "before_after") -> go.Figure | None:
+    fig = playbook_rates(row, question=question)
+    # Two charts share a row of the printed page: a fixed width keeps each inside its half
+    # (plotly sizes a responsive chart from its container only after the page has laid out).
+    fig.update_layout(width=470)
     return fig if len(fig.data[0].x or ()) else None
 
 
@@ -200,8 +209,10 @@ def build_review(store: Store, quarter: str | Quarter, folder=None,
                       "comments": comments[comments["playbook_id"] == pid]
                       .drop(columns="playbook_id").reset_index(drop=True)},
             figure=_rates_figure(row),
+            followers_figure=_rates_figure(row, "followers"),
         ))
     changes = quarter_changes(store, base, q)
+    last_day = _data_last_day(store)
     return Review(
         quarter=str(q), start=q.start, end=q.end, generated_at=datetime.now().replace(microsecond=0),
         filters=base, changes=changes, headlines=headlines,
@@ -210,7 +221,16 @@ def build_review(store: Store, quarter: str | Quarter, folder=None,
         figures={"effects": effect_dots(headlines, title=None),
                  "quarter_rates": quarter_rates(changes)},
         alpha=alpha, window_months=window_months,
+        summary=executive_summary(headlines, as_of=last_day), data_last_day=last_day,
     )
+
+
+def _data_last_day(store: Store) -> date | None:
+    """The last day of the data (runs opened, renewals due): what 'too early' is judged at."""
+    last = store.scalar("select greatest(coalesce((select max(opened_on) from playbook_runs), "
+                        "DATE '1900-01-01'), coalesce((select max(renewal_date) from renewals), "
+                        "DATE '1900-01-01'))")
+    return None if last is None or pd.Timestamp(last).year == 1900 else pd.Timestamp(last).date()
 
 
 # -- HTML -----------------------------------------------------------------------------------
@@ -222,89 +242,49 @@ body { font-family: "Helvetica Neue", Arial, sans-serif; color: #222; margin: 24
 h1 { font-size: 26px; margin-bottom: 4px; } h2 { font-size: 20px; margin: 0 0 4px; }
 h3 { font-size: 14px; margin: 14px 0 4px; }
 .meta { color: #666; } .verdict { font-weight: 600; margin: 6px 0; }
+.summary { font-size: 14px; background: #f4f7fb; padding: 8px 10px; border-left: 4px solid #0072B2; }
 table { border-collapse: collapse; width: 100%; margin: 4px 0 8px; }
 th, td { border-bottom: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-align: top; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 section.page { page-break-before: always; break-before: page; }
 .figure { page-break-inside: avoid; break-inside: avoid; }
 blockquote { margin: 2px 0 4px 12px; color: #444; }
+footer.methods { color: #666; font-size: 10px; margin-top: 10px; }
+.pair { display: flex; gap: 16px; } .pair > div { flex: 1 1 0; min-width: 0; }
 """
+_TEMPLATES = Path(__file__).parent / "templates"
+# What each number in the pack rests on: the method, out of the reader's way in a footnote.
+_METHODS = (
+    "Rates are shares of outcomes (renewals renewed, closed runs succeeded); the interval "
+    "around a rate is Wilson's score interval.",
+    "A change or difference is in percentage points, with Newcombe's hybrid score interval; "
+    "'could be chance' means that interval includes zero.",
+    "Followers are runs that completed at least the follower threshold of their steps; the "
+    "adjusted difference weights runs by propensity (health, ARR, segment at open).",
+    "Spread across CSMs is the standard deviation of their renewal rates, compared with the "
+    "Brown–Forsythe test; time to proficiency compares Kaplan–Meier curves with the log-rank "
+    "test.",
+    "'Not enough data' means fewer outcomes than needed to detect a 10-point change with 80% "
+    "power.",
+)
+
+
+@lru_cache(maxsize=1)
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+    return Environment(loader=FileSystemLoader(_TEMPLATES),
+                       autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
+                       trim_blocks=False, lstrip_blocks=False)
 
 
 def _blank(value) -> bool:
     return value is None or (isinstance(value, float) and value != value) or value is pd.NA
 
 
-def _pct(value, digits: int = 0) -> str:
-    return "–" if _blank(value) else f"{float(value):.{digits}%}"
-
-
 def _rate_text(rate, low, high, n) -> str:
     if _blank(rate):
-        return f"– (n={int(n or 0)})"
-    return f"{_pct(rate)} [{_pct(low)}–{_pct(high)}] (n={int(n or 0)})"
-
-
-def _points(value, low=None, high=None) -> str:
-    if _blank(value):
-        return "–"
-    text = f"{float(value) * 100:+.1f} pts"
-    if not _blank(low) and not _blank(high):
-        text += f" [{float(low) * 100:+.1f} to {float(high) * 100:+.1f}]"
-    return text
-
-
-def _number(value, digits: int = 2) -> str:
-    if _blank(value):
-        return "–"
-    return f"{int(value):,}" if isinstance(value, int) else f"{float(value):,.{digits}f}"
-
-
-def _table(header: list[str], rows: list[list], numeric: set[int] = frozenset()) -> str:
-    """An HTML table; every cell is escaped, so data can never become markup."""
-    def cell(tag, i, value):
-        cls = ' class="num"' if i in numeric else ""
-        return f"<{tag}{cls}>{escape(str(value))}</{tag}>"
-    head = "".join(cell("th", i, h) for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>"
-                   for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-class _Figures:
-    """Figure HTML with plotly.js inlined once, in the first figure, and reused after."""
-
-    def __init__(self):
-        self.first = True
-
-    def __call__(self, fig: go.Figure) -> str:
-        html = fig.to_html(full_html=False, include_plotlyjs=self.first,
-                           config={"displayModeBar": False, "responsive": True})
-        self.first = False
-        return f'<div class="figure">{html}</div>'
-
-
-def _cover(review: Review, figure) -> str:
-    changes = review.changes
-    rows = [[r["measure"], change_value_text(r, "previous"), change_value_text(r, "current"), r["verdict"]]
-            for r in changes.to_dict("records")]
-    prev_q = changes["previous_quarter"].iloc[0] if len(changes) else "previous"
-    c, p = review.consistency, review.proficiency
-    scope = ", ".join(f"{k} {v}" for k, v in review.filters.to_query().items()) or "all data"
-    return (
-        f"<header><h1>Playbook review {escape(review.quarter)}</h1>"
-        f'<p class="meta">{review.start:%d %b %Y} – {review.end:%d %b %Y} · {escape(scope)} · '
-        f"generated {review.generated_at:%Y-%m-%d %H:%M}</p></header>"
-        f"<h3>What changed since {escape(str(prev_q))}</h3>"
-        f'<p class="meta">Rates show their {stats.confidence_label(review.alpha)} interval '
-        "in brackets and n.</p>"
-        + _table(["Measure", str(prev_q), review.quarter, "Verdict"], rows, {1, 2})
-        + figure(review.figures["quarter_rates"])
-        + "<h3>Consistency across CSMs</h3>"
-        + f'<p class="verdict">{escape(str(c.get("verdict") or "No data."))}</p>'
-        + "<h3>Time to proficiency</h3>"
-        + f'<p class="verdict">{escape(str(p.get("verdict") or "No data."))}</p>'
-    )
+        return f"{fmt.MISSING} (n = {fmt.count(n or 0)})"
+    return f"{fmt.percent(rate)} [{fmt.interval_percent(low, high)}] (n = {fmt.count(n or 0)})"
 
 
 def change_value_text(row: dict, side: str) -> str:
@@ -312,80 +292,203 @@ def change_value_text(row: dict, side: str) -> str:
     or a mean with n."""
     value, n = row[f"{side}_value"], row[f"{side}_n"]
     if row["kind"] == "count":
-        return _number(int(value or 0))
+        return fmt.count(int(value or 0))
     if row["kind"] == "rate":
         return _rate_text(value, row[f"{side}_ci_low"], row[f"{side}_ci_high"], n)
-    return f"{_number(value)} (n={int(n or 0)})"
+    return f"{fmt.number(value)} (n = {fmt.count(n or 0)})"
 
 
-def _glance(review: Review, figure) -> str:
-    rows = [[h["name"], _rate_text(h["before_rate"], h["before_ci_low"], h["before_ci_high"], h["before_n"]),
-             _rate_text(h["after_rate"], h["after_ci_low"], h["after_ci_high"], h["after_n"]),
-             _points(h["diff"]), h["effect"]]
-            for h in review.headlines.to_dict("records")]
-    return ('<section class="page"><h2>Playbooks at a glance</h2>'
-            f'<p class="meta">Outcome rate in the {review.window_months} months before and '
-            f"after each playbook was introduced, with {stats.confidence_label(review.alpha)} "
-            "intervals.</p>"
-            + _table(["Playbook", "Before", "After", "Change", "Effect"], rows, {1, 2, 3})
-            + figure(review.figures["effects"]) + "</section>")
+class _Figures:
+    """Figure HTML with plotly.js inlined once, in the first figure, and reused after. The
+    HTML is plotly's own (its data JSON-encoded), so it is the one thing marked safe."""
+
+    def __init__(self):
+        self.first = True
+
+    def __call__(self, fig: go.Figure | None):
+        if fig is None:
+            return None
+        from markupsafe import Markup
+        html = fig.to_html(full_html=False, include_plotlyjs=self.first,
+                           config={"displayModeBar": False, "responsive": True})
+        self.first = False
+        return Markup(html)
 
 
-def _section(s: PlaybookSection, figure) -> str:
-    h, u = s.headline, s.usage
+# -- executive summary --------------------------------------------------------------------------
+
+def claim_until_compare_merges(row: dict, kind: str, as_of: date | None = None) -> Claim:
+    """The claim of a headline row ('before_after' or 'followers'): its `claim` /
+    `followers_claim` key when the metric gives one, else derived here from the numbers.
+
+    Interim: the engineer "compare" is adding `claim` to every metric's entries; once merged,
+    delete this function and read the key.
+    """
+    key = "claim" if kind == "before_after" else "followers_claim"
+    if not _blank(row.get(key)):
+        return Claim(row[key])
+    if kind == "before_after":
+        estimate, low, high = row.get("diff"), row.get("diff_ci_low"), row.get("diff_ci_high")
+        base, n_a, n_b = row.get("before_rate"), row.get("before_n"), row.get("after_n")
+        good, bad = Claim.IMPROVED, Claim.WORSE
+    else:
+        estimate, low, high = (row.get("adjusted_diff"), row.get("adjusted_ci_low"),
+                               row.get("adjusted_ci_high"))
+        base, n_a, n_b = row.get("non_followers_rate"), row.get("non_followers_n"), \
+            row.get("followers_n")
+        good, bad = Claim.FOLLOWERS_BETTER, Claim.FOLLOWERS_WORSE
+    if any(_blank(v) for v in (estimate, low, high)):
+        return Claim.NOT_ENOUGH_DATA
+    if low > 0:
+        return good
+    if high < 0:
+        return bad
+    if stats.more_needed(None if _blank(base) else float(base), int(n_a or 0), int(n_b or 0)):
+        introduced = row.get("introduced_on")
+        months = settings.default("window_months")
+        if kind == "before_after" and as_of and not _blank(introduced) and \
+                pd.Timestamp(introduced) + pd.DateOffset(months=months) > pd.Timestamp(as_of):
+            return Claim.TOO_EARLY
+        return Claim.NOT_ENOUGH_DATA
+    return Claim.NO_CLEAR_CHANGE
+
+
+def _names(rows: list[dict], most: int = 4) -> str:
+    """"A", "A and B", "A, B and C"; past `most` names, the first three and how many more."""
+    names = [str(r["name"]) for r in rows]
+    if len(names) > most:
+        return ", ".join(names[:3]) + f" and {len(names) - 3} more"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def executive_summary(headlines: pd.DataFrame, as_of: date | None = None) -> str:
+    """One paragraph for a VP from the playbooks' claims: what worked, what did not, what is
+    too early to tell, and what to decide."""
+    rows = headlines.to_dict("records")
+    claims = [(r, claim_until_compare_merges(r, "before_after", as_of),
+               claim_until_compare_merges(r, "followers", as_of)) for r in rows]
+    worked = [r for r, c, _ in claims if c == Claim.IMPROVED]
+    worse = [r for r, c, _ in claims if c == Claim.WORSE]
+    flat = [r for r, c, _ in claims if c == Claim.NO_CLEAR_CHANGE]
+    early = [r for r, c, _ in claims if c in (Claim.NOT_ENOUGH_DATA, Claim.TOO_EARLY)]
+    followers_only = [r for r, c, f in claims
+                      if f == Claim.FOLLOWERS_BETTER and c != Claim.IMPROVED]
+    if not rows:
+        return "No playbook has outcomes to compare yet."
+    parts = []
+    if worked:
+        parts.append(f"What worked: {_names(worked)} improved outcomes after introduction ("
+                     + ", ".join(f"{fmt.points_text(r['diff'])}" for r in worked) + ").")
+    else:
+        parts.append("No playbook has yet shown a clear improvement in outcomes.")
+    if worse:
+        parts.append(f"What did not: {_names(worse)} saw outcomes fall after introduction.")
+    elif flat:
+        parts.append(f"What did not: {_names(flat)} showed no clear change on enough data.")
+    else:
+        parts.append("No playbook got worse.")
+    if early:
+        parts.append(f"Too early to tell for {len(early)} of {len(rows)} playbooks "
+                     f"({_names(early)}): they need more outcomes before a change of 10 points "
+                     "could be seen.")
+    if followers_only:
+        parts.append(f"Runs that followed {_names(followers_only)} closely did better, though "
+                     "the playbook as a whole has not yet moved outcomes.")
+    decide = []
+    if worked:
+        decide.append(f"keep and extend {_names(worked)}")
+    if worse:
+        decide.append(f"review or retire {_names(worse)}")
+    if followers_only:
+        decide.append(f"push adherence to {_names(followers_only)}")
+    if early:
+        decide.append("keep the others running and revisit next quarter")
+    parts.append(("To decide: " + "; ".join(decide) + ".") if decide else
+                 "To decide: nothing yet; revisit next quarter.")
+    return " ".join(parts)
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+def _section_context(s: PlaybookSection, figure) -> dict:
+    h, u, f = s.headline, s.usage, s.feedback
     status = "defined" if s.defined else "in the data, not yet defined"
-    meta = " · ".join(escape(str(x)) for x in (
-        s.playbook_id, s.category or "no category", s.scenario or "no scenario",
-        f"version {s.current_version}" if s.current_version else "no version", status))
-    usage_rows = [["Runs opened", _number(u["runs"])], ["Views", _number(u["views"])],
-                  ["CSMs using it", _number(u["csms_using"])],
-                  ["Mean adherence", _pct(u["mean_adherence"])],
-                  ["Success of runs closed", _rate_text(u["rate"], u["ci_low"], u["ci_high"], u["closed"])]]
-    parts = [
-        f'<section class="page" id="pb-{escape(s.playbook_id)}"><h2>{escape(s.name)}</h2>',
-        f'<p class="meta">{meta}</p>',
-        f'<p class="verdict">Before/after: {escape(str(h.get("verdict") or "No data."))}</p>',
-    ]
-    if h.get("followers_verdict"):
-        parts.append(f'<p class="verdict">Followers: {escape(str(h["followers_verdict"]))}</p>')
-    parts.append(figure(s.figure) if s.figure is not None
-                 else '<p class="meta">No outcomes to chart yet.</p>')
-    parts.append("<h3>This quarter</h3>" + _table(["Measure", "Value"], usage_rows, {1}))
-    if len(s.versions):
-        parts.append("<h3>Success rate by version (runs opened this quarter)</h3>" + _table(
-            ["Version", "Success rate"],
-            [[v["version"], _rate_text(v["rate"], v["ci_low"], v["ci_high"], v["n"])]
-             for v in s.versions.to_dict("records")], {1}))
-    if s.changelog:
-        items = "".join(
-            f"<li><b>{escape(str(e['version']))}</b> ({e['date']:%d %b %Y}): "
-            f"{escape('; '.join(map(str, e['changes'])))} — <i>{escape(str(e['why']))}</i></li>"
-            for e in s.changelog)
-        parts.append(f"<h3>Changed this quarter</h3><ul>{items}</ul>")
-    f = s.feedback
-    parts.append(f"<h3>Feedback</h3><p>{f['responses']:,} responses"
-                 + (f", mean rating {float(f['mean_rating']):.2f} / 5" if not _blank(f["mean_rating"]) else "")
-                 + "</p>")
+    comments = []
     for c in f["comments"].to_dict("records"):
         text = str(c["comment"])
         text = text if len(text) <= COMMENT_CHARS else text[:COMMENT_CHARS - 1] + "…"
-        rating = "" if _blank(c["rating"]) else f" ({int(c['rating'])}/5)"
-        parts.append(f"<blockquote>{escape(text)}{escape(rating)}</blockquote>")
-    parts.append("</section>")
-    return "".join(parts)
+        comments.append(text + ("" if _blank(c["rating"]) else f" ({int(c['rating'])}/5)"))
+    return {
+        "playbook_id": s.playbook_id, "name": s.name,
+        "meta": " · ".join((s.category or "no category", s.scenario or "no scenario",
+                            f"version {s.current_version}" if s.current_version
+                            else "no version", status)),
+        "before_after": str(h.get("verdict") or "No data."),
+        "before_after_figure": figure(s.figure),
+        "followers": None if _blank(h.get("followers_verdict")) else str(h["followers_verdict"]),
+        "followers_figure": figure(s.followers_figure),
+        "usage_rows": [["Runs opened", fmt.count(u["runs"])], ["Views", fmt.count(u["views"])],
+                       ["CSMs using it", fmt.count(u["csms_using"])],
+                       ["Mean adherence", fmt.percent(u["mean_adherence"])],
+                       ["Success of runs closed",
+                        _rate_text(u["rate"], u["ci_low"], u["ci_high"], u["closed"])]],
+        "version_rows": [[v["version"], _rate_text(v["rate"], v["ci_low"], v["ci_high"], v["n"])]
+                         for v in s.versions.to_dict("records")],
+        "changelog": [{"version": str(e["version"]), "date": fmt.day(e["date"]),
+                       "changes": "; ".join(map(str, e["changes"])), "why": str(e["why"])}
+                      for e in s.changelog],
+        "feedback": f"{fmt.count(f['responses'])} responses" + (
+            "" if _blank(f["mean_rating"]) else f", mean rating {fmt.number(f['mean_rating'])} / 5"),
+        "comments": comments,
+    }
+
+
+def _context(review: Review) -> dict:
+    changes, figure = review.changes, _Figures()
+    previous = str(changes["previous_quarter"].iloc[0]) if len(changes) else "previous"
+    level = stats.confidence_label(review.alpha)
+    return {
+        "quarter": review.quarter, "previous_quarter": previous, "level": level,
+        "period": period_text(review),
+        "scope": ", ".join(f"{k} {v}" for k, v in review.filters.to_query().items())
+                 or "all data",
+        "generated": f"{review.generated_at:%Y-%m-%d %H:%M}",
+        "summary": review.summary,
+        "change_rows": [[r["measure"], change_value_text(r, "previous"),
+                         change_value_text(r, "current"), r["verdict"]]
+                        for r in changes.to_dict("records")],
+        "consistency": str(review.consistency.get("verdict") or "No data."),
+        "proficiency": str(review.proficiency.get("verdict") or "No data."),
+        "window_months": review.window_months,
+        "glance_rows": [[h["name"],
+                         _rate_text(h["before_rate"], h["before_ci_low"], h["before_ci_high"],
+                                    h["before_n"]),
+                         _rate_text(h["after_rate"], h["after_ci_low"], h["after_ci_high"],
+                                    h["after_n"]),
+                         fmt.points_text(h["diff"]), h["effect"]]
+                        for h in review.headlines.to_dict("records")],
+        # Figures in reading order, so plotly.js is inlined in the first one the page draws.
+        "figures": {"quarter_rates": figure(review.figures["quarter_rates"]),
+                    "effects": figure(review.figures["effects"])},
+        "sections": [_section_context(s, figure) for s in review.sections],
+        "methods": list(_METHODS),
+    }
+
+
+def period_text(review: Review) -> str:
+    """"1 Jul 2025 – 30 Sep 2025"; a quarter the data stops inside says so ("to date")."""
+    text = f"{fmt.day(review.start)} – {fmt.day(review.end)}"
+    last = review.data_last_day
+    if last is not None and review.start <= last < review.end:
+        text += f" ({TO_DATE}: the data runs to {fmt.day(last)})"
+    return text
 
 
 def render_html(review: Review) -> str:
-    """The review as one self-contained HTML page (plotly.js inlined once, no external files).
-
-    Every piece of data is HTML-escaped; each playbook starts on a new printed page.
-    """
-    figure = _Figures()
-    body = _cover(review, figure) + _glance(review, figure) + "".join(
-        _section(s, figure) for s in review.sections)
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Playbook review {escape(review.quarter)}</title><style>{_CSS}</style>"
-            f"</head><body>{body}</body></html>")
+    """The review as one self-contained HTML page (plotly.js inlined once, no external files),
+    from the Jinja2 template templates/quarterly_pack.html with autoescape: every piece of data is
+    HTML-escaped; each playbook starts on a new printed page."""
+    return _environment().get_template("quarterly_pack.html").render(r=_context(review), css=_CSS)
 
 
 # -- files ----------------------------------------------------------------------------------

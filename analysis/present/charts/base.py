@@ -31,6 +31,17 @@ def styled(fig: go.Figure, title: str | None = None, *, percent_y: bool = False,
     return fig
 
 
+def playbook_labels(frame, names: dict | None = None) -> list[str]:
+    """What a chart shows for each row's playbook: its display name from `names`, else the
+    frame's own `name` column, else the id (a playbook without a name)."""
+    ids = list(frame["playbook_id"])
+    if names:
+        return [str(names.get(p, p)) for p in ids]
+    if "name" in frame:
+        return [n if isinstance(n, str) and n.strip() else p for n, p in zip(frame["name"], ids)]
+    return ids
+
+
 def interval_error(rates, lows, highs) -> dict:
     """An asymmetric error-bar spec from rates and their interval bounds (None → no bar)."""
     plus = [None if r is None or h is None else h - r for r, h in zip(rates, highs)]

@@ -7,7 +7,9 @@ from datetime import date
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.present.charts.base import ACCENT, AFTER, BEFORE, interval_error, mark_date, styled
+from analysis.present.periods import TO_DATE, is_partial
+from analysis.present.charts.base import (ACCENT, AFTER, BEFORE, interval_error, mark_date,
+                                         playbook_labels, styled)
 
 # |SMD| below this is the usual reading of "balanced" (Austin 2009).
 BALANCED_SMD = 0.1
@@ -39,8 +41,9 @@ def before_after_bars(row: dict | pd.Series, title: str | None = None) -> go.Fig
 
 
 def monthly_series_chart(series: pd.DataFrame, introduced_on: date | None,
-                         title: str | None = None) -> go.Figure:
-    """Monthly rate (a `monthly_series` frame) with its Wilson band and the introduction marked."""
+                         title: str | None = None, last_date: date | None = None) -> go.Figure:
+    """Monthly rate (a `monthly_series` frame) with its Wilson band and the introduction marked;
+    a month the data stops inside (`last_date`) gets an open marker labelled "to date"."""
     fig = go.Figure()
     for side, colour in (("before", BEFORE), ("after", AFTER)):
         part = series[series["side"] == side]
@@ -56,6 +59,13 @@ def monthly_series_chart(series: pd.DataFrame, introduced_on: date | None,
             x=months, y=list(part["rate"]), mode="lines+markers", name=side.capitalize(),
             line=dict(color=colour), customdata=list(part["n"]),
             hovertemplate="%{x|%b %Y}: %{y:.1%} (n = %{customdata})<extra></extra>"))
+        partial = [m for m, r in zip(months, part["rate"])
+                   if is_partial(m.date(), "M", last_date) and not pd.isna(r)]
+        for month in partial:
+            fig.add_annotation(x=month, y=float(part.loc[part["month"].map(pd.Timestamp) == month,
+                                                         "rate"].iloc[0]),
+                               text=TO_DATE, showarrow=True, arrowhead=0, ay=-28,
+                               font=dict(color=colour))
     fig = styled(fig, title, percent_y=True)
     fig.update_yaxes(range=[0, 1])
     return mark_date(fig, introduced_on, "introduced")
@@ -70,13 +80,16 @@ def follower_bars(row: dict | pd.Series, title: str | None = None) -> go.Figure:
         [row[f"{g}_n"] for g in groups], [BEFORE, AFTER], title)
 
 
-def effect_forest(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
-    """Naive and adjusted follower differences with intervals, one line per playbook."""
+def effect_forest(frame: pd.DataFrame, title: str | None = None,
+                  names: dict | None = None) -> go.Figure:
+    """Naive and adjusted follower differences with intervals, one line per playbook (its
+    display name from `names` when given)."""
     fig = go.Figure()
+    labels = playbook_labels(frame, names)
     for kind, colour, symbol in (("naive", BEFORE, "circle-open"), ("adjusted", AFTER, "circle")):
         diffs = list(frame[f"{kind}_diff"])
         fig.add_trace(go.Scatter(
-            x=diffs, y=list(frame["playbook_id"]), mode="markers", name=kind.capitalize(),
+            x=diffs, y=labels, mode="markers", name=kind.capitalize(),
             marker=dict(color=colour, size=10, symbol=symbol),
             error_x=interval_error(diffs, list(frame[f"{kind}_ci_low"]),
                                    list(frame[f"{kind}_ci_high"])),
@@ -106,12 +119,13 @@ def balance_plot(balance: pd.DataFrame, title: str | None = None) -> go.Figure:
 
 
 def before_after_overview(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
-    """Before and after rates of every playbook side by side, with Wilson bars."""
+    """Before and after rates of every playbook side by side (by name), with Wilson bars."""
     fig = go.Figure()
+    labels = playbook_labels(frame)
     for side, colour in (("before", BEFORE), ("after", AFTER)):
         rates = list(frame[f"{side}_rate"])
         fig.add_trace(go.Bar(
-            x=list(frame["playbook_id"]), y=rates, name=side.capitalize(), marker_color=colour,
+            x=labels, y=rates, name=side.capitalize(), marker_color=colour,
             error_y=interval_error(rates, list(frame[f"{side}_ci_low"]),
                                    list(frame[f"{side}_ci_high"])),
             customdata=list(frame[f"{side}_n"]),

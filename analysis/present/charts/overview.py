@@ -58,31 +58,35 @@ def quarter_rates(changes: pd.DataFrame, title: str | None = None) -> go.Figure:
     return styled(fig, title, percent_y=True, height=320)
 
 
-def playbook_rates(row: pd.Series | dict, title: str | None = None) -> go.Figure:
-    """One playbook's before/after rates and its followers/non-followers rates, with intervals.
+def playbook_rates(row: pd.Series | dict, title: str | None = None,
+                   question: str = "before_after") -> go.Figure:
+    """One playbook's rates for one question, with intervals: "before_after" (the windows
+    before and after its introduction) or "followers" (non-followers against followers).
 
-    `row` is a `playbook_headlines` row (or a dict with the same keys).
+    `row` is a `playbook_headlines` row (or a dict with the same keys). Each bar's rate and n
+    sit in its axis label, below the bar, so no label ever meets an interval's whisker.
     """
     get = row.get
-    months = settings.default("window_months")  # the windows the headline rates cover
-    bars = [
-        (f"{months} months before", get("before_rate"), get("before_ci_low"), get("before_ci_high"),
-         get("before_n"), BEFORE),
-        (f"{months} months after", get("after_rate"), get("after_ci_low"), get("after_ci_high"),
-         get("after_n"), AFTER),
-        ("Non-followers", get("non_followers_rate"), get("non_followers_ci_low"),
-         get("non_followers_ci_high"), get("non_followers_n"), BEFORE),
-        ("Followers", get("followers_rate"), get("followers_ci_low"), get("followers_ci_high"),
-         get("followers_n"), GOOD),
-    ]
-    bars = [b for b in bars if b[1] is not None and not pd.isna(b[1])]
-    labels = [b[0] for b in bars]
-    rates = [float(b[1]) for b in bars]
+    if question == "before_after":
+        months = settings.default("window_months")  # the windows the headline rates cover
+        bars = [(f"{months} months before", "before", BEFORE), (f"{months} months after", "after",
+                                                                 AFTER)]
+    elif question == "followers":
+        bars = [("Non-followers", "non_followers", BEFORE), ("Followers", "followers", GOOD)]
+    else:
+        raise ValueError(f"question must be 'before_after' or 'followers', got {question!r}")
+    bars = [(label, prefix, colour) for label, prefix, colour in bars
+            if get(f"{prefix}_rate") is not None and not pd.isna(get(f"{prefix}_rate"))]
+    rates = [float(get(f"{p}_rate")) for _, p, _ in bars]
     fig = go.Figure(go.Bar(
-        x=labels, y=rates, marker_color=[b[5] for b in bars],
-        error_y=interval_error(rates, [b[2] for b in bars], [b[3] for b in bars]),
-        text=[f"{r:.0%} (n={int(b[4] or 0)})" for r, b in zip(rates, bars)],
-        textposition="inside", hovertemplate="%{x}: %{y:.1%}<extra></extra>",
+        x=[label for label, _, _ in bars], y=rates, marker_color=[c for _, _, c in bars],
+        error_y=interval_error(rates, [get(f"{p}_ci_low") for _, p, _ in bars],
+                               [get(f"{p}_ci_high") for _, p, _ in bars]),
+        customdata=[int(get(f"{p}_n") or 0) for _, p, _ in bars],
+        hovertemplate="%{x}: %{y:.1%} (n = %{customdata})<extra></extra>",
     ))
+    fig.update_xaxes(tickvals=[label for label, _, _ in bars],
+                     ticktext=[f"{label}<br>{r:.0%}, n = {int(get(f'{p}_n') or 0):,}"
+                               for (label, p, _), r in zip(bars, rates)])
     fig.update_yaxes(range=[0, 1])
-    return styled(fig, title, percent_y=True, height=300)
+    return styled(fig, title, percent_y=True, height=250)

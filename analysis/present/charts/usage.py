@@ -1,25 +1,42 @@
 """Usage charts: runs per playbook over time, CSM share versus adherence, step funnels."""
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import plotly.graph_objects as go
 
 from analysis import settings
+from analysis.present.periods import is_partial, period_label
 from analysis.present.charts.base import ACCENT, AFTER, BAD, BEFORE, GOOD, SEQUENCE, styled
 
 
 def runs_over_time(usage: pd.DataFrame, value: str = "runs", names: dict | None = None,
-                   title: str | None = None) -> go.Figure:
-    """Stacked bars of `value` (runs or views) per playbook per period, from `playbook_usage`."""
+                   title: str | None = None, freq: str | None = None,
+                   last_date: date | None = None) -> go.Figure:
+    """Stacked bars of `value` (runs or views) per playbook per period, from `playbook_usage`.
+
+    With `freq` ("M", "Q", "Y") the periods are labelled ("2026 Q4"), and one the data stops
+    inside (`last_date`) is hatched and labelled "(to date)" so it does not read as a drop.
+    """
     if value not in ("runs", "views"):
         raise ValueError(f"value must be 'runs' or 'views', got {value!r}")
     names = names or {}
     fig = go.Figure()
+    order = sorted(set(usage["period"]))
     for i, (playbook_id, rows) in enumerate(usage.groupby("playbook_id", sort=True)):
-        fig.add_bar(x=[p.isoformat() for p in rows["period"]], y=rows[value].tolist(),
-                    name=names.get(playbook_id, playbook_id),
-                    marker_color=SEQUENCE[i % len(SEQUENCE)])
-    fig.update_layout(barmode="stack", xaxis_title="Period starting", yaxis_title=value.title())
+        starts = list(rows["period"])
+        partial = [bool(freq) and is_partial(p, freq, last_date) for p in starts]
+        fig.add_bar(x=[period_label(p, freq, last_date) if freq else p.isoformat()
+                       for p in starts],
+                    y=rows[value].tolist(), name=names.get(playbook_id, playbook_id),
+                    marker_color=SEQUENCE[i % len(SEQUENCE)],
+                    marker_pattern_shape=["/" if p else "" for p in partial])
+    if freq:
+        fig.update_xaxes(categoryorder="array",
+                         categoryarray=[period_label(p, freq, last_date) for p in order])
+    fig.update_layout(barmode="stack", xaxis_title="Period" if freq else "Period starting",
+                      yaxis_title=value.title())
     fig = styled(fig, title or f"{value.title()} per playbook", height=440)
     # A dozen playbooks make a legend too tall for the row above the plot: list it at the side.
     fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
