@@ -22,12 +22,12 @@ def method_note(result) -> str:
     if result.method == "ramped_on":
         return "Ramp date: the roster's ramped_on (blank = not ramped yet)."
     target = "no target" if result.target_rate is None else f"{result.target_rate:.1%}"
-    return (f"Ramp date derived (the roster has no ramped_on): the first day a CSM's trailing "
-            f"{settings.default('ramp_window_days')}-day renewal rate reached {target} — the "
-            f"median of {len(result.veterans)} CSMs with over "
-            f"{settings.default('veteran_tenure_days')} days of tenure — on at least "
-            f"{settings.default('ramp_min_renewals')} decided renewals. Only CSMs hired since "
-            "the renewal data begins are included.")
+    return (f"Ramp date derived (the roster has no ramped_on): the first day the rate over a "
+            f"CSM's last {settings.default('ramp_last_renewals')} decided renewals reached "
+            f"{target} — the median of {len(result.veterans)} CSMs with over "
+            f"{settings.default('veteran_tenure_days')} days of tenure — after every CSM's "
+            "renewals are thinned to a common volume, so a bigger book cannot ramp anyone "
+            "sooner. Only CSMs hired since the renewal data begins are included.")
 
 
 st.title("Time to proficiency")

@@ -131,11 +131,29 @@ def test_bootstrap_is_percentile_of_resampled_ratios():
     rng = np.random.default_rng(7)
     b_idx = rng.integers(0, 4, (500, 4))
     a_idx = rng.integers(0, 4, (500, 4))
-    ratios = [np.std(after[a], ddof=1) / np.std(before[b], ddof=1)
-              for a, b in zip(a_idx, b_idx) if np.std(before[b], ddof=1) > 0]
-    expected = np.percentile(ratios, [2.5, 97.5])
+    ratios = []
+    for a, b in zip(a_idx, b_idx):
+        sd_a, sd_b = np.std(after[a], ddof=1), np.std(before[b], ddof=1)
+        # Degenerate resamples stay in: x / 0 is +inf, 0 / 0 is 1 (no spread either side).
+        if sd_b < 1e-9:
+            ratios.append(1.0 if sd_a < 1e-9 else math.inf)
+        else:
+            ratios.append(sd_a / sd_b)
+    ratios = sorted(ratios)
+    # Percentile as the order statistic at ceil(q·B) (inverse of the empirical CDF).
+    expected = (ratios[math.ceil(0.025 * 500) - 1], ratios[math.ceil(0.975 * 500) - 1])
     assert bootstrap_sd_ratio(before, after, samples=500, seed=7, alpha=0.05) == \
-        pytest.approx(tuple(expected))
+        pytest.approx(expected)
+
+
+def test_bootstrap_keeps_near_zero_sd_resamples_unbounded():
+    # Three CSMs, two with the same rate: resamples drawing only those have an SD of ~1e-17,
+    # not 0. Kept as ratios of +inf, they leave the upper bound open (None), never 2e14.
+    before = np.array([0.1 + 0.2, 0.3, 0.9])
+    after = np.array([0.5, 0.6, 0.7])
+    low, high = bootstrap_sd_ratio(before, after, samples=4000, seed=3, alpha=0.05)
+    assert high is None or high < 1e3
+    assert low is not None and low < 1
 
 
 def test_team_filter_restricts_csms(store):

@@ -714,6 +714,9 @@ def followers_json(store: Store, filters: Filters | None = None,
                    catalog: pd.DataFrame | None = None) -> list[dict]:
     """The `followers` key of `metrics --json`: one dict per playbook, None for missing values."""
     frame = followers_effect(store, filters, catalog=catalog)
+    # Imported here: the design module reads this module's estimators.
+    from analysis.metrics.designs.landmark import followers_designs
+    designs = followers_designs(store, filters, frame)
     out = []
     for row in frame.to_dict("records"):
         item = {"playbook_id": row["playbook_id"], "threshold": _finite(row["threshold"])}
@@ -729,5 +732,8 @@ def followers_json(store: Store, filters: Filters | None = None,
         item.update(method=row["method"], covariates=row["covariates"], runs=int(row["runs"]),
                     runs_adjusted=int(row["runs_adjusted"]), trimmed=int(row["trimmed"]),
                     verdict=row["verdict"])
+        design = designs[row["playbook_id"]]
+        item.update(effect=design.effect.to_json(), claim=str(design.claim),
+                    landmark=design.to_json())
         out.append(item)
     return out
