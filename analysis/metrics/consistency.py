@@ -268,7 +268,9 @@ def consistency_summary(store: Store, filters: Filters | None = None,
     Consistency with `rates` (csm_renewal_rates), `spread` (one row per period: csms, min, max,
     range, iqr, sd, mean, pooled_rate, noise_sd, excess_sd), sd_ratio = sd_after / sd_before
     with a bootstrap percentile interval, p_value of the Brown–Forsythe test
-    (scipy.stats.levene with center="median") on the counted rates, and a verdict.
+    (scipy.stats.levene with center="median") on the counted rates (all descriptive), and
+    `spread_effect` (designs/spread.py: tau, the SD of true rates beyond binomial noise, after
+    / before with a paired bootstrap over CSMs) whose `claim` the verdict follows.
     """
     launch = resolve_launch(store, launch)
     rates = csm_renewal_rates(store, filters, launch)

@@ -52,6 +52,9 @@ def tau_dl(renewed, n, resampled: bool = False) -> np.ndarray | float:
     ----------
     renewed, n : per-CSM renewed and decided counts; 1-D (one window) or 2-D (one row per
         resample, CSMs along the last axis).
+    resampled : the rows are bootstrap resamples of m CSMs: Q is scaled by m / (m − 1). A
+        resample drawn with replacement repeats CSMs, noise and all, so its dispersion Q
+        shrinks by (m − 1)/m on average while the noise subtracted from it (m − 1) does not.
 
     Returns
     -------
