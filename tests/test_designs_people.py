@@ -239,8 +239,7 @@ def test_permutation_p_agrees_with_an_exhaustive_enumeration():
 
 def test_thinning_equalises_volume_and_the_last_n_window():
     # Two CSMs hired the same day; b has four times a's renewals. The common volume is the
-    # lower quartile of the two (a's volume + 0.25 · the difference); b keeps each renewal
-    # with probability common / volume_b, drawn by `draw`.
+    # smaller of the two, a's; b keeps each renewal with probability 1/4, drawn by `draw`.
     hire, last = date(2024, 1, 1), date(2024, 12, 31)
     rows = []
     for csm, count in (("a", 10), ("b", 40)):
@@ -253,11 +252,10 @@ def test_thinning_equalises_volume_and_the_last_n_window():
         "csm_id")
     days = (last - hire).days
     volume_a, volume_b = 10 / days, 40 / days
-    common = volume_a + 0.25 * (volume_b - volume_a)
     assert result.loc["a", "keep_probability"] == 1.0
-    assert result.loc["b", "keep_probability"] == pytest.approx(common / volume_b)
-    # b's draws are (i + 0.5)/40: those below 0.4375 are kept, the first 17 renewals.
-    assert result.loc["b", "kept"] == 17 and result.loc["a", "kept"] == 10
+    assert result.loc["b", "keep_probability"] == pytest.approx(volume_a / volume_b) == 0.25
+    # b's draws are (i + 0.5)/40: those below 0.25 are kept, the first 10 renewals.
+    assert result.loc["b", "kept"] == 10 and result.loc["a", "kept"] == 10
     # Every renewal renewed: the fifth kept renewal completes the first window.
     assert result.loc["a", "ramped_on"] == hire + timedelta(days=5 + 9 * 4)
 

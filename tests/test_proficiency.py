@@ -246,12 +246,12 @@ def test_derived_ramp_dates_by_hand(store, monkeypatch):
     assert set(ramp.index) == {"n1", "n2", "n3"}
     assert (ramp["method"] == "derived").all()
     # Volumes since hire up to the last day (2024-12-31) or leaving: n1 7 renewals in 365
-    # days, n2 12 in 242, n3 5 in 291 (its 03-01 renewal predates the hire). The common volume
-    # is their lower quartile (linear): 5/291 + 0.5 · (7/365 − 5/291).
+    # days, n2 12 in 242, n3 5 in 291 (its 03-01 renewal predates the hire). Each has the five
+    # renewals a window needs; the common volume is the smallest, n3's.
     volume = {"n1": 7 / 365, "n2": 12 / 242, "n3": 5 / 291}
-    common = 5 / 291 + 0.5 * (7 / 365 - 5 / 291)
+    common = 5 / 291
     keep = {c: min(1.0, common / v) for c, v in volume.items()}
-    assert keep["n3"] == 1.0 and keep["n2"] == pytest.approx(0.3666, abs=1e-4)
+    assert keep["n3"] == 1.0 and keep["n2"] == pytest.approx(0.3465, abs=1e-4)
     renewals = store.query("SELECT renewal_id, csm_id, renewal_date, outcome, "
                            "cast(hash(renewal_id) % 4294967296 AS DOUBLE) / 4294967296 AS u "
                            "FROM renewals WHERE csm_id IN ('n1', 'n2', 'n3') "

@@ -18,6 +18,10 @@ from covariates known when the run opened (health_at_open, log ARR at open, segm
   varies (nothing to adjust, and no variance to build an interval from); no adjusted figure.
 
 The period filter applies to opened_on; segment and team filters apply as everywhere.
+
+These differences describe; the `effect` and `claim` of `followers_json` come from
+designs/landmark.py: a landmark design when steps carry dates (whole-run adherence is read
+after the outcome: failing runs are abandoned part-way), else an association only.
 """
 from __future__ import annotations
 
