@@ -267,3 +267,20 @@ def test_left_before_ramp_counts_only_leavers_who_had_not_ramped():
         "ramped": [False, True, False, False],
         "censored_at": [date(2024, 1, 1), None, last, date(2025, 1, 1)]})
     assert ramp.left_before_ramp(frame, last) == {"before": 1, "after": 1}
+
+
+def test_fit_leaves_out_a_covariate_the_csm_effects_absorb():
+    # Each CSM's book is one segment: the segment dummy is constant within CSMs, so the CSM
+    # effects absorb it; the fit equals the fit without it (statsmodels, CSM dummies).
+    rng = np.random.default_rng(5)
+    n, groups = 200, 6
+    clusters = rng.integers(0, groups, n)
+    t = rng.random(n) < 0.5
+    health = rng.normal(size=n)
+    segment = (clusters % 2).astype(float)
+    y = (rng.random(n) < 0.3 + 0.2 * t).astype(float)
+    w = np.ones(n)
+    estimate, se, df = landmark._fit(y, t, np.column_stack([health, segment]), clusters, w)
+    dummies = (clusters[:, None] == np.arange(1, groups)[None, :]).astype(float)
+    exog = np.column_stack([np.ones(n), t, health, dummies])
+    assert estimate == pytest.approx(sm.WLS(y, exog, weights=w).fit().params[1], abs=1e-10)

@@ -225,6 +225,10 @@ def _fit(y, t, x, clusters, weights) -> tuple[float, float, int] | None:
                           for v in values.T], axis=1) / sums[:, None]
         return values - means[clusters]
     xd, yd = within(regressors), within(y[:, None])[:, 0]
+    # A covariate constant within every CSM (books split by segment) is absorbed by the CSM
+    # effects: leave it out rather than fail on a singular matrix.
+    varies = np.r_[True, xd[:, 1:].std(axis=0) > 1e-9]
+    xd = xd[:, varies]
     xw = xd * weights[:, None]
     k = xd.shape[1]
     # Per-CSM cross-products X'WX and X'Wy, one (k, k) and one (k,) per CSM.
