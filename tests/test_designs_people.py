@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from scipy import stats as sps
 from statsmodels.stats.meta_analysis import combine_effects
 
 from analysis.filters import Filters

@@ -22,6 +22,7 @@ from analysis import settings
 from analysis.filters import Filters
 from analysis.jsonable import clean
 from analysis.metrics.claims import Claim, Effect
+from analysis.metrics.designs.spread import METHOD as SPREAD_METHOD
 from analysis.metrics.designs.spread import MIN_CSMS_FOR_CLAIM, SpreadEffect, spread_effect
 from analysis.playbooks.launch import program_launch_date
 from analysis.scope import scoped
@@ -60,7 +61,7 @@ class Consistency:
 
     @property
     def effect(self) -> Effect:
-        return self.spread_effect.effect if self.spread_effect else Effect("dl_tau_ratio_bootstrap")
+        return self.spread_effect.effect if self.spread_effect else Effect(SPREAD_METHOD)
 
     @property
     def claim(self) -> Claim:

@@ -22,7 +22,6 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from analysis.metrics.claims import Claim
 from bench.calibrate.world import World
 
 LAUNCH = date(2024, 7, 1)

@@ -28,7 +28,6 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from analysis import settings
 from analysis.filters import Filters
