@@ -39,6 +39,10 @@ SETTINGS: dict[str, Setting] = {
                 "by propensity weighting (fewer: stratification)."),
         Setting("min_group_adjusted", 10,
                 "Followers and non-followers each needed before propensity weighting is used."),
+        Setting("landmark_days", 30,
+                "Followers' landmark day L: runs still open L days after opening are compared "
+                "on the steps due by then that were done by then, and their outcome after L "
+                "(when steps carry due and completion dates)."),
         Setting("consistent_share", 0.8,
                 "Playbook share and mean adherence at or above which a CSM is a consistent user."),
         Setting("rare_share", 0.3, "Playbook share below which a CSM is a rare user."),
@@ -47,8 +51,10 @@ SETTINGS: dict[str, Setting] = {
                 "compare around; None = the earliest introduced_on in the playbook catalogue."),
         Setting("min_renewals_per_csm", 10,
                 "Decided renewals a CSM needs in a window to count in the consistency spread."),
-        Setting("ramp_window_days", 90, "Trailing window of the renewal rate used to detect ramp."),
-        Setting("ramp_min_renewals", 5, "Decided renewals in the trailing window before ramp counts."),
+        Setting("ramp_last_renewals", 10,
+                "Derived ramp (no ramped_on): a CSM has ramped once the rate over their last "
+                "this many decided renewals reaches the target, every CSM's renewals thinned "
+                "to a common volume first so a bigger book cannot ramp anyone sooner."),
         Setting("veteran_tenure_days", 365,
                 "Tenure above which a CSM's renewal rate sets the ramp target (their median)."),
         Setting("missed_play_days", 14, "Days after a trigger fires within which a run must open."),

@@ -6,6 +6,7 @@ from analysis.present.charts.people import csm_spread_chart
 from analysis.metrics.consistency import consistency_summary
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
+from analysis.present.verdicts import claim_box
 from pages.common import download_csv, get_store, show_table, sidebar_filters
 from pages.launch import require_launch
 
@@ -48,8 +49,8 @@ p_col.metric("Could it be chance?", fmt.p_value(result.p_value),
                   "on the median).")
 
 text = result.verdict
-(st.success if text.startswith("Narrower") else
- st.warning if text.startswith("Wider") else st.info)(text)
+# The colour follows the claim, never the wording (analysis.present.verdicts).
+getattr(st, claim_box(result.claim))(text)
 
 st.plotly_chart(csm_spread_chart(result.rates, result.spread), key="consistency_chart")
 st.caption("Points are CSMs, sized by their decided renewals; hollow points have fewer than "

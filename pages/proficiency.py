@@ -6,6 +6,7 @@ from analysis.present.charts.people import km_chart
 from analysis.metrics.proficiency import proficiency_summary
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
+from analysis.present.verdicts import claim_box
 from pages.common import download_csv, get_store, show_table, sidebar_filters
 from pages.launch import require_launch
 LEVEL = confidence_label()  # the analysis runs at the alpha setting
@@ -19,12 +20,12 @@ def method_note(result) -> str:
     if result.method == "ramped_on":
         return "Ramp date: the roster's ramped_on (blank = not ramped yet)."
     target = "no target" if result.target_rate is None else f"{result.target_rate:.1%}"
-    return (f"Ramp date derived (the roster has no ramped_on): the first day a CSM's trailing "
-            f"{settings.default('ramp_window_days')}-day renewal rate reached {target} — the "
-            f"median of {len(result.veterans)} CSMs with over "
-            f"{settings.default('veteran_tenure_days')} days of tenure — on at least "
-            f"{settings.default('ramp_min_renewals')} decided renewals. Only CSMs hired since "
-            "the renewal data begins are included.")
+    return (f"Ramp date derived (the roster has no ramped_on): the first day the rate over a "
+            f"CSM's last {settings.default('ramp_last_renewals')} decided renewals reached "
+            f"{target} — the median of {len(result.veterans)} CSMs with over "
+            f"{settings.default('veteran_tenure_days')} days of tenure — after every CSM's "
+            "renewals are thinned to a common volume, so a bigger book cannot ramp anyone "
+            "sooner. Only CSMs hired since the renewal data begins are included.")
 
 
 st.title("Time to proficiency")
@@ -57,8 +58,8 @@ p_col.metric("Could it be chance?", fmt.p_value(result.p_value),
              help="Method: log-rank test of the two Kaplan–Meier curves.")
 
 text = result.verdict
-(st.success if "faster" in text.split(":")[0] else
- st.warning if "slower" in text.split(":")[0] else st.info)(text)
+# The colour follows the claim, never the wording (analysis.present.verdicts).
+getattr(st, claim_box(result.claim))(text)
 
 st.plotly_chart(km_chart(result.curves, result.cohorts), key="proficiency_chart")
 

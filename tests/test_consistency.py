@@ -11,6 +11,7 @@ from analysis.metrics import consistency
 from analysis.metrics.consistency import (bootstrap_sd_ratio, consistency_json, consistency_summary,
                                   csm_renewal_rates)
 from analysis.filters import Filters
+from analysis.metrics.claims import Claim
 
 LAUNCH = date(2024, 7, 1)
 
@@ -131,11 +132,29 @@ def test_bootstrap_is_percentile_of_resampled_ratios():
     rng = np.random.default_rng(7)
     b_idx = rng.integers(0, 4, (500, 4))
     a_idx = rng.integers(0, 4, (500, 4))
-    ratios = [np.std(after[a], ddof=1) / np.std(before[b], ddof=1)
-              for a, b in zip(a_idx, b_idx) if np.std(before[b], ddof=1) > 0]
-    expected = np.percentile(ratios, [2.5, 97.5])
+    ratios = []
+    for a, b in zip(a_idx, b_idx):
+        sd_a, sd_b = np.std(after[a], ddof=1), np.std(before[b], ddof=1)
+        # Degenerate resamples stay in: x / 0 is +inf, 0 / 0 is 1 (no spread either side).
+        if sd_b < 1e-9:
+            ratios.append(1.0 if sd_a < 1e-9 else math.inf)
+        else:
+            ratios.append(sd_a / sd_b)
+    ratios = sorted(ratios)
+    # Percentile as the order statistic at ceil(q·B) (inverse of the empirical CDF).
+    expected = (ratios[math.ceil(0.025 * 500) - 1], ratios[math.ceil(0.975 * 500) - 1])
     assert bootstrap_sd_ratio(before, after, samples=500, seed=7, alpha=0.05) == \
-        pytest.approx(tuple(expected))
+        pytest.approx(expected)
+
+
+def test_bootstrap_keeps_near_zero_sd_resamples_unbounded():
+    # Three CSMs, two with the same rate: resamples drawing only those have an SD of ~1e-17,
+    # not 0. Kept as ratios of +inf, they leave the upper bound open (None), never 2e14.
+    before = np.array([0.1 + 0.2, 0.3, 0.9])
+    after = np.array([0.5, 0.6, 0.7])
+    low, high = bootstrap_sd_ratio(before, after, samples=4000, seed=3, alpha=0.05)
+    assert high is None or high < 1e3
+    assert low is not None and low < 1
 
 
 def test_team_filter_restricts_csms(store):
@@ -155,15 +174,17 @@ def test_period_filter_does_not_move_windows(store):
     pd.testing.assert_frame_equal(narrow.spread, whole.spread)
 
 
-def test_verdict_narrower_when_interval_below_one(store):
+def test_verdict_follows_the_claim_and_few_csms_claim_nothing(store):
+    # Four and five counted CSMs: whatever the SD ratio's interval says, too few for a claim.
     _seed(store)
     result = consistency_summary(store, None, LAUNCH)
-    if result.sd_ratio_ci_high < 1:
-        assert result.verdict.startswith("Narrower: SD fell from")
-    else:
-        assert result.verdict.startswith("No clear change in spread")
+    assert result.claim == Claim.NOT_ENOUGH_DATA
+    assert result.verdict.startswith("Not enough CSMs to judge the spread: 4 before and 5 after")
     sd_before = 100 * np.std(_expected_rates(BEFORE), ddof=1)
     assert f"from {sd_before:.1f}" in result.verdict
+    payload = consistency_json(store, None, LAUNCH)
+    assert payload["claim"] == "not_enough_data"
+    assert payload["effect"]["method"] == "dl_tau_ratio_bootstrap"
 
 
 def test_clear_narrowing_and_noise_verdict(store):
@@ -177,6 +198,7 @@ def test_clear_narrowing_and_noise_verdict(store):
     _insert(store, rows)
     result = consistency_summary(store, None, LAUNCH)
     assert result.sd_ratio_ci_high < 1
+    assert result.claim == Claim.NARROWER and result.effect.ci_high < 1
     assert result.verdict.startswith("Narrower: SD fell from")
     assert "range 55–100% before, 85–86% after" in result.verdict
     assert "Most of the remaining spread is what chance alone produces" in result.verdict
@@ -211,7 +233,7 @@ def test_json_keys_and_values(store):
     payload = consistency_json(store, None, LAUNCH)
     json.dumps(payload, allow_nan=False)
     for key in ("metric", "launch_date", "before", "after", "sd_ratio", "sd_ratio_ci_low",
-                "sd_ratio_ci_high", "p_value", "verdict"):
+                "sd_ratio_ci_high", "p_value", "verdict", "effect", "claim"):
         assert key in payload
     assert payload["metric"] == "renewal_rate" and payload["launch_date"] == "2024-07-01"
     assert set(payload["before"]) >= {"csms", "min", "max", "range", "iqr", "sd"}
@@ -225,6 +247,8 @@ def test_recovers_planted_narrowing_on_demo(demo_store):
     result = consistency_summary(store, None, LAUNCH)
     assert result.sd_ratio < PLANTED["sd_ratio_max"]
     assert result.sd_ratio_ci_low <= result.sd_ratio <= result.sd_ratio_ci_high < 1
+    # The claim rests on the spread beyond binomial noise (tau), not on raw rates.
+    assert result.claim == Claim.NARROWER and result.effect.ci_high < 1
     assert result.verdict.startswith("Narrower")
     spread = result.spread.set_index("period")
     # The planted per-CSM ranges are true rates; observed ones carry binomial noise.

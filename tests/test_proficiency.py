@@ -7,6 +7,7 @@ import pytest
 
 from analysis.metrics import proficiency
 from analysis.filters import Filters
+from analysis.metrics.claims import Claim
 from analysis.metrics.proficiency import (km_curves, km_from_durations, proficiency_json,
                                   proficiency_summary, ramp_days, veteran_rates)
 
@@ -111,8 +112,10 @@ def test_tracked_summary_medians_and_faster_pct(store):
     assert cohorts.loc["after", "median_days"] == 99
     assert cohorts.loc["before", "csms"] == 3 and cohorts.loc["before", "ramped"] == 2
     assert result.faster_pct == pytest.approx(1 - 99 / 181)
-    assert result.verdict.startswith(f"New hires ramp {100 * (1 - 99 / 181):.0f}% faster")
-    assert "could be chance" in result.verdict  # three CSMs a side prove nothing
+    # Three CSMs a side prove nothing: no claim, whatever the medians say.
+    assert result.claim == Claim.NOT_ENOUGH_DATA
+    assert result.verdict.startswith("Not enough CSMs to compare ramp times")
+    assert "median 99 days" in result.verdict
     curves = km_curves(result.ramp)
     pd.testing.assert_frame_equal(curves, result.curves)
     payload = proficiency_json(store, None, LAUNCH)
@@ -121,6 +124,10 @@ def test_tracked_summary_medians_and_faster_pct(store):
     assert [c["cohort"] for c in payload["cohorts"]] == ["before", "after"]
     assert payload["cohorts"][1]["median_days"] == 99
     assert payload["faster_pct"] == pytest.approx(1 - 99 / 181)
+    assert payload["claim"] == "not_enough_data"
+    assert payload["effect"]["estimate"] == pytest.approx(99 / 181)
+    # b3 left on 2023-10-01 without ramping; a2 is still there, not ramped yet.
+    assert [c["left_before_ramp"] for c in payload["cohorts"]] == [1, 0]
 
 
 def test_team_filter_restricts_roster(store):
@@ -225,39 +232,59 @@ def test_veteran_target(store):
     assert proficiency_summary(store, None, date(2024, 3, 1)).target_rate == pytest.approx(0.8)
 
 
-def test_derived_ramp_dates_by_hand(store):
+def _last_n(monkeypatch, n):
+    original = proficiency.settings.default
+    monkeypatch.setattr(proficiency.settings, "default",
+                        lambda name: n if name == "ramp_last_renewals" else original(name))
+
+
+def test_derived_ramp_dates_by_hand(store, monkeypatch):
     _seed_derived(store)
+    _last_n(monkeypatch, 5)
     ramp = ramp_days(store, None, date(2024, 3, 1)).set_index("csm_id")
     # Veterans were hired before the renewal data begins (2023-12-01): their ramp is unseen.
     assert set(ramp.index) == {"n1", "n2", "n3"}
     assert (ramp["method"] == "derived").all()
-    # n1 on 2024-04-15: window 2024-01-17..04-15 holds 6 renewals, 5 renewed (0.83 >= 0.8).
-    # On 03-20 the window still held both churns: 4 of 6.
-    assert ramp.loc["n1", "ramped_on"] == date(2024, 4, 15)
-    assert ramp.loc["n1", "days"] == 105
-    # n3: the fifth renewal since hire, all renewed.
+    # Volumes since hire up to the last day (2024-12-31) or leaving: n1 7 renewals in 365
+    # days, n2 12 in 242, n3 5 in 291 (its 03-01 renewal predates the hire). Each has the five
+    # renewals a window needs; the common volume is the smallest, n3's.
+    volume = {"n1": 7 / 365, "n2": 12 / 242, "n3": 5 / 291}
+    common = 5 / 291
+    keep = {c: min(1.0, common / v) for c, v in volume.items()}
+    assert keep["n3"] == 1.0 and keep["n2"] == pytest.approx(0.3465, abs=1e-4)
+    renewals = store.query("SELECT renewal_id, csm_id, renewal_date, outcome, "
+                           "cast(hash(renewal_id) % 4294967296 AS DOUBLE) / 4294967296 AS u "
+                           "FROM renewals WHERE csm_id IN ('n1', 'n2', 'n3') "
+                           "ORDER BY csm_id, renewal_date, renewal_id")
+    hires = {"n1": date(2024, 1, 1), "n2": date(2024, 2, 1), "n3": date(2024, 3, 15)}
+    for csm, rows in renewals.groupby("csm_id"):
+        # Plain loop: keep a renewal when its lottery number is under the CSM's keep share,
+        # then the first five kept in a row with a rate >= 0.8 (target: the veterans' median).
+        window, expected = [], None
+        for row in rows.itertuples():
+            if row.renewal_date.date() < hires[csm] or row.u >= keep[csm]:
+                continue
+            window = (window + [row.outcome == "renewed"])[-5:]
+            if len(window) == 5 and sum(window) / 5 >= 0.8:
+                expected = row.renewal_date.date()
+                break
+        assert ramp.loc[csm, "ramped_on"] == expected, csm
+    # n3 keeps every renewal: the fifth since hire, all renewed, on 2024-05-01.
     assert ramp.loc["n3", "ramped_on"] == date(2024, 5, 1) and ramp.loc["n3", "days"] == 47
     # n2 renews every other deal (0.5), never ramps, and left on 2024-09-30.
     assert not ramp.loc["n2", "ramped"] and ramp.loc["n2", "days"] == 242
     assert ramp.loc["n1", "cohort"] == "before" and ramp.loc["n3", "cohort"] == "after"
     result = proficiency_summary(store, None, date(2024, 3, 1))
     assert result.method == "derived"
-    cohorts = result.cohorts.set_index("cohort")
-    # Before: 105 ramped, 242 censored -> S(105) = 0.5: the median is 105.
-    assert cohorts.loc["before", "median_days"] == 105
-    assert cohorts.loc["after", "median_days"] == 47
-    assert result.faster_pct == pytest.approx(1 - 47 / 105)
+    assert result.cohorts.set_index("cohort").loc["after", "median_days"] == 47
 
 
-def test_derived_window_is_a_setting(store, monkeypatch):
+def test_derived_last_renewals_is_a_setting(store, monkeypatch):
     _seed_derived(store)
-    # A 91-day window still holds the 2024-01-16 churn on 2024-04-15 (5 of 7): n1 ramps later
-    # or never; with these renewals, never.
-    original = proficiency.settings.default
-    monkeypatch.setattr(proficiency.settings, "default",
-                        lambda name: 91 if name == "ramp_window_days" else original(name))
+    # n3 has five renewals since hire: a window of six is never filled.
+    _last_n(monkeypatch, 6)
     ramp = ramp_days(store, None, date(2024, 3, 1)).set_index("csm_id")
-    assert not ramp.loc["n1", "ramped"]
+    assert not ramp.loc["n3", "ramped"]
 
 
 def test_recovers_planted_ramp_on_demo(demo_store):

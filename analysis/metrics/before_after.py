@@ -23,6 +23,7 @@ from analysis import settings
 from analysis.metrics import stats
 from analysis.metrics.compare import compare_proportions
 from analysis.metrics.designs import assess as design, horizon
+from analysis.metrics.designs.multiplicity import adjust_frame
 from analysis.playbooks.catalog import playbook_catalog
 from analysis.filters import Filters
 from analysis.scope import scoped
@@ -184,7 +185,7 @@ def before_after(store: Store, filters: Filters | None = None,
             for row in windows.to_dict("records")]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["p_value_adjusted"] = stats.benjamini_hochberg(frame["p_value"].tolist())
-    frame = _with_design(store, filters, windows, frame)
+    frame = adjust_frame(_with_design(store, filters, windows, frame))
     return frame.astype(object).where(frame.notna(), None)
 
 

@@ -21,6 +21,9 @@ from scipy import stats as sps
 from analysis import settings
 from analysis.filters import Filters
 from analysis.jsonable import clean
+from analysis.metrics.claims import Claim, Effect
+from analysis.metrics.designs.spread import METHOD as SPREAD_METHOD
+from analysis.metrics.designs.spread import MIN_CSMS_FOR_CLAIM, SpreadEffect, spread_effect
 from analysis.playbooks.launch import program_launch_date
 from analysis.scope import scoped
 from analysis.metrics.stats import confidence_label, wilson_arrays
@@ -53,6 +56,16 @@ class Consistency:
     sd_ratio_ci_high: float | None
     p_value: float | None
     verdict: str
+    # The effect the claim rests on: tau (SD of true rates beyond binomial noise) after / before.
+    spread_effect: SpreadEffect | None = None
+
+    @property
+    def effect(self) -> Effect:
+        return self.spread_effect.effect if self.spread_effect else Effect(SPREAD_METHOD)
+
+    @property
+    def claim(self) -> Claim:
+        return self.spread_effect.claim if self.spread_effect else Claim.NOT_ENOUGH_DATA
 
 
 def add_months(day: date, months: int) -> date:
@@ -159,8 +172,10 @@ def bootstrap_sd_ratio(before, after, samples: int | None = None, seed: int | No
                        alpha: float | None = None) -> tuple[float | None, float | None]:
     """Percentile bootstrap interval of SD(after) / SD(before), resampling CSMs in each period.
 
-    Resamples whose before-SD is 0 (every draw the same CSM) have no ratio and are dropped.
-    Returns (ci_low, ci_high), None when fewer than two CSMs are in a period.
+    A resample whose before-SD is 0 (every draw the same rate; floating-point residue below
+    1e-9 counts as 0) has a ratio of +inf, or of 1 when the after-SD is 0 too: kept, never
+    dropped, so the interval cannot be cut short. Returns (ci_low, ci_high), None for an
+    unbounded end or when fewer than two CSMs are in a period.
     """
     before, after = np.asarray(before, float), np.asarray(after, float)
     if len(before) < 2 or len(after) < 2:
@@ -171,11 +186,11 @@ def bootstrap_sd_ratio(before, after, samples: int | None = None, seed: int | No
     rng = np.random.default_rng(seed)
     sd_before = before[rng.integers(0, len(before), (samples, len(before)))].std(axis=1, ddof=1)
     sd_after = after[rng.integers(0, len(after), (samples, len(after)))].std(axis=1, ddof=1)
-    keep = sd_before > 0
-    if not keep.any():
-        return None, None
-    ratios = sd_after[keep] / sd_before[keep]
-    low, high = np.percentile(ratios, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    zero_before, zero_after = sd_before < 1e-9, sd_after < 1e-9
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(zero_before, np.where(zero_after, 1.0, np.inf),
+                          np.where(zero_after, 0.0, sd_after) / sd_before)
+    low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2], method="inverted_cdf")
     return _finite(low), _finite(high)
 
 
@@ -191,7 +206,8 @@ def _percent_range(row) -> str:
     return f"{100 * row['min']:.0f}–{100 * row['max']:.0f}%"
 
 
-def _verdict(spread: pd.DataFrame, launch, ratio, low, high, p_value) -> str:
+def _verdict(spread: pd.DataFrame, launch, ratio, low, high, p_value,
+             effect: SpreadEffect | None = None) -> str:
     if launch is None:
         return ("No program launch date: define a playbook in the library or set launch_date, "
                 "so there is a before and an after to compare.")
@@ -202,29 +218,46 @@ def _verdict(spread: pd.DataFrame, launch, ratio, low, high, p_value) -> str:
         return (f"Not enough CSMs: {n_before} before and {n_after} after launch have "
                 f"at least {need} decided renewals in their window; at least {MIN_CSMS} are "
                 "needed in each to compare the spread.")
-    if ratio is None or low is None:
+    if ratio is None:
         return ("Every counted CSM had the same renewal rate before launch, so the ratio of "
                 "spreads is not defined.")
     level = confidence_label()
+    interval = "—" if low is None and high is None else f"{_ratio_text(low)}–{_ratio_text(high)}"
     figures = (f"SD {{}} from {_points(before['sd'])} to {_points(after['sd'])} points; "
                f"range {_percent_range(before)} before, {_percent_range(after)} after "
-               f"(SD ratio {ratio:.2f}, {level} CI {low:.2f}–{high:.2f}; "
+               f"(SD ratio {ratio:.2f}, {level} CI {interval}; "
                f"Brown–Forsythe {_p_text(p_value)}).")
-    if high < 1 or low > 1:
-        text = ("Narrower: " + figures.format("fell")) if high < 1 else \
-            ("Wider: " + figures.format("rose"))
-        if p_value is None or p_value >= settings.default("alpha"):
-            # The bootstrap interval decides; say so when the rank-robust test is less sure.
-            text += (" The Brown–Forsythe test, less powerful with this few CSMs, does not "
-                     "confirm it at the chosen significance level.")
+    claim = effect.claim if effect is not None else Claim.NOT_ENOUGH_DATA
+    tau = (f" Beyond binomial noise the spread of true rates went from "
+           f"{_points(effect.tau_before)} to {_points(effect.tau_after)} points"
+           if effect is not None else "")
+    moved = "fell" if ratio < 1 else "rose"
+    if claim == Claim.NARROWER:
+        text = ("Narrower: " + figures.format("fell") + tau
+                + f" (ratio {_ratio_text(effect.effect.ci_low)}–"
+                  f"{_ratio_text(effect.effect.ci_high)}, below 1).")
+    elif claim == Claim.WIDER:
+        text = ("Wider: " + figures.format("rose") + tau
+                + f" (ratio {_ratio_text(effect.effect.ci_low)}–"
+                  f"{_ratio_text(effect.effect.ci_high)}, above 1).")
+    elif claim == Claim.NOT_ENOUGH_DATA:
+        text = (f"Not enough CSMs to judge the spread: {n_before} before and {n_after} after "
+                f"have at least {need} decided renewals; at least {MIN_CSMS_FOR_CLAIM} are "
+                f"needed in each for a claim. SD {moved} from {_points(before['sd'])} to "
+                f"{_points(after['sd'])} points.")
     else:
-        text = ("No clear change in spread: " + figures.format("fell" if ratio < 1 else "rose")
-                + " The interval includes 1, so chance alone could explain the difference.")
+        text = ("No clear change in spread: " + figures.format(moved) + tau
+                + ". Once binomial noise is taken out, chance alone could explain the "
+                  "difference (the ratio's interval includes 1).")
     sd, noise = _finite(after["sd"]), _finite(after["noise_sd"])
     if sd is not None and noise is not None and sd <= noise:
         text += (" Most of the remaining spread is what chance alone produces with books this "
                  f"size (binomial noise SD {_points(noise)} points).")
     return text
+
+
+def _ratio_text(x: float | None) -> str:
+    return "∞" if x is None else f"{x:.2f}"
 
 
 def consistency_summary(store: Store, filters: Filters | None = None,
@@ -236,7 +269,9 @@ def consistency_summary(store: Store, filters: Filters | None = None,
     Consistency with `rates` (csm_renewal_rates), `spread` (one row per period: csms, min, max,
     range, iqr, sd, mean, pooled_rate, noise_sd, excess_sd), sd_ratio = sd_after / sd_before
     with a bootstrap percentile interval, p_value of the Brown–Forsythe test
-    (scipy.stats.levene with center="median") on the counted rates, and a verdict.
+    (scipy.stats.levene with center="median") on the counted rates (all descriptive), and
+    `spread_effect` (designs/spread.py: tau, the SD of true rates beyond binomial noise, after
+    / before with a paired bootstrap over CSMs) whose `claim` the verdict follows.
     """
     launch = resolve_launch(store, launch)
     rates = csm_renewal_rates(store, filters, launch)
@@ -251,8 +286,16 @@ def consistency_summary(store: Store, filters: Filters | None = None,
         ratio = _finite(sd_after / sd_before) if sd_before > 0 else None
         low, high = bootstrap_sd_ratio(counted["before"], counted["after"])
         p_value = _finite(sps.levene(counted["before"], counted["after"], center="median").pvalue)
-    verdict = _verdict(spread, launch, ratio, low, high, p_value)
-    return Consistency(launch, *window, rates, spread, ratio, low, high, p_value, verdict)
+    effect = spread_effect(*(_counts_by_csm(rates, p) for p in PERIODS)) if launch else None
+    verdict = _verdict(spread, launch, ratio, low, high, p_value, effect)
+    return Consistency(launch, *window, rates, spread, ratio, low, high, p_value, verdict,
+                       effect)
+
+
+def _counts_by_csm(rates: pd.DataFrame, period: str) -> dict:
+    """{csm_id: (renewed, decided)} of the CSMs counted in one period."""
+    part = rates[(rates["period"] == period) & rates["counted"].astype(bool)]
+    return {c: (int(k), int(n)) for c, k, n in zip(part["csm_id"], part["renewed"], part["n"])}
 
 
 def _period_json(row) -> dict:
@@ -279,4 +322,8 @@ def consistency_json(store: Store, filters: Filters | None = None,
         "sd_ratio_ci_high": result.sd_ratio_ci_high,
         "p_value": result.p_value,
         "verdict": result.verdict,
+        "effect": result.effect.to_json(),
+        "claim": str(result.claim),
+        "tau_before": result.spread_effect.tau_before if result.spread_effect else None,
+        "tau_after": result.spread_effect.tau_after if result.spread_effect else None,
     })

@@ -18,6 +18,10 @@ from covariates known when the run opened (health_at_open, log ARR at open, segm
   varies (nothing to adjust, and no variance to build an interval from); no adjusted figure.
 
 The period filter applies to opened_on; segment and team filters apply as everywhere.
+
+These differences describe; the `effect` and `claim` of `followers_json` come from
+designs/landmark.py: a landmark design when steps carry dates (whole-run adherence is read
+after the outcome: failing runs are abandoned part-way), else an association only.
 """
 from __future__ import annotations
 
@@ -41,6 +45,11 @@ from analysis.scope import scoped
 from analysis.store import Store
 
 GROUPS = ("followers", "non_followers")
+# What the landmark sample held: its JSON keys (designs.landmark.LandmarkResult.to_json) and
+# the frame's columns.
+LANDMARK_COLUMNS = {k: k if k.startswith("landmark") else f"landmark_{k}"
+                    for k in ("landmark_days", "runs", "followers", "non_followers", "csms",
+                              "trimmed")}
 COLUMNS = [
     "playbook_id", "threshold", "runs",
     *(f"{g}_{c}" for g in GROUPS for c in ("n", "successes", "rate", "ci_low", "ci_high")),
@@ -48,6 +57,7 @@ COLUMNS = [
     "adjusted_diff", "adjusted_ci_low", "adjusted_ci_high", "p_value",
     "method", "covariates", "runs_adjusted", "trimmed", "max_smd_before", "max_smd_after",
     "verdict", "claim", *EFFECT_COLUMNS, "more_needed",
+    *LANDMARK_COLUMNS.values(),
 ]
 BALANCE_COLUMNS = ["covariate", "smd_before", "smd_after"]
 _LABELS = {"health_at_open": "health", "log_arr_at_open": "ARR", "segment": "segment"}
@@ -712,7 +722,51 @@ def followers_effect(store: Store, filters: Filters | None = None,
     empty = runs.take(slice(0, 0))
     rows = [_effect_row(pid, groups.get(pid, empty), threshold) for pid in sorted(ids)]
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.astype(object).where(frame.notna(), None)
+    frame = frame.astype(object).where(frame.notna(), None)
+    # Imported here: the design modules read this module's estimators.
+    from analysis.metrics.designs.multiplicity import adjust_frame
+    return adjust_frame(_with_design(store, filters, frame))
+
+
+def _with_design(store: Store, filters: Filters | None, frame: pd.DataFrame) -> pd.DataFrame:
+    """The claim each playbook's followers get rests on the design (designs.landmark): the
+    landmark estimate when steps carry dates, else an association that claims nothing. Its
+    effect replaces the effect columns, and the verdict keeps the comparison's figures under
+    the design's word and reason, so the page, the pack and the JSON say the same."""
+    # Imported here: the design module reads this module's estimators.
+    from analysis.metrics.designs.landmark import followers_designs
+    designs = followers_designs(store, filters, frame)
+    for i, row in frame.iterrows():  # one row per playbook: a dozen, not runs
+        design = designs[row["playbook_id"]]
+        for key, value in design.to_json().items():
+            frame.loc[i, LANDMARK_COLUMNS[key]] = value
+        if row["claim"] == Claim.NOT_ENOUGH_DATA and not design.claim.is_directional:
+            continue  # too little data already says more than any design could
+        frame.loc[i, "claim"] = str(design.claim)
+        for column, value in effect_columns(design.effect).items():
+            frame.loc[i, column] = value
+        figures = str(row["verdict"]).split(": ", 1)[-1]
+        frame.loc[i, "verdict"] = verdicts.sentence(design.claim, change_text=figures,
+                                                    reason=_design_reason(design))
+    return frame
+
+
+def _design_reason(design) -> str:
+    """One sentence on what the claim rests on."""
+    e = design.effect
+    if design.claim is Claim.ASSOCIATION_ONLY:
+        return ("steps carry no completion dates, so adherence may follow how a run was going "
+                "rather than drive it: no claim either way")
+    if design.landmark_days is None or e.estimate is None:
+        return "too few runs for the landmark design"
+    return (f"landmark design on runs still open on day {design.landmark_days}: "
+            f"{fmt.points(e.estimate)} points, CI {fmt.points(e.ci_low)} to "
+            f"{fmt.points(e.ci_high)}, {fmt.p_value(e.p_value)}, adjusted for health, ARR, "
+            f"segment and the CSM")
+
+
+def _json_int(value):
+    return None if value is None or value != value else int(value)
 
 
 def balance(store: Store, filters: Filters | None, playbook_id: str,
@@ -752,6 +806,7 @@ def followers_json(store: Store, filters: Filters | None = None,
                     runs_adjusted=int(row["runs_adjusted"]), trimmed=int(row["trimmed"]),
                     verdict=row["verdict"], claim=row["claim"],
                     effect=effect_of_row(row).to_json(),
-                    more_needed=None if row["more_needed"] is None else int(row["more_needed"]))
+                    more_needed=None if row["more_needed"] is None else int(row["more_needed"]),
+                    landmark={k: _json_int(row[c]) for k, c in LANDMARK_COLUMNS.items()})
         out.append(item)
     return out

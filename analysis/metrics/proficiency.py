@@ -2,14 +2,16 @@
 
 DESIGN.md "Time to proficiency". A CSM's ramp is the days from hire_date to:
 - `ramped_on`, when the roster tracks it (if any CSM has one, a blank means "not ramped yet");
-- otherwise the first renewal date at which the CSM's trailing `ramp_window_days` renewal rate
-  reaches the target on at least `ramp_min_renewals` decided renewals. The target is the median
+- otherwise the date the rate over the CSM's last `ramp_last_renewals` decided renewals first
+  reaches the target, every CSM's renewals thinned to a common volume first so that a bigger
+  book cannot ramp anyone sooner (analysis/metrics/designs/ramp.py). The target is the median
   of the veterans' rates, a veteran's rate being renewed / decided over the renewals they
   handled when their tenure exceeded `veteran_tenure_days`, for CSMs with at least
   `min_renewals_per_csm` such renewals.
 CSMs who have not ramped are censored at their end_date or the data's last date. Cohorts are
 hired before versus on or after launch; Kaplan–Meier curves, medians with intervals, a log-rank
-test and faster_pct = 1 − median_after / median_before (a fraction) compare them.
+test and faster_pct = 1 − median_after / median_before (a fraction) compare them; the claim
+rests on the log-rank test (designs/ramp.py), and CSMs who left before ramping are counted.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ from analysis import settings
 from analysis.metrics.consistency import resolve_launch
 from analysis.filters import Filters
 from analysis.jsonable import clean, records
+from analysis.metrics.claims import Claim, Effect
+from analysis.metrics.designs import ramp as ramp_design
 from analysis.scope import scoped
 from analysis.metrics.stats import confidence_label
 from analysis.store import Store
@@ -66,6 +70,8 @@ class Proficiency:
     faster_pct: float | None
     p_value: float | None
     verdict: str
+    effect: Effect | None = None
+    claim: Claim = Claim.NOT_ENOUGH_DATA
 
 
 def _finite(x) -> float | None:
@@ -275,45 +281,29 @@ def ramp_days(store: Store, filters: Filters | None = None, launch: date | None 
             target = float(np.median(veterans["rate"])) if len(veterans) else None
         if target is None:
             return pd.DataFrame(columns=RAMP_COLUMNS)
-        ramp_sql, ramp_params = _derived_ramp_sql(filters, target)
+        ramps = ramp_design.derived_ramp_dates(
+            ramp_design.renewals_since_hire(store, filters, since), target, last_day)
+        ramp_sql, ramp_params = _dates_sql(ramps[ramps["ramped_on"].notna()])
     frame = _roster(store, filters, launch, last_day, ramp_sql, ramp_params, since)
     frame["method"] = method
     return frame[RAMP_COLUMNS]
 
 
-def _derived_ramp_sql(filters: Filters | None, target: float):
-    """SQL (and params) giving each CSM's first date on which the trailing-window renewal rate,
-    on enough decided renewals since hire, reached `target`."""
-    decided, params = _decided_sql(filters)
-    sql = f"""
-        with daily as (
-            -- one row per CSM and renewal date, so the window frame counts whole days
-            select d.csm_id, d.renewal_date, count(*) as n, sum(d.renewed) as renewed
-            from {decided} d join csms c on c.csm_id = d.csm_id
-            where d.renewal_date >= c.hire_date
-            group by all
-        ),
-        windowed as (
-            select csm_id, renewal_date,
-                   sum(n) over w as n_window, sum(renewed) over w as renewed_window
-            from daily
-            window w as (partition by csm_id order by renewal_date
-                         range between to_days(cast(? as integer) - 1) preceding and current row)
-        )
-        select csm_id, min(renewal_date) as ramped_on
-        from windowed
-        where n_window >= ? and cast(renewed_window as double) / n_window >= ?
-        group by csm_id
-    """
-    return sql, [*params, int(settings.default("ramp_window_days")),
-                 int(settings.default("ramp_min_renewals")), float(target)]
+def _dates_sql(ramps: pd.DataFrame):
+    """(csm_id, ramped_on) rows as an inline table of bound values."""
+    if ramps.empty:
+        return "select null::varchar as csm_id, null::date as ramped_on where false", []
+    rows = ", ".join(["(?, cast(? as date))"] * len(ramps))
+    return (f"select * from (values {rows}) as v(csm_id, ramped_on)",
+            [v for pair in zip(ramps["csm_id"], ramps["ramped_on"]) for v in pair])
 
 
 def _days(x) -> str:
     return "not reached" if x is None else f"{x:.0f}"
 
 
-def _verdict(km: KaplanMeier, faster: float | None, launch, method, target) -> str:
+def _verdict(km: KaplanMeier, faster: float | None, launch, method, target,
+             claim: Claim = Claim.NO_CLEAR_CHANGE) -> str:
     if launch is None:
         return ("No program launch date: define a playbook in the library or set launch_date, "
                 "so hires can be split into before and after.")
@@ -338,13 +328,17 @@ def _verdict(km: KaplanMeier, faster: float | None, launch, method, target) -> s
                f"{after['csms']} CSMs) vs {_days(before['median_days'])} before "
                f"(CI {_days(before['ci_low'])}–{_days(before['ci_high'])}, "
                f"{before['csms']} CSMs); {p_text}.")
+    if claim == Claim.NOT_ENOUGH_DATA:
+        return (f"Not enough CSMs to compare ramp times: at least "
+                f"{ramp_design.MIN_CSMS_PER_COHORT} hires a cohort are needed; "
+                + figures[0].lower() + figures[1:])
     if faster is None or faster == 0:
         text = "No difference in ramp time: " + figures
     elif faster > 0:
         text = f"New hires ramp {100 * faster:.0f}% faster: " + figures
     else:
         text = f"New hires ramp {100 * -faster:.0f}% slower: " + figures
-    if km.p_value is None or km.p_value >= settings.default("alpha"):
+    if claim not in (Claim.FASTER, Claim.SLOWER):
         text += " The difference could be chance."
     return text
 
@@ -373,9 +367,12 @@ def proficiency_summary(store: Store, filters: Filters | None = None,
     faster = None
     if medians["before"] and medians["after"] is not None:
         faster = _finite(1 - medians["after"] / medians["before"])
-    verdict = _verdict(km, faster, launch, method, target)
-    return Proficiency(launch, method, target, veterans, ramp, km.curves, km.cohorts, faster,
-                       km.p_value, verdict)
+    design = ramp_design.ramp_effect(ramp, medians.to_dict())
+    left = ramp_design.left_before_ramp(ramp, _data_dates(store)[1])
+    cohorts = km.cohorts.assign(left_before_ramp=[left[c] for c in km.cohorts["cohort"]])
+    verdict = _verdict(km, faster, launch, method, target, design.claim)
+    return Proficiency(launch, method, target, veterans, ramp, km.curves, cohorts, faster,
+                       km.p_value, verdict, design.effect, design.claim)
 
 
 def proficiency_json(store: Store, filters: Filters | None = None,
@@ -386,8 +383,10 @@ def proficiency_json(store: Store, filters: Filters | None = None,
         "launch_date": result.launch_date,
         "method": result.method,
         "target_rate": result.target_rate,
-        "cohorts": records(result.cohorts, COHORT_COLUMNS),
+        "cohorts": records(result.cohorts, [*COHORT_COLUMNS, "left_before_ramp"]),
         "faster_pct": result.faster_pct,
         "p_value": result.p_value,
         "verdict": result.verdict,
+        "effect": (result.effect or Effect(ramp_design.METHOD)).to_json(),
+        "claim": str(result.claim),
     })

@@ -121,7 +121,10 @@ def metrics_json(store: Store, filters: Filters | None = None) -> dict:
         playbook_catalog(store)
         futures.update({m.key: start(m) for m in by_cost if m.reads_catalog})
         result = {m.key: futures[m.key].result() for m in METRICS}
-    adjust_claims(result)  # q-values and claims across every effect shown together
+    # q-values and claims across the claims one page shows together (a section): the page and
+    # the JSON then say the same (the overview and the pack adjust their own family).
+    for metric in METRICS:
+        adjust_claims({metric.key: result[metric.key]})
     result["generated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     result["filters"] = filters.to_query()
     result["settings"] = {name: settings.default(name) for name in settings.SETTINGS

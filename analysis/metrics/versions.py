@@ -5,6 +5,7 @@ import pandas as pd
 
 from analysis.metrics import stats
 from analysis.metrics.claims import Claim, Effect
+from analysis.metrics.designs.multiplicity import adjust_frame
 from analysis.metrics.compare import (EFFECT_COLUMNS, METHOD, compare_proportions,
                                       effect_columns, effect_of_row)
 from analysis.present import verdicts
@@ -98,7 +99,7 @@ def version_rates(store: Store, filters: Filters | None = None) -> pd.DataFrame:
     counts = _counts(store, filters)
     rows = [row for _, group in counts.groupby("playbook_id", sort=True)
             for row in _compare(group)]
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame = adjust_frame(pd.DataFrame(rows, columns=list(COLUMNS)))  # the library page's family
     for column in ("rate", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high", "p_value"):
         frame[column] = frame[column].astype(float)
     return frame.astype({"n": "int64", "successes": "int64", "more_needed": "Int64"})

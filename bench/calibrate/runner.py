@@ -17,7 +17,6 @@ import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from importlib import import_module
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ from analysis.filters import Filters
 from analysis.metrics import stats
 from analysis.metrics.claims import Claim
 from analysis.metrics.designs.multiplicity import adjust_claims
-from analysis.metrics.registry import SECTIONS
+from analysis.metrics.registry import BY_KEY
 from analysis.store import Store, quote_ident
 from bench.calibrate.world import World, load_tables
 
@@ -67,9 +66,8 @@ def run_replicate(world: World, seed: tuple[int, ...], empty_dir: str,
     store = Store(":memory:") if own else store
     try:
         load_tables(store, tables)
-        module, function = SECTIONS[world.section]
         with settings.override(**overrides):
-            value = getattr(import_module(module), function)(store, Filters())
+            value = BY_KEY[world.section].json(store, Filters())
             page = adjust_claims({world.section: value})
         return list(world.claims(page[world.section])), _plain_claims(world.section, value)
     finally:

@@ -60,8 +60,8 @@ def json_from_row(row: dict) -> dict:
     effect = None
     if row.get("effect_method") is not None:
         effect = Effect(row["effect_method"],
-                        *(None if row[f"effect_{k}"] is None else float(row[f"effect_{k}"])
-                          for k in ("estimate", "ci_low", "ci_high", "p_value")))
+                        *(None if row.get(f"effect_{k}") is None else float(row[f"effect_{k}"])
+                          for k in ("estimate", "ci_low", "ci_high", "p_value", "q_value")))
     return Assessment(effect, Claim(row["claim"]),
                       {"before": int(row["pending_before"]), "after": int(row["pending_after"])},
                       row["ready_on"], row["why"]).to_json()

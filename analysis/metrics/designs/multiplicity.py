@@ -109,3 +109,28 @@ def adjust_effects(effects: list, alpha: float | None = None) -> list:
 
     q_values = stats.benjamini_hochberg([None if e is None else e.p_value for e in effects])
     return [None if e is None else replace(e, q_value=q) for e, q in zip(effects, q_values)]
+
+
+def adjust_frame(frame, alpha: float | None = None):
+    """`adjust_claims` on a section's frame (one row per playbook, the `effect_*` columns, claim,
+    verdict and, where the design gives one, why): the family is what one page shows, so the
+    page and the section's JSON carry the same q-values and claims. Returns the frame, changed
+    in place (effect_q_value added)."""
+    if frame.empty or "effect_p_value" not in frame:
+        return frame
+    entries = []
+    for row in frame.astype(object).where(frame.notna(), None).to_dict("records"):
+        entry = {"effect": {k: row.get(f"effect_{k}") for k in
+                            ("method", "estimate", "ci_low", "ci_high", "p_value")},
+                 "claim": row["claim"], "verdict": row["verdict"], "why": row.get("why"),
+                 "before": {"rate": row.get("before_rate")},
+                 "after": {"rate": row.get("after_rate")}}
+        entry["effect"]["q_value"] = None
+        entries.append(entry)
+    adjust_claims({"section": entries}, alpha)
+    frame["effect_q_value"] = [e["effect"]["q_value"] for e in entries]
+    frame["claim"] = [e["claim"] for e in entries]
+    frame["verdict"] = [e["verdict"] for e in entries]
+    if "why" in frame:
+        frame["why"] = [e["why"] for e in entries]
+    return frame
