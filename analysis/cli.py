@@ -56,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     c = psub.add_parser("check", help="validate every YAML file of a folder")
     c.add_argument("dir", nargs="?", default=settings.default("playbooks_dir"))
 
+    p = sub.add_parser("imports", help="list imports: id, kind, file, when, rows loaded / "
+                                       "updated / rejected")
+    _add_db(p)
+
+    p = sub.add_parser("undo", help="reverse one import (rows it inserted removed, rows it "
+                                    "updated restored)")
+    p.add_argument("import_id", type=int, metavar="IMPORT_ID")
+    _add_db(p)
+
     sub.add_parser("hash-password",
                    help="read a password (twice) and print its salted hash for secrets.toml")
     return parser
@@ -120,6 +129,46 @@ def cmd_playbooks(args) -> int:
     return 1 if errors else 0
 
 
+def cmd_imports(args) -> int:
+    from analysis.ingest.undo import list_imports
+    from analysis.store import open_store
+    with open_store(args.db) as store:
+        imports = list_imports(store)
+    if imports.empty:
+        print("No imports yet.")
+        return 0
+    print(f"{'id':>5}  {'kind':<16} {'when (UTC)':<16}  {'loaded':>9} {'updated':>9} "
+          f"{'rejected':>9}  file")
+    for r in imports.itertuples():
+        when = "" if _missing(r.imported_at) else f"{r.imported_at:%Y-%m-%d %H:%M}"
+        print(f"{r.import_id:>5}  {r.kind:<16} {when:<16}  {_n(r.rows_loaded):>9} "
+              f"{_n(r.rows_updated):>9} {_n(r.rows_rejected):>9}  {r.file_name}"
+              + ("" if r.undoable else "  (cannot be undone)"))
+    return 0
+
+
+def _missing(value) -> bool:
+    import pandas as pd
+    return value is None or bool(pd.isna(value))
+
+
+def _n(value) -> str:
+    return "" if _missing(value) else f"{int(value):,}"
+
+
+def cmd_undo(args) -> int:
+    from analysis.ingest.undo import UndoRefused, undo_import
+    from analysis.store import open_store
+    with open_store(args.db) as store:
+        try:
+            result = undo_import(store, args.import_id)
+        except UndoRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    print(result.summary())
+    return 0
+
+
 def cmd_hash_password(args) -> int:
     import getpass
     from analysis.auth import hash_password
@@ -133,6 +182,7 @@ def cmd_hash_password(args) -> int:
 
 COMMANDS = {"init": cmd_init, "import": cmd_import, "metrics": cmd_metrics,
             "report": cmd_report, "playbooks": cmd_playbooks,
+            "imports": cmd_imports, "undo": cmd_undo,
             "hash-password": cmd_hash_password}
 
 

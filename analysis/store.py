@@ -23,6 +23,9 @@ _CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": F
 MIGRATIONS: dict[int, Sequence[str]] = {
     1: ("ALTER TABLE imports ADD COLUMN IF NOT EXISTS rows_updated INTEGER",
         "ALTER TABLE imports ADD COLUMN IF NOT EXISTS warnings VARCHAR"),
+    # The import_history_<kind> tables are created from schema.HISTORY_TABLES after the
+    # migrations run; older imports have no history, so undo refuses them and says why.
+    2: (),
 }
 
 
@@ -141,12 +144,23 @@ class Store:
             for v in range(version or schema.SCHEMA_VERSION, schema.SCHEMA_VERSION):
                 for statement in MIGRATIONS[v]:
                     self._cursor().execute(statement)
-            for table in schema.TABLES.values():
+            for table in (*schema.TABLES.values(), *schema.HISTORY_TABLES.values()):
                 self._cursor().execute(schema.create_table_sql(table))
             self._cursor().execute("CREATE SEQUENCE IF NOT EXISTS import_id_seq START 1")
             self._cursor().execute(
                 "INSERT OR REPLACE INTO schema_meta VALUES ('schema_version', ?)",
                 [str(schema.SCHEMA_VERSION)])
+
+    def meta(self, key: str) -> str | None:
+        """A value of schema_meta (what the database says about itself), None when unset."""
+        return self.scalar("SELECT value FROM schema_meta WHERE key = ?", [key])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.execute("INSERT OR REPLACE INTO schema_meta VALUES (?, ?)", [key, str(value)])
+
+    def is_demo(self) -> bool:
+        """True for the demo organisation's database (marked by analysis.demo.load_demo)."""
+        return self.meta("demo") == "true"
 
     def schema_version(self) -> int:
         return int(self.scalar("SELECT value FROM schema_meta WHERE key = 'schema_version'"))

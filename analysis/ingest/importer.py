@@ -743,6 +743,9 @@ def _load(store: Store, kind: str, source: Source, checks: _FileChecks, recorded
         stage.reject_duplicates(source)
         warnings = checks.warnings() + stage.unknown_accounts()
         report(0.9, f"Loading {stage.rows_valid:,} rows")
+        if stage.columns:  # what the upsert replaces, kept so this import can be undone
+            from analysis.ingest.undo import record_history
+            record_history(store, kind, import_id, stage.rows, stage.columns)
         updated = (_write_rows(store, TABLES[kind], stage.rows, stage.columns)
                    if stage.columns else 0)
         rejected = stage.rejected_rows()
