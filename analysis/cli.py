@@ -55,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     psub = p.add_subparsers(dest="playbooks_command", required=True)
     c = psub.add_parser("check", help="validate every YAML file of a folder")
     c.add_argument("dir", nargs="?", default=settings.default("playbooks_dir"))
+    a = psub.add_parser("adopt", help="copy a template into the organisation's folder "
+                                      "(org_playbooks_dir) as its own playbook")
+    a.add_argument("template_id", metavar="ID")
+    a.add_argument("--introduced-on", required=True, type=date.fromisoformat, metavar="DATE",
+                   help="when the organisation introduced it (ISO date)")
+    a.add_argument("--alias", action="append", default=[], metavar="NAME",
+                   help="a name its runs carry in exports (repeatable), e.g. "
+                        "'Save Play - At Risk'")
+    _add_db(a)
 
     p = sub.add_parser("imports", help="list imports: id, kind, file, when, rows loaded / "
                                        "updated / rejected")
@@ -120,6 +129,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_playbooks(args) -> int:
+    if args.playbooks_command == "adopt":
+        return _adopt(args)
     from analysis.playbooks.library import check_folder
     errors, count = check_folder(Path(args.dir))
     for error in errors:
@@ -166,6 +177,25 @@ def cmd_undo(args) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     print(result.summary())
+    return 0
+
+
+def _adopt(args) -> int:
+    from analysis.playbooks.adopt import adopt_template
+    from analysis.store import open_store
+    with open_store(args.db) as store:
+        if store.is_demo():
+            print("error: the demo organisation already uses every template; adopt into your "
+                  "organisation's database (start it with `python -m analysis init`)",
+                  file=sys.stderr)
+            return 1
+        before = int(store.scalar("SELECT count(*) FROM imports"))
+        path = adopt_template(args.template_id, args.introduced_on, args.alias, store=store)
+        attributed = int(store.scalar("SELECT count(*) FROM imports")) > before
+    print(f"Adopted {args.template_id} (introduced {args.introduced_on}) as {path}")
+    if attributed:
+        print("Runs stored under its name or aliases now carry its id (listed by "
+              "`python -m analysis imports`; undo reverses it).")
     return 0
 
 

@@ -30,6 +30,7 @@ import pandas as pd
 
 from analysis import schema, settings
 from analysis.store import Store, quote_ident
+from analysis.playbooks.catalog import use_templates
 
 DATA_START = date(2022, 7, 1)
 DATA_END = date(2026, 10, 31)
@@ -225,6 +226,10 @@ def load_demo(store: Store, seed: int | None = None) -> dict[str, int]:
                 "rows_loaded, rows_rejected, mapping, rows_updated, warnings) "
                 "VALUES (?, ?, 'demo', NULL, ?, ?, ?, 0, NULL, 0, NULL)",
                 [store.next_import_id(), table, now, n, n])
+        # The demo organisation was generated from the templates, so they are its playbooks;
+        # and its database says it is the demo (pages show a banner, real imports are refused).
+        use_templates(store)
+        store.set_meta("demo", "true")
     return {table: len(frame) for table, frame in frames.items()}
 
 

@@ -337,13 +337,13 @@ class _FileChecks:
     @property
     def playbook_ids(self) -> dict[str, str]:
         if self._playbook_ids is None:
-            self._playbook_ids = _library_ids()
+            self._playbook_ids = _library_ids(self.store)
         return self._playbook_ids
 
     @property
     def scenarios(self) -> dict[str, str]:
         if self._scenarios is None:
-            self._scenarios = {pb.id: pb.scenario for pb in _library_playbooks()}
+            self._scenarios = {pb.id: pb.scenario for pb in _library_playbooks(self.store)}
         return self._scenarios
 
 
@@ -626,19 +626,22 @@ def _top_counts(counts: dict, show=repr) -> str:
     return ", ".join(parts)
 
 
-def _library_playbooks():
+def _library_playbooks(store: Store):
     # Definitions enrich the import but never gate it: a broken library only loses names.
+    # The organisation's definitions only: a template it did not adopt names no run.
     try:
+        from analysis.playbooks.catalog import definitions_folder
         from analysis.playbooks.library import load_playbooks
-        return load_playbooks()
+        return load_playbooks(definitions_folder(store))
     except Exception:
         return ()
 
 
-def _library_ids() -> dict[str, str]:
+def _library_ids(store: Store) -> dict[str, str]:
     try:
+        from analysis.playbooks.catalog import definitions_folder
         from analysis.playbooks.library import playbook_ids_by_name
-        return playbook_ids_by_name()
+        return playbook_ids_by_name(definitions_folder(store))
     except Exception:
         return {}
 

@@ -21,7 +21,7 @@ import pandas as pd
 from analysis import settings
 
 from analysis.metrics import stats
-from analysis.playbooks.catalog import playbook_catalog
+from analysis.playbooks.catalog import introduction_notes, playbook_catalog
 from analysis.filters import Filters
 from analysis.scope import scoped
 from analysis.store import Store, quote_ident
@@ -265,7 +265,10 @@ def before_after_json(store: Store, filters: Filters | None = None,
                       catalog: pd.DataFrame | None = None) -> list[dict]:
     """The `before_after` key of `metrics --json`: one dict per playbook, None for missing
     values, dates as ISO strings."""
+    catalog = playbook_catalog(store) if catalog is None else catalog
     frame = before_after(store, filters, catalog)
+    # Which date the windows rest on, and why when the definition and the data disagree.
+    notes = introduction_notes(catalog)
     out = []
     for row in frame.to_dict("records"):
         out.append({
@@ -279,6 +282,7 @@ def before_after_json(store: Store, filters: Filters | None = None,
             **{k: _json_value(row[k]) for k in ("diff", "diff_ci_low", "diff_ci_high",
                                                  "p_value", "p_value_adjusted", "test",
                                                  "verdict")},
+            **notes.get(row["playbook_id"], {}),
         })
     return out
 
