@@ -25,10 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Playbook Impact: do our playbooks work?")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("init", help="create the schema; --demo loads demo data into an empty database")
+    p = sub.add_parser("init", help="start the organisation's database; --demo writes the demo "
+                                    "organisation's own database instead")
     _add_db(p)
     p.add_argument("--demo", action="store_true",
-                   help="load the demo organisation when the database holds no data")
+                   help="load the demo organisation into its own database (demo_db_path, or "
+                        "--db) when that holds no data")
 
     p = sub.add_parser("import", help="import one export file into a table")
     p.add_argument("kind", choices=schema.IMPORTABLE_KINDS, metavar="KIND",
@@ -80,17 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_init(args) -> int:
-    from analysis.store import open_store
-    with open_store(args.db) as store:
+    from analysis.store import open_store, start_organisation
+    if not args.demo:
+        with start_organisation(args.db or settings.db_path()) as store:
+            print(f"Schema version {store.schema_version()} ready in {store.path}")
+            print("This is your organisation's database: the app opens it from now on. Import "
+                  "exports on the Import page or with `python -m analysis import KIND FILE`.")
+        return 0
+    with open_store(args.db or settings.demo_db_path()) as store:
         print(f"Schema version {store.schema_version()} ready in {store.path}")
-        if args.demo:
-            if store.is_empty():
-                from analysis.demo import load_demo
-                print("Loading the demo organisation (first start)...", flush=True)
-                counts = load_demo(store)
-                print("Loaded demo data: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-            else:
-                print("The database already holds data; demo data not loaded.")
+        if store.is_empty():
+            from analysis.demo import load_demo
+            print("Loading the demo organisation (first start)...", flush=True)
+            counts = load_demo(store)
+            print("Loaded demo data: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        elif store.is_demo():
+            print("The demo organisation is already loaded.")
+        else:
+            print("The database already holds data; demo data not loaded.")
     return 0
 
 

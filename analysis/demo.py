@@ -233,6 +233,19 @@ def load_demo(store: Store, seed: int | None = None) -> dict[str, int]:
     return {table: len(frame) for table, frame in frames.items()}
 
 
+def refuse_real_import(store: Store) -> None:
+    """Raise ImportRefused when `store` is the demo organisation's database: an organisation's
+    file never lands beside the demo's accounts. The message says how to start its own."""
+    if not store.is_demo():
+        return
+    from analysis.ingest.readers import ImportRefused
+    raise ImportRefused(
+        f"{store.path} is the demo organisation's database; real files are never imported "
+        "into it (it is unchanged). Start your organisation's own database with "
+        "`python -m analysis init` (or the Import page's \"Start your organisation's "
+        "database\" button), then import there.")
+
+
 def build_demo(seed: int | None = None) -> dict[str, pd.DataFrame]:
     """Build every demo table as a DataFrame with the schema's columns, in load order.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
+import os
 import threading
 
 import duckdb
@@ -188,6 +189,56 @@ def _open_error(path: str, exc: Exception) -> StoreError:
     return StoreError(f"The database {path} is not a readable Playbook Impact database "
                       f"(damaged, truncated or another kind of file): {text}. Restore it from "
                       "a backup, or point PLAYBOOK_IMPACT_DB at a new file and import again.")
+
+
+def organisation_started(path: str | Path) -> bool:
+    """True when the file at `path` is an organisation's database in use: it holds data or
+    `init` started it on purpose (schema_meta 'started'), and it is not the demo."""
+    if not Path(path).exists():
+        return False
+    try:
+        with Store(path, read_only=True) as store:
+            if store.scalar("SELECT count(*) FROM duckdb_tables() "
+                            "WHERE table_name = 'schema_meta'") == 0:
+                return False
+            return not store.is_demo() and (store.meta("started") == "true"
+                                            or not store.is_empty())
+    except StoreError as exc:
+        # Another process (busy) or this one (a read-write connection: "different
+        # configuration") has it open: it is in use.
+        return exc.busy or "different configuration" in str(exc)
+
+
+def app_db_path() -> str:
+    """The database the app opens (DESIGN.md, "Demo, own data, undo").
+
+    PLAYBOOK_IMPACT_DB when set; else the organisation's database (the db_path setting) when
+    it holds data or was started with `init`; else the demo's (demo_db_path) when `init --demo`
+    wrote it; else the organisation's, empty.
+    """
+    explicit = os.environ.get("PLAYBOOK_IMPACT_DB")
+    if explicit:
+        return explicit
+    org, demo = str(settings.default("db_path")), settings.demo_db_path()
+    if organisation_started(org) or not Path(demo).exists():
+        return org
+    return demo
+
+
+def start_organisation(path: str | Path | None = None) -> Store:
+    """Open (creating) the organisation's own database and mark it started, so the app opens
+    it instead of the demo even before the first import. Refuses the demo's file."""
+    path = str(path if path is not None else settings.default("db_path"))
+    if Path(path).resolve() == Path(settings.demo_db_path()).resolve():
+        raise StoreError(f"{path} is the demo database; the organisation's database must be "
+                         "another file (the db_path setting or PLAYBOOK_IMPACT_DB)")
+    store = Store(path)
+    if store.is_demo():
+        store.close()
+        raise StoreError(f"{path} holds the demo organisation; point PLAYBOOK_IMPACT_DB at "
+                         "another file for the organisation's own data")
+    store.set_meta("started", "true")
+    return store
 
 
 def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:

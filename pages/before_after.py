@@ -6,8 +6,9 @@ import streamlit as st
 
 from analysis import settings
 from analysis.metrics.before_after import before_after, monthly_series
+from analysis.playbooks.catalog import introduction_notes, playbook_catalog
 from analysis.present.charts import effect as charts
-from pages.common import download_csv, get_store, pct, rate_help, sidebar_filters
+from pages.common import download_csv, get_store, md_text, pct, rate_help, sidebar_filters
 
 MONTHS = settings.default("window_months")
 
@@ -40,6 +41,11 @@ picked = st.selectbox("Playbook", list(frame["playbook_id"]), key="ba_playbook",
 row = frame[frame["playbook_id"] == picked].iloc[0]
 metric = "Renewal rate" if row["metric"] == "renewal_rate" else "Success rate"
 intro = row["introduced_on"]
+# Which introduction date the windows rest on, when the definition and the data disagree.
+introduced_note = introduction_notes(playbook_catalog(store)).get(picked, {}).get(
+    "introduced_note")
+if introduced_note:
+    st.caption(f"📅 {md_text(introduced_note)}")
 
 before_col, after_col, p_col = st.columns(3)
 before_col.metric(f"{metric} before", pct(row["before_rate"]),

@@ -4,6 +4,7 @@ pages/ is not auto-discovered (app.py lists the pages), so this module is never 
 """
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 
@@ -14,7 +15,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from analysis import auth, settings
 from analysis.filters import Filters
 from analysis.present.options import filter_options
-from analysis.store import Store, StoreError
+from analysis.store import Store, StoreError, app_db_path
 
 ALL = "All"
 # Markdown that text from data could trigger in st.warning/st.error/st.caption (links, emphasis,
@@ -70,20 +71,52 @@ def _through_app() -> None:
         st.rerun()
 
 
+@st.cache_resource(show_spinner=False)
+def _chosen_path(explicit: str | None, org: str, demo: str) -> str:
+    # Chosen once per process (and again after "Start your organisation's database"): the
+    # organisation's database when it holds data, else the demo's (analysis.store.app_db_path).
+    return app_db_path()
+
+
+def app_path() -> str:
+    """The database file the app shows (PLAYBOOK_IMPACT_DB, else the organisation's or the
+    demo's: analysis.store.app_db_path)."""
+    return _chosen_path(os.environ.get("PLAYBOOK_IMPACT_DB"), str(settings.default("db_path")),
+                        settings.demo_db_path())
+
+
 def get_store() -> Store:
-    """The app's database, opened once per process (PLAYBOOK_IMPACT_DB chooses the file).
+    """The app's database, opened once per process (`app_path` chooses the file).
 
     When another process holds the file (a second app, an import from the CLI), the page says
-    so and stops instead of showing a traceback.
+    so and stops instead of showing a traceback. On the demo database every page says so.
     """
     _through_app()
     try:
-        return _store(settings.db_path())
+        store = _store(app_path())
     except StoreError as exc:
         advice = ("Close the other Playbook Impact process (or the CLI command using this "
                   "database) and reload the page." if exc.busy else "")
         st.error(f"{exc}\n\n{advice}".strip())
         st.stop()
+    if store.is_demo():
+        demo_banner()
+    return store
+
+
+def demo_banner() -> None:
+    """The line every page shows on the demo database."""
+    st.info("🧪 **Demo data.** These figures are the demo organisation's, generated with the "
+            "shipped playbook templates: not your organisation's. Import your own exports on "
+            "the Import page (it starts your organisation's database).", icon=None)
+
+
+def start_organisation_database() -> None:
+    """Create the organisation's own database and switch the app to it (the Import page's
+    button on the demo)."""
+    from analysis.store import start_organisation
+    start_organisation().close()
+    _chosen_path.clear()
 
 
 # -- optional login ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def test_a_busy_database_is_a_one_line_error_not_a_traceback(tmp_path):
 def test_init_creates_the_schema_and_reports_its_version(tmp_path):
     done = _cli("init", "--db", str(tmp_path / "new.duckdb"))
     assert done.returncode == 0
-    assert "Schema version 2 ready" in done.stdout
+    assert "Schema version 3 ready" in done.stdout
 
 
 def test_a_bad_date_option_is_refused_by_the_parser(tmp_path):

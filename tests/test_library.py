@@ -13,7 +13,7 @@ from analysis.playbooks.library import (PlaybookError, check_folder, load_playbo
                               undefined_playbooks)
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "playbooks"
+SHIPPED = ROOT / "playbooks" / "templates"
 BAD = Path(__file__).resolve().parent / "playbooks_bad"
 
 # The catalogue every helper codes against (common contract): id -> (name, category,

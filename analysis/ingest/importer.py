@@ -132,6 +132,8 @@ def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
     path = Path(path)
     name = file_name or path.name
     _check_kind(kind)
+    from analysis.demo import refuse_real_import
+    refuse_real_import(store)  # the demo database never takes an organisation's file
     plan = _mapping_for(mapping, kind, name)
     report(0.0, f"Reading {name}")
     source = open_export(path, name, sheet=sheet)
