@@ -193,9 +193,6 @@ def _undo_panel(store) -> None:
     """Undo one import: rows it inserted removed, rows it updated restored."""
     imports = list_imports(store)
     undoable = imports[imports["undoable"]].sort_values("import_id", ascending=False)
-    if "undo_message" in st.session_state:
-        kind, text = st.session_state.pop("undo_message")
-        (st.success if kind == "done" else st.error)(md_text(text))
     if undoable.empty:
         return
     labels = {f"#{r.import_id} {r.file_name} ({r.kind})": int(r.import_id)
@@ -242,6 +239,9 @@ for i, upload in enumerate(uploads or []):
         _file_panel(i, upload, store)
 
 st.header("Import history")
+if "undo_message" in st.session_state:  # what the last Undo click did
+    outcome, text = st.session_state.pop("undo_message")
+    (st.success if outcome == "done" else st.error)(md_text(text))
 history = import_history(store)
 if history.empty:
     st.info("Nothing imported yet.")
