@@ -89,7 +89,7 @@ def get_store() -> Store:
     """The app's database, opened once per process (`app_path` chooses the file).
 
     When another process holds the file (a second app, an import from the CLI), the page says
-    so and stops instead of showing a traceback. On the demo database every page says so.
+    so and stops instead of showing a traceback.
     """
     _through_app()
     try:
@@ -99,16 +99,16 @@ def get_store() -> Store:
                   "database) and reload the page." if exc.busy else "")
         st.error(f"{exc}\n\n{advice}".strip())
         st.stop()
-    if store.is_demo():
-        demo_banner()
     return store
 
 
-def demo_banner() -> None:
-    """The line every page shows on the demo database."""
-    st.info("🧪 **Demo data.** These figures are the demo organisation's, generated with the "
-            "shipped playbook templates: not your organisation's. Import your own exports on "
-            "the Import page (it starts your organisation's database).", icon=None)
+def demo_banner(store: Store) -> None:
+    """On the demo database, the line every page shows (from sidebar_filters, which every
+    analysis page calls once per run; the Import page calls it itself)."""
+    if store.is_demo():
+        st.info("**Demo data.** These figures are the demo organisation's, generated with the "
+                "shipped playbook templates: not your organisation's. Import your own exports "
+                "on the Import page (it starts your organisation's database).", icon="🧪")
 
 
 def start_organisation_database() -> None:
@@ -204,6 +204,7 @@ def _choice(label: str, options: tuple[str, ...], current: str | None, key: str)
 def sidebar_filters(store: Store | None = None) -> Filters:
     """Render the period / segment / team / playbook filters and return the chosen Filters."""
     store = store or get_store()
+    demo_banner(store)
     options = filter_options(store)
     current = _initial_filters()
     st.sidebar.header("Filters")

@@ -15,7 +15,7 @@ from analysis.ingest.mapping import Mapping, load_mapping, save_mapping
 from analysis.schema import IMPORTABLE_KINDS, TABLES
 from analysis.ingest.undo import UndoRefused, list_imports, undo_import
 from analysis.store import StoreError
-from pages.common import (download_csv, get_store, md_text, require_admin,
+from pages.common import (demo_banner, download_csv, get_store, md_text, require_admin,
                           start_organisation_database)
 
 IGNORE = "(ignore)"
@@ -214,6 +214,7 @@ def _undo_panel(store) -> None:
 store = get_store()
 require_admin()
 st.title("Import data")
+demo_banner(store)
 if store.is_demo():  # an organisation's file never lands beside the demo's accounts
     st.warning("This is the demo organisation's database: your exports are not imported into "
                "it. Start your organisation's own database (an empty one, shown from then on "
