@@ -47,7 +47,10 @@ def _free_port() -> int:
 def _serve(folder: Path, db: Path):
     """`streamlit run app.py` on a free port with `db` as its database; yields the URL."""
     port = _free_port()
-    env = {**os.environ, "PLAYBOOK_IMPACT_DB": str(db)}
+    # The organisation's own playbooks in the test's folder, never the developer's data/.
+    env = {**os.environ, "PLAYBOOK_IMPACT_DB": str(db),
+           "PLAYBOOK_IMPACT_ORG_PLAYBOOKS_DIR": str(folder / "playbooks"),
+           "PLAYBOOK_IMPACT_DEMO_DB_PATH": str(folder / "demo.duckdb")}
     log = open(folder / "streamlit.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -159,6 +162,29 @@ def test_a_new_user_imports_exports_and_reads_every_page(app_url, browser_page, 
     assert roster.locator("strong, em").count() == 0
     page.screenshot(path=str(shots / "import.png"), full_page=True)
     _assert_clean(page, "Import data")
+
+    # Undo the runs import (the latest: picked by default), then import the file again.
+    assert "#4 playbook_runs.csv (playbook_runs)" in page.locator(".st-key-undo_pick").inner_text()
+    page.locator(".st-key-undo_import").get_by_role("button", name="Undo").click()
+    _settle(page)
+    page.get_by_text("Undid import 4").wait_for()
+    page.locator(".st-key-panel_3").get_by_role("button", name="Import", exact=True).click()
+    _settle(page)
+    assert "#5 playbook_runs.csv (playbook_runs)" in page.locator(".st-key-undo_pick").inner_text()
+    _assert_clean(page, "Import data after undo")
+
+    # The runs name at_risk; the organisation adopts that template, dated by its first runs.
+    _open(page, "Playbook library")
+    page.locator(".st-key-adopt_template").click()
+    page.get_by_role("option", name="At-Risk Customer Save").click()
+    dated = page.locator(".st-key-adopt_introduced_on input")
+    dated.fill("2023/07/01")
+    dated.press("Enter")
+    _settle(page)
+    page.get_by_role("button", name="Adopt", exact=True).click()
+    _settle(page)
+    page.get_by_text("Adopted At-Risk Customer Save").wait_for()
+    _assert_clean(page, "Playbook library after adopting")
 
     # A link's text is its icon's name, then its title.
     titles = [t.strip().split("\n")[-1].strip()
