@@ -26,7 +26,13 @@ MIGRATIONS: dict[int, Sequence[str]] = {
         "ALTER TABLE imports ADD COLUMN IF NOT EXISTS warnings VARCHAR"),
     # The import_history_<kind> tables are created from schema.HISTORY_TABLES after the
     # migrations run; older imports have no history, so undo refuses them and says why.
-    2: (),
+    # A file holding only what `init --demo` loaded (every import named 'demo') is the demo
+    # organisation: marked so (banner, imports refused), with the templates as its playbooks.
+    2: tuple(
+        "INSERT OR REPLACE INTO schema_meta SELECT " + pair + " WHERE EXISTS "
+        "(SELECT 1 FROM imports) AND NOT EXISTS (SELECT 1 FROM imports "
+        "WHERE file_name IS DISTINCT FROM 'demo')"
+        for pair in ("'demo', 'true'", "'playbook_definitions', 'templates'")),
 }
 
 

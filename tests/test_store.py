@@ -103,6 +103,24 @@ def test_previous_schema_version_migrates_without_losing_rows(tmp_path):
         assert s.row_counts()["imports"] == 2
 
 
+def test_an_older_demo_database_is_marked_as_the_demo_when_upgraded(tmp_path):
+    """Before version 3, `make run` loaded the demo into the organisation's file: a file
+    holding only demo imports is the demo (its playbooks the templates) after the upgrade."""
+    import duckdb
+    from analysis.playbooks.catalog import uses_templates
+    path = tmp_path / "v1.duckdb"
+    _v1_database(path)
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE imports SET file_name = 'demo'").fetchall()
+    con.close()
+    with Store(path) as s:
+        assert s.is_demo() and uses_templates(s)
+    other = tmp_path / "other.duckdb"
+    _v1_database(other)  # a real import: the organisation's own data, not the demo
+    with Store(other) as s:
+        assert not s.is_demo() and not uses_templates(s)
+
+
 def test_the_demo_marker_lives_in_schema_meta(store):
     assert not store.is_demo() and store.meta("demo") is None
     store.set_meta("demo", "true")
