@@ -115,6 +115,10 @@ def start_organisation_database() -> None:
     """Create the organisation's own database and switch the app to it (the Import page's
     button on the demo)."""
     from analysis.store import start_organisation
+    if os.environ.get("PLAYBOOK_IMPACT_DB"):  # the app is pinned to that file
+        raise StoreError(f"PLAYBOOK_IMPACT_DB points the app at the demo database "
+                         f"({os.environ['PLAYBOOK_IMPACT_DB']}); point it at another file (or "
+                         "unset it) and restart the app to use your organisation's database.")
     start_organisation().close()
     _chosen_path.clear()
 

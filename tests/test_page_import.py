@@ -202,3 +202,12 @@ def test_undo_button_says_why_an_import_cannot_be_undone(db, tmp_path):
     at.button(key="undo_import").click().run()
     assert any("later import 2 (c2.csv" in e.value for e in at.error)
     assert _rows(db, "csms") == 1
+
+
+def test_a_pinned_demo_database_says_how_to_switch(tmp_path, monkeypatch):
+    demo = _demo_file(tmp_path / "pinned-demo.duckdb")
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(demo))
+    at = _app()
+    at.button(key="start_org").click().run()
+    assert any("points the app at the demo database" in e.value
+               for e in at.error)
