@@ -81,6 +81,8 @@ def _trigger_key(playbook) -> tuple:
 
 def _template_library(store) -> None:
     """The shipped templates: browsable, and adoptable by the organisation in one action."""
+    if "adopt_message" in st.session_state:  # what the last Adopt click did
+        st.success(st.session_state.pop("adopt_message"))
     with st.expander("Template library: the shipped playbooks", expanded=not playbooks):
         if uses_templates(store):
             st.caption("This organisation's playbooks are the templates themselves.")
@@ -109,7 +111,10 @@ def _template_library(store) -> None:
                 st.error(md_text(exc))
                 return
             st.cache_data.clear()
-            st.success(f"Adopted {md_text(names[picked])} as {md_text(path.name)}.")
+            # Rerun so the adopted playbook is listed and opened at once.
+            st.session_state["adopt_message"] = (f"Adopted {md_text(names[picked])} as "
+                                                 f"{md_text(path.name)}.")
+            st.rerun()
 
 
 store = get_store()
