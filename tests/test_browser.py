@@ -127,6 +127,17 @@ def _open(page, title):
     _settle(page)
 
 
+def _pick(page, key, typed, expected):
+    """Choose a selectbox option by typing part of it (Streamlit's selectbox filters)."""
+    picker = page.locator(f".st-key-{key} input")
+    picker.scroll_into_view_if_needed()
+    picker.click()
+    picker.fill(typed)
+    page.keyboard.press("Enter")
+    _settle(page)
+    assert picker.input_value() == expected
+
+
 def test_a_new_user_imports_exports_and_reads_every_page(app_url, browser_page, tmp_path_factory):
     page, shots = browser_page, tmp_path_factory.mktemp("screenshots")
     page.goto(app_url)
@@ -164,29 +175,19 @@ def test_a_new_user_imports_exports_and_reads_every_page(app_url, browser_page, 
     _assert_clean(page, "Import data")
 
     # Undo the runs import, then import the file again.
-    page.locator(".st-key-undo_pick").click()
-    page.get_by_role("option", name="#4 playbook_runs.csv (playbook_runs)").click()
-    _settle(page)
+    _pick(page, "undo_pick", "#4 playbook_runs.csv", "#4 playbook_runs.csv (playbook_runs)")
     page.locator(".st-key-undo_import").get_by_role("button", name="Undo").click()
     _settle(page)
     page.get_by_text("Undid import 4").wait_for()
     page.locator(".st-key-panel_3").get_by_role("button", name="Import", exact=True).click()
     _settle(page)
-    page.locator(".st-key-undo_pick").click()
-    page.get_by_role("option", name="#5 playbook_runs.csv (playbook_runs)").wait_for()
-    page.keyboard.press("Escape")
+    _pick(page, "undo_pick", "#5 playbook_runs.csv", "#5 playbook_runs.csv (playbook_runs)")
     _assert_clean(page, "Import data after undo")
 
     # The runs name at_risk; the organisation adopts that template, introduced a year after
     # its first runs (so the before/after windows both hold outcomes).
     _open(page, "Playbook library")
-    picker = page.locator(".st-key-adopt_template input")
-    picker.scroll_into_view_if_needed()
-    picker.click()
-    picker.fill("At-Risk Customer")
-    page.keyboard.press("Enter")
-    _settle(page)
-    assert picker.input_value() == "At-Risk Customer Save"
+    _pick(page, "adopt_template", "At-Risk Customer", "At-Risk Customer Save")
     dated = page.locator(".st-key-adopt_introduced_on input")
     dated.fill("2024/07/01")
     dated.press("Enter")
