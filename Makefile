@@ -11,6 +11,8 @@ $(STAMP): requirements.txt
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 	touch $(STAMP)
 
+# The demo organisation lives in its own file (data/demo.duckdb); the app opens the
+# organisation's database (data/playbook_impact.duckdb) when it holds data, else the demo.
 run: $(STAMP)
 	$(BIN)/python -m analysis init --demo
 	$(BIN)/streamlit run app.py

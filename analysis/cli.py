@@ -25,10 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Playbook Impact: do our playbooks work?")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("init", help="create the schema; --demo loads demo data into an empty database")
+    p = sub.add_parser("init", help="start the organisation's database; --demo writes the demo "
+                                    "organisation's own database instead")
     _add_db(p)
     p.add_argument("--demo", action="store_true",
-                   help="load the demo organisation when the database holds no data")
+                   help="load the demo organisation into its own database (demo_db_path, or "
+                        "--db) when that holds no data")
 
     p = sub.add_parser("import", help="import one export file into a table")
     p.add_argument("kind", choices=schema.IMPORTABLE_KINDS, metavar="KIND",
@@ -60,6 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
     psub = p.add_subparsers(dest="playbooks_command", required=True)
     c = psub.add_parser("check", help="validate every YAML file of a folder")
     c.add_argument("dir", nargs="?", default=settings.default("playbooks_dir"))
+    a = psub.add_parser("adopt", help="copy a template into the organisation's folder "
+                                      "(org_playbooks_dir) as its own playbook")
+    a.add_argument("template_id", metavar="ID")
+    a.add_argument("--introduced-on", required=True, type=date.fromisoformat, metavar="DATE",
+                   help="when the organisation introduced it (ISO date)")
+    a.add_argument("--alias", action="append", default=[], metavar="NAME",
+                   help="a name its runs carry in exports (repeatable), e.g. "
+                        "'Save Play - At Risk'")
+    _add_db(a)
+
+    p = sub.add_parser("imports", help="list imports: id, kind, file, when, rows loaded / "
+                                       "updated / rejected")
+    _add_db(p)
+
+    p = sub.add_parser("undo", help="reverse one import (rows it inserted removed, rows it "
+                                    "updated restored)")
+    p.add_argument("import_id", type=int, metavar="IMPORT_ID")
+    _add_db(p)
 
     sub.add_parser("hash-password",
                    help="read a password (twice) and print its salted hash for secrets.toml")
@@ -67,17 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_init(args) -> int:
-    from analysis.store import open_store
-    with open_store(args.db) as store:
+    from analysis.store import open_store, start_organisation
+    if not args.demo:
+        with start_organisation(args.db or settings.db_path()) as store:
+            print(f"Schema version {store.schema_version()} ready in {store.path}")
+            print("This is your organisation's database: the app opens it from now on. Import "
+                  "exports on the Import page or with `python -m analysis import KIND FILE`.")
+        return 0
+    with open_store(args.db or settings.demo_db_path()) as store:
         print(f"Schema version {store.schema_version()} ready in {store.path}")
-        if args.demo:
-            if store.is_empty():
-                from analysis.demo import load_demo
-                print("Loading the demo organisation (first start)...", flush=True)
-                counts = load_demo(store)
-                print("Loaded demo data: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-            else:
-                print("The database already holds data; demo data not loaded.")
+        if store.is_empty():
+            from analysis.demo import load_demo
+            print("Loading the demo organisation (first start)...", flush=True)
+            counts = load_demo(store)
+            print("Loaded demo data: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        elif store.is_demo():
+            print("The demo organisation is already loaded.")
+        else:
+            print("The database already holds data; demo data not loaded.")
     return 0
 
 
@@ -117,6 +144,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_playbooks(args) -> int:
+    if args.playbooks_command == "adopt":
+        return _adopt(args)
     from analysis.playbooks.library import check_folder
     errors, count = check_folder(Path(args.dir))
     for error in errors:
@@ -124,6 +153,65 @@ def cmd_playbooks(args) -> int:
     print(f"{count} playbook file(s) checked in {args.dir}: "
           + ("all valid" if not errors else f"{len(errors)} error(s)"))
     return 1 if errors else 0
+
+
+def cmd_imports(args) -> int:
+    from analysis.ingest.undo import list_imports
+    from analysis.store import open_store
+    with open_store(args.db) as store:
+        imports = list_imports(store)
+    if imports.empty:
+        print("No imports yet.")
+        return 0
+    print(f"{'id':>5}  {'kind':<16} {'when (UTC)':<16}  {'loaded':>9} {'updated':>9} "
+          f"{'rejected':>9}  file")
+    for r in imports.itertuples():
+        when = "" if _missing(r.imported_at) else f"{r.imported_at:%Y-%m-%d %H:%M}"
+        print(f"{r.import_id:>5}  {r.kind:<16} {when:<16}  {_n(r.rows_loaded):>9} "
+              f"{_n(r.rows_updated):>9} {_n(r.rows_rejected):>9}  {r.file_name}"
+              + ("" if r.undoable else "  (cannot be undone)"))
+    return 0
+
+
+def _missing(value) -> bool:
+    import pandas as pd
+    return value is None or bool(pd.isna(value))
+
+
+def _n(value) -> str:
+    return "" if _missing(value) else f"{int(value):,}"
+
+
+def cmd_undo(args) -> int:
+    from analysis.ingest.undo import UndoRefused, undo_import
+    from analysis.store import open_store
+    with open_store(args.db) as store:
+        try:
+            result = undo_import(store, args.import_id)
+        except UndoRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    print(result.summary())
+    return 0
+
+
+def _adopt(args) -> int:
+    from analysis.playbooks.adopt import adopt_template
+    from analysis.store import open_store
+    with open_store(args.db) as store:
+        if store.is_demo():
+            print("error: the demo organisation already uses every template; adopt into your "
+                  "organisation's database (start it with `python -m analysis init`)",
+                  file=sys.stderr)
+            return 1
+        before = int(store.scalar("SELECT count(*) FROM imports"))
+        path = adopt_template(args.template_id, args.introduced_on, args.alias, store=store)
+        attributed = int(store.scalar("SELECT count(*) FROM imports")) > before
+    print(f"Adopted {args.template_id} (introduced {args.introduced_on}) as {path}")
+    if attributed:
+        print("Runs stored under its name or aliases now carry its id (listed by "
+              "`python -m analysis imports`; undo reverses it).")
+    return 0
 
 
 def cmd_hash_password(args) -> int:
@@ -139,6 +227,7 @@ def cmd_hash_password(args) -> int:
 
 COMMANDS = {"init": cmd_init, "import": cmd_import, "metrics": cmd_metrics,
             "report": cmd_report, "playbooks": cmd_playbooks,
+            "imports": cmd_imports, "undo": cmd_undo,
             "hash-password": cmd_hash_password}
 
 

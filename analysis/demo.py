@@ -30,6 +30,7 @@ import pandas as pd
 
 from analysis import schema, settings
 from analysis.store import Store, quote_ident
+from analysis.playbooks.catalog import use_templates
 
 DATA_START = date(2022, 7, 1)
 DATA_END = date(2026, 10, 31)
@@ -225,7 +226,24 @@ def load_demo(store: Store, seed: int | None = None) -> dict[str, int]:
                 "rows_loaded, rows_rejected, mapping, rows_updated, warnings) "
                 "VALUES (?, ?, 'demo', NULL, ?, ?, ?, 0, NULL, 0, NULL)",
                 [store.next_import_id(), table, now, n, n])
+        # The demo organisation was generated from the templates, so they are its playbooks;
+        # and its database says it is the demo (pages show a banner, real imports are refused).
+        use_templates(store)
+        store.set_meta("demo", "true")
     return {table: len(frame) for table, frame in frames.items()}
+
+
+def refuse_real_import(store: Store) -> None:
+    """Raise ImportRefused when `store` is the demo organisation's database: an organisation's
+    file never lands beside the demo's accounts. The message says how to start its own."""
+    if not store.is_demo():
+        return
+    from analysis.ingest.readers import ImportRefused
+    raise ImportRefused(
+        f"{store.path} is the demo organisation's database; real files are never imported "
+        "into it (it is unchanged). Start your organisation's own database with "
+        "`python -m analysis init` (or the Import page's \"Start your organisation's "
+        "database\" button), then import there.")
 
 
 def build_demo(seed: int | None = None) -> dict[str, pd.DataFrame]:

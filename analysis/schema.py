@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # 1: DESIGN.md's tables. 2: imports gained rows_updated and warnings (store.MIGRATIONS[1]).
-# 3: accepted values are CHECK constraints (store.MIGRATIONS[2] rebuilds those tables).
+# 3: accepted values are CHECK constraints (store.MIGRATIONS[2] rebuilds those tables), and
+# import_history_<kind> keeps what each import replaced, so an import can be undone.
 SCHEMA_VERSION = 3
 
 
@@ -115,6 +116,25 @@ TABLES: dict[str, Table] = {
 }
 
 IMPORTABLE_KINDS = tuple(name for name, t in TABLES.items() if t.importable)
+
+
+def history_table(kind: str) -> Table:
+    """What imports into `kind` replaced, so each can be undone (analysis.ingest.undo).
+
+    One row per row an import touched: action 'inserted' holds the key it added (other
+    columns NULL); action 'updated' holds the whole row as it was before the update, in the
+    table's own column types, so undo puts back exactly those values.
+    """
+    table = TABLES[kind]
+    return Table(f"import_history_{kind}", (
+        _c("import_id", "INTEGER", required=True),
+        _c("action", required=True, accepted=("inserted", "updated")),
+        *(Column(c.name, c.type) for c in table.columns),
+    ), key=("import_id", *table.key), primary_key=False, importable=False)
+
+
+# Declared with the other tables: the store creates them (schema version 3) like any other.
+HISTORY_TABLES: dict[str, Table] = {kind: history_table(kind) for kind in IMPORTABLE_KINDS}
 
 
 def _literal(value: str) -> str:

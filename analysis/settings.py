@@ -26,7 +26,15 @@ SETTINGS: dict[str, Setting] = {
     for s in (
         Setting("db_path", str(ROOT / "data" / "playbook_impact.duckdb"),
                 "DuckDB file; the PLAYBOOK_IMPACT_DB environment variable overrides it."),
-        Setting("playbooks_dir", str(ROOT / "playbooks"), "Folder of playbook YAML definitions."),
+        Setting("demo_db_path", str(ROOT / "data" / "demo.duckdb"),
+                "DuckDB file of the demo organisation (`init --demo` writes it; the app opens "
+                "it while the organisation's database holds no data)."),
+        Setting("playbooks_dir", str(ROOT / "playbooks" / "templates"),
+                "Template library: the shipped playbook definitions, browsable and adoptable; "
+                "analysed only for a database that uses them (the demo organisation)."),
+        Setting("org_playbooks_dir", str(ROOT / "data" / "playbooks"),
+                "The organisation's own playbook definitions (adopted templates and its own "
+                "files); never the template folder."),
         Setting("mappings_dir", str(ROOT / "data" / "mappings"), "Folder of saved column mappings."),
         Setting("window_months", 12, "Months on each side of a playbook's introduction."),
         Setting("follower_threshold", 0.8, "Adherence at or above which a run counts as followed."),
@@ -172,3 +180,8 @@ def default(name: str):
 def db_path() -> str:
     """The database file: PLAYBOOK_IMPACT_DB when set, else data/playbook_impact.duckdb."""
     return os.environ.get("PLAYBOOK_IMPACT_DB") or str(default("db_path"))
+
+
+def demo_db_path() -> str:
+    """The demo organisation's database file (the demo_db_path setting)."""
+    return str(default("demo_db_path"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
+import os
 import threading
 
 import duckdb
@@ -17,6 +18,7 @@ from analysis import schema, semantic, settings
 
 # Never reach for the network: no extension can be installed offline anyway.
 _CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
 
 def quote_ident(name: str) -> str:
     """Quote an identifier for SQL; the only way a name enters a statement."""
@@ -41,7 +43,16 @@ def _rebuild_with_checks() -> tuple[str, ...]:
 MIGRATIONS: dict[int, Sequence[str]] = {
     1: ("ALTER TABLE imports ADD COLUMN IF NOT EXISTS rows_updated INTEGER",
         "ALTER TABLE imports ADD COLUMN IF NOT EXISTS warnings VARCHAR"),
-    2: _rebuild_with_checks(),
+    # Version 2 -> 3: the CHECK constraints (tables with accepted values rebuilt).
+    # The import_history_<kind> tables are created from schema.HISTORY_TABLES after the
+    # migrations run; older imports have no history, so undo refuses them and says why.
+    # A file holding only what `init --demo` loaded (every import named 'demo') is the demo
+    # organisation: marked so (banner, imports refused), with the templates as its playbooks.
+    2: _rebuild_with_checks() + tuple(
+        "INSERT OR REPLACE INTO schema_meta SELECT " + pair + " WHERE EXISTS "
+        "(SELECT 1 FROM imports) AND NOT EXISTS (SELECT 1 FROM imports "
+        "WHERE file_name IS DISTINCT FROM 'demo')"
+        for pair in ("'demo', 'true'", "'playbook_definitions', 'templates'")),
 }
 
 
@@ -168,7 +179,7 @@ class Store:
             for v in range(version or schema.SCHEMA_VERSION, schema.SCHEMA_VERSION):
                 for statement in MIGRATIONS[v]:
                     self._cursor().execute(statement)
-            for table in schema.TABLES.values():
+            for table in (*schema.TABLES.values(), *schema.HISTORY_TABLES.values()):
                 self._cursor().execute(schema.create_table_sql(table))
             self._cursor().execute("CREATE SEQUENCE IF NOT EXISTS import_id_seq START 1")
             # The semantic layer's views over the tables, replaced so a release's definitions win.
@@ -177,6 +188,17 @@ class Store:
             self._cursor().execute(
                 "INSERT OR REPLACE INTO schema_meta VALUES ('schema_version', ?)",
                 [str(schema.SCHEMA_VERSION)])
+
+    def meta(self, key: str) -> str | None:
+        """A value of schema_meta (what the database says about itself), None when unset."""
+        return self.scalar("SELECT value FROM schema_meta WHERE key = ?", [key])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.execute("INSERT OR REPLACE INTO schema_meta VALUES (?, ?)", [key, str(value)])
+
+    def is_demo(self) -> bool:
+        """True for the demo organisation's database (marked by analysis.demo.load_demo)."""
+        return self.meta("demo") == "true"
 
     def schema_version(self) -> int:
         return int(self.scalar("SELECT value FROM schema_meta WHERE key = 'schema_version'"))
@@ -204,6 +226,56 @@ def _open_error(path: str, exc: Exception) -> StoreError:
     return StoreError(f"The database {path} is not a readable Playbook Impact database "
                       f"(damaged, truncated or another kind of file): {text}. Restore it from "
                       "a backup, or point PLAYBOOK_IMPACT_DB at a new file and import again.")
+
+
+def organisation_started(path: str | Path) -> bool:
+    """True when the file at `path` is an organisation's database in use: it holds data or
+    `init` started it on purpose (schema_meta 'started'), and it is not the demo."""
+    if not Path(path).exists():
+        return False
+    try:
+        with Store(path, read_only=True) as store:
+            if store.scalar("SELECT count(*) FROM duckdb_tables() "
+                            "WHERE table_name = 'schema_meta'") == 0:
+                return False
+            return not store.is_demo() and (store.meta("started") == "true"
+                                            or not store.is_empty())
+    except StoreError as exc:
+        # Another process (busy) or this one (a read-write connection: "different
+        # configuration") has it open: it is in use.
+        return exc.busy or "different configuration" in str(exc)
+
+
+def app_db_path() -> str:
+    """The database the app opens (DESIGN.md, "Demo, own data, undo").
+
+    PLAYBOOK_IMPACT_DB when set; else the organisation's database (the db_path setting) when
+    it holds data or was started with `init`; else the demo's (demo_db_path) when `init --demo`
+    wrote it; else the organisation's, empty.
+    """
+    explicit = os.environ.get("PLAYBOOK_IMPACT_DB")
+    if explicit:
+        return explicit
+    org, demo = str(settings.default("db_path")), settings.demo_db_path()
+    if organisation_started(org) or not Path(demo).exists():
+        return org
+    return demo
+
+
+def start_organisation(path: str | Path | None = None) -> Store:
+    """Open (creating) the organisation's own database and mark it started, so the app opens
+    it instead of the demo even before the first import. Refuses the demo's file."""
+    path = str(path if path is not None else settings.default("db_path"))
+    if Path(path).resolve() == Path(settings.demo_db_path()).resolve():
+        raise StoreError(f"{path} is the demo database; the organisation's database must be "
+                         "another file (the db_path setting or PLAYBOOK_IMPACT_DB)")
+    store = Store(path)
+    if store.is_demo():
+        store.close()
+        raise StoreError(f"{path} holds the demo organisation; point PLAYBOOK_IMPACT_DB at "
+                         "another file for the organisation's own data")
+    store.set_meta("started", "true")
+    return store
 
 
 def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:

@@ -72,6 +72,9 @@ def phase_import(data: Path, db: Path, fmt: str) -> dict:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     result = {"format": fmt}
     with Store(db) as store:
+        # The generated organisation runs the shipped templates (bench/generate.py CATALOGUE).
+        from analysis.playbooks.catalog import use_templates
+        use_templates(store)
         for table in FIRST_TABLES:
             bulk_load(store, table, data)
         path = data / f"playbook_runs.{fmt}"

@@ -6,11 +6,12 @@ import streamlit as st
 
 from analysis import settings
 from analysis.metrics.before_after import before_after, monthly_series
+from analysis.playbooks.catalog import introduction_notes, playbook_catalog
 from analysis.present import format as fmt
 from analysis.present.charts import effect as charts
 from analysis.present.verdicts import claim_box
 from pages.common import (cached, data_last_date, download_csv, empty_view, get_store,
-                          rate_help, show_table, sidebar_filters)
+                          md_text, rate_help, show_table, sidebar_filters)
 
 MONTHS = settings.default("window_months")
 
@@ -44,6 +45,11 @@ picked = st.selectbox("Playbook", list(frame["playbook_id"]), key="ba_playbook",
 row = frame[frame["playbook_id"] == picked].iloc[0]
 metric = "Renewal rate" if row["metric"] == "renewal_rate" else "Success rate"
 intro = row["introduced_on"]
+# Which introduction date the windows rest on, when the definition and the data disagree.
+introduced_note = introduction_notes(playbook_catalog(store)).get(picked, {}).get(
+    "introduced_note")
+if introduced_note:
+    st.caption(f"📅 {md_text(introduced_note)}")
 
 before_col, after_col, p_col = st.columns(3)
 before_col.metric(f"{metric} before", fmt.percent(row["before_rate"], 1),

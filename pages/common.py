@@ -4,6 +4,7 @@ pages/ is not auto-discovered (app.py lists the pages), so this module is never 
 """
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 
@@ -15,7 +16,7 @@ from analysis import auth, settings
 from analysis.present import format as fmt
 from analysis.filters import Filters
 from analysis.present.options import filter_options
-from analysis.store import Store, StoreError
+from analysis.store import Store, StoreError, app_db_path
 
 ALL = "All"
 # Markdown that text from data could trigger in st.warning/st.error/st.caption (links, emphasis,
@@ -67,20 +68,56 @@ def _through_app() -> None:
         st.rerun()
 
 
+@st.cache_resource(show_spinner=False)
+def _chosen_path(explicit: str | None, org: str, demo: str) -> str:
+    # Chosen once per process (and again after "Start your organisation's database"): the
+    # organisation's database when it holds data, else the demo's (analysis.store.app_db_path).
+    return app_db_path()
+
+
+def app_path() -> str:
+    """The database file the app shows (PLAYBOOK_IMPACT_DB, else the organisation's or the
+    demo's: analysis.store.app_db_path)."""
+    return _chosen_path(os.environ.get("PLAYBOOK_IMPACT_DB"), str(settings.default("db_path")),
+                        settings.demo_db_path())
+
+
 def get_store() -> Store:
-    """The app's database, opened once per process (PLAYBOOK_IMPACT_DB chooses the file).
+    """The app's database, opened once per process (`app_path` chooses the file).
 
     When another process holds the file (a second app, an import from the CLI), the page says
     so and stops instead of showing a traceback.
     """
     _through_app()
     try:
-        return _store(settings.db_path())
+        store = _store(app_path())
     except StoreError as exc:
         advice = ("Close the other Playbook Impact process (or the CLI command using this "
                   "database) and reload the page." if exc.busy else "")
         st.error(f"{exc}\n\n{advice}".strip())
         st.stop()
+    return store
+
+
+def demo_banner(store: Store) -> None:
+    """On the demo database, the line every page shows (from sidebar_filters, which every
+    analysis page calls once per run; the Import page calls it itself)."""
+    if store.is_demo():
+        st.info("**Demo data.** These figures are the demo organisation's, generated with the "
+                "shipped playbook templates: not your organisation's. Import your own exports "
+                "on the Import page (it starts your organisation's database).", icon="🧪")
+
+
+def start_organisation_database() -> None:
+    """Create the organisation's own database and switch the app to it (the Import page's
+    button on the demo)."""
+    from analysis.store import start_organisation
+    if os.environ.get("PLAYBOOK_IMPACT_DB"):  # the app is pinned to that file
+        raise StoreError(f"PLAYBOOK_IMPACT_DB points the app at the demo database "
+                         f"({os.environ['PLAYBOOK_IMPACT_DB']}); point it at another file (or "
+                         "unset it) and restart the app to use your organisation's database.")
+    start_organisation().close()
+    _chosen_path.clear()
 
 
 # -- optional login ---------------------------------------------------------------------------
@@ -244,6 +281,7 @@ def sidebar_filters(store: Store | None = None) -> Filters:
     link's query string (?segment=SMB&team=...) sets them on the session's first page.
     """
     store = store or get_store()
+    demo_banner(store)
     options = _options(store.path)
     current = _initial_filters()
     st.sidebar.header("Filters")

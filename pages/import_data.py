@@ -14,7 +14,10 @@ from analysis.ingest.importer import (ImportRefused, archive_members, guess_kind
                                       preview_import, read_export)
 from analysis.ingest.mapping import Mapping, load_mapping, save_mapping
 from analysis.schema import IMPORTABLE_KINDS, TABLES
-from pages.common import download_csv, get_store, md_text, require_admin
+from analysis.ingest.undo import UndoRefused, list_imports, undo_import
+from analysis.store import StoreError
+from pages.common import (demo_banner, download_csv, get_store, md_text, require_admin,
+                          start_organisation_database)
 
 IGNORE = "(ignore)"
 TYPES = ["csv", "txt", "tsv", "xlsx", "parquet", "zip"]
@@ -241,9 +244,47 @@ IMPORT_GUIDE = """
 Runs and renewals name accounts and CSMs, so bring the roster and the accounts first.
 """
 
+
+def _undo_panel(store) -> None:
+    """Undo one import: rows it inserted removed, rows it updated restored."""
+    imports = list_imports(store)
+    undoable = imports[imports["undoable"]].sort_values("import_id", ascending=False)
+    if undoable.empty:
+        return
+    labels = {f"#{r.import_id} {r.file_name} ({r.kind})": int(r.import_id)
+              for r in undoable.itertuples()}
+    left, right = st.columns([3, 1])
+    picked = left.selectbox("Undo an import", list(labels), key="undo_pick",
+                            help="Rows it inserted are removed and rows it updated get back "
+                                 "the values they had, in one transaction.")
+    if right.button("Undo", key="undo_import"):
+        try:
+            st.session_state["undo_message"] = ("done",
+                                                undo_import(store, labels[picked]).summary())
+            st.cache_data.clear()  # every page caches its figures
+        except UndoRefused as exc:
+            st.session_state["undo_message"] = ("refused", str(exc))
+        st.rerun()
+
+
 store = get_store()
 require_admin()
 st.title("Import data")
+demo_banner(store)
+if store.is_demo():  # an organisation's file never lands beside the demo's accounts
+    st.warning("This is the demo organisation's database: your exports are not imported into "
+               "it. Start your organisation's own database (an empty one, shown from then on "
+               "instead of the demo), then import there; `python -m analysis init` does the "
+               "same from the command line.")
+    if st.button("Start your organisation's database", key="start_org", type="primary"):
+        try:
+            start_organisation_database()
+        except StoreError as exc:
+            st.error(md_text(exc))
+            st.stop()
+        st.cache_data.clear()
+        st.rerun()
+    st.stop()
 st.write("Upload exports from your CRM or CS platform (Salesforce, HubSpot, Gainsight, "
          "ChurnZero, Totango, Planhat or a spreadsheet). Each file fills one table; headers and "
          "values are recognised automatically and you can correct the mapping before importing.")
@@ -257,11 +298,15 @@ for i, upload in enumerate(uploads or []):
         _file_panel(i, upload, store)
 
 st.header("Import history")
+if "undo_message" in st.session_state:  # what the last Undo click did
+    outcome, text = st.session_state.pop("undo_message")
+    (st.success if outcome == "done" else st.error)(md_text(text))
 history = import_history(store)
 if history.empty:
     st.info("Nothing imported yet.")
 else:
     st.dataframe(history, hide_index=True, key="history")
+    _undo_panel(store)
     with_rejects = history[history["rows_rejected"].fillna(0) > 0]
     if len(with_rejects):
         labels = {f"#{r.import_id} {r.file_name} ({r.kind}, {int(r.rows_rejected)} rejected)": r.import_id

@@ -6,8 +6,10 @@ from datetime import date
 
 import streamlit as st
 
-NO_LAUNCH = ("No program launch date yet. Add playbook definitions on the Playbook library page "
-             "(the earliest introduced_on is the launch), or set launch_date.")
+NO_LAUNCH = ("No program launch date yet. Import **playbook_runs** on the Import data page (with "
+             "no definitions, the first playbook run is the launch), adopt or add playbook "
+             "definitions on the Playbook library page (the earliest introduced_on is the "
+             "launch), or set launch_date.")
 
 
 def require_launch(launch_date: date | None) -> None:

@@ -6,7 +6,9 @@ import streamlit as st
 
 from analysis import settings
 from analysis.metrics.before_after import before_after
-from analysis.playbooks.catalog import playbook_catalog
+from analysis.playbooks.adopt import adoptable_templates, adopt_template
+from analysis.playbooks.catalog import (definitions_folder, playbook_catalog, templates_folder,
+                                        uses_templates)
 from analysis.present.charts.effect import before_after_bars
 from analysis.present.charts.library import flowchart_dot, timeline_figure
 from analysis.present.export import to_safe_csv
@@ -15,7 +17,7 @@ from analysis.playbooks.library import (CATEGORIES, TRIGGER_KINDS, load_playbook
 from analysis.playbooks.triggers import (FEATURES, account_features, data_version, matching_accounts,
                                missed_plays)
 from analysis.metrics.versions import version_rates
-from pages.common import download_csv, get_store, show_table, sidebar_filters
+from pages.common import download_csv, get_store, md_text, show_table, sidebar_filters
 
 ALL = "All"
 # Cached trigger results are keyed on data_version (a new import changes it); the TTL only
@@ -64,7 +66,7 @@ def _figures(_store, version, definitions, filters, playbook_id):
 def _definitions(playbooks) -> tuple:
     """What the catalogue takes from the definitions (a YAML edit changes it)."""
     return tuple((p.id, p.name, p.category, p.scenario, p.version, p.introduced_on,
-                  p.outcome_metric) for p in playbooks)
+                  p.outcome_metric, p.aliases) for p in playbooks)
 
 
 def _max_age() -> int:
@@ -77,13 +79,51 @@ def _trigger_key(playbook) -> tuple:
             tuple((t.description, t.expression) for t in playbook.checkable_triggers))
 
 
+def _template_library(store) -> None:
+    """The shipped templates: browsable, and adoptable by the organisation in one action."""
+    if "adopt_message" in st.session_state:  # what the last Adopt click did
+        st.success(st.session_state.pop("adopt_message"))
+    with st.expander("Template library: the shipped playbooks", expanded=not playbooks):
+        if uses_templates(store):
+            st.caption("This organisation's playbooks are the templates themselves.")
+            st.dataframe(playbook_table(load_playbooks(templates_folder())), hide_index=True,
+                         key="templates_list")
+            return
+        st.caption("What the seed article says good playbooks look like. Adopting one copies "
+                   "it into your organisation's folder with your own introduction date; only "
+                   "adopted and run playbooks are analysed.")
+        open_ = adoptable_templates()
+        st.dataframe(playbook_table(open_), hide_index=True, key="templates_list")
+        if not open_:
+            return
+        names = {p.id: p.name for p in open_}
+        left, middle, right = st.columns(3)
+        picked = left.selectbox("Template", list(names), format_func=names.get,
+                                key="adopt_template")
+        introduced = middle.date_input("Introduced in your organisation on",
+                                       key="adopt_introduced_on")
+        aliases = right.text_input("Names your runs use for it (comma-separated)",
+                                   key="adopt_aliases", placeholder="Save Play - At Risk")
+        if st.button("Adopt", key="adopt_button", type="primary"):
+            try:
+                path = adopt_template(picked, introduced, aliases.split(","), store=store)
+            except ValueError as exc:
+                st.error(md_text(exc))
+                return
+            st.cache_data.clear()
+            # Rerun so the adopted playbook is listed and opened at once.
+            st.session_state["adopt_message"] = (f"Adopted {md_text(names[picked])} as "
+                                                 f"{md_text(path.name)}.")
+            st.rerun()
+
+
 store = get_store()
 st.title("Playbook library")
 filters = sidebar_filters(store)
-st.caption("The playbook definitions in `playbooks/`: when to use each one, its steps and "
+st.caption("Your organisation's playbook definitions: when to use each one, its steps and "
            "decision logic, its templates, and the accounts that meet its triggers.")
 
-playbooks = load_playbooks()
+playbooks = load_playbooks(definitions_folder(store))
 version = data_version(store)
 definitions = _definitions(playbooks)
 catalog = _catalog(store, version, definitions)
@@ -106,10 +146,12 @@ st.dataframe(playbook_table(found), hide_index=True, key="library_list")
 undefined = catalog[~catalog["defined"]]
 if len(undefined):
     st.subheader("In the data, not yet defined")
-    st.caption("Runs name these playbooks but `playbooks/` has no definition for them; they are "
-               "still analysed (introduced on their first run). Add a YAML file to describe them.")
+    st.caption("Runs name these playbooks but your organisation has no definition for them; "
+               "they are still analysed (introduced on their first run). Adopt a template "
+               "below (with the name as an alias) or add a YAML file to describe them.")
     st.dataframe(undefined[["playbook_id", "name", "scenario", "introduced_on", "outcome_metric"]],
                  hide_index=True, key="undefined_list")
+_template_library(store)
 
 if not found:
     st.info("No playbook matches the search and filters.")
@@ -127,6 +169,9 @@ st.header(pb.name)
 st.caption(f"{pb.category.title()} · scenario `{pb.scenario}` · version {pb.version} · "
            f"introduced {pb.introduced_on:%d %b %Y} · owner: {pb.owner} · "
            f"outcome: {pb.outcome_metric.replace('_', ' ')}")
+introduced_note = catalog.set_index("playbook_id")["introduced_note"].get(pb.id)
+if introduced_note:
+    st.caption(f"📅 {md_text(introduced_note)}")
 if pb.summary:
     st.markdown(pb.summary)
 st.download_button("Download quick-reference card", quick_reference(pb),

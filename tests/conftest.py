@@ -1,6 +1,7 @@
 """Shared fixtures: a fresh store per test, built in a temporary folder."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,18 @@ from analysis.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _own_folders(tmp_path_factory, monkeypatch):
+    """Every test sees an organisation with no definitions of its own and a demo database of
+    its own, as on a fresh clone: whatever a developer adopted into data/playbooks or loaded
+    into data/demo.duckdb never changes a test."""
+    base = tmp_path_factory.mktemp("org")
+    if "PLAYBOOK_IMPACT_ORG_PLAYBOOKS_DIR" not in os.environ:
+        monkeypatch.setenv("PLAYBOOK_IMPACT_ORG_PLAYBOOKS_DIR", str(base / "playbooks"))
+    if "PLAYBOOK_IMPACT_DEMO_DB_PATH" not in os.environ:
+        monkeypatch.setenv("PLAYBOOK_IMPACT_DEMO_DB_PATH", str(base / "demo.duckdb"))
 
 
 @pytest.fixture

@@ -47,7 +47,10 @@ def _free_port() -> int:
 def _serve(folder: Path, db: Path):
     """`streamlit run app.py` on a free port with `db` as its database; yields the URL."""
     port = _free_port()
-    env = {**os.environ, "PLAYBOOK_IMPACT_DB": str(db)}
+    # The organisation's own playbooks in the test's folder, never the developer's data/.
+    env = {**os.environ, "PLAYBOOK_IMPACT_DB": str(db),
+           "PLAYBOOK_IMPACT_ORG_PLAYBOOKS_DIR": str(folder / "playbooks"),
+           "PLAYBOOK_IMPACT_DEMO_DB_PATH": str(folder / "demo.duckdb")}
     log = open(folder / "streamlit.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -124,6 +127,17 @@ def _open(page, title):
     _settle(page)
 
 
+def _pick(page, key, typed, expected):
+    """Choose a selectbox option by typing part of it (Streamlit's selectbox filters)."""
+    picker = page.locator(f".st-key-{key} input")
+    picker.scroll_into_view_if_needed()
+    picker.click()
+    picker.fill(typed)
+    page.keyboard.press("Enter")
+    _settle(page)
+    assert picker.input_value() == expected
+
+
 def test_a_new_user_imports_exports_and_reads_every_page(app_url, browser_page, tmp_path_factory):
     page, shots = browser_page, tmp_path_factory.mktemp("screenshots")
     page.goto(app_url)
@@ -160,6 +174,16 @@ def test_a_new_user_imports_exports_and_reads_every_page(app_url, browser_page, 
     page.screenshot(path=str(shots / "import.png"), full_page=True)
     _assert_clean(page, "Import data")
 
+    # Undo the runs import, then import the file again.
+    _pick(page, "undo_pick", "#4 playbook_runs.csv", "#4 playbook_runs.csv (playbook_runs)")
+    page.locator(".st-key-undo_import").get_by_role("button", name="Undo").click()
+    _settle(page)
+    page.get_by_text("Undid import 4").wait_for()
+    page.locator(".st-key-panel_3").get_by_role("button", name="Import", exact=True).click()
+    _settle(page)
+    _pick(page, "undo_pick", "#5 playbook_runs.csv", "#5 playbook_runs.csv (playbook_runs)")
+    _assert_clean(page, "Import data after undo")
+
     # A link's text is its icon's name, then its title.
     titles = [t.strip().split("\n")[-1].strip()
               for t in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
@@ -172,7 +196,8 @@ def test_a_new_user_imports_exports_and_reads_every_page(app_url, browser_page, 
 
     _open(page, "Overview")
     page.get_by_text("Playbooks improved").wait_for()
-    page.get_by_text("At-Risk Customer Save").first.wait_for()
+    # No definition adopted yet: the playbook the runs name is analysed under its own id.
+    page.get_by_text("at_risk", exact=True).first.wait_for()
     _open(page, "Quarterly review")
     page.get_by_role("button", name="Download HTML").wait_for()
     page.get_by_role("button", name="Build PDF").click()
@@ -183,6 +208,17 @@ def test_a_new_user_imports_exports_and_reads_every_page(app_url, browser_page, 
     download.value.save_as(pdf)
     assert pdf.read_bytes().startswith(b"%PDF")
     _assert_clean(page, "Quarterly review")
+
+    # Last (it changes the figures): the runs name at_risk; the organisation adopts that
+    # template, introduced today (the date field's default). Its runs began in July 2024, so
+    # the page says the definition's date is used and why.
+    _open(page, "Playbook library")
+    _pick(page, "adopt_template", "At-Risk Customer", "At-Risk Customer Save")
+    page.get_by_role("button", name="Adopt", exact=True).click()
+    _settle(page)
+    page.get_by_text("Adopted At-Risk Customer Save").wait_for()
+    page.get_by_text("the definition's date is used").first.wait_for()
+    _assert_clean(page, "Playbook library after adopting")
 
 
 def test_a_shared_link_opens_its_page_with_filters_as_the_first_request(tmp_path, browser_page):

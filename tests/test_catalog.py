@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -16,10 +17,12 @@ from analysis.playbooks.launch import program_launch_date
 
 AT_RISK = SimpleNamespace(
     id="at_risk", name="At-Risk Customer Save", category="situational", scenario="at_risk",
-    version="1.1", introduced_on=date(2024, 7, 1), outcome_metric="success_rate")
+    version="1.1", introduced_on=date(2024, 7, 1), outcome_metric="success_rate", aliases=(),
+    source="at_risk.yaml")
 RENEWAL = SimpleNamespace(
     id="renewal", name="Renewal Runway", category="lifecycle", scenario="renewal",
-    version="2.0", introduced_on=date(2024, 9, 2), outcome_metric="renewal_rate")
+    version="2.0", introduced_on=date(2024, 9, 2), outcome_metric="renewal_rate", aliases=(),
+    source="renewal.yaml")
 
 
 @pytest.fixture
@@ -117,7 +120,9 @@ def test_first_introduction_by_scenario(store, two_defined):
         "at_risk": date(2024, 2, 1), "renewal": date(2024, 9, 2)}
 
 
-def test_shipped_library_dates_the_launch(store):
+def test_shipped_library_dates_the_launch_of_a_store_that_uses_it(store):
+    assert program_launch_date(store) is None  # not adopted: the templates are not its own
+    catalog.use_templates(store)
     shipped = playbook_catalog(store)
     # The twelve seed playbooks; the first were introduced 2024-07-01.
     assert len(shipped) == 12
@@ -143,3 +148,152 @@ def test_shared_catalog_builds_once_per_block(store, two_defined, monkeypatch):
     # Outside the block every call reads the database again and sees the new run.
     assert "win_back" in playbook_catalog(store)["playbook_id"].tolist()
     assert len(scans) == 2
+
+
+# -- the organisation's own exports (issue 13) ----------------------------------------------
+# A Gainsight CTA export whose playbooks are named as the organisation names them, from
+# 2024-01-01; runs without a playbook (Upsell, Lifecycle) and the shipped templates (twelve,
+# introduced 2024-07-01 ... 2025-04-07) must not enter the analysis.
+_CTA_HEADER = ("CTA ID,Company ID,Reason,Playbook Name,Owner Name,Created Date,Closed Date,"
+               "Status,Total Task Count,Closed Task Count\n")
+
+
+def _ctas(rows) -> str:
+    return _CTA_HEADER + "".join(",".join(map(str, r)) + "\n" for r in rows)
+
+
+def _org_exports(tmp_path):
+    """Roster, accounts, renewals and CTAs of a small organisation; (path per kind)."""
+    csms = "csm_id,name,email,hire_date\nc1,Maria Lopez,maria@example.com,2021-01-04\n" \
+           "c2,Sam Okafor,sam@example.com,2022-05-02\n"
+    accounts = "account_id,name,segment,csm_id\n" + "".join(
+        f"A{i},Account {i},SMB,c{1 + i % 2}\n" for i in range(12))
+    renewals = "renewal_id,account_id,csm_id,renewal_date,outcome\n" + "".join(
+        f"R{i},A{i % 12},c{1 + i % 2},2024-{1 + i % 12:02d}-15,"
+        f"{'renewed' if i % 4 else 'churned'}\n" for i in range(24))
+    rows = []
+    for i in range(16):  # runs of the two playbooks, the first opened 2024-01-01
+        month = 1 + i % 8
+        save = i % 2 == 0
+        rows.append((f"CTA-{i}", f"A{i % 12}", "Risk" if save else "Renewal",
+                     "Save Play - At Risk" if save else "Renewal Readiness",
+                     "Maria Lopez" if i % 3 else "Sam Okafor", f"2024-{month:02d}-01",
+                     f"2024-{month:02d}-20", "Closed Success" if i % 3 else "Closed Lost", 4,
+                     4 if i % 3 else 1))
+    # Situations handled without a playbook, some before the program began.
+    rows += [(f"CTA-x{i}", f"A{i}", "Upsell" if i % 2 else "Lifecycle", "", "Sam Okafor",
+              f"2023-{1 + i:02d}-10", f"2023-{2 + i:02d}-10", "Closed Success", 0, 0)
+             for i in range(6)]
+    files = {"csms": csms, "accounts": accounts, "renewals": renewals,
+             "playbook_runs": _ctas(rows)}
+    out = {}
+    for kind, text in files.items():
+        out[kind] = tmp_path / f"{kind}.csv"
+        out[kind].write_text(text, encoding="utf-8")
+    return out
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "analysis", *map(str, args)],
+                          cwd=settings.ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _import_org(tmp_path, db):
+    mapping = settings.ROOT / "data" / "mappings" / "gainsight_ctas.yaml"
+    for kind, path in _org_exports(tmp_path).items():
+        extra = ("--mapping", mapping) if kind == "playbook_runs" else ()
+        _cli("import", kind, path, *extra, "--db", db)
+
+
+def test_the_organisation_analyses_its_own_playbooks_not_the_templates(tmp_path):
+    import json
+    from analysis.playbooks.library import load_playbooks
+    assert len(load_playbooks()) == 12  # the templates are there, no setting changed
+    db = tmp_path / "org.duckdb"
+    _import_org(tmp_path, db)
+    result = json.loads(_cli("metrics", "--json", "--db", db))
+    two = ["renewal_readiness", "save_play_at_risk"]
+    assert sorted(e["playbook_id"] for e in result["before_after"]) == two
+    assert sorted(e["playbook_id"] for e in result["followers"]) == two
+    assert sorted(p["playbook_id"] for p in result["usage"]["playbooks"]) == two
+    # The launch is the organisation's first playbook run, not the templates' 2024-07-01.
+    assert result["consistency"]["launch_date"] == "2024-01-01"
+    assert result["proficiency"]["launch_date"] == "2024-01-01"
+    save = next(e for e in result["before_after"] if e["playbook_id"] == "save_play_at_risk")
+    assert save["introduced_on"] == "2024-01-01"
+    assert save["introduced_source"] == "first run" and save["introduced_note"] is None
+
+
+def test_an_adopted_template_takes_the_runs_its_aliases_name(tmp_path, store):
+    from analysis.ingest.importer import import_file
+    from analysis.ingest.undo import undo_import
+    from analysis.metrics.before_after import before_after_json
+    from analysis.playbooks.adopt import adopt_template
+    exports = _org_exports(tmp_path)
+    mapping = settings.ROOT / "data" / "mappings" / "gainsight_ctas.yaml"
+    import_file(store, "playbook_runs", exports["playbook_runs"], mapping=mapping)
+    # Adopted after the import, dated by the organisation five months before its first run.
+    path = adopt_template("at_risk", "2023-08-01", ["Save Play - At Risk"], store=store)
+    assert path.parent == Path(settings.default("org_playbooks_dir"))
+    assert "introduced_on: 2023-08-01" in path.read_text()
+    frame = playbook_catalog(store).set_index("playbook_id")
+    assert frame.index.tolist() == ["at_risk", "renewal_readiness"]
+    row = frame.loc["at_risk"]
+    assert row["defined"] and row["introduced_on"] == date(2023, 8, 1)
+    assert row["first_run_on"] == date(2024, 1, 1) and row["introduced_source"] == "definition"
+    assert "first run in the data opened 2024-01-01" in row["introduced_note"]
+    assert frame.loc["renewal_readiness", "introduced_note"] is None
+    # The runs now carry the adopted id, and the JSON says which date the windows use.
+    assert store.scalar("SELECT count(*) FROM playbook_runs WHERE playbook_id = 'at_risk'") == 8
+    entry = next(e for e in before_after_json(store) if e["playbook_id"] == "at_risk")
+    assert entry["introduced_on"] == "2023-08-01" and entry["first_run_on"] == "2024-01-01"
+    assert "the definition's date is used" in entry["introduced_note"]
+    # Only the organisation's definitions date the launch (the undefined one does not).
+    assert program_launch_date(store) == date(2023, 8, 1)
+    # The attribution is recorded like an import: undo puts the names back.
+    attributed = store.scalar("SELECT max(import_id) FROM imports")
+    undo_import(store, attributed)
+    assert store.scalar("SELECT count(*) FROM playbook_runs "
+                        "WHERE playbook_id = 'save_play_at_risk'") == 8
+
+
+def test_an_import_after_adoption_resolves_aliases(tmp_path, store):
+    from analysis.ingest.importer import import_file
+    from analysis.playbooks.adopt import adopt_template
+    adopt_template("at_risk", "2024-01-01", ["Save Play - At Risk"])
+    path = tmp_path / "ctas.csv"
+    path.write_text(_ctas([("C1", "A1", "Risk", "save play - at risk", "x", "2024-02-01",
+                            "", "Open", 3, 1)]))
+    import_file(store, "playbook_runs", path,
+                mapping=settings.ROOT / "data" / "mappings" / "gainsight_ctas.yaml")
+    assert store.scalar("SELECT playbook_id FROM playbook_runs") == "at_risk"
+
+
+def test_adopting_refuses_unknown_templates_and_second_copies(tmp_path):
+    from analysis.playbooks.adopt import adopt_template
+    with pytest.raises(ValueError, match="no template 'nope'"):
+        adopt_template("nope", "2024-01-01")
+    adopt_template("renewal", date(2024, 3, 1))
+    with pytest.raises(ValueError, match="already has a playbook 'renewal'"):
+        adopt_template("renewal", "2024-03-01")
+    # An alias that names another of its playbooks would give a run two owners.
+    with pytest.raises(ValueError, match="already names the playbook 'renewal'"):
+        adopt_template("at_risk", "2024-01-01", [" Renewal "])
+    assert sorted(p.name for p in Path(settings.default("org_playbooks_dir")).iterdir()) \
+        == ["renewal.yaml"]
+
+
+def test_the_demo_uses_the_templates(demo_store):
+    frame = playbook_catalog(demo_store)
+    assert frame["defined"].sum() == 12
+    assert program_launch_date(demo_store) == date(2024, 7, 1)
+
+
+def test_the_organisation_folder_is_never_the_templates(monkeypatch):
+    monkeypatch.setenv("PLAYBOOK_IMPACT_ORG_PLAYBOOKS_DIR", settings.default("playbooks_dir"))
+    with pytest.raises(ValueError, match="must not be the template folder"):
+        catalog.org_folder()

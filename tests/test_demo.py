@@ -517,3 +517,59 @@ def test_load_demo_refuses_a_store_with_data(store):
     with pytest.raises(ValueError, match="empty"):
         load_demo(store)
     assert store.scalar("SELECT count(*) FROM imports") == len(TABLES)
+
+
+# -- the demo kept apart (issue 13) -----------------------------------------------------------
+def test_the_demo_database_says_it_is_the_demo_and_uses_the_templates(demo_store):
+    from analysis.playbooks.catalog import uses_templates
+    assert demo_store.is_demo() and uses_templates(demo_store)
+
+
+def test_a_real_import_into_the_demo_is_refused_and_changes_nothing(demo_store, tmp_path):
+    from analysis.ingest.importer import ImportRefused, import_file
+    path = tmp_path / "accounts.csv"
+    path.write_text("account_id,name\nREAL-1,Our Customer\n")
+    before = demo_store.row_counts()
+    with pytest.raises(ImportRefused, match=r"demo organisation's database.*"
+                                            r"`python -m analysis init`"):
+        import_file(demo_store, "accounts", path)
+    assert demo_store.row_counts() == before
+
+
+_PAGES = ("overview", "import_data", "library", "usage", "before_after", "followers",
+          "consistency", "proficiency", "feedback", "quarterly_review")
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory):
+    """A small database marked as the demo, as load_demo marks the real one: every page must
+    say it shows demo data whatever the data is."""
+    from analysis.playbooks.catalog import use_templates
+    from analysis.store import Store
+    path = tmp_path_factory.mktemp("small_demo") / "demo.duckdb"
+    with Store(path) as store:
+        store.execute("INSERT INTO csms (csm_id, name) VALUES ('d1', 'Demo Person')")
+        use_templates(store)
+        store.set_meta("demo", "true")
+    return path
+
+
+@pytest.mark.parametrize("name", _PAGES)
+def test_every_page_says_it_shows_demo_data(small_demo, monkeypatch, name):
+    from streamlit.testing.v1 import AppTest
+    from tests.builders import page
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(small_demo))
+    at = AppTest.from_file(page(name), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    banners = [i for i in at.info if i.value.startswith("**Demo data.**")]
+    assert len(banners) == 1 and banners[0].icon == "🧪"
+
+
+def test_every_app_page_is_checked_for_the_banner():
+    import ast
+    from pathlib import Path
+    tree = ast.parse((Path(schema.__file__).parent.parent / "app.py").read_text())
+    listed = {Path(n.value).stem for n in ast.walk(tree)
+              if isinstance(n, ast.Constant) and isinstance(n.value, str)
+              and n.value.startswith("pages/")}
+    assert listed == set(_PAGES)

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from analysis import schema
 from analysis.ingest import values as V
 from analysis.ingest.importer import ImportRefused, import_file
+from analysis import schema
 from analysis.store import Store, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent

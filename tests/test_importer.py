@@ -19,6 +19,7 @@ import pytest
 
 from analysis.ingest.importer import ImportRefused, import_file, preview, read_export
 from analysis.ingest.mapping import Mapping
+from analysis.playbooks.catalog import use_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORTS = ROOT / "tests" / "exports"
@@ -110,6 +111,7 @@ def test_hubspot_companies_export(roster):
 
 
 def test_gainsight_cta_export_status_carries_the_outcome(roster):
+    use_templates(roster)  # an organisation whose playbooks are the templates: names resolve
     result = import_file(roster, "playbook_runs", EXPORTS / "gainsight_ctas.csv")
     assert (result.rows_loaded, result.rows_rejected) == (5, 1)
     assert result.rejected.reason.tolist() == ["steps_completed 9 is more than steps_total 4"]
@@ -334,6 +336,7 @@ def test_duplicate_keys_keep_the_last_row(store, tmp_path):
 
 
 def test_feedback_ratings_outside_1_to_5(store, tmp_path):
+    use_templates(store)  # "Renewal Runway" is the renewal template's name
     path = _write(tmp_path, "feedback.csv",
                   "Submitted At,CSM,Playbook,Rating,Comment\n"
                   "2025-05-01 10:00,C-1,Renewal Runway,5,Clear\n"
@@ -484,6 +487,7 @@ def test_mapping_file_names_columns_and_values(store, tmp_path):
 
 
 def test_scenario_comes_from_the_playbook_when_the_export_has_none(store, tmp_path):
+    use_templates(store)  # the scenario comes from the organisation's definition
     path = _write(tmp_path, "plays.csv", "Run ID,Account ID,Playbook,Created Date\n"
                                          "R-1,A-1,Renewal Runway,2025-01-05\n"
                                          "R-2,A-1,Made Up Play,2025-01-06\n")

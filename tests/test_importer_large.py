@@ -93,6 +93,8 @@ def test_parquet_columns_become_the_text_an_export_would_hold(tmp_path):
 
 def test_csv_and_parquet_of_the_same_runs_load_the_same_rows(store, tmp_path):
     store.execute("INSERT INTO csms (csm_id, name, email) VALUES ('C-1', 'Maria Lopez', NULL)")
+    from analysis.playbooks.catalog import use_templates
+    use_templates(store)  # "Renewal Runway" is the renewal template's name
     frame = pd.DataFrame({
         "run_id": ["R-1", "R-2", "R-3", "R-4"],
         "playbook_id": ["onboarding", "Renewal Runway", "qbr prep", "onboarding"],

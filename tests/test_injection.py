@@ -56,6 +56,9 @@ def hostile(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
     store = Store(folder / "hostile.duckdb")
     load_demo(store)
+    # The demo's data and playbooks, but not marked as the demo: the demo database itself
+    # refuses every import (analysis.demo.refuse_real_import).
+    store.set_meta("demo", "false")
     files = {
         # Each hostile account has the same hostile text in every text column.
         "accounts": _csv(["account_id", "name", "segment", "industry", "region", "csm_id",

@@ -1,6 +1,7 @@
 """The playbook library: the shipped definitions, validation errors, search and lookups."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import date
@@ -13,7 +14,7 @@ from analysis.playbooks.library import (PlaybookError, check_folder, load_playbo
                               undefined_playbooks)
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "playbooks"
+SHIPPED = ROOT / "playbooks" / "templates"
 BAD = Path(__file__).resolve().parent / "playbooks_bad"
 
 # The catalogue every helper codes against (common contract): id -> (name, category,
@@ -174,14 +175,47 @@ def _shipped_text(pid: str) -> str:
 
 
 def test_unknown_playbook_reference_and_duplicate_id_are_folder_errors(tmp_path):
-    (tmp_path / "a.yaml").write_text(_shipped_text("at_risk"))
-    (tmp_path / "b.yaml").write_text(_shipped_text("at_risk"))
+    text = _shipped_text("at_risk")
+    (tmp_path / "a.yaml").write_text(text.replace("goto_playbook: executive_escalation",
+                                                  "goto_playbook: war_room", 1))
+    (tmp_path / "b.yaml").write_text(text)
     errors, count = check_folder(tmp_path)
     assert count == 2
     assert "b.yaml:1: id: 'at_risk' is already defined in a.yaml" in errors
-    # at_risk's step 2 sends the CSM to executive_escalation, which this folder lacks.
+    # a.yaml's step 2 sends the CSM to war_room: neither in the folder nor a template.
     assert ("a.yaml:69: steps[1].branches[0].goto_playbook: no playbook with id "
-            "'executive_escalation' in the folder") in errors
+            "'war_room' in the folder") in errors
+    # An organisation's adopted at_risk may still branch to the escalation template.
+    assert not [e for e in errors if "executive_escalation" in e]
+
+
+def test_aliases_load_and_resolve_run_names(tmp_path):
+    text = _shipped_text("at_risk") + 'aliases:\n  - "Save Play - At Risk"\n  - Risk CTA\n'
+    (tmp_path / "at_risk.yaml").write_text(text)
+    assert load_playbook(tmp_path / "at_risk.yaml").aliases == ("Save Play - At Risk",
+                                                                "Risk CTA")
+    ids = playbook_ids_by_name(tmp_path)
+    assert ids["save_play_at_risk"] == ids["save play - at risk"] == ids["risk_cta"] == "at_risk"
+
+
+@pytest.mark.parametrize("aliases, message", [
+    ('  - "Save Play"\n  - save-play\n', "aliases[1]: 'save-play' is the same name as 'Save Play'"),
+    ("  - '--'\n", "aliases[0]: '--' has no letter or digit"),
+    ("  - 3\n", "aliases[0]: must be a non-empty text, got 3"),
+])
+def test_bad_aliases_are_errors_naming_the_field(tmp_path, aliases, message):
+    (tmp_path / "at_risk.yaml").write_text(_shipped_text("at_risk") + "aliases:\n" + aliases)
+    with pytest.raises(PlaybookError, match=re.escape(message)):
+        load_playbook(tmp_path / "at_risk.yaml")
+
+
+def test_an_alias_naming_another_playbook_is_a_folder_error(tmp_path):
+    (tmp_path / "renewal.yaml").write_text(_shipped_text("renewal"))
+    (tmp_path / "at_risk.yaml").write_text(_shipped_text("at_risk")
+                                           + "aliases:\n  - Renewal Runway\n")
+    errors, _ = check_folder(tmp_path)
+    assert ("at_risk.yaml:1: aliases: 'Renewal Runway' already names the playbook 'renewal' "
+            "(renewal.yaml)") in errors
 
 
 def test_version_written_as_a_number_keeps_its_text(tmp_path):

@@ -155,3 +155,82 @@ def test_a_zip_of_several_exports_offers_a_member_picker(db, tmp_path):
     at.button(key="import_0").click().run()
     assert not at.exception, at.exception
     assert _rows(db, "accounts") == 24 and _rows(db, "csms") == 0
+
+
+# -- the demo kept apart, and undo (issue 13) --------------------------------------------------
+def _demo_file(path: Path) -> Path:
+    """A small database marked as the demo's (load_demo marks the real one the same way)."""
+    from analysis.store import Store
+    with Store(path) as store:
+        store.execute("INSERT INTO csms (csm_id, name) VALUES ('d1', 'Demo Person')")
+        store.set_meta("demo", "true")
+    return path
+
+
+@pytest.fixture
+def demo_only(tmp_path, monkeypatch):
+    """No PLAYBOOK_IMPACT_DB: the app chooses; only the demo's file exists."""
+    monkeypatch.delenv("PLAYBOOK_IMPACT_DB", raising=False)
+    demo = _demo_file(tmp_path / "demo.duckdb")
+    org = tmp_path / "org.duckdb"
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DEMO_DB_PATH", str(demo))
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DB_PATH", str(org))
+    return demo, org
+
+
+def test_on_the_demo_imports_are_refused_and_the_organisation_can_start(demo_only):
+    demo, org = demo_only
+    at = _app()
+    assert any("Demo data" in i.value for i in at.info)  # the banner every page shows
+    assert any("demo organisation's database" in w.value for w in at.warning)
+    assert not at.get("file_uploader")  # no way to import into the demo
+    at.button(key="start_org").click().run()
+    assert not at.exception, at.exception
+    # Now on the organisation's own, empty database: no banner, the uploader is there.
+    assert not any("Demo data" in i.value for i in at.info)
+    assert at.get("file_uploader")
+    from pages.common import _store  # the app's own connections (one per file and process)
+    org_store = _store(str(org))
+    assert org_store.meta("started") == "true" and not org_store.is_demo()
+    demo_store = _store(str(demo))
+    assert demo_store.row_counts()["csms"] == 1 and demo_store.is_demo()
+
+
+def test_undo_button_reverses_an_import(db):
+    at = _upload(_app(), "csms.csv")
+    at.button(key="import_0").click().run()
+    csms = _rows(db, "csms")
+    assert csms > 0
+    at.run()
+    picked = at.selectbox(key="undo_pick")
+    assert picked.value.startswith("#1 csms.csv (csms)")
+    at.button(key="undo_import").click().run()
+    assert not at.exception, at.exception
+    assert any("Undid import 1" in s.value for s in at.success), [m.value for m in (*at.success, *at.error, *at.info)]
+    assert _rows(db, "csms") == 0
+
+
+def test_undo_button_says_why_an_import_cannot_be_undone(db, tmp_path):
+    from pages.common import get_store
+    from analysis.ingest.importer import import_file
+    store = get_store()
+    first = tmp_path / "c1.csv"
+    first.write_text("csm_id,name\nc1,Jane\n")
+    second = tmp_path / "c2.csv"
+    second.write_text("csm_id,name\nc1,Jane Doe\n")
+    import_file(store, "csms", first)
+    import_file(store, "csms", second)
+    at = _app()
+    at.selectbox(key="undo_pick").set_value("#1 c1.csv (csms)")
+    at.button(key="undo_import").click().run()
+    assert any("later import 2 (c2.csv" in e.value for e in at.error)
+    assert _rows(db, "csms") == 1
+
+
+def test_a_pinned_demo_database_says_how_to_switch(tmp_path, monkeypatch):
+    demo = _demo_file(tmp_path / "pinned-demo.duckdb")
+    monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(demo))
+    at = _app()
+    at.button(key="start_org").click().run()
+    assert any("points the app at the demo database" in e.value
+               for e in at.error)

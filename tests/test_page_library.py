@@ -13,6 +13,8 @@ PAGE = page("library")
 
 
 def _fill(store) -> None:
+    from analysis.playbooks.catalog import use_templates
+    use_templates(store)  # an organisation whose playbooks are the twelve templates
     _build(store)
     # A playbook the data knows and the library does not.
     store.execute("""insert into playbook_runs (run_id, scenario, playbook_id, account_id,
@@ -108,12 +110,54 @@ def test_card_download_is_the_quick_reference(app):
     assert card.proto.url.endswith(".md")
 
 
-def test_page_on_an_empty_database(empty_db):
+def _templates(at):
+    """The template library's table (inside its expander)."""
+    expander = next(e for e in at.expander if e.label.startswith("Template library"))
+    return expander.dataframe[0].value
+
+
+def test_page_on_an_empty_database_offers_the_templates(empty_db):
+    """A new organisation has no playbook of its own: the templates are offered, not listed
+    as its playbooks."""
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception
-    assert "12 of 12 playbooks" in [s.value for s in at.subheader]
+    assert "0 of 0 playbooks" in [s.value for s in at.subheader]
     assert "In the data, not yet defined" not in [s.value for s in at.subheader]
-    assert any("Import `health_snapshots`" in i.value for i in at.info)
+    templates = _templates(at)
+    assert len(templates) == 12 and "at_risk" in templates["playbook_id"].tolist()
+    assert at.button(key="adopt_button").label == "Adopt"
+
+
+def test_adopt_button_copies_a_template_with_the_organisations_date(empty_db):
+    from datetime import date
+    from pathlib import Path
+    from analysis import settings
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.selectbox(key="adopt_template").set_value("at_risk")
+    at.date_input(key="adopt_introduced_on").set_value(date(2024, 1, 1))
+    at.text_input(key="adopt_aliases").set_value("Save Play - At Risk")
+    at.button(key="adopt_button").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Adopted At-Risk Customer Save" in s.value for s in at.success)
+    written = Path(settings.default("org_playbooks_dir")) / "at_risk.yaml"
+    text = written.read_text()
+    assert "introduced_on: 2024-01-01" in text and '- "Save Play - At Risk"' in text
+    at.run()
+    assert "1 of 1 playbooks" in [s.value for s in at.subheader]
+    assert "at_risk" not in _templates(at)["playbook_id"].tolist()
+    assert len(_templates(at)) == 11
+
+
+def test_the_introduced_note_shows_when_definition_and_data_disagree(tmp_path, monkeypatch):
+    def fill(store):
+        _fill(store)  # at_risk is introduced 2024-07-01 by its template; runs from 2025
+    app_database(tmp_path / "notes.duckdb", monkeypatch, fill)
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.selectbox(key="playbook").set_value("at_risk").run()
+    assert not at.exception
+    notes = [c.value for c in at.caption if "the definition's date is used" in c.value]
+    # Dated 2024-07-01 by the template; its first run in the data opened 2025-03-20 (X2).
+    assert len(notes) == 1 and "2024-07-01" in notes[0] and "2025-03-20" in notes[0]
 
 
 def test_cached_trigger_results_follow_new_data(app, tmp_path):

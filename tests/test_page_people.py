@@ -21,6 +21,8 @@ PROFICIENCY = page("proficiency")
 
 def _fill(store) -> None:
     """Per-CSM renewals around the launch, and a roster with hire and ramp dates."""
+    from analysis.playbooks.catalog import use_templates
+    use_templates(store)  # the templates date the launch (2024-07-01)
     seed_renewals(store)
     seed_roster(store)
 

@@ -92,8 +92,39 @@ def test_previous_schema_version_migrates_without_losing_rows(tmp_path):
         assert s.next_import_id() == 2
         s.execute("INSERT INTO imports (import_id, kind, rows_updated, warnings) "
                   "VALUES (2, 'csms', 0, 'none')")
+        # Version 3's history tables exist; release 1's import kept none, so it cannot be
+        # undone, and says so.
+        history = s.query("SELECT table_name FROM duckdb_tables() "
+                          "WHERE table_name LIKE 'import_history_%'")["table_name"]
+        assert set(history) == {f"import_history_{k}" for k in schema.IMPORTABLE_KINDS}
+        from analysis.ingest.undo import list_imports
+        assert not list_imports(s).set_index("import_id").loc[1, "undoable"]
     with Store(path) as s:  # reopening a migrated file changes nothing
         assert s.row_counts()["imports"] == 2
+
+
+def test_an_older_demo_database_is_marked_as_the_demo_when_upgraded(tmp_path):
+    """Before version 3, `make run` loaded the demo into the organisation's file: a file
+    holding only demo imports is the demo (its playbooks the templates) after the upgrade."""
+    import duckdb
+    from analysis.playbooks.catalog import uses_templates
+    path = tmp_path / "v1.duckdb"
+    _v1_database(path)
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE imports SET file_name = 'demo'").fetchall()
+    con.close()
+    with Store(path) as s:
+        assert s.is_demo() and uses_templates(s)
+    other = tmp_path / "other.duckdb"
+    _v1_database(other)  # a real import: the organisation's own data, not the demo
+    with Store(other) as s:
+        assert not s.is_demo() and not uses_templates(s)
+
+
+def test_the_demo_marker_lives_in_schema_meta(store):
+    assert not store.is_demo() and store.meta("demo") is None
+    store.set_meta("demo", "true")
+    assert store.is_demo()
 
 
 def test_readers_keep_reading_while_a_write_is_open(store):

@@ -12,10 +12,19 @@ import analysis.ingest.importer as importer
 import analysis.ingest.readers as readers
 from analysis.ingest.importer import ImportRefused, import_file, preview
 from analysis.schema import TABLES
+from analysis.playbooks.catalog import use_templates
 from analysis.store import Store
 
 CSMS = "csm_id,name,email\nc1,Jane Doe,jane@example.com\nc2,Li Wei,li@example.com\n"
 ACCOUNTS = "account_id,name\nA1,Acme\nA2,Beta\n"
+
+@pytest.fixture
+def store(store):
+    """The runs below take their scenario from the playbook definitions: an organisation
+    whose playbooks are the templates."""
+    use_templates(store)
+    return store
+
 
 # 23 records after the header (rows 2-24; R5's quoted Notes hold a line break but it is one
 # row), by row number: 3 and 12 duplicate R2 (kept: row 21, chunks later); 5 is R4 again at
@@ -61,6 +70,7 @@ def _imported(tmp_path: Path, monkeypatch, name: str, kind: str, path: Path, chu
     """Import `path` into a fresh database with `chunk_rows` per chunk: (result, tables)."""
     monkeypatch.setenv("PLAYBOOK_IMPACT_IMPORT_CHUNK_ROWS", str(chunk_rows))
     with Store(tmp_path / f"{name}.duckdb") as store:
+        use_templates(store)  # scenarios come from the templates' definitions
         import_file(store, "csms", _write(tmp_path, "csms.csv", CSMS))
         import_file(store, "accounts", _write(tmp_path, "accounts.csv", ACCOUNTS))
         result = import_file(store, kind, path, **options)

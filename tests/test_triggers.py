@@ -115,7 +115,7 @@ def org(store):
 
 @pytest.fixture
 def playbook():
-    shipped = load_playbook(ROOT / "playbooks" / "at_risk.yaml")
+    shipped = load_playbook(ROOT / "playbooks" / "templates" / "at_risk.yaml")
     return replace(shipped, introduced_on=date(2025, 1, 1), triggers=(
         Trigger("customer_event", "Health below 60", "health_score < 60"),
         Trigger("customer_event", "Users down 30%", "active_users_change_mom <= -0.30"),

@@ -30,6 +30,7 @@ from analysis.ingest.headers import (HeaderMatch, KindDoubt, absent_mapping_head
                                      guess_kind, header_key, kind_doubt, match_headers,
                                      prefer_filled)
 from analysis.ingest.mapping import Mapping, as_mapping
+from analysis.ingest.undo import record_history
 from analysis.ingest.names import (looks_like_id, normalise_person, slugify,
                                    strip_person_status)
 # read_export, guess_kind and archive_members are re-exported: the upload page needs only
@@ -167,6 +168,8 @@ def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
     path = Path(path)
     name = file_name or path.name
     _check_kind(kind)
+    from analysis.demo import refuse_real_import
+    refuse_real_import(store)  # the demo database never takes an organisation's file
     plan = _mapping_for(mapping, kind, name)
     report(0.0, f"Reading {name}")
     source = open_export(path, name, sheet=sheet, member=member)
@@ -437,13 +440,13 @@ class _FileChecks:
     @property
     def playbook_ids(self) -> dict[str, str]:
         if self._playbook_ids is None:
-            self._playbook_ids = _library_ids()
+            self._playbook_ids = _library_ids(self.store)
         return self._playbook_ids
 
     @property
     def scenarios(self) -> dict[str, str]:
         if self._scenarios is None:
-            self._scenarios = {pb.id: pb.scenario for pb in _library_playbooks()}
+            self._scenarios = {pb.id: pb.scenario for pb in _library_playbooks(self.store)}
         return self._scenarios
 
 
@@ -865,19 +868,22 @@ def _top_counts(counts: dict, show=repr) -> str:
     return ", ".join(parts)
 
 
-def _library_playbooks():
+def _library_playbooks(store: Store):
     # Definitions enrich the import but never gate it: a broken library only loses names.
+    # The organisation's definitions only: a template it did not adopt names no run.
     try:
+        from analysis.playbooks.catalog import definitions_folder
         from analysis.playbooks.library import load_playbooks
-        return load_playbooks()
+        return load_playbooks(definitions_folder(store))
     except Exception:
         return ()
 
 
-def _library_ids() -> dict[str, str]:
+def _library_ids(store: Store) -> dict[str, str]:
     try:
+        from analysis.playbooks.catalog import definitions_folder
         from analysis.playbooks.library import playbook_ids_by_name
-        return playbook_ids_by_name()
+        return playbook_ids_by_name(definitions_folder(store))
     except Exception:
         return {}
 
@@ -1066,6 +1072,8 @@ def _write_import(store: Store, kind: str, source: Source, checks: _FileChecks,
         raise ImportRefused(f"{source.file_name}: no row could be loaded "
                             f"({_why_none(skipped, rejected)})")
     report(0.9, f"Loading {stage.rows_valid:,} rows")
+    if stage.columns:  # what the upsert replaces, kept so this import can be undone
+        record_history(store, kind, import_id, stage.rows, stage.columns)
     unchanged = _count_unchanged(store, TABLES[kind], stage.rows, stage.columns)
     updated = (_write_rows(store, TABLES[kind], stage.rows, stage.columns)
                if stage.columns else 0) - unchanged

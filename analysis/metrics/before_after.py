@@ -24,7 +24,7 @@ from analysis.metrics import stats
 from analysis.metrics.compare import compare_proportions
 from analysis.metrics.designs import assess as design, horizon
 from analysis.metrics.designs.multiplicity import adjust_frame
-from analysis.playbooks.catalog import playbook_catalog
+from analysis.playbooks.catalog import introduction_notes, playbook_catalog
 from analysis.filters import Filters
 from analysis.scope import scoped
 from analysis.store import Store, quote_ident
@@ -244,7 +244,10 @@ def before_after_json(store: Store, filters: Filters | None = None,
                       catalog: pd.DataFrame | None = None) -> list[dict]:
     """The `before_after` key of `metrics --json`: one dict per playbook, None for missing
     values, dates as ISO strings."""
+    catalog = playbook_catalog(store) if catalog is None else catalog
     frame = before_after(store, filters, catalog)
+    # Which date the windows rest on, and why when the definition and the data disagree.
+    notes = introduction_notes(catalog)
     out = []
     for row in frame.to_dict("records"):
         out.append({
@@ -260,6 +263,7 @@ def before_after_json(store: Store, filters: Filters | None = None,
                                                  "verdict")},
             **design.json_from_row(row),  # effect, claim, pending, ready_on, why
             "more_needed": None if row["more_needed"] is None else int(row["more_needed"]),
+            **notes.get(row["playbook_id"], {}),
         })
     return out
 

@@ -21,10 +21,12 @@ def _as_date(value) -> date:
 
 def program_launch_date(store: Store, folder=None, launch_date=None) -> date | None:
     """The launch date: `launch_date` when given, else the `launch_date` setting, else the
-    earliest introduced_on of the playbook catalogue; None when there is no playbook at all.
+    earliest introduced_on of the organisation's catalogue (`playbook_catalog`: never a
+    template it did not adopt); None when there is no playbook at all.
 
-    When some playbooks are defined, only they count: a playbook seen in the runs without a
-    definition is dated by its first run, which may be a practice older than the program.
+    When the organisation defined some playbooks, only they count: a playbook seen in the runs
+    without a definition is dated by its first run, which may be a practice older than the
+    program. With no definition, the first playbook run is the launch.
     """
     override = launch_date if launch_date is not None else settings.default("launch_date")
     if override is not None:

@@ -140,6 +140,8 @@ class Playbook:
     templates: tuple[Template, ...]
     changelog: tuple[ChangelogEntry, ...]
     source: str = ""
+    # The names its runs carry in exports ("Save Play - At Risk"): runs named so are its runs.
+    aliases: tuple[str, ...] = ()
 
     @property
     def trigger_kinds(self) -> tuple[str, ...]:
@@ -275,7 +277,7 @@ def _kind(value) -> str:
 _TOP_REQUIRED = ("id", "name", "category", "scenario", "version", "introduced_on", "owner",
                  "when_to_use", "steps", "changelog")
 _TOP_OPTIONAL = ("outcome_metric", "summary", "day_zero", "timeline", "success_criteria",
-                 "pitfalls", "resources", "templates")
+                 "pitfalls", "resources", "templates", "aliases")
 
 
 def _trigger(r: _Reader, raw, path) -> Trigger | None:
@@ -419,6 +421,14 @@ def _cross_checks(r: _Reader, pb: dict) -> None:
         r.error(("changelog",), f"has no entry for the current version {pb['version']!r}")
     if pb["id"] and slugify(pb["id"]) != pb["id"]:
         r.error(("id",), f"must be lower case letters, digits and _ (like {slugify(pb['id'])!r})")
+    seen: dict[str, str] = {}
+    for i, alias in enumerate(pb["aliases"]):
+        if not slugify(alias):
+            r.error(("aliases", i), f"{alias!r} has no letter or digit to match a run by")
+        elif slugify(alias) in seen:
+            r.error(("aliases", i), f"{alias!r} is the same name as {seen[slugify(alias)]!r} "
+                    "(case, spacing and punctuation are ignored)")
+        seen.setdefault(slugify(alias), alias)
 
 
 def _build(r: _Reader, data, source: str) -> Playbook | None:
@@ -448,6 +458,7 @@ def _build(r: _Reader, data, source: str) -> Playbook | None:
         resources=_list(r, d.get("resources"), ("resources",), _resource),
         templates=_list(r, d.get("templates"), ("templates",), _template),
         changelog=_list(r, d.get("changelog"), ("changelog",), _change, required=True),
+        aliases=r.texts(d.get("aliases"), ("aliases",)),
     )
     _cross_checks(r, pb)
     if r.errors:
@@ -533,11 +544,14 @@ def _load_folder(folder) -> tuple[tuple[Playbook, ...], tuple[str, ...], int]:
             continue
         seen[pb.id] = path.name
         playbooks.append(pb)
-    # A branch may send the CSM to another playbook: it must exist in the same library.
+    errors.extend(_alias_clashes(playbooks))
+    # A branch may send the CSM to another playbook: it must exist in the same library, or
+    # be a template (an adopted at_risk may still send the CSM to the escalation template).
+    targets = set(seen) | _template_ids(folder)
     for pb in playbooks:
         for i, step in enumerate(pb.steps):
             for j, branch in enumerate(step.branches):
-                if branch.goto_playbook and branch.goto_playbook not in seen:
+                if branch.goto_playbook and branch.goto_playbook not in targets:
                     path = ("steps", i, "branches", j, "goto_playbook")
                     reader = _Reader(Path(pb.source).name, _read_yaml(Path(pb.source))[1])
                     reader.error(path, f"no playbook with id {branch.goto_playbook!r} in the folder")
@@ -545,17 +559,46 @@ def _load_folder(folder) -> tuple[tuple[Playbook, ...], tuple[str, ...], int]:
     return tuple(sorted(playbooks, key=lambda p: p.id)), tuple(errors), len(files)
 
 
+def _template_ids(folder) -> set[str]:
+    """Ids of the template library, when `folder` is another one (else empty)."""
+    templates = Path(settings.default("playbooks_dir"))
+    if not templates.is_dir() or Path(folder).resolve() == templates.resolve():
+        return set()
+    return {p.id for p in load_playbooks(templates)}
+
+
+def _alias_clashes(playbooks) -> list[str]:
+    """An alias naming another playbook of the folder would make a run two playbooks'."""
+    owner: dict[str, Playbook] = {}
+    for pb in playbooks:
+        for name in (pb.id, pb.name):
+            owner.setdefault(slugify(name), pb)
+    errors = []
+    for pb in playbooks:
+        for alias in pb.aliases:
+            other = owner.get(slugify(alias))
+            if other is not None and other.id != pb.id:
+                errors.append(f"{Path(pb.source).name}:1: aliases: {alias!r} already names "
+                              f"the playbook {other.id!r} ({Path(other.source).name})")
+            else:
+                owner[slugify(alias)] = pb
+    return errors
+
+
 _CACHE: dict = {}
 
 
 def _cached(folder):
-    # Pages reload the library on every rerun; re-read only when a file changed.
+    # Pages reload the library on every rerun; re-read only when a file changed. One entry
+    # per folder: the templates and the organisation's folder are both read on most pages.
     files = _files(folder)
-    key = (str(folder), tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
-    if key not in _CACHE:
-        _CACHE.clear()
-        _CACHE[key] = _load_folder(folder)
-    return _CACHE[key]
+    signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    found = _CACHE.get(str(folder))
+    if found is None or found[0] != signature:
+        if len(_CACHE) > 8:  # tests make many temporary folders
+            _CACHE.clear()
+        found = _CACHE[str(folder)] = (signature, _load_folder(folder))
+    return found[1]
 
 
 def check_folder(folder: str | Path | None = None) -> tuple[list[str], int]:
@@ -585,14 +628,17 @@ def load_playbooks(folder: str | Path | None = None) -> tuple[Playbook, ...]:
 def playbook_ids_by_name(folder: str | Path | None = None) -> dict[str, str]:
     """How exports may name a playbook -> its id.
 
-    Keys are the id itself, `slugify(name)` ("onboarding_first_90_days") and the name in
-    lower case with spacing collapsed ("onboarding: first 90 days").
+    Keys are the id itself and, for its name and each of its aliases, `slugify(name)`
+    ("onboarding_first_90_days") and the name in lower case with spacing collapsed
+    ("onboarding: first 90 days"). The importer resolves with the organisation's folder
+    (analysis.playbooks.catalog.definitions_folder), never the templates it did not adopt.
     """
     out = {}
     for pb in load_playbooks(folder):
         out[pb.id] = pb.id
-        out[slugify(pb.name)] = pb.id
-        out[" ".join(pb.name.split()).casefold()] = pb.id
+        for name in (pb.name, *pb.aliases):
+            out.setdefault(slugify(name), pb.id)
+            out.setdefault(" ".join(name.split()).casefold(), pb.id)
     return out
 
 

@@ -188,7 +188,8 @@ def build_review(store: Store, quarter: str | Quarter, folder=None,
                                      "ci_low", "ci_high"])
     feedback = {f["playbook_id"]: f for f in feedback_json(store, in_quarter)}
     comments = _recent_comments(store, in_quarter)
-    changelog = _changelog_in(folder, q)
+    from analysis.playbooks.catalog import definitions_folder  # the organisation's own
+    changelog = _changelog_in(folder if folder is not None else definitions_folder(store), q)
     catalog = playbook_catalog(store, folder).set_index("playbook_id")
 
     sections = []
