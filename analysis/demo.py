@@ -30,7 +30,7 @@ import pandas as pd
 
 from analysis import schema, settings
 from analysis.store import Store, quote_ident
-from analysis.playbooks.catalog import use_templates
+from analysis.playbooks.catalog import template_playbooks, use_templates
 
 DATA_START = date(2022, 7, 1)
 DATA_END = date(2026, 10, 31)
@@ -57,33 +57,33 @@ class DemoPlaybook:
     follow_effect: float  # added to it when the run followed the playbook (adherence >= 0.8)
 
 
-def _pb(id_, intro, steps, per_month, duration, base, effect, versions=None, scenario=None):
-    return DemoPlaybook(id_, scenario or id_, intro, tuple(versions or (("1.0", intro),)),
-                        steps, per_month, duration, base, effect)
+def _pb(id_, per_month, duration, base, effect) -> DemoPlaybook:
+    """A template as the demo runs it: its scenario, introduction, versions and step count come
+    from the template's YAML (the one catalogue), the behaviour of its scenario from here."""
+    t = template_playbooks()[id_]
+    versions = tuple(sorted(((c.version, c.date) for c in t.changelog), key=lambda v: v[1]))
+    return DemoPlaybook(t.id, t.scenario, t.introduced_on, versions, len(t.steps), per_month,
+                        duration, base, effect)
 
 
-_JUL24, _OCT24, _JAN25 = date(2024, 7, 1), date(2024, 10, 1), date(2025, 1, 6)
-# The catalogue shared with analysis/playbooks/library.py (common contract); step counts follow the
-# YAML definitions. at_risk's outcome is drawn by its own confounded model (_at_risk_outcomes).
+# The shipped templates, which the demo organisation runs; at_risk's outcome is drawn by its
+# own confounded model (_at_risk_outcomes).
 CATALOGUE: tuple[DemoPlaybook, ...] = (
-    _pb("onboarding", _JUL24, 7, 22, 90, 0.62, 0.12,
-        (("1.0", _JUL24), ("2.0", date(2025, 4, 1)))),
-    _pb("adoption", _JUL24, 5, 30, 60, 0.55, 0.10),
-    _pb("retention", _JUL24, 4, 26, 60, 0.66, 0.02),
-    _pb("renewal", _JUL24, 6, 45, 120, 0.74, 0.14,
-        (("1.0", _JUL24), ("2.0", date(2025, 7, 1)))),
-    _pb("expansion", _JAN25, 5, 18, 75, 0.28, 0.10),
-    _pb("churn_recovery", _OCT24, 5, 9, 60, 0.18, 0.10),
-    _pb("at_risk", _JUL24, 8, 100, 45, 0.35, 0.13,
-        (("1.0", _JUL24), ("1.1", date(2025, 3, 3)))),
-    _pb("executive_escalation", _JUL24, 5, 7, 30, 0.55, 0.08),
-    _pb("champion_change", _JAN25, 6, 9, 45, 0.48, 0.10),
-    _pb("competitive_threat", date(2025, 4, 7), 6, 7, 45, 0.40, 0.03),
-    _pb("usage_drop", _OCT24, 6, 26, 30, 0.47, 0.12,
-        (("1.0", _OCT24), ("1.1", date(2025, 6, 2)))),
-    _pb("feature_adoption", _JAN25, 5, 22, 45, 0.50, 0.10),
-    # Not defined in playbooks/: exercises the "in the data, not yet defined" path.
-    _pb("qbr_prep", date(2025, 3, 3), 4, 18, 21, 0.70, 0.03, scenario="qbr"),
+    _pb("onboarding", 22, 90, 0.62, 0.12),
+    _pb("adoption", 30, 60, 0.55, 0.10),
+    _pb("retention", 26, 60, 0.66, 0.02),
+    _pb("renewal", 45, 120, 0.74, 0.14),
+    _pb("expansion", 18, 75, 0.28, 0.10),
+    _pb("churn_recovery", 9, 60, 0.18, 0.10),
+    _pb("at_risk", 100, 45, 0.35, 0.13),
+    _pb("executive_escalation", 7, 30, 0.55, 0.08),
+    _pb("champion_change", 9, 45, 0.48, 0.10),
+    _pb("competitive_threat", 7, 45, 0.40, 0.03),
+    _pb("usage_drop", 26, 30, 0.47, 0.12),
+    _pb("feature_adoption", 22, 45, 0.50, 0.10),
+    # Not a template: exercises the "in the data, not yet defined" path.
+    DemoPlaybook("qbr_prep", "qbr", date(2025, 3, 3), (("1.0", date(2025, 3, 3)),), 4, 18, 21,
+                 0.70, 0.03),
 )
 PLAYBOOK_BY_ID = {p.id: p for p in CATALOGUE}
 

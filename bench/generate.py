@@ -39,30 +39,26 @@ class CataloguePlaybook:
     versions: tuple[tuple[str, str], ...]  # (version, first day it applies)
 
 
-# The playbook catalogue every helper shares (common.md), plus the undefined "QBR Prep".
-CATALOGUE = (
-    CataloguePlaybook("onboarding", "onboarding", "2024-07-01",
-                      (("1.0", "2024-07-01"), ("2.0", "2025-04-01"))),
-    CataloguePlaybook("adoption", "adoption", "2024-07-01", (("1.0", "2024-07-01"),)),
-    CataloguePlaybook("retention", "retention", "2024-07-01", (("1.0", "2024-07-01"),)),
-    CataloguePlaybook("renewal", "renewal", "2024-07-01",
-                      (("1.0", "2024-07-01"), ("2.0", "2025-07-01"))),
-    CataloguePlaybook("expansion", "expansion", "2025-01-06", (("1.0", "2025-01-06"),)),
-    CataloguePlaybook("churn_recovery", "churn_recovery", "2024-10-01", (("1.0", "2024-10-01"),)),
-    CataloguePlaybook("at_risk", "at_risk", "2024-07-01",
-                      (("1.0", "2024-07-01"), ("1.1", "2025-03-03"))),
-    CataloguePlaybook("executive_escalation", "executive_escalation", "2024-07-01",
-                      (("1.0", "2024-07-01"),)),
-    CataloguePlaybook("champion_change", "champion_change", "2025-01-06", (("1.0", "2025-01-06"),)),
-    CataloguePlaybook("competitive_threat", "competitive_threat", "2025-04-07",
-                      (("1.0", "2025-04-07"),)),
-    CataloguePlaybook("usage_drop", "usage_drop", "2024-10-01",
-                      (("1.0", "2024-10-01"), ("1.1", "2025-06-02"))),
-    CataloguePlaybook("feature_adoption", "feature_adoption", "2025-01-06",
-                      (("1.0", "2025-01-06"),)),
-    # Not defined in playbooks/: the analysis must pick it up from the data alone.
-    CataloguePlaybook("qbr_prep", "qbr", "2024-01-15", (("1.0", "2024-01-15"),)),
-)
+# How often each playbook's scenario comes up (relative weights), in the order runs are drawn;
+# qbr_prep, not defined in playbooks/, must be picked up from the data alone.
+MIX = {"onboarding": 8, "adoption": 8, "retention": 7, "renewal": 9, "expansion": 5,
+       "churn_recovery": 3, "at_risk": 12, "executive_escalation": 3, "champion_change": 3,
+       "competitive_threat": 3, "usage_drop": 6, "feature_adoption": 5, "qbr_prep": 4}
+
+
+def _catalogue() -> tuple[CataloguePlaybook, ...]:
+    """The generated organisation's playbooks in MIX's order: the shipped templates (the one
+    catalogue, analysis.playbooks.catalog.template_playbooks), then the undefined qbr_prep."""
+    from analysis.playbooks.catalog import template_playbooks
+    templates = template_playbooks()
+    defined = tuple(
+        CataloguePlaybook(t.id, t.scenario, t.introduced_on.isoformat(),
+                          tuple(sorted((c.version, c.date.isoformat()) for c in t.changelog)))
+        for t in (templates[pid] for pid in MIX if pid in templates))
+    return defined + (CataloguePlaybook("qbr_prep", "qbr", "2024-01-15", (("1.0", "2024-01-15"),)),)
+
+
+CATALOGUE = _catalogue()
 DEFINED = tuple(p for p in CATALOGUE if p.id != "qbr_prep")
 
 SEGMENTS = ("Enterprise", "Mid-Market", "SMB")
@@ -235,7 +231,7 @@ def _versions(opened: np.ndarray, playbook: np.ndarray, has: np.ndarray) -> tupl
 def make_runs(rng, s: Sizes, owner: np.ndarray, arr: np.ndarray, segment: np.ndarray):
     """playbook_runs plus what run_steps needs (steps per run, completed, open flag, opened)."""
     n = s.runs
-    weights = np.array([8, 8, 7, 9, 5, 3, 12, 3, 3, 3, 6, 5, 4], dtype=float)
+    weights = np.array([MIX[p.id] for p in CATALOGUE], dtype=float)
     scenario_of = rng.choice(len(CATALOGUE), n, p=weights / weights.sum())
     opened = _uniform_dates(rng, n, DATA_START, DATA_END)
     intro = np.array([np.datetime64(p.introduced_on) for p in CATALOGUE])[scenario_of]

@@ -155,11 +155,12 @@ def test_shared_catalog_builds_once_per_block(store, two_defined, monkeypatch):
 # 2024-01-01; runs without a playbook (Upsell, Lifecycle) and the shipped templates (twelve,
 # introduced 2024-07-01 ... 2025-04-07) must not enter the analysis.
 _CTA_HEADER = ("CTA ID,Company ID,Reason,Playbook Name,Owner Name,Created Date,Closed Date,"
-               "Status,Total Task Count,Closed Task Count\n")
+               "Status,Total Task Count,Closed Task Count,Health Score at Creation\n")
 
 
 def _ctas(rows) -> str:
-    return _CTA_HEADER + "".join(",".join(map(str, r)) + "\n" for r in rows)
+    # Every CTA carries a health score at creation, the header the shipped mapping reads.
+    return _CTA_HEADER + "".join(",".join(map(str, r)) + ",55\n" for r in rows)
 
 
 def _org_exports(tmp_path):

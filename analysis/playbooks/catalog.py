@@ -42,6 +42,12 @@ def templates_folder() -> Path:
     return Path(settings.default("playbooks_dir"))
 
 
+def template_playbooks() -> dict:
+    """The template library's definitions by id: the one catalogue the demo organisation, the
+    benchmark's generated organisation and the tests take the shipped playbooks from."""
+    return {pb.id: pb for pb in load_playbooks(templates_folder())}
+
+
 def org_folder() -> Path:
     """The organisation's own definitions (the `org_playbooks_dir` setting); refused when it
     is the template folder, which would make every template the organisation's."""
