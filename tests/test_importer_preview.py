@@ -60,6 +60,15 @@ def _fingerprint(store) -> dict:
 
 
 @pytest.fixture
+def store(store):
+    """These runs name the shipped templates' playbooks (onboarding, renewal ...), whose
+    scenarios the importer fills in: an organisation that runs the templates."""
+    from analysis.playbooks.catalog import use_templates
+    use_templates(store)
+    return store
+
+
+@pytest.fixture
 def loaded(store, tmp_path):
     import_file(store, "csms", _write(tmp_path, "csms.csv", CSMS))
     import_file(store, "accounts", _write(tmp_path, "accounts.csv", ACCOUNTS))

@@ -68,7 +68,8 @@ def test_interval_labels_name_the_alpha_in_use(demo_db, alpha_level):
 def test_executive_summary_heads_the_page(demo_db, review):
     at = _app()
     at.selectbox(key="quarter").set_value("2025Q3").run()
-    summary = at.info[0].value
+    # Under the demo banner, the first thing the page says.
+    summary = next(i.value for i in at.info if not i.value.startswith("**Demo data.**"))
     assert summary.startswith("**In short.** What worked: ")
     # The summary of the built review, Markdown-escaped for the page.
     from pages.common import md_text

@@ -23,7 +23,10 @@ FEEDBACK = str(ROOT / "pages" / "feedback.py")
 
 
 def _fill(store: Store) -> None:
-    """The hand-built rows of test_usage and test_feedback, against the shipped playbooks."""
+    """The hand-built rows of test_usage and test_feedback, against the shipped playbooks
+    (an organisation that runs the templates)."""
+    from analysis.playbooks.catalog import use_templates
+    use_templates(store)
     fill_usage(store)
     for row in ANSWERS:
         store.execute("INSERT INTO feedback (submitted_at, csm_id, playbook_id, rating, comment)"
