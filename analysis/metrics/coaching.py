@@ -98,7 +98,7 @@ def separating_steps(store: Store, filters: Filters | None, playbook_id: str) ->
     interval), p_value, test (Fisher's exact or the z-test), separates (True when the
     interval excludes zero). Only closed runs with an outcome of success or failure count.
     """
-    runs_sql, params = scoped("playbook_runs", filters)
+    runs_sql, params = scoped("closed_runs", filters)
     counts = store.query(_STEP_ROWS.format(runs=runs_sql) + """
         select step_id,
                count(*) filter (where outcome = 'success') as success_n,
@@ -106,7 +106,6 @@ def separating_steps(store: Store, filters: Filters | None, playbook_id: str) ->
                count(*) filter (where outcome = 'failure') as failure_n,
                count(*) filter (where outcome = 'failure' and skipped) as failure_skipped
         from steps
-        where outcome in ('success', 'failure')
         group by step_id
     """, [*params, playbook_id])
     rows = []

@@ -76,8 +76,9 @@ def matured_monthly(store: Store, filters: Filters | None, windows: pd.DataFrame
     """
     if windows.empty or as_of is None:
         return pd.DataFrame(columns=MONTHLY_COLUMNS)
-    renewals_sql, renewals_params = scoped("renewals", filters, period=False)
-    runs_sql, runs_params = scoped("playbook_runs", filters, period=False)
+    # The semantic layer's definitions (analysis/semantic): decided renewals, runs with status.
+    renewals_sql, renewals_params = scoped("decided_renewals", filters, period=False)
+    runs_sql, runs_params = scoped("runs_with_status", filters, period=False)
     view = f"horizon_windows_{uuid.uuid4().hex}"
     sql = f"""
         WITH windows AS (
@@ -89,17 +90,17 @@ def matured_monthly(store: Store, filters: Filters | None, windows: pd.DataFrame
             FROM {quote_ident(view)}
         ),
         outcomes AS (
-            -- a renewal is decided on its renewal_date (the table holds decided ones only)
+            -- a renewal is decided on its renewal_date
             SELECT 'renewal_rate' AS metric, '' AS scenario, renewal_date AS day,
-                   outcome = 'renewed' AS success
+                   renewed AS success
             FROM {renewals_sql} r
-            WHERE outcome IN ('renewed', 'churned') AND renewal_date <= ?
+            WHERE renewal_date <= ?
             UNION ALL
             -- every run of the scenario, open or closed: a success only when recorded within
             -- the horizon and by the as-of date (a closed run without closed_on is taken as
             -- closed in time)
             SELECT 'success_rate', scenario, opened_on,
-                   coalesce(outcome = 'success' AND coalesce(status, 'closed') = 'closed'
+                   coalesce(is_closed AND succeeded
                             AND coalesce(closed_on, opened_on) <= opened_on + ?::INTEGER
                             AND coalesce(closed_on, opened_on) <= ?, false)
             FROM {runs_sql} q

@@ -76,19 +76,18 @@ def landmark_runs(store: Store, filters: Filters | None = None,
     (steps with a completed_on).
     """
     days = int(settings.default("landmark_days") if landmark_days is None else landmark_days)
-    runs_sql, params = scoped("playbook_runs", filters)
+    runs_sql, params = scoped("closed_runs", filters)
     only = ""
     if filters is not None and filters.playbook_id is not None:
         only, params = "AND q.playbook_id = ?", [*params, filters.playbook_id]
     return store.query(f"""
         with runs as (
-            select q.run_id, q.playbook_id, q.csm_id, q.account_id, q.outcome,
+            select q.run_id, q.playbook_id, q.csm_id, q.account_id, q.succeeded,
                    q.health_at_open, q.arr_at_open,
                    q.opened_on + to_days(cast(? as integer)) as landmark_on,
                    q.closed_on
             from {runs_sql} q
-            where q.playbook_id is not null and q.outcome in ('success', 'failure')
-              and coalesce(q.status, 'closed') = 'closed' {only}
+            where q.playbook_id is not null {only}
         ),
         steps as (
             select s.run_id,
@@ -100,7 +99,7 @@ def landmark_runs(store: Store, filters: Filters | None = None,
             group by s.run_id
         ),
         final as (
-            select r.playbook_id, r.csm_id, cast(r.outcome = 'success' as integer) as success,
+            select r.playbook_id, r.csm_id, cast(r.succeeded as integer) as success,
                    cast(r.health_at_open as double) as health_at_open,
                    cast(r.arr_at_open as double) as arr_at_open, a.segment,
                    coalesce(s.due_by_landmark, 0) as due_by_landmark,

@@ -65,15 +65,15 @@ def renewals_since_hire(store: Store, filters: Filters | None = None,
     DataFrame with csm_id, hire_date, end_date, renewal_date, renewed (0/1), draw (a number in
     [0, 1) fixed by the renewal id: the thinning lottery).
     """
-    renewals_sql, params = scoped("renewals", filters, period=False)
+    renewals_sql, params = scoped("decided_renewals", filters, period=False)
     csms_sql, csm_params = scoped("csms", filters)
     hired_since = "and c.hire_date >= ?" if since else ""
     return store.query(f"""
         with decided as (
             select renewal_id, csm_id, renewal_date,
-                   cast(outcome = 'renewed' as integer) as renewed
+                   cast(renewed as integer) as renewed
             from {renewals_sql} r
-            where csm_id is not null and outcome in ('renewed', 'churned')
+            where csm_id is not null
         ),
         final as (
             select d.csm_id, c.hire_date, c.end_date, d.renewal_date, d.renewed,
