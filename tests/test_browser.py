@@ -279,7 +279,8 @@ def _hosts(page) -> set:
     return hosts
 
 
-def _pick(page, key, option):
+def _choose(page, key, option):
+    """Choose a selectbox option by clicking it in the open list."""
     page.locator(f".st-key-{key} input").click()
     page.get_by_role("option", name=option, exact=True).click()
     _settle(page)
@@ -309,8 +310,8 @@ def test_filters_hold_on_every_page_in_two_orders_with_names_and_no_outside_requ
     hosts = _hosts(page)
     page.goto(f"{demo_url}/usage")
     _settle(page)
-    _pick(page, "flt_segment", "SMB")
-    _pick(page, "flt_team", "Scale Team")
+    _choose(page, "flt_segment", "SMB")
+    _choose(page, "flt_team", "Scale Team")
     assert _filters(page) == ("SMB", "Scale Team")
     titles = [t for t in _nav_titles(page) if t != "Import data"]
     assert "Coaching" in titles and "Quarterly review" in titles
