@@ -221,12 +221,13 @@ def _runs_frame(runs: RunArrays) -> pd.DataFrame:
 def _arrays_of(runs: pd.DataFrame) -> RunArrays:
     """A `closed_runs` frame (possibly one playbook's rows) as RunArrays."""
     segment = runs["segment"].astype(object).where(runs["segment"].notna(), None)
-    segments = sorted({s for s in segment if s is not None})
-    lookup = {label: i for i, label in enumerate(segments)}
-    playbooks = sorted(set(runs["playbook_id"]))
-    pb_lookup = {label: i for i, label in enumerate(playbooks)}
+    segments = sorted({s for s in segment.unique() if s is not None})
+    playbooks = sorted(set(runs["playbook_id"].unique()))
+    # Codes in the sorted labels' order (-1: no segment), without a Python loop over runs.
+    codes = pd.Categorical(segment, categories=segments).codes.astype(np.int64)
     return RunArrays(
-        playbook=np.array([pb_lookup[p] for p in runs["playbook_id"]], dtype=np.int64),
+        playbook=pd.Categorical(runs["playbook_id"].astype(object),
+                                categories=playbooks).codes.astype(np.int64),
         success=runs["success"].to_numpy(dtype=np.int8),
         adherence=runs["adherence"].to_numpy(dtype=float),
         follower=runs["follower"].to_numpy(dtype=bool),
@@ -234,8 +235,7 @@ def _arrays_of(runs: pd.DataFrame) -> RunArrays:
             dtype=float, na_value=np.nan),
         arr=pd.to_numeric(runs["arr_at_open"], errors="coerce").to_numpy(
             dtype=float, na_value=np.nan),
-        segment=np.array([lookup.get(s, -1) if s is not None else -1 for s in segment],
-                         dtype=np.int64),
+        segment=codes,
         playbook_ids=tuple(playbooks), segments=tuple(segments))
 
 

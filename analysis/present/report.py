@@ -222,7 +222,7 @@ def build_review(store: Store, quarter: str | Quarter, folder=None,
         figures={"effects": effect_dots(headlines, title=None),
                  "quarter_rates": quarter_rates(changes)},
         alpha=alpha, window_months=window_months,
-        summary=executive_summary(headlines, as_of=last_day), data_last_day=last_day,
+        summary=executive_summary(headlines), data_last_day=last_day,
     )
 
 
@@ -318,40 +318,11 @@ class _Figures:
 
 # -- executive summary --------------------------------------------------------------------------
 
-def claim_until_compare_merges(row: dict, kind: str, as_of: date | None = None) -> Claim:
-    """The claim of a headline row ('before_after' or 'followers'): its `claim` /
-    `followers_claim` key when the metric gives one, else derived here from the numbers.
-
-    Interim: the engineer "compare" is adding `claim` to every metric's entries; once merged,
-    delete this function and read the key.
-    """
-    key = "claim" if kind == "before_after" else "followers_claim"
-    if not _blank(row.get(key)):
-        return Claim(row[key])
-    if kind == "before_after":
-        estimate, low, high = row.get("diff"), row.get("diff_ci_low"), row.get("diff_ci_high")
-        base, n_a, n_b = row.get("before_rate"), row.get("before_n"), row.get("after_n")
-        good, bad = Claim.IMPROVED, Claim.WORSE
-    else:
-        estimate, low, high = (row.get("adjusted_diff"), row.get("adjusted_ci_low"),
-                               row.get("adjusted_ci_high"))
-        base, n_a, n_b = row.get("non_followers_rate"), row.get("non_followers_n"), \
-            row.get("followers_n")
-        good, bad = Claim.FOLLOWERS_BETTER, Claim.FOLLOWERS_WORSE
-    if any(_blank(v) for v in (estimate, low, high)):
-        return Claim.NOT_ENOUGH_DATA
-    if low > 0:
-        return good
-    if high < 0:
-        return bad
-    if stats.more_needed(None if _blank(base) else float(base), int(n_a or 0), int(n_b or 0)):
-        introduced = row.get("introduced_on")
-        months = settings.default("window_months")
-        if kind == "before_after" and as_of and not _blank(introduced) and \
-                pd.Timestamp(introduced) + pd.DateOffset(months=months) > pd.Timestamp(as_of):
-            return Claim.TOO_EARLY
-        return Claim.NOT_ENOUGH_DATA
-    return Claim.NO_CLEAR_CHANGE
+def _claim(row: dict, kind: str) -> Claim:
+    """The claim of a headline row for 'before_after' (`claim`) or 'followers'
+    (`followers_claim`), as the metrics gave it; a playbook without one has not enough data."""
+    value = row.get("claim" if kind == "before_after" else "followers_claim")
+    return Claim.NOT_ENOUGH_DATA if _blank(value) else Claim(value)
 
 
 def _names(rows: list[dict], most: int = 4) -> str:
@@ -362,12 +333,11 @@ def _names(rows: list[dict], most: int = 4) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def executive_summary(headlines: pd.DataFrame, as_of: date | None = None) -> str:
+def executive_summary(headlines: pd.DataFrame) -> str:
     """One paragraph for a VP from the playbooks' claims: what worked, what did not, what is
     too early to tell, and what to decide."""
     rows = headlines.to_dict("records")
-    claims = [(r, claim_until_compare_merges(r, "before_after", as_of),
-               claim_until_compare_merges(r, "followers", as_of)) for r in rows]
+    claims = [(r, _claim(r, "before_after"), _claim(r, "followers")) for r in rows]
     worked = [r for r, c, _ in claims if c == Claim.IMPROVED]
     worse = [r for r, c, _ in claims if c == Claim.WORSE]
     flat = [r for r, c, _ in claims if c == Claim.NO_CLEAR_CHANGE]
