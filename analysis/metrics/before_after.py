@@ -27,7 +27,7 @@ from analysis.metrics.designs.multiplicity import adjust_frame
 from analysis.playbooks.catalog import introduction_notes, playbook_catalog
 from analysis.filters import Filters
 from analysis.scope import scoped
-from analysis.store import Store, quote_ident
+from analysis.store import Store
 
 SIDES = ("before", "after")
 COLUMNS = [
@@ -85,16 +85,7 @@ def _outcome_counts(store: Store, filters: Filters | None, windows: pd.DataFrame
     view = f"before_after_windows_{uuid.uuid4().hex}"
     month = ", date_trunc('month', o.day)::DATE AS month" if by_month else ""
     sql = f"""
-        WITH windows AS (
-            -- Renewals count for a renewal_rate playbook whatever its scenario: key them ''
-            -- so the join below is one equality on (metric, scenario).
-            SELECT playbook_id, metric,
-                   CASE WHEN metric = 'renewal_rate' THEN '' ELSE scenario END AS scenario,
-                   CAST(introduced_on AS DATE) AS introduced_on,
-                   CAST(window_start AS DATE) AS window_start,
-                   CAST(window_end AS DATE) AS window_end
-            FROM {quote_ident(view)}
-        ),
+        WITH windows AS ({horizon.windows_sql(view)}),
         outcomes AS (
             -- a renewal is decided on its renewal_date
             SELECT 'renewal_rate' AS metric, '' AS scenario, renewal_date AS day,

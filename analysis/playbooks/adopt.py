@@ -9,7 +9,7 @@ imported under one of those names are then attributed to the adopted id by
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -18,21 +18,11 @@ from analysis.ingest.names import slugify
 from analysis.playbooks.catalog import org_folder, templates_folder
 from analysis.playbooks.library import (Playbook, PlaybookError, load_playbook, load_playbooks,
                                         playbook_ids_by_name)
+from analysis.playbooks.launch import as_date
 from analysis.store import Store
 
 _INTRODUCED = re.compile(r"^introduced_on:.*$", re.MULTILINE)
 _ALIASES = re.compile(r"^aliases:.*(?:\n(?:[ \t]+.*|-.*))*", re.MULTILINE)
-
-
-def _as_date(value) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ValueError(f"introduced_on {value!r} is not a date like 2024-01-01") from None
 
 
 def _yaml_text(value: str) -> str:
@@ -60,7 +50,7 @@ def adopt_template(template_id: str, introduced_on, aliases=(), *, store: Store 
     """
     folder = Path(folder) if folder is not None else org_folder()
     templates = Path(templates) if templates is not None else templates_folder()
-    introduced = _as_date(introduced_on)
+    introduced = as_date(introduced_on, "introduced_on")
     aliases = tuple(a.strip() for a in aliases if a and a.strip())
     template = next((p for p in load_playbooks(templates) if p.id == template_id), None)
     if template is None:

@@ -8,7 +8,8 @@ from analysis.playbooks.catalog import playbook_catalog
 from analysis.store import Store
 
 
-def _as_date(value) -> date:
+def as_date(value, what: str = "the launch_date setting") -> date:
+    """A date from a date, a timestamp or ISO text; `what` names the value in the error."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -16,7 +17,7 @@ def _as_date(value) -> date:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ValueError(f"the launch_date setting {value!r} is not an ISO date like 2024-07-01")
+        raise ValueError(f"{what} {value!r} is not an ISO date like 2024-07-01") from None
 
 
 def program_launch_date(store: Store, folder=None, launch_date=None) -> date | None:
@@ -30,9 +31,9 @@ def program_launch_date(store: Store, folder=None, launch_date=None) -> date | N
     """
     override = launch_date if launch_date is not None else settings.default("launch_date")
     if override is not None:
-        return _as_date(override)
+        return as_date(override)
     catalog = playbook_catalog(store, folder)
     if catalog["defined"].any():
         catalog = catalog[catalog["defined"]]
     introduced = catalog["introduced_on"].dropna()
-    return _as_date(min(introduced)) if len(introduced) else None
+    return as_date(min(introduced)) if len(introduced) else None

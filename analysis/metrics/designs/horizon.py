@@ -56,6 +56,21 @@ def fit_windows(windows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def windows_sql(view: str) -> str:
+    """The body of a `windows` CTE over a registered frame of playbook_windows() rows: one row
+    per playbook with its metric, the scenario its outcomes come from ('' for renewal_rate,
+    whose renewals count whatever the scenario, so the join is one equality on (metric,
+    scenario)), and its introduction and window dates."""
+    return f"""
+            SELECT playbook_id, metric,
+                   CASE WHEN metric = 'renewal_rate' THEN '' ELSE scenario END AS scenario,
+                   CAST(introduced_on AS DATE) AS introduced_on,
+                   CAST(window_start AS DATE) AS window_start,
+                   CAST(window_end AS DATE) AS window_end
+            FROM {quote_ident(view)}
+        """
+
+
 def matured_monthly(store: Store, filters: Filters | None, windows: pd.DataFrame,
                     as_of: date, horizon_days: int) -> pd.DataFrame:
     """Decided outcomes per playbook and month of its windows, under the horizon rule.
@@ -81,14 +96,7 @@ def matured_monthly(store: Store, filters: Filters | None, windows: pd.DataFrame
     runs_sql, runs_params = scoped("runs_with_status", filters, period=False)
     view = f"horizon_windows_{uuid.uuid4().hex}"
     sql = f"""
-        WITH windows AS (
-            SELECT playbook_id, metric,
-                   CASE WHEN metric = 'renewal_rate' THEN '' ELSE scenario END AS scenario,
-                   CAST(introduced_on AS DATE) AS intro,
-                   CAST(window_start AS DATE) AS window_start,
-                   CAST(window_end AS DATE) AS window_end
-            FROM {quote_ident(view)}
-        ),
+        WITH windows AS ({windows_sql(view)}),
         outcomes AS (
             -- a renewal is decided on its renewal_date
             SELECT 'renewal_rate' AS metric, '' AS scenario, renewal_date AS day,
@@ -108,8 +116,9 @@ def matured_monthly(store: Store, filters: Filters | None, windows: pd.DataFrame
         ),
         final AS (
             SELECT w.playbook_id,
-                   (year(o.day) - year(w.intro)) * 12 + month(o.day) - month(w.intro)
-                     - CASE WHEN day(o.day) < day(w.intro) THEN 1 ELSE 0 END AS month,
+                   (year(o.day) - year(w.introduced_on)) * 12
+                     + month(o.day) - month(w.introduced_on)
+                     - CASE WHEN day(o.day) < day(w.introduced_on) THEN 1 ELSE 0 END AS month,
                    count(*) FILTER (WHERE o.day + ?::INTEGER <= ?) AS n,
                    count(*) FILTER (WHERE o.day + ?::INTEGER <= ? AND o.success) AS successes,
                    count(*) FILTER (WHERE o.day + ?::INTEGER > ?) AS pending
