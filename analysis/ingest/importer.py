@@ -947,22 +947,26 @@ def _why_none(skipped: pd.DataFrame, rejected: pd.DataFrame) -> str:
     return shown or "no data rows"
 
 
-def _runs_warning(missing: pd.DataFrame) -> list[str]:
+def _missing_warning(missing: pd.DataFrame, rows: str, what: str, advice: str = "") -> list[str]:
+    """The warning for rows naming keys not imported yet (`missing`: key, count; commonest
+    first): "12 steps reference runs not imported yet: 'R9' (7), 'R4' (5)"."""
     if missing.empty:
         return []
     shown = ", ".join(f"{a!r} ({n:,})" for a, n in missing.head(_SHOWN).itertuples(index=False))
     more = f", and {len(missing) - _SHOWN:,} more" if len(missing) > _SHOWN else ""
-    return [f"{int(missing['count'].sum()):,} steps reference runs not imported yet: "
-            f"{shown}{more} (import the runs first, or check which header holds the run id)"]
+    return [f"{int(missing['count'].sum()):,} {rows} reference {what} not imported yet: "
+            f"{shown}{more}{advice}"]
 
 
 def _staged_unknown_runs(store: Store, kind: str, rows: str, columns: list[str]) -> list[str]:
     """Steps whose run_id no imported run has still load: say how many (staged rows)."""
     if kind != "run_steps" or "run_id" not in columns:
         return []
-    return _runs_warning(store.query(
+    return _missing_warning(store.query(
         f"SELECT run_id, count(*) AS count FROM {rows} WHERE run_id NOT IN "
-        "(SELECT run_id FROM playbook_runs) GROUP BY run_id ORDER BY count DESC, run_id"))
+        "(SELECT run_id FROM playbook_runs) GROUP BY run_id ORDER BY count DESC, run_id"),
+        "steps", "runs",
+        " (import the runs first, or check which header holds the run id)")
 
 
 def _count_unchanged(store: Store, table, view: str, columns: list[str]) -> int:
@@ -992,17 +996,6 @@ def _supersede_rejected(store: Store, sha256: str, kind: str, import_id: int) ->
 def _empty_rejected() -> pd.DataFrame:
     return pd.DataFrame({"row_number": pd.Series(dtype="int64"),
                          "raw": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
-
-
-def _accounts_warning(missing: pd.DataFrame) -> list[str]:
-    """The warning for rows naming accounts not imported yet (account_id, count; commonest
-    first)."""
-    if missing.empty:
-        return []
-    shown = ", ".join(f"{a!r} ({n:,})" for a, n in missing.head(_SHOWN).itertuples(index=False))
-    more = f", and {len(missing) - _SHOWN:,} more" if len(missing) > _SHOWN else ""
-    return [f"{int(missing['count'].sum()):,} rows reference accounts not imported yet: "
-            f"{shown}{more}"]
 
 
 def _step_sources_disagree(store: Store, kind: str, staged: str) -> list[str]:
@@ -1210,7 +1203,7 @@ class _Stage:
             f"SELECT account_id, count(*) AS count FROM {self.rows} WHERE account_id IS NOT "
             "NULL AND account_id NOT IN (SELECT account_id FROM accounts) "
             "GROUP BY account_id ORDER BY count DESC, account_id")
-        return _accounts_warning(missing)
+        return _missing_warning(missing, "rows", "accounts")
 
     def rejected_rows(self) -> pd.DataFrame:
         rejected = self.store.query(f"SELECT row_number, raw, reason FROM {self.rejected} "

@@ -59,6 +59,12 @@ def effect_of_claim(claim, diff) -> str:
     return {"good": IMPROVED, "bad": WORSE}.get(tone, UNCLEAR)
 
 
+def _rate_columns(prefix: str, side: dict) -> dict:
+    """<prefix>_n, _rate, _ci_low, _ci_high of one side of a comparison (n 0 when absent)."""
+    return {f"{prefix}_n": side.get("n", 0),
+            **{f"{prefix}_{k}": side.get(k) for k in ("rate", "ci_low", "ci_high")}}
+
+
 def _side(entry: dict | None, key: str) -> dict:
     return (entry or {}).get(key) or {}
 
@@ -100,19 +106,13 @@ def playbook_headlines(store: Store, filters: Filters | None = None,
             "playbook_id": pb.playbook_id, "name": pb.name, "category": pb.category,
             "defined": bool(pb.defined), "metric": e.get("metric", pb.outcome_metric),
             "introduced_on": e.get("introduced_on", _iso(pb.introduced_on)),
-            "before_n": before.get("n", 0), "before_rate": before.get("rate"),
-            "before_ci_low": before.get("ci_low"), "before_ci_high": before.get("ci_high"),
-            "after_n": after.get("n", 0), "after_rate": after.get("rate"),
-            "after_ci_low": after.get("ci_low"), "after_ci_high": after.get("ci_high"),
+            **_rate_columns("before", before), **_rate_columns("after", after),
             "diff": e.get("diff"), "diff_ci_low": e.get("diff_ci_low"),
             "diff_ci_high": e.get("diff_ci_high"), "p_value": e.get("p_value"),
             "verdict": e.get("verdict") or "No outcomes in the windows around its introduction.",
             "effect": effect_of_claim(e.get("claim"), e.get("diff")),
             "claim": e.get("claim"),
-            "followers_n": fol.get("n", 0), "followers_rate": fol.get("rate"),
-            "followers_ci_low": fol.get("ci_low"), "followers_ci_high": fol.get("ci_high"),
-            "non_followers_n": non.get("n", 0), "non_followers_rate": non.get("rate"),
-            "non_followers_ci_low": non.get("ci_low"), "non_followers_ci_high": non.get("ci_high"),
+            **_rate_columns("followers", fol), **_rate_columns("non_followers", non),
             "adjusted_diff": f.get("adjusted_diff"), "adjusted_ci_low": f.get("adjusted_ci_low"),
             "adjusted_ci_high": f.get("adjusted_ci_high"), "followers_method": f.get("method"),
             "followers_verdict": f.get("verdict"), "followers_claim": f.get("claim"),
