@@ -1,0 +1,68 @@
+"""What a verdict rests on, in one sentence: the design that produced the claim and what it
+assumes.
+
+One sentence per effect method (the `effect.method` of `metrics --json`), written once and read
+by the pages (a caption under each verdict) and the review pack (its methods footnote); the
+README's table says the same in its own words. The numbers in a sentence (the horizon, the
+landmark day, the window) come from the settings the figures were computed with.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from analysis.metrics.claims import Claim
+
+# The sentences, by effect method; {names} are settings.
+_NOTES = {
+    "interrupted_time_series": (
+        "Verdict from an interrupted time series: the step the monthly rate takes at the "
+        "introduction beyond the trend of up to {its_pre_months} months before it (the "
+        "{its_exclude_months} months just before left out), each outcome counted once its "
+        "{outcome_horizon_days}-day horizon has passed; it assumes the earlier trend would have "
+        "carried on and nothing else changed when the playbook arrived."),
+    "difference_in_differences": (
+        "Verdict from a difference in differences: the change where the playbook was rolled "
+        "out against the change, over the same months, where it had not been rolled out yet, "
+        "each outcome counted once its {outcome_horizon_days}-day horizon has passed; it "
+        "assumes both would have moved alike without the playbook."),
+    "landmark_ipw_cluster": (
+        "Verdict from a landmark design: among runs still open on day {landmark_days}, those "
+        "that had done the steps due by then against those that had not, on the outcome after "
+        "that day, weighted for health, ARR, segment and the CSM, intervals clustered by CSM; "
+        "it assumes nothing else drives both a CSM's adherence and the outcome."),
+    "association": (
+        "No verdict either way: steps carry no completion dates, so a run going badly may be "
+        "abandoned part-way and look like poor adherence; the difference is an association, "
+        "not an effect of following the playbook."),
+    "dl_tau_ratio_bootstrap": (
+        "Verdict from the spread of CSMs' true renewal rates beyond binomial noise (a "
+        "random-effects estimate) after against before the launch, with an interval from "
+        "resampling CSMs; it assumes each CSM's renewals are independent draws at that CSM's "
+        "own rate."),
+    "km_median_ratio_logrank_permutation": (
+        "Verdict from time to ramp (the roster's ramped_on date, else the rate over a CSM's "
+        "last {ramp_last_renewals} decided renewals reaching the veterans' median, every book "
+        "thinned to a common volume first) "
+        "compared between cohorts with a permutation test over CSMs; it assumes CSMs who left "
+        "before ramping would have ramped like those who stayed."),
+    "newcombe_difference": (
+        "Verdict from the difference between two success rates with Newcombe's interval; it "
+        "assumes the runs each version handled were alike, since versions are not assigned at "
+        "random."),
+}
+
+
+def design_note(method: str | None, claim: str | None, values: Mapping[str, object]) -> str | None:
+    """The sentence for a verdict: `method` is its effect's method, `claim` its claim, `values`
+    the settings it was computed with (a mapping of setting name to value). None when the
+    method is unknown (no verdict was reached by a design)."""
+    key = "association" if claim == Claim.ASSOCIATION_ONLY else method
+    note = _NOTES.get(key or "")
+    return None if note is None else note.format_map(values)
+
+
+def design_notes(pairs: Iterable[tuple[str | None, str | None]],
+                 values: Mapping[str, object]) -> list[str]:
+    """The distinct sentences for several (method, claim) pairs, in first-seen order."""
+    notes = (design_note(method, claim, values) for method, claim in pairs)
+    return list(dict.fromkeys(note for note in notes if note))
