@@ -21,16 +21,25 @@ def _noiseless(b0=-0.5, b1=0.02, b2=0.4, months=range(-24, 12), n=1000.0):
     return pd.DataFrame({"month": t.astype(int), "n": n, "successes": n * p})
 
 
-def test_a_noiseless_series_gives_back_its_step_on_the_probability_scale():
-    series = _noiseless()
-    fit = its_effect(series, alpha=0.05, min_months=6)
+def _jittered(b0=-0.5, b1=0.02, b2=0.4, months=range(-24, 12), n=1000.0):
+    """The noiseless series with successes moved ±5 month by month: a Pearson χ² above 0,
+    so the quasi-binomial interval has a width, while the fit stays close to (b0, b1, b2)."""
+    series = _noiseless(b0, b1, b2, months, n)
+    series["successes"] += np.where(np.arange(len(series)) % 2 == 0, 5.0, -5.0)
+    return series
+
+
+def test_a_series_gives_back_its_step_on_the_probability_scale():
+    fit = its_effect(_jittered(), alpha=0.05, min_months=6)
     # By hand: the mean over months 0..11 of expit(-0.5 + 0.02 t + 0.4) - expit(-0.5 + 0.02 t).
     t = np.arange(12.0)
     expected = np.mean(_expit(-0.1 + 0.02 * t) - _expit(-0.5 + 0.02 * t))
     assert fit.effect.method == METHOD
-    assert fit.effect.estimate == pytest.approx(expected, abs=1e-9)
+    assert fit.effect.estimate == pytest.approx(expected, abs=2e-3)
     assert fit.effect.ci_low < expected < fit.effect.ci_high
     assert fit.effect.p_value < 1e-6
+    # Without the jitter the fit is exact: the same step to 1e-9.
+    assert its_effect(_noiseless()).effect.estimate == pytest.approx(expected, abs=1e-9)
 
 
 def test_hand_irls_matches_statsmodels_glm_with_pearson_scale():
@@ -49,13 +58,20 @@ def test_hand_irls_matches_statsmodels_glm_with_pearson_scale():
     assert df == len(t) - 3
 
 
-def test_the_scale_never_shrinks_the_errors_below_binomial():
-    series = _noiseless()  # Pearson chi-square 0: the binomial errors stay
+def test_the_scale_is_the_pearson_chi_square_over_df_both_ways():
+    # Quasi-likelihood (R's quasibinomial): binomial covariance times Pearson χ²/df, whether
+    # that is above 1 or below; the jittered series is underdispersed (±5 on n = 1000).
+    series = _jittered()
     x = np.column_stack([np.ones(36), series["month"], series["month"] >= 0]).astype(float)
-    _, cov, _ = _fit_binomial(x, series["successes"].to_numpy(float), series["n"].to_numpy(float))
-    mu = _expit(x @ np.array([-0.5, 0.02, 0.4]))
-    binomial = np.linalg.inv((x.T * (1000 * mu * (1 - mu))) @ x)
-    assert np.allclose(cov, binomial, rtol=1e-6)
+    s, n = series["successes"].to_numpy(float), series["n"].to_numpy(float)
+    beta, cov, df = _fit_binomial(x, s, n)
+    mu = _expit(x @ beta)
+    binomial = np.linalg.inv((x.T * (n * mu * (1 - mu))) @ x)
+    pearson = np.sum((s - n * mu) ** 2 / (n * mu * (1 - mu)))
+    assert pearson / df < 1
+    assert np.allclose(cov, binomial * pearson / 33, rtol=1e-6)
+    params, bse = fit_with_statsmodels(series)  # statsmodels' scale='X2' is not floored either
+    assert np.allclose(np.sqrt(np.diag(cov)), bse, rtol=1e-6)
 
 
 def test_too_few_months_and_excluded_months():
