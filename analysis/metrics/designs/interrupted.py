@@ -15,10 +15,10 @@ Months may differ from one another more than binomial noise says (seasons, staff
 standard errors are quasi-binomial (McCullagh & Nelder 1989, §9.2; R's `quasibinomial`): the
 binomial covariance scaled by the Pearson χ²/df, with a t reference on the residual degrees of
 freedom, which accounts for the scale being estimated. The scale is not floored at 1: under
-plain binomial months a floor at 1 only widens the interval (about 4 points of power for a
+plain binomial months a floor at 1 only widens the interval (4 to 5 points of power for a
 15-point step at ~300 outcomes a side in bench/calibrate, and false claims 3.6% instead of
 5% two-sided). It is floored at `SCALE_FLOOR_QUANTILE` of its own sampling distribution
-(χ²_df quantile / df, about 0.37 for 31 df): sampled outcomes go below that once in a
+(χ²_df quantile / df, about 0.39 for 31 df): sampled outcomes go below that once in a
 thousand series, so a series that does is rounded or constructed data whose near-perfect
 fit says nothing about the noise.
 
