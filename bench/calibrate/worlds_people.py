@@ -11,9 +11,11 @@ claim in them is false; planted worlds carry a known effect and measure power.
 - followers_planted: following the steps due by day 30 adds 15 points, ~300 outcomes a side.
 - consistency_books_grow (null): CSMs' true rates keep their spread while books grow from
   ~12 to ~40 decided renewals a year.
-- consistency_halved: the true-rate SD halves after launch, ~40 renewals a CSM a window.
+- consistency_halved: the true-rate SD halves after launch, ~60 renewals a CSM a window
+  (and consistency_halved_50: the same with twice the CSMs).
 - proficiency_volume (null): new hires learn exactly as before but handle twice the renewals.
-- proficiency_faster: new hires ramp 40% faster, the same volumes as before.
+- proficiency_faster: new hires ramp 40% faster, the same volumes as before (and
+  proficiency_faster_large: 40 hires a cohort with twice the renewals).
 """
 from __future__ import annotations
 
@@ -168,6 +170,9 @@ CONSISTENCY = [
     World("consistency_halved", "consistency", False,
           lambda rng: _consistency_org(rng, 25, 0.08, 0.04, 60, 60), _claim,
           "25 CSMs, ~60 renewals a window, true-rate SD halves from 8 to 4 points"),
+    World("consistency_halved_50", "consistency", False,
+          lambda rng: _consistency_org(rng, 50, 0.08, 0.04, 60, 60), _claim,
+          "the same halving with 50 CSMs"),
 ]
 
 # -- proficiency -------------------------------------------------------------------------------
@@ -232,6 +237,9 @@ PROFICIENCY = [
     World("proficiency_faster", "proficiency", False,
           lambda rng: _proficiency_org(rng, 14, 24.0, 0.6), _claim,
           "14 hires a cohort, 24 renewals a year each; hires after launch ramp 40% faster"),
+    World("proficiency_faster_large", "proficiency", False,
+          lambda rng: _proficiency_org(rng, 40, 48.0, 0.6, volume_before=48.0), _claim,
+          "the same 40% faster ramp with 40 hires a cohort and 48 renewals a year each"),
 ]
 
 WORLDS: list[World] = [*FOLLOWERS, *CONSISTENCY, *PROFICIENCY]

@@ -11,9 +11,24 @@ The design here fits the monthly series of both windows with a binomial GLM
 reach back `its_pre_months`, 24 by default, as far as the data goes), so the pre-trend b1
 is estimated and the effect is the step b2 the series takes at the introduction, reported on
 the probability scale: the mean over the after months of p(with the step) − p(without it).
-Months differ from one another more than binomial noise says (seasons, staffing), so the
-standard errors are quasi-binomial: scaled by the Pearson χ²/df when that exceeds 1, with a t
-reference on the residual degrees of freedom.
+Months may differ from one another more than binomial noise says (seasons, staffing), so the
+standard errors are quasi-binomial (McCullagh & Nelder 1989, §9.2; R's `quasibinomial`): the
+binomial covariance scaled by the Pearson χ²/df, with a t reference on the residual degrees of
+freedom, which accounts for the scale being estimated. The scale is not floored at 1: under
+plain binomial months a floor at 1 only widens the interval (4 to 5 points of power for a
+15-point step at ~300 outcomes a side in bench/calibrate, and false claims 3.6% instead of
+5% two-sided). It is floored at `SCALE_FLOOR_QUANTILE` of its own sampling distribution
+(χ²_df quantile / df, about 0.39 for 31 df): sampled outcomes go below that once in a
+thousand series, so a series that does is rounded or constructed data whose near-perfect
+fit says nothing about the noise.
+
+What the design assumes: without the playbook the monthly rate would have gone on along a
+straight line on the logit scale through the fitted months; nothing else changed in the month
+the playbook arrived; months are independent given the line (overdispersion allowed, serial
+correlation not). The price of the trend is power: the step is an extrapolation of the
+pre-trend, so its variance is about 2.9 times a plain before-vs-after difference's with 24
+months before (2 left out) and 12 after (CALIBRATION.md, "Why the before/after time series
+needs ...").
 
 The months just before an introduction are left out of the fit (`exclude_months`): a playbook
 is often introduced *because* the last quarter went badly, and those months would drag the
@@ -32,6 +47,9 @@ from scipy import stats as sps
 from analysis.metrics.claims import Claim, Effect
 
 METHOD = "interrupted_time_series"
+# The lowest quasi-binomial scale taken from the data, as a quantile of the Pearson χ²/df
+# binomial months give (see the module docstring).
+SCALE_FLOOR_QUANTILE = 0.001
 
 
 @dataclass(frozen=True)
@@ -93,8 +111,9 @@ def its_effect(series: pd.DataFrame, alpha: float = 0.05, min_months: int = 6,
 def _fit_binomial(x: np.ndarray, s: np.ndarray, n: np.ndarray):
     """Binomial GLM by iteratively reweighted least squares.
 
-    Returns (beta, covariance, df): the covariance is quasi-binomial (inflated by Pearson
-    χ²/df when that exceeds 1, never deflated), df the residual degrees of freedom. (None, None,
+    Returns (beta, covariance, df): the covariance is quasi-binomial (the binomial one times
+    the Pearson χ²/df, never below χ²_df's SCALE_FLOOR_QUANTILE / df), df the residual
+    degrees of freedom. (None, None,
     None) when the fit does not converge (a separated series).
     """
     # statsmodels' GLM(Binomial) gives the same coefficients; a hand IRLS on three columns is
@@ -126,7 +145,8 @@ def _fit_binomial(x: np.ndarray, s: np.ndarray, n: np.ndarray):
     cov = np.linalg.inv((x.T * w) @ x)
     df = max(len(n) - x.shape[1], 1)
     pearson = float(np.sum((s - n * mu) ** 2 / (n * mu * (1 - mu))))
-    return beta, cov * max(1.0, pearson / df), df
+    floor = sps.chi2.ppf(SCALE_FLOOR_QUANTILE, df) / df
+    return beta, cov * max(pearson / df, floor), df
 
 
 def _mean_step(x: np.ndarray, beta: np.ndarray, post: np.ndarray):

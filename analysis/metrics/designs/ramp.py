@@ -19,6 +19,24 @@ permutations of the cohort labels (Kaplan–Meier curves, the ratio of medians a
 estimate): FASTER / SLOWER when the test rejects at alpha / 2 (see CLAIM_ALPHA_SHARE), in the
 direction of its statistic; NOT_ENOUGH_DATA with fewer than MIN_CSMS_PER_COHORT
 CSMs in a cohort or no ramp at all. The explicit ramped_on path uses the same comparison.
+
+What the design assumes: hires of the two cohorts are exchangeable apart from the programme
+(the permutation test's null), the veterans' median rate is a target that did not move with the
+launch (an organisation-wide rise in renewals reads as a faster ramp), and a ramp shows as a
+first window of N kept renewals at the target. That window is a coarse, noisy signal: with 24
+renewals a year the tenth renewal comes about five months after hire, later than a 40%-faster
+hire (median 108 days against 180) has ramped, and a hire whose final rate is three points
+above the target fills a 9-of-10 window by chance as much as by skill. The evidence itself is
+thin there: over their first 180 days 14 hires a cohort decide ~170 renewals, and a 40%-faster
+ramp (a 25-point deficit closing over 108 days instead of 180) lifts that rate by about 5
+points, z ≈ 1.1. A tenure-stratified comparison of the cohorts' renewal rates over their first
+180 days (residuals from the pooled rate per tenure month, summed per CSM, cohort labels
+permuted) finds bench/calibrate's proficiency_faster 14% of the time (the rule here 12.5%) and
+keeps proficiency_volume at 2% a direction; with 40 hires a cohort and 48 renewals a year it
+finds 55% (200 simulated organisations) where the rule finds 24.5% (proficiency_faster_large) —
+a lead worth following if "faster ramp" may come to mean "closer to the veterans earlier in
+tenure" (it would also need the veterans of the same months as a control for organisation-wide
+change); at 14 hires a cohort no rule reaches 80%.
 """
 from __future__ import annotations
 

@@ -12,6 +12,19 @@ Degenerate resamples are kept, not dropped: tau_before = 0 with tau_after > 0 is
 +inf, both 0 a ratio of 1 (no spread beyond noise on either side). A claim needs at least
 `MIN_CSMS_FOR_CLAIM` counted CSMs in each window: with fewer, a bootstrap over CSMs cannot
 see the tails of the spread and its interval is too short.
+
+What the design assumes: the CSMs are the units sampled (a bootstrap over them stands for
+another set of CSMs), each CSM's renewals in a window are independent draws at their own true
+rate, and the binomial noise of a rate is that of the window's pooled rate. It does not assume
+the true rates are normal: a parametric bootstrap under "same spread" that does (true rates
+normal, binomial renewals per CSM, the paired correlation estimated) raised power on
+bench/calibrate's consistency_halved by 5 to 8 points (simulated), but drew 5.5–6.7% false
+claims a direction when true rates were heavy-tailed (t with 3 df) and re-ranked between
+windows, so the nonparametric bootstrap with CLAIM_ALPHA_SHARE stays. What a test can find is
+bounded by the CSMs more than by the method: with 25 CSMs of ~60 renewals a window and the
+true-rate SD halving from 8 to 4 points, the paired Pitman–Morgan test of the observed rates
+(equal books, so the noise cancels) finds it 58% of the time, against 78% with 40 CSMs and 87%
+with 50 (2,000 simulated organisations each).
 """
 from __future__ import annotations
 
