@@ -15,6 +15,7 @@ from analysis.filters import Filters
 from analysis.metrics.claims import Claim
 from analysis.metrics.designs import landmark, ramp, spread
 from analysis.metrics.followers import followers_json
+from tests.builders import ctx
 from bench.calibrate.world import load_tables
 
 
@@ -148,7 +149,7 @@ def test_followers_abandonment_trap_is_not_claimed_with_step_dates(store):
     # Failing runs abandoned part-way: the whole-run adherence says followers did much better;
     # the landmark design, reading adherence at day 30 among runs still open, does not.
     load_tables(store, _organisation(np.random.default_rng(3), step_dates=True))
-    row = next(r for r in followers_json(store, Filters()) if r["playbook_id"] == "at_risk")
+    row = next(r for r in followers_json(ctx(store, Filters())) if r["playbook_id"] == "at_risk")
     assert row["naive_diff"] > 0.3
     assert row["effect"]["method"] == landmark.METHOD
     assert abs(row["effect"]["estimate"]) < 0.08
@@ -159,7 +160,7 @@ def test_followers_abandonment_trap_is_not_claimed_with_step_dates(store):
 
 def test_followers_without_step_dates_are_an_association_only(store):
     load_tables(store, _organisation(np.random.default_rng(3), step_dates=False))
-    row = next(r for r in followers_json(store, Filters()) if r["playbook_id"] == "at_risk")
+    row = next(r for r in followers_json(ctx(store, Filters())) if r["playbook_id"] == "at_risk")
     assert row["claim"] == "association_only"
     assert row["effect"]["method"] == "association"
     assert row["effect"]["estimate"] == pytest.approx(row["adjusted_diff"])

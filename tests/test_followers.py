@@ -12,6 +12,7 @@ import pytest
 from analysis.metrics import followers as fl
 from analysis.filters import Filters
 from analysis.metrics.followers import balance, closed_runs, followers_effect, followers_json
+from tests.builders import ctx
 
 @pytest.fixture(autouse=True)
 def no_definitions(monkeypatch):
@@ -85,7 +86,7 @@ def test_adherence_from_counts_or_steps_and_what_is_left_out(store):
     assert runs["adherence"].round(4).tolist() == [0.25, 0.7, 0.8, 0.8]
     assert runs["success"].tolist() == [0, 0, 1, 1]
     assert runs["follower"].tolist() == [False, False, True, True]
-    row = followers_effect(store).iloc[0]
+    row = followers_effect(ctx(store)).iloc[0]
     assert (row["runs"], row["followers_n"], row["followers_successes"]) == (4, 2, 2)
     assert (row["non_followers_n"], row["non_followers_successes"]) == (2, 0)
     assert row["method"] == "naive"  # no covariate at all
@@ -96,8 +97,8 @@ def test_adherence_from_counts_or_steps_and_what_is_left_out(store):
 
 def test_threshold_changes_who_follows(store):
     _insert_runs(store, _cells([("a", True, True, 3), ("a", False, False, 3)]))
-    assert followers_effect(store, threshold=0.4).iloc[0]["followers_n"] == 6
-    assert followers_effect(store).iloc[0]["followers_n"] == 3
+    assert followers_effect(ctx(store), threshold=0.4).iloc[0]["followers_n"] == 6
+    assert followers_effect(ctx(store)).iloc[0]["followers_n"] == 3
 
 
 def test_stratified_by_segment_matches_mantel_haenszel_by_hand(store):
@@ -107,7 +108,7 @@ def test_stratified_by_segment_matches_mantel_haenszel_by_hand(store):
                                 ("s", False, True, 2), ("s", False, False, 4),
                                 ("e", True, True, 4), ("e", True, False, 1),
                                 ("e", False, True, 1), ("e", False, False, 4)]))
-    row = followers_effect(store).iloc[0]
+    row = followers_effect(ctx(store)).iloc[0]
     assert row["method"] == "stratified"  # 20 runs < min_runs_adjusted (30)
     assert row["covariates"] == "segment"
     # MH weights n1·n0/N: SMB 2.4, Enterprise 2.5; RD = (2.4·(3/4 − 2/6) + 2.5·(4/5 − 1/5)) / 4.9
@@ -120,7 +121,7 @@ def test_stratified_by_segment_matches_mantel_haenszel_by_hand(store):
     assert (row["runs_adjusted"], row["trimmed"]) == (20, 0)
     # The naive difference: 7/9 vs 3/11.
     assert np.isclose(row["naive_diff"], 7 / 9 - 3 / 11)
-    table = balance(store, None, "at_risk")
+    table = balance(ctx(store, None), "at_risk")
     assert set(table["covariate"]) == {"segment: Enterprise", "segment: SMB"}
     # Mantel–Haenszel weighting balances segment exactly.
     assert np.allclose(table["smd_after"].astype(float), 0, atol=1e-12)
@@ -152,7 +153,7 @@ def test_ipw_recovers_the_true_effect_where_the_naive_difference_does_not(store)
     accounts, runs = simulated_runs()
     _insert_accounts(store, accounts["account_id"], accounts["segment"])
     _insert_runs(store, runs)
-    row = followers_effect(store).iloc[0]
+    row = followers_effect(ctx(store)).iloc[0]
     assert row["method"] == "ipw"
     assert row["covariates"] == "health, ARR, segment"
     assert row["naive_diff"] > 0.20  # confounded: far above the true 0.13
@@ -167,10 +168,10 @@ def test_ipw_recovers_the_true_effect_where_the_naive_difference_does_not(store)
     assert row["claim"] == "association_only"
     assert row["verdict"].startswith("Association only: 51% vs 23%")
     assert row["effect_method"] == "association" and row["effect_estimate"] == row["adjusted_diff"]
-    table = balance(store, None, "at_risk")
+    table = balance(ctx(store, None), "at_risk")
     assert list(table.columns) == ["covariate", "smd_before", "smd_after"]
     assert (table["smd_after"].abs() < table["smd_before"].abs()).all()
-    _no_nan(followers_json(store))
+    _no_nan(followers_json(ctx(store)))
 
 
 def test_smd_by_hand():
@@ -198,19 +199,19 @@ def test_trim_bounds():
 
 
 def test_all_followed_all_successful_and_empty(store):
-    assert followers_effect(store).empty and followers_json(store) == []
+    assert followers_effect(ctx(store)).empty and followers_json(ctx(store)) == []
     _insert_runs(store, _cells([("a", True, True, 12)]))
-    row = followers_effect(store).iloc[0]
+    row = followers_effect(ctx(store)).iloc[0]
     assert row["verdict"] == "No comparison: all 12 runs were followed (adherence ≥ 80%)"
     assert row["non_followers_rate"] is None and row["naive_diff"] is None
-    _no_nan(followers_json(store))
+    _no_nan(followers_json(ctx(store)))
 
 
 def test_every_run_successful_on_both_sides(store):
     _insert_accounts(store, ["s", "e"], ["SMB", "Enterprise"])
     _insert_runs(store, _cells([("s", True, True, 20), ("s", False, True, 20),
                                 ("e", True, True, 20), ("e", False, True, 20)]))
-    row = followers_effect(store).iloc[0]
+    row = followers_effect(ctx(store)).iloc[0]
     assert row["naive_diff"] == 0
     # Nothing varies, so nothing is adjusted (and no interval could come from zero variance).
     assert row["method"] == "naive" and row["adjusted_diff"] is None
@@ -222,7 +223,7 @@ def test_every_run_successful_on_both_sides(store):
     # No completion dates on the steps: whatever the comparison says is an association.
     assert row["claim"] == "association_only"
     assert row["verdict"].startswith("Association only: 100% vs 100% (0 points naive")
-    _no_nan(followers_json(store))
+    _no_nan(followers_json(ctx(store)))
 
 
 def test_period_and_segment_filters(store):
@@ -230,16 +231,16 @@ def test_period_and_segment_filters(store):
     runs = _cells([("s", True, True, 3), ("e", False, False, 2)])
     runs.loc[runs.index[-1], "opened_on"] = date(2026, 1, 5)
     _insert_runs(store, runs)
-    assert followers_effect(store).iloc[0]["runs"] == 5
-    assert followers_effect(store, Filters(date_to=date(2025, 12, 31))).iloc[0]["runs"] == 4
-    assert followers_effect(store, Filters(segment="SMB")).iloc[0]["runs"] == 3
-    assert followers_effect(store, Filters(playbook_id="other")).empty
+    assert followers_effect(ctx(store)).iloc[0]["runs"] == 5
+    assert followers_effect(ctx(store, Filters(date_to=date(2025, 12, 31)))).iloc[0]["runs"] == 4
+    assert followers_effect(ctx(store, Filters(segment="SMB"))).iloc[0]["runs"] == 3
+    assert followers_effect(ctx(store, Filters(playbook_id="other"))).empty
 
 
 def test_json_shape(store):
     _insert_runs(store, _cells([("a", True, True, 3), ("a", True, False, 1),
                                 ("a", False, True, 1), ("a", False, False, 3)]))
-    [item] = followers_json(store)
+    [item] = followers_json(ctx(store))
     assert {"playbook_id", "threshold", "followers", "non_followers", "naive_diff",
             "adjusted_diff", "adjusted_ci_low", "adjusted_ci_high", "p_value", "method",
             "verdict"} <= set(item)
@@ -255,12 +256,12 @@ def test_demo_recovers_the_planted_follower_effect(demo_store):
     from analysis.demo import PLANTED
     truth = PLANTED["follower_effect"]
     after = Filters(date_from=date(2024, 7, 1), date_to=date(2025, 6, 30))
-    row = followers_effect(demo_store, after).set_index("playbook_id").loc["at_risk"]
+    row = followers_effect(ctx(demo_store, after)).set_index("playbook_id").loc["at_risk"]
     assert 0.52 <= row["followers_rate"] <= 0.64
     assert row["method"] == "ipw"
     assert abs(row["adjusted_diff"] - truth) < abs(row["naive_diff"] - truth)
     assert row["adjusted_ci_low"] <= truth <= row["adjusted_ci_high"]
-    _no_nan(followers_json(demo_store))
+    _no_nan(followers_json(ctx(demo_store)))
 
 
 def test_too_few_non_followers_to_stratify_falls_back_to_naive(store):
@@ -270,23 +271,22 @@ def test_too_few_non_followers_to_stratify_falls_back_to_naive(store):
     _insert_runs(store, _cells([("s", True, True, 4), ("s", True, False, 4),
                                 ("s", False, False, 1), ("e", True, True, 3),
                                 ("e", True, False, 4), ("e", False, False, 1)]))
-    row = followers_effect(store).iloc[0]
+    row = followers_effect(ctx(store)).iloc[0]
     assert row["method"] == "naive" and row["adjusted_diff"] is None
     assert row["verdict"].startswith("Not enough data")
-    _no_nan(followers_json(store))
+    _no_nan(followers_json(ctx(store)))
 
 
 def test_catalogue_playbooks_without_runs_get_a_row(store):
     _insert_runs(store, _cells([("a", True, True, 2), ("a", False, False, 2)]))
     catalog = pd.DataFrame({"playbook_id": ["at_risk", "renewal"]})
-    frame = followers_effect(store, catalog=catalog).set_index("playbook_id")
+    frame = followers_effect(ctx(store, catalog=catalog)).set_index("playbook_id")
     assert list(frame.index) == ["at_risk", "renewal"]
     renewal = frame.loc["renewal"]
     assert renewal["runs"] == 0 and renewal["followers_rate"] is None
     assert renewal["verdict"] == "No data: no closed runs with step data"
-    assert [r["playbook_id"] for r in followers_json(store, Filters(playbook_id="renewal"),
-                                                     catalog)] == ["renewal"]
-    _no_nan(followers_json(store, None, catalog))
+    assert [r["playbook_id"] for r in followers_json(ctx(store, Filters(playbook_id="renewal"), catalog=catalog))] == ["renewal"]
+    _no_nan(followers_json(ctx(store, None, catalog=catalog)))
 
 
 # -- the SQL data path and the numpy estimators -------------------------------------------------

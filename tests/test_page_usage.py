@@ -13,7 +13,7 @@ from analysis.metrics.feedback import feedback_summary, recent_comments
 from analysis.filters import Filters
 from analysis.store import Store
 from analysis.metrics.usage import step_funnel, usage_by_csm, usage_by_playbook
-from tests.builders import app_database, figures, run_page
+from tests.builders import ctx, app_database, figures, run_page
 from tests.test_feedback import ANSWERS
 from tests.test_usage import fill_usage
 
@@ -41,9 +41,9 @@ def data_db(tmp_path, monkeypatch):
 # -- pages ------------------------------------------------------------------------------------
 def test_usage_page_shows_the_analysis(data_db):
     with Store(data_db) as store:
-        by_playbook = usage_by_playbook(store, Filters())
-        csms = usage_by_csm(store, Filters())
-        funnel = step_funnel(store, Filters(), "at_risk")
+        by_playbook = usage_by_playbook(ctx(store, Filters()))
+        csms = usage_by_csm(ctx(store, Filters()))
+        funnel = step_funnel(ctx(store, Filters()), "at_risk")
     at = run_page(USAGE, usage_funnel_playbook="at_risk")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Playbook runs"] == f"{by_playbook['runs'].sum():,}" == "7"
@@ -98,8 +98,8 @@ def test_usage_page_empty_database(empty_db):
 
 def test_feedback_page_shows_the_analysis(data_db):
     with Store(data_db) as store:
-        summary = feedback_summary(store, Filters())
-        comments = recent_comments(store, Filters())
+        summary = feedback_summary(ctx(store, Filters()))
+        comments = recent_comments(ctx(store, Filters()))
     at = run_page(FEEDBACK)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Responses"] == f"{summary['responses'].sum():,}" == "7"

@@ -12,7 +12,7 @@ import pytest
 
 from analysis.filters import Filters
 from analysis.present.report import ChromiumMissing, build_review, render_html, render_pdf, write_report
-from tests.builders import interval_levels
+from tests.builders import ctx, interval_levels
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,12 +53,12 @@ def test_review_numbers_equal_the_analysis_functions(review, demo_store):
     from analysis.metrics.before_after import before_after_json
     from analysis.metrics.usage import usage_json
     quarter = Filters(date_from=review.start, date_to=review.end)
-    usage = {u["playbook_id"]: u for u in usage_json(demo_store, quarter)["playbooks"]}
+    usage = {u["playbook_id"]: u for u in usage_json(ctx(demo_store, quarter))["playbooks"]}
     from analysis.metrics.designs.multiplicity import adjust_claims
     from analysis.metrics.followers import followers_json
     # The pack shows the overview's claims: before/after and followers adjusted as one family.
-    shown = adjust_claims({"before_after": before_after_json(demo_store, Filters()),
-                           "followers": followers_json(demo_store, Filters())})
+    shown = adjust_claims({"before_after": before_after_json(ctx(demo_store, Filters())),
+                           "followers": followers_json(ctx(demo_store, Filters()))})
     effects = {e["playbook_id"]: e for e in shown["before_after"]}
     for s in review.sections:
         assert s.usage["runs"] == (usage[s.playbook_id]["runs"] if s.playbook_id in usage else 0)
