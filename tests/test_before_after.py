@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import settings
 from analysis.metrics.before_after import before_after, before_after_json, monthly_series
 from analysis.metrics.claims import Claim
 from analysis.filters import Filters
@@ -150,8 +149,7 @@ def test_two_month_data_is_compared_but_too_early_to_claim(store):
     assert row["verdict"] == ("Too early: the after window ends on 2025-07-01; the data runs to "
                               "2024-09-15; ready on 2025-12-27")
     # Judged later, one month on each side cannot separate a trend from a step.
-    with settings.override(as_of="2026-06-30"):
-        row = before_after(ctx(store, None, catalog=_catalog(AT_RISK))).iloc[0]
+    row = before_after(ctx(store, None, as_of="2026-06-30", catalog=_catalog(AT_RISK))).iloc[0]
     assert row["claim"] == Claim.NOT_ENOUGH_DATA
     assert row["verdict"] == ("Not enough data: 1 months with outcomes before the introduction "
                               "and 1 after; the time series needs 6 on each side")
@@ -182,9 +180,9 @@ def test_improved_worse_and_no_clear_change_from_the_time_series(store):
     _series(store, lambda m: 0.50, per_month=400, scenario="s3")
     cat = _catalog(("p1", "s1", "success_rate", INTRO), ("p2", "s2", "success_rate", INTRO),
                    ("p3", "s3", "success_rate", INTRO))
-    with settings.override(as_of="2026-01-31"):
-        frame = before_after(ctx(store, None, catalog=cat)).set_index("playbook_id")
-        items = {e["playbook_id"]: e for e in before_after_json(ctx(store, None, catalog=cat))}
+    later = ctx(store, None, as_of="2026-01-31", catalog=cat)
+    frame = before_after(later).set_index("playbook_id")
+    items = {e["playbook_id"]: e for e in before_after_json(later)}
     claims = frame["claim"].to_dict()
     assert claims == {"p1": Claim.IMPROVED, "p2": Claim.WORSE, "p3": Claim.NO_CLEAR_CHANGE}
     # A flat series with an exact step: the step on the probability scale is the step itself.
@@ -207,8 +205,7 @@ def test_drift_is_not_an_effect(store):
     # Half a point a month for three years, nothing at the introduction: the plain comparison
     # sees +6 points, the time series sees the trend.
     _series(store, lambda m: 0.40 + 0.005 * (m + 24), per_month=200)
-    with settings.override(as_of="2026-01-31"):
-        row = before_after(ctx(store, None, catalog=_catalog(AT_RISK))).iloc[0]
+    row = before_after(ctx(store, None, as_of="2026-01-31", catalog=_catalog(AT_RISK))).iloc[0]
     assert row["diff"] == pytest.approx(0.06, abs=0.002) and row["diff_ci_low"] > 0
     assert row["claim"] == Claim.NO_CLEAR_CHANGE
     assert abs(row["effect_estimate"]) < 0.01
@@ -216,8 +213,7 @@ def test_drift_is_not_an_effect(store):
 
 def test_not_enough_data_says_why(store):
     _series(store, lambda m: 0.30 if m < 0 else 0.40, per_month=10)
-    with settings.override(as_of="2026-01-31"):
-        row = before_after(ctx(store, None, catalog=_catalog(AT_RISK))).iloc[0]
+    row = before_after(ctx(store, None, as_of="2026-01-31", catalog=_catalog(AT_RISK))).iloc[0]
     assert row["claim"] == Claim.NOT_ENOUGH_DATA
     assert row["verdict"].startswith("Not enough data: 30% → 40%;")
     assert row["verdict"].endswith("cannot rule out a 10-point change")
@@ -236,8 +232,8 @@ def test_no_baseline_too_early_and_no_data(store):
     assert frame.loc["at_risk", "diff"] is None and frame.loc["at_risk", "p_value"] is None
     assert frame.loc["renewal", "why"] == (
         "no outcomes in the 12 months before or after the introduction on 2024-07-01")
-    with settings.override(as_of="2026-06-30"):
-        frame = before_after(ctx(store, None, catalog=cat)).set_index("playbook_id")
+    frame = before_after(ctx(store, None, as_of="2026-06-30", catalog=cat)).set_index(
+        "playbook_id")
     assert frame.loc["at_risk", "verdict"] == (
         "Not enough data: 0 decided outcomes before the introduction and 8 after; an effect "
         "needs 30 on each side")
@@ -246,9 +242,9 @@ def test_no_baseline_too_early_and_no_data(store):
 
 def test_every_outcome_successful(store):
     _series(store, lambda m: 1.0, per_month=5)
-    with settings.override(as_of="2026-01-31"):
-        row = before_after(ctx(store, None, catalog=_catalog(AT_RISK))).iloc[0]
-        _no_nan(before_after_json(ctx(store, None, catalog=_catalog(AT_RISK))))
+    later = ctx(store, None, as_of="2026-01-31", catalog=_catalog(AT_RISK))
+    row = before_after(later).iloc[0]
+    _no_nan(before_after_json(later))
     assert row["before_rate"] == 1.0 and row["after_rate"] == 1.0 and row["diff"] == 0
     assert row["diff_ci_low"] < 0 < row["diff_ci_high"]
     assert row["claim"] == Claim.NOT_ENOUGH_DATA

@@ -264,7 +264,7 @@ def test_demo_undefined_playbook_in_the_catalogue(demo_store):
     playbook_id, scenario = PLANTED["undefined_playbook"]
     runs = demo_store.query("SELECT opened_on FROM playbook_runs WHERE playbook_id = ?",
                             [playbook_id])
-    row = catalog.playbook_catalog(demo_store).set_index("playbook_id").loc[playbook_id]
+    row = ctx(demo_store).catalog.set_index("playbook_id").loc[playbook_id]
     assert not row["defined"] and row["scenario"] == scenario
     assert row["introduced_on"] == pd.Timestamp(runs["opened_on"].min()).date()
     assert row["outcome_metric"] == "success_rate"
@@ -309,7 +309,7 @@ def _usage_by_pandas(store, filters: Filters) -> tuple[pd.DataFrame, pd.DataFram
     from_counts = from_counts.where(runs["steps_completed"].notna())
     runs["adherence"] = (from_counts.fillna(from_steps.astype(float))
                          .where(runs["playbook_id"].notna()))
-    intro = first_introduction_by_scenario(catalog.playbook_catalog(store))
+    intro = first_introduction_by_scenario(ctx(store).catalog)
     intro = dict(zip(intro["scenario"], pd.to_datetime(intro["introduced_on"])))
     runs["eligible"] = pd.to_datetime(runs["opened_on"]) >= runs["scenario"].map(intro)
     with_pb = runs[runs["playbook_id"].notna()]
