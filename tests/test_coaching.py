@@ -98,7 +98,7 @@ def test_separating_steps_compare_skips_in_failed_and_successful_runs(store):
 
 def test_csm_differences_flag_only_with_enough_steps(store):
     fill_coaching(store)
-    diffs = csm_differences(step_csm_matrix(ctx(store, Filters()), "pb"), min_steps=10)
+    diffs = csm_differences(step_csm_matrix(ctx(store, Filters()), "pb"), 0.05, min_steps=10)
     skip = diffs[diffs["measure"] == "skip"].set_index("name")
     # Skips over both steps: Ann 2 of 20, Bob 8 of 20, Cat 1 of 8.
     assert skip.loc["Bob", ["n", "events", "team_n", "team_events"]].tolist() == [20, 8, 28, 3]
@@ -119,6 +119,6 @@ def test_csm_differences_flag_only_with_enough_steps(store):
     assert late.loc["Ann", "flag"] == "more"
     assert late.loc["Cat", "flag"] == "too few"
     # With the default minimum (20 steps) only Ann's and Bob's skips can be flagged.
-    default = csm_differences(step_csm_matrix(ctx(store, Filters()), "pb"))
+    default = csm_differences(step_csm_matrix(ctx(store, Filters()), "pb"), 0.05)
     assert set(default.loc[default["flag"] != "too few", "name"]) == {"Ann", "Bob"}
     assert set(default.loc[(default["flag"] != "too few"), "measure"]) == {"skip"}

@@ -123,7 +123,8 @@ def test_bootstrap_interval_contains_estimate_and_repeats(store):
     assert first.sd_ratio_ci_low <= first.sd_ratio <= first.sd_ratio_ci_high
     assert (first.sd_ratio_ci_low, first.sd_ratio_ci_high) == \
         (second.sd_ratio_ci_low, second.sd_ratio_ci_high)
-    other_seed = bootstrap_sd_ratio(_expected_rates(BEFORE), _expected_rates(AFTER), seed=1)
+    other_seed = bootstrap_sd_ratio(_expected_rates(BEFORE), _expected_rates(AFTER),
+                                    samples=2000, seed=1, alpha=0.05)
     assert other_seed != (first.sd_ratio_ci_low, first.sd_ratio_ci_high)
 
 

@@ -11,14 +11,23 @@ import pytest
 
 from analysis.metrics import followers as fl
 from analysis.filters import Filters
-from analysis.metrics.followers import balance, closed_runs, followers_effect, followers_json
-from tests.builders import ctx
+from analysis.metrics.followers import balance, followers_effect, followers_json
+from analysis.settings import Settings
+from tests import builders
 
-@pytest.fixture(autouse=True)
-def no_definitions(monkeypatch):
-    """Only playbooks seen in the runs, whatever playbooks/ holds today."""
-    empty = pd.DataFrame({"playbook_id": pd.Series(dtype=object)})
-    monkeypatch.setattr(fl, "playbook_catalog", lambda store, folder=None: empty)
+# No catalogue: only the playbooks of the runs, whatever playbooks/ holds today.
+NO_DEFINITIONS = pd.DataFrame({"playbook_id": pd.Series(dtype=object)})
+THRESHOLD = Settings().follower_threshold
+ADJUSTMENT = fl.adjustment(Settings())  # propensity_trim, alpha, ... as declared
+
+
+def ctx(store, filters=None, catalog=NO_DEFINITIONS, **settings):
+    """A request on `store` whose catalogue has no definitions (unless one is given)."""
+    return builders.ctx(store, filters, catalog=catalog, **settings)
+
+
+def closed_runs(store, filters=None, threshold=THRESHOLD):
+    return fl.closed_runs(store, filters, threshold)
 
 
 RUN_COLUMNS = ["run_id", "scenario", "playbook_id", "account_id", "csm_id", "opened_on",
@@ -285,7 +294,8 @@ def test_catalogue_playbooks_without_runs_get_a_row(store):
     renewal = frame.loc["renewal"]
     assert renewal["runs"] == 0 and renewal["followers_rate"] is None
     assert renewal["verdict"] == "No data: no closed runs with step data"
-    assert [r["playbook_id"] for r in followers_json(ctx(store, Filters(playbook_id="renewal"), catalog=catalog))] == ["renewal"]
+    renewal_only = ctx(store, Filters(playbook_id="renewal"), catalog=catalog)
+    assert [r["playbook_id"] for r in followers_json(renewal_only)] == ["renewal"]
     _no_nan(followers_json(ctx(store, None, catalog=catalog)))
 
 
@@ -306,7 +316,7 @@ def test_run_arrays_move_numbers_and_code_the_text(store):
     store.execute("INSERT INTO run_steps (run_id, step_id, status) VALUES "
                   "('r3', '1', 'done'), ('r3', '2', 'skipped'), ('r3', '3', 'done'),"
                   "('r3', '4', 'done')")
-    runs = fl.run_arrays(store)
+    runs = fl.run_arrays(store, None, THRESHOLD)
     # "c" has a closed run but no adherence: it is coded, and has no rows.
     assert runs.playbook_ids == ("a", "b", "c") and runs.segments == ("Enterprise", "SMB")
     got = sorted(zip((runs.playbook_ids[p] for p in runs.playbook), runs.success.tolist(),
@@ -322,7 +332,7 @@ def test_run_arrays_move_numbers_and_code_the_text(store):
     frame = closed_runs(store)
     assert frame["segment"].isna().sum() == 2
     assert sorted(frame["segment"].dropna()) == ["Enterprise", "SMB"]
-    assert sorted(fl.run_arrays(store, Filters(playbook_id="b")).playbook_ids) == ["b"]
+    assert sorted(fl.run_arrays(store, Filters(playbook_id="b"), THRESHOLD).playbook_ids) == ["b"]
 
 
 def test_sql_covariates_equal_a_pandas_notebook_on_the_demo(demo_store):
@@ -338,7 +348,7 @@ def test_sql_covariates_equal_a_pandas_notebook_on_the_demo(demo_store):
     closed["adherence"] = np.where(counted, closed["steps_completed"] / closed["steps_total"],
                                    from_steps)
     closed = closed.dropna(subset=["adherence"]).merge(accounts, on="account_id", how="left")
-    groups = fl.run_arrays(demo_store).by_playbook()
+    groups = fl.run_arrays(demo_store, None, THRESHOLD).by_playbook()
     assert sorted(groups) == sorted(closed["playbook_id"].unique())
     for pid, mine in groups.items():
         theirs = closed[closed["playbook_id"] == pid]
@@ -393,8 +403,8 @@ def test_adjusted_effect_from_a_frame_or_arrays_is_the_same(store):
     accounts, runs = simulated_runs(n=1500, seed=4)
     _insert_accounts(store, accounts["account_id"], accounts["segment"])
     _insert_runs(store, runs)
-    from_frame = fl.adjusted_effect(closed_runs(store))
-    from_arrays = fl.adjusted_effect(fl.run_arrays(store))
+    from_frame = fl.adjusted_effect(closed_runs(store), **ADJUSTMENT)
+    from_arrays = fl.adjusted_effect(fl.run_arrays(store, None, THRESHOLD), **ADJUSTMENT)
     assert from_frame.method == from_arrays.method == "ipw"
     assert np.isclose(from_frame.diff, from_arrays.diff, rtol=1e-9)
     assert (from_frame.runs_used, from_frame.trimmed) == (from_arrays.runs_used,
@@ -433,7 +443,7 @@ def _assert_same_fit(t, exog):
 
 def test_logit_fit_matches_statsmodels_on_the_demo_playbooks(demo_store):
     compared = 0
-    for runs in fl.run_arrays(demo_store).by_playbook().values():
+    for runs in fl.run_arrays(demo_store, None, THRESHOLD).by_playbook().values():
         cov = fl._covariates(runs)
         complete = ~np.isnan(cov.balance).any(axis=1)
         if not cov.names or runs.follower[complete].all() or not runs.follower[complete].any():

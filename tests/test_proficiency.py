@@ -26,7 +26,7 @@ def _freireich():
 
 
 def test_freireich_reference_values():
-    km = km_from_durations(*_freireich())
+    km = km_from_durations(*_freireich(), alpha=0.05)
     # Log-rank chi-square 16.79 (1 df), p = 4.17e-5: Kleinbaum & Klein, Survival Analysis
     # (3rd ed., ch. 2) on these data; R: survdiff(Surv(time, cens) ~ treat, data = MASS::gehan).
     assert km.chi_square == pytest.approx(16.79, abs=0.005)
@@ -43,7 +43,7 @@ def test_freireich_reference_values():
 
 
 def test_freireich_curve_is_product_limit_by_hand():
-    km = km_from_durations(*_freireich())
+    km = km_from_durations(*_freireich(), alpha=0.05)
     six = km.curves[km.curves.cohort == "6-MP"].set_index("days")
     # Product-limit by hand: 21 at risk at week 6 (3 events), 17 at week 7 (1), 15 at 10 (1),
     # 12 at 13 (1), 11 at 16 (1), 7 at 22 (1), 6 at 23 (1).
@@ -57,11 +57,11 @@ def test_freireich_curve_is_product_limit_by_hand():
 
 def test_km_rejects_bad_input_and_handles_no_events():
     with pytest.raises(ValueError, match="same length"):
-        km_from_durations([1, 2], [True], ["a", "a"])
+        km_from_durations([1, 2], [True], ["a", "a"], alpha=0.05)
     with pytest.raises(ValueError, match="not negative"):
-        km_from_durations([-1], [True], ["a"])
+        km_from_durations([-1], [True], ["a"], alpha=0.05)
     km = km_from_durations([30, 40, 50], [False, False, False], ["before", "after", "after"],
-                           ("before", "after"))
+                           ("before", "after"), alpha=0.05)
     assert km.p_value is None and km.chi_square is None
     assert list(km.cohorts["median_days"]) == [None, None]
     assert (km.curves["survival"] == 1).all()
@@ -117,7 +117,7 @@ def test_tracked_summary_medians_and_faster_pct(store):
     assert result.claim == Claim.NOT_ENOUGH_DATA
     assert result.verdict.startswith("Not enough CSMs to compare ramp times")
     assert "median 99 days" in result.verdict
-    curves = km_curves(result.ramp)
+    curves = km_curves(result.ramp, 0.05)
     pd.testing.assert_frame_equal(curves, result.curves)
     payload = proficiency_json(ctx(store, None), LAUNCH)
     json.dumps(payload, allow_nan=False)
@@ -233,16 +233,10 @@ def test_veteran_target(store):
     assert proficiency_summary(ctx(store, None), date(2024, 3, 1)).target_rate == pytest.approx(0.8)
 
 
-def _last_n(monkeypatch, n):
-    original = proficiency.settings.default
-    monkeypatch.setattr(proficiency.settings, "default",
-                        lambda name: n if name == "ramp_last_renewals" else original(name))
-
-
-def test_derived_ramp_dates_by_hand(store, monkeypatch):
+def test_derived_ramp_dates_by_hand(store):
     _seed_derived(store)
-    _last_n(monkeypatch, 5)
-    ramp = ramp_days(ctx(store, None), date(2024, 3, 1)).set_index("csm_id")
+    last_five = ctx(store, None, ramp_last_renewals=5)
+    ramp = ramp_days(last_five, date(2024, 3, 1)).set_index("csm_id")
     # Veterans were hired before the renewal data begins (2023-12-01): their ramp is unseen.
     assert set(ramp.index) == {"n1", "n2", "n3"}
     assert (ramp["method"] == "derived").all()
@@ -275,16 +269,16 @@ def test_derived_ramp_dates_by_hand(store, monkeypatch):
     # n2 renews every other deal (0.5), never ramps, and left on 2024-09-30.
     assert not ramp.loc["n2", "ramped"] and ramp.loc["n2", "days"] == 242
     assert ramp.loc["n1", "cohort"] == "before" and ramp.loc["n3", "cohort"] == "after"
-    result = proficiency_summary(ctx(store, None), date(2024, 3, 1))
+    result = proficiency_summary(last_five, date(2024, 3, 1))
     assert result.method == "derived"
     assert result.cohorts.set_index("cohort").loc["after", "median_days"] == 47
 
 
-def test_derived_last_renewals_is_a_setting(store, monkeypatch):
+def test_derived_last_renewals_is_a_setting(store):
     _seed_derived(store)
     # n3 has five renewals since hire: a window of six is never filled.
-    _last_n(monkeypatch, 6)
-    ramp = ramp_days(ctx(store, None), date(2024, 3, 1)).set_index("csm_id")
+    ramp = ramp_days(ctx(store, None, ramp_last_renewals=6), date(2024, 3, 1)).set_index(
+        "csm_id")
     assert not ramp.loc["n3", "ramped"]
 
 
@@ -307,5 +301,5 @@ def test_recovers_planted_ramp_on_demo(demo_store):
 def test_median_at_exactly_one_half():
     # 74 ramps on days 1..74: S(37) = 37/74 = 0.5 exactly, so the median is day 37 however
     # the product of (1 − d/n) rounds.
-    km = km_from_durations(range(1, 75), [True] * 74, ["c"] * 74)
+    km = km_from_durations(range(1, 75), [True] * 74, ["c"] * 74, alpha=0.05)
     assert km.cohorts.loc[0, "median_days"] == 37

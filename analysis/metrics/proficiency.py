@@ -119,7 +119,7 @@ def _one_cohort(label: str, days: np.ndarray, events: np.ndarray, alpha: float):
     return rows, summary
 
 
-def km_from_durations(days, ramped, cohort, cohorts: Sequence[str] | None, *,
+def km_from_durations(days, ramped, cohort, cohorts: Sequence[str] | None = None, *,
                       alpha: float) -> KaplanMeier:
     """Kaplan–Meier curves and medians per cohort, and a log-rank test of the first two.
 
@@ -128,7 +128,7 @@ def km_from_durations(days, ramped, cohort, cohorts: Sequence[str] | None, *,
     days : durations (days from hire to ramp, or to censoring)
     ramped : True where the duration ended in a ramp (an event), False where censored
     cohort : the cohort label of each duration
-    cohorts : labels to report, in order (None: the sorted distinct labels)
+    cohorts : labels to report, in order (default: the sorted distinct labels)
     alpha : 1 − the level of the log-log bands and the medians' intervals
 
     Returns
