@@ -161,7 +161,7 @@ def test_the_review_pack_escapes_hostile_text(hostile, tmp_path):
     from analysis.present.report import write_report
     store, _ = hostile
     before = store.row_counts()
-    (html_path,) = write_report(store, "2025Q3", tmp_path / "review.html")
+    (html_path,) = write_report(ctx(store), "2025Q3", tmp_path / "review.html")
     html = html_path.read_text(encoding="utf-8")
     assert SCRIPT not in html
     assert "<script>alert" not in html

@@ -136,7 +136,7 @@ def test_quarter_changes_on_an_empty_store(store):
     (0.1, 0.02, 0.18, "improved"), (-0.1, -0.18, -0.02, "worse"),
     (0.05, -0.01, 0.11, "no clear change"), (None, None, None, "no data")])
 def test_effect_class(diff, low, high, expected):
-    assert effect_class(diff, low, high) == expected
+    assert effect_class(diff, low, high, 0.05) == expected
 
 
 def test_effect_class_needs_the_test_to_agree():
@@ -162,7 +162,7 @@ def test_headlines_on_the_demo(demo_store):
     assert list(headlines.columns) == list(HEADLINE_COLUMNS)
     # The overview shows before/after and followers claims together: adjusted as one family.
     shown = adjust_claims({"before_after": before_after_json(ctx(demo_store, Filters())),
-                           "followers": followers_json(ctx(demo_store, Filters()))})
+                           "followers": followers_json(ctx(demo_store, Filters()))}, 0.05)
     effects = {e["playbook_id"]: e for e in shown["before_after"]}
     assert set(headlines["playbook_id"]) >= set(effects)
     for row in headlines.to_dict("records"):
