@@ -21,6 +21,7 @@ from analysis import auth
 from analysis.context import Context
 from analysis.present import format as fmt
 from analysis.filters import Filters
+from analysis.playbooks import triggers
 from analysis.present.options import data_version, filter_options
 from analysis.settings import Settings, pinned_db
 from analysis.store import Store, StoreError, app_db_path
@@ -205,8 +206,10 @@ _OPTIONS_TTL = 60
 
 
 def _store_key(store: Store) -> tuple:
-    """A store as a cache key: its file and the data version (moves with every import)."""
-    return store.path, data_version(store)
+    """A store as a cache key: its file and data version, which moves with every import or
+    undo (the CLI's included) and with the row counts of what the triggers read (an edit
+    made outside the app)."""
+    return store.path, data_version(store), triggers.data_version(store)
 
 
 def _context_key(ctx: Context) -> tuple:

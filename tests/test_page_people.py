@@ -34,7 +34,7 @@ def data_db(tmp_path, monkeypatch):
 
 def _expected(summary, path):
     """The analysis result, computed before the page opens (and caches) the database."""
-    return computed_first(path, lambda store: summary(store, Filters()))
+    return computed_first(path, lambda store: summary(ctx(store, Filters())))
 
 
 def _shows(at: AppTest, metrics: dict[str, str], verdict: str) -> set[str]:
@@ -101,7 +101,7 @@ def test_spread_chart_band_sizes_and_hover(store):
     from tests.test_consistency import LAUNCH
     seed_renewals(store)
     result = consistency_summary(ctx(store, None), LAUNCH)
-    figure = csm_spread_chart(result.rates, result.spread)
+    figure = csm_spread_chart(result.rates, result.spread, alpha=0.05, months=12)
     band = next(t for t in figure.data if t.name == "Spread chance alone gives")
     before = result.spread.set_index("period").loc["before"]
     z = sps.norm.ppf(0.975)
@@ -119,7 +119,7 @@ def test_km_chart_steps_and_medians(store):
     from tests.test_proficiency import LAUNCH
     seed_roster(store)
     result = proficiency_summary(ctx(store, None), LAUNCH)
-    figure = km_chart(result.curves, result.cohorts)
+    figure = km_chart(result.curves, result.cohorts, alpha=0.05)
     line = next(t for t in figure.data if t.name == "Hired before launch")
     assert line.line.shape == "hv"
     medians = [list(t.x) for t in figure.data if t.y is not None and list(t.y) == [0, 0.5]]
@@ -138,7 +138,7 @@ def test_people_charts_label_and_size_the_alpha_they_are_given(store):
     from tests.test_consistency import LAUNCH
     seed_renewals(store)
     result = consistency_summary(ctx(store, None), LAUNCH)
-    figure = csm_spread_chart(result.rates, result.spread, alpha=0.1)
+    figure = csm_spread_chart(result.rates, result.spread, alpha=0.1, months=12)
     band = next(t for t in figure.data if t.name == "Spread chance alone gives")
     before = result.spread.set_index("period").loc["before"]
     z = sps.norm.ppf(0.95)  # two-sided 90%

@@ -135,7 +135,7 @@ def test_share_vs_adherence_places_csms_with_guides():
                          "mean_adherence": [0.85, 0.4, 0.6, 0.9],
                          "consistent": [True, False, False, False],
                          "rare": [False, True, False, False]})
-    fig = share_vs_adherence(csms)
+    fig = share_vs_adherence(csms, consistent_at=0.8, rare_below=0.3)
     by_name = {t.name: t for t in fig.data}
     assert list(by_name["Consistent user"].x) == [0.9]
     assert list(by_name["Rare user"].text) == ["c2"]  # no name: the id labels the point
@@ -154,7 +154,7 @@ def test_step_funnel_and_feedback_charts():
                             "mean_rating": [4.0, None], "ci_low": [2.7, None],
                             "ci_high": [5.3, None], **{f"r{r}": [0, 0, 1, 2, 1][r - 1:r] * 2
                                                       for r in range(1, 6)}})
-    mean = mean_rating_chart(summary, {"a": "Alpha"})
+    mean = mean_rating_chart(summary, {"a": "Alpha"}, alpha=0.05)
     assert list(mean.data[0].y) == ["Alpha"]  # unrated playbooks have no point
     assert list(mean.data[0].error_x.array) == pytest.approx([1.3])
     spread = rating_distribution_chart(summary)
