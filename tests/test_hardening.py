@@ -541,11 +541,9 @@ def test_a_truncated_database_is_a_clear_store_error(tmp_path):
 # -- names a person types or uploads never become paths outside the app's folders -------------
 def test_upload_and_mapping_names_cannot_escape_their_folders(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
-    from analysis import settings
     monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(tmp_path / "names.duckdb"))
     mappings = tmp_path / "deep" / "mappings"
-    monkeypatch.setitem(settings.SETTINGS, "mappings_dir",
-                        settings.Setting("mappings_dir", str(mappings), ""))
+    monkeypatch.setenv("PLAYBOOK_IMPACT_MAPPINGS_DIR", str(mappings))
     escape = tmp_path / "escaped.csv"
     hostile_name = "../" * 12 + str(escape).lstrip("/")
     at = AppTest.from_file(IMPORT_PAGE, default_timeout=120).run()
