@@ -560,9 +560,10 @@ def test_upload_and_mapping_names_cannot_escape_their_folders(tmp_path, monkeypa
     assert not (tmp_path / "evil.yaml").exists()
     at.button(key="import_0").click().run()
     assert not at.exception, at.exception
+    from analysis.settings import Settings
     from pages.common import get_store  # the page's own (cached) store for this database
     # The name is kept as data: what the person uploaded, shown in the import history.
-    assert get_store().scalar("SELECT file_name FROM imports") == hostile_name
+    assert get_store(Settings.resolve()).scalar("SELECT file_name FROM imports") == hostile_name
 
 
 # -- names from data in import messages are shown as written, not as Markdown ------------------
