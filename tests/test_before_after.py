@@ -98,7 +98,8 @@ def test_renewals_count_by_renewal_date(store):
 
 
 def test_calendar_month_windows_on_a_leap_day(store):
-    row = before_after(ctx(store, None, catalog=_catalog(("x", "x", "success_rate", date(2024, 2, 29)))))
+    leap = _catalog(("x", "x", "success_rate", date(2024, 2, 29)))
+    row = before_after(ctx(store, None, catalog=leap))
     assert row.iloc[0]["window_start"] == date(2023, 2, 28)
     assert row.iloc[0]["window_end"] == date(2025, 2, 28)
 

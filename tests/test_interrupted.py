@@ -72,8 +72,9 @@ def test_too_few_months_and_excluded_months():
     series = _noiseless()
     dipped = series.copy()
     dipped.loc[dipped["month"].between(-2, -1), "successes"] *= 0.5
-    assert its_effect(dipped, alpha=0.05, min_months=6, exclude_months=2).effect.estimate == pytest.approx(
-        its_effect(series, alpha=0.05, min_months=6, exclude_months=2).effect.estimate, abs=1e-9)
+    fit = {"alpha": 0.05, "min_months": 6, "exclude_months": 2}
+    assert its_effect(dipped, **fit).effect.estimate == pytest.approx(
+        its_effect(series, **fit).effect.estimate, abs=1e-9)
 
 
 def test_all_successes_cannot_be_fitted():

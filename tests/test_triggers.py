@@ -277,7 +277,8 @@ def test_a_churn_and_a_renewal_on_the_same_day_is_a_churn(org):
     # Which of two renewals on one date is "the last" would otherwise be arbitrary.
     org.execute("""insert into renewals (renewal_id, account_id, renewal_date, outcome) values
         ('R3b', 'A3', DATE '2025-04-01', 'renewed'), ('R3c', 'A3', DATE '2025-04-01', 'churned')""")
-    assert not account_features(org, max_age_days=MAX_AGE).set_index("account_id").loc["A3", "active"]
+    features = account_features(org, max_age_days=MAX_AGE).set_index("account_id")
+    assert not features.loc["A3", "active"]
     history = feature_history(org).set_index(["account_id", "as_of"])["active"]
     assert history.loc["A3"].tolist() == [True, True, True, False, False, False]
 

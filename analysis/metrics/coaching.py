@@ -135,8 +135,8 @@ def csm_differences(matrix: pd.DataFrame, alpha: float,
     the team's, from a `step_csm_matrix` frame.
 
     A CSM is flagged when they have at least `min_steps` steps for the measure and their own
-    Wilson interval (at `alpha`) lies entirely above ("more") or below ("less") the rate of the other CSMs
-    in view; with fewer steps the flag says "too few".
+    Wilson interval (at `alpha`) lies entirely above ("more") or below ("less") the rate of
+    the other CSMs in view; with fewer steps the flag says "too few".
 
     Returns
     -------

@@ -36,8 +36,8 @@ def feedback_summary(ctx: Context) -> pd.DataFrame:
     -------
     DataFrame sorted by playbook_id: playbook_id, responses (survey answers, rated or not),
     rated (answers with a rating 1–5), mean_rating (None without ratings), sd, ci_low, ci_high
-    (t interval of the mean at the alpha setting; None below two ratings), comments (answers with a comment),
-    r1..r5 (how many gave each rating).
+    (t interval of the mean at the alpha setting; None below two ratings), comments (answers
+    with a comment), r1..r5 (how many gave each rating).
     """
     feedback_sql, params = scoped("feedback", ctx.filters)
     playbook, params = _playbook_clause(ctx.filters, params)

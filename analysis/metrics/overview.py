@@ -265,8 +265,8 @@ def _finite(x):
 def quarter_changes(ctx: Context, quarter: Quarter | None = None) -> pd.DataFrame:
     """What changed between `quarter` (default: the last complete one) and the quarter before.
 
-    The context's segment and team filters apply; the period filter is replaced by the two quarters, and the
-    comparison is organisation-wide (the playbook filter does not narrow it).
+    The context's segment and team filters apply; the period filter is replaced by the two
+    quarters, and the comparison is organisation-wide (the playbook filter does not narrow it).
 
     Returns
     -------
@@ -288,8 +288,8 @@ def quarter_changes(ctx: Context, quarter: Quarter | None = None) -> pd.DataFram
         _count_change("Runs opened", int(g(runs, "previous", "runs")), int(g(runs, "current", "runs"))),
         _rate_change("Runs that used a playbook",
                      int(g(runs, "previous", "with_playbook")), int(g(runs, "previous", "runs")),
-                     int(g(runs, "current", "with_playbook")), int(g(runs, "current", "runs")), "runs",
-                     s),
+                     int(g(runs, "current", "with_playbook")), int(g(runs, "current", "runs")),
+                     "runs", s),
         _rate_change("Run success rate",
                      int(g(runs, "previous", "successes")), int(g(runs, "previous", "closed")),
                      int(g(runs, "current", "successes")), int(g(runs, "current", "closed")),

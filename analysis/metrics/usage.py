@@ -268,7 +268,8 @@ def _csm_verdict(row: dict, consistent_at: float, rare_below: float, alpha: floa
             + ("unknown (no steps recorded)" if pd.isna(adherence) else f"{adherence:.0%}"))
     low, high = row["share_ci_low"], row["share_ci_high"]
     if any(low < t <= high for t in (consistent_at, rare_below)):
-        text += f" (uncertain: the share's {stats.confidence_label(alpha)} CI runs from {low:.0%} to {high:.0%})"
+        text += (f" (uncertain: the share's {stats.confidence_label(alpha)} CI runs from "
+                 f"{low:.0%} to {high:.0%})")
     return text
 
 
