@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.filters import Filters
-from analysis.settings import Settings
+from analysis.settings import Settings, given_or_resolved
 from analysis.store import Store
 
 
@@ -52,7 +52,7 @@ class Context:
         catalog : bool
             False leaves the catalogue unbuilt (`with_catalog` builds it later).
         """
-        settings = Settings.resolve() if settings is None else settings
+        settings = given_or_resolved(settings)
         bare = cls(store, settings, filters or Filters())
         return bare.with_catalog(folder) if catalog else bare
 

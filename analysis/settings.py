@@ -264,6 +264,13 @@ Settings = make_dataclass(
 DEFAULTS = Settings()
 
 
+def given_or_resolved(settings: "Settings | None") -> "Settings":
+    """`settings` when a caller passed them, else those in effect now (`Settings.resolve()`):
+    for the entry points a request starts at (Context.build, import_file, the calibration
+    replicate), so the environment is read there and nowhere below."""
+    return Settings.resolve() if settings is None else settings
+
+
 def pinned_db() -> str | None:
     """PLAYBOOK_IMPACT_DB: a database file the CLI and the app are pinned to, else None. Read
     at the store boundary only (the CLI's default --db, the file the app opens)."""

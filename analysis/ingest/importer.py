@@ -37,7 +37,7 @@ from analysis.ingest.names import (looks_like_id, normalise_person, slugify,
 from analysis.ingest.readers import (ImportRefused, RawExport, Source, archive_members,
                                      blank_rows, frame_source, open_export)
 from analysis.schema import IMPORTABLE_KINDS, TABLES
-from analysis.settings import Settings
+from analysis.settings import Settings, given_or_resolved
 from analysis.store import Store, quote_ident
 
 __all__ = ["ImportRefused", "ImportResult", "Validation", "import_file", "preview_import",
@@ -175,7 +175,7 @@ def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
     refuse_real_import(store)  # the demo database never takes an organisation's file
     plan = _mapping_for(mapping, kind, name)
     report(0.0, f"Reading {name}")
-    settings = Settings.resolve() if settings is None else settings
+    settings = given_or_resolved(settings)
     source = open_export(path, name, sheet=sheet, member=member, settings=settings)
     head, malformed, complete = source.head(int(settings.import_sample_rows))
     checks = _FileChecks(store, kind, source, plan, day_first, head,
@@ -226,7 +226,7 @@ def preview_import(store: Store, kind: str, source, mapping=None, *,
     a mapping instead.
     """
     _check_kind(kind)
-    settings = Settings.resolve() if settings is None else settings
+    settings = given_or_resolved(settings)
     source, whole, estimate = _preview_source(source, sheet, member, file_name, settings)
     plan = _mapping_for(mapping, kind, source.file_name)
     frame, malformed, complete = source.head(int(settings.import_preview_rows))
@@ -318,7 +318,7 @@ def read_export(path: str | Path, *, sheet: str | None = None, member: str | Non
     settings : the reading limits (as for `import_file`; None resolves them here).
     Raises ImportRefused when the file is empty, unreadable or not tabular.
     """
-    settings = Settings.resolve() if settings is None else settings
+    settings = given_or_resolved(settings)
     source = open_export(path, sheet=sheet, member=member, scan=False, settings=settings)
     frame, malformed, complete = source.head(sys.maxsize if max_rows is None else max_rows)
     frame = frame[~blank_rows(frame)]

@@ -28,7 +28,7 @@ from analysis.metrics import stats
 from analysis.metrics.claims import Claim
 from analysis.metrics.designs.multiplicity import adjust_claims
 from analysis.metrics.registry import BY_KEY
-from analysis.settings import Settings
+from analysis.settings import Settings, given_or_resolved
 from analysis.store import Store, quote_ident
 from bench.calibrate.world import World, load_tables
 
@@ -64,7 +64,7 @@ def run_replicate(world: World, seed: tuple[int, ...], empty_dir: str,
     """
     rng = np.random.default_rng(list(seed))
     tables, overrides = world.build(rng)
-    base = Settings.resolve() if base is None else base
+    base = given_or_resolved(base)
     settings = base.replace(**{"playbooks_dir": empty_dir, **overrides})
     metric = BY_KEY[world.section]
     own = store is None
