@@ -1,7 +1,8 @@
 """`python -m analysis ...`: the automation interface (DESIGN.md, "Command line").
 
 Each subcommand is a thin shell over a function the pages call too, so the JSON and the
-dashboards never disagree.
+dashboards never disagree. A command is one request: its settings are resolved once
+(`Settings.resolve()`, from the environment) and handed to what it calls.
 """
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from analysis import schema, settings
+from analysis import schema
 from analysis.filters import Filters
+from analysis.settings import Settings, db_path
 
 
 def _add_db(p: argparse.ArgumentParser) -> None:
@@ -61,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("playbooks", help="playbook definitions")
     psub = p.add_subparsers(dest="playbooks_command", required=True)
     c = psub.add_parser("check", help="validate every YAML file of a folder")
-    c.add_argument("dir", nargs="?", default=settings.default("playbooks_dir"))
+    c.add_argument("dir", nargs="?", help="default: the template library (playbooks_dir)")
     a = psub.add_parser("adopt", help="copy a template into the organisation's folder "
                                       "(org_playbooks_dir) as its own playbook")
     a.add_argument("template_id", metavar="ID")
@@ -86,20 +88,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_init(args) -> int:
+def _open(args, settings: Settings):
+    """The command's database: --db, else PLAYBOOK_IMPACT_DB, else the db_path setting."""
+    from analysis.store import open_store
+    return open_store(args.db or db_path(settings))
+
+
+def cmd_init(args, settings: Settings) -> int:
     from analysis.store import open_store, start_organisation
     if not args.demo:
-        with start_organisation(args.db or settings.db_path()) as store:
+        with start_organisation(args.db or db_path(settings), settings.demo_db_path) as store:
             print(f"Schema version {store.schema_version()} ready in {store.path}")
             print("This is your organisation's database: the app opens it from now on. Import "
                   "exports on the Import page or with `python -m analysis import KIND FILE`.")
         return 0
-    with open_store(args.db or settings.demo_db_path()) as store:
+    with open_store(args.db or settings.demo_db_path) as store:
         print(f"Schema version {store.schema_version()} ready in {store.path}")
         if store.is_empty():
             from analysis.demo import load_demo
             print("Loading the demo organisation (first start)...", flush=True)
-            counts = load_demo(store)
+            counts = load_demo(store, settings.random_seed)
             print("Loaded demo data: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         elif store.is_demo():
             print("The demo organisation is already loaded.")
@@ -108,14 +116,13 @@ def cmd_init(args) -> int:
     return 0
 
 
-def cmd_import(args) -> int:
+def cmd_import(args, settings: Settings) -> int:
     from analysis.ingest.importer import ImportRefused, import_file
-    from analysis.store import open_store
-    with open_store(args.db) as store:
+    with _open(args, settings) as store:
         try:
             result = import_file(store, args.kind, args.file, mapping=args.mapping,
                                  day_first=True if args.day_first else None,
-                                 kind_ok=args.kind_ok, member=args.member)
+                                 kind_ok=args.kind_ok, member=args.member, settings=settings)
         except ImportRefused as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -123,42 +130,43 @@ def cmd_import(args) -> int:
     return 0
 
 
-def cmd_metrics(args) -> int:
+def cmd_metrics(args, settings: Settings) -> int:
     from analysis.metrics.registry import metrics_json
-    from analysis.store import open_store
     filters = Filters(date_from=args.date_from, date_to=args.date_to, playbook_id=args.playbook)
-    with open_store(args.db) as store:
-        result = metrics_json(store, filters)
+    with _open(args, settings) as store:
+        result = metrics_json(store, filters, settings)
     print(json.dumps(result, indent=2, default=str, allow_nan=False))
     return 0
 
 
-def cmd_report(args) -> int:
+def cmd_report(args, settings: Settings) -> int:
+    from analysis.context import Context
     from analysis.present.report import write_report
-    from analysis.store import open_store
-    with open_store(args.db) as store:
-        written = write_report(store, args.quarter, Path(args.out), pdf=args.pdf)
+    with _open(args, settings) as store:
+        written = write_report(Context.build(store, settings=settings), args.quarter,
+                               Path(args.out), pdf=args.pdf)
     for path in written:
         print(f"wrote {path}")
     return 0
 
 
-def cmd_playbooks(args) -> int:
+def cmd_playbooks(args, settings: Settings) -> int:
     if args.playbooks_command == "adopt":
-        return _adopt(args)
+        return _adopt(args, settings)
+    from analysis.playbooks.catalog import templates_folder
     from analysis.playbooks.library import check_folder
-    errors, count = check_folder(Path(args.dir))
+    folder = Path(args.dir) if args.dir else templates_folder(settings)
+    errors, count = check_folder(folder, templates_folder(settings))
     for error in errors:
         print(error, file=sys.stderr)
-    print(f"{count} playbook file(s) checked in {args.dir}: "
+    print(f"{count} playbook file(s) checked in {folder}: "
           + ("all valid" if not errors else f"{len(errors)} error(s)"))
     return 1 if errors else 0
 
 
-def cmd_imports(args) -> int:
+def cmd_imports(args, settings: Settings) -> int:
     from analysis.ingest.undo import list_imports
-    from analysis.store import open_store
-    with open_store(args.db) as store:
+    with _open(args, settings) as store:
         imports = list_imports(store)
     if imports.empty:
         print("No imports yet.")
@@ -182,10 +190,9 @@ def _n(value) -> str:
     return "" if _missing(value) else f"{int(value):,}"
 
 
-def cmd_undo(args) -> int:
+def cmd_undo(args, settings: Settings) -> int:
     from analysis.ingest.undo import UndoRefused, undo_import
-    from analysis.store import open_store
-    with open_store(args.db) as store:
+    with _open(args, settings) as store:
         try:
             result = undo_import(store, args.import_id)
         except UndoRefused as exc:
@@ -195,17 +202,17 @@ def cmd_undo(args) -> int:
     return 0
 
 
-def _adopt(args) -> int:
+def _adopt(args, settings: Settings) -> int:
     from analysis.playbooks.adopt import adopt_template
-    from analysis.store import open_store
-    with open_store(args.db) as store:
+    with _open(args, settings) as store:
         if store.is_demo():
             print("error: the demo organisation already uses every template; adopt into your "
                   "organisation's database (start it with `python -m analysis init`)",
                   file=sys.stderr)
             return 1
         before = int(store.scalar("SELECT count(*) FROM imports"))
-        path = adopt_template(args.template_id, args.introduced_on, args.alias, store=store)
+        path = adopt_template(args.template_id, args.introduced_on, args.alias,
+                              settings=settings, store=store)
         attributed = int(store.scalar("SELECT count(*) FROM imports")) > before
     print(f"Adopted {args.template_id} (introduced {args.introduced_on}) as {path}")
     if attributed:
@@ -214,7 +221,7 @@ def _adopt(args) -> int:
     return 0
 
 
-def cmd_hash_password(args) -> int:
+def cmd_hash_password(args, settings: Settings) -> int:
     import getpass
     from analysis.auth import hash_password
     first = getpass.getpass("Password: ")
@@ -235,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     from analysis.store import StoreError
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return COMMANDS[args.command](args, Settings.resolve())
     except StoreError as exc:  # the app or another command holds the database
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -28,7 +28,8 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from analysis import schema, settings
+from analysis import schema
+from analysis.settings import SETTINGS
 from analysis.store import Store, quote_ident
 from analysis.playbooks.catalog import template_playbooks, use_templates
 
@@ -203,8 +204,14 @@ PLANTED: dict = {
 
 # -- public entry points ---------------------------------------------------------------------
 
-def load_demo(store: Store, seed: int | None = None) -> dict[str, int]:
-    """Write the demo organisation into an empty store, in one transaction.
+# The seed the demo organisation is drawn with unless a caller passes another (the CLI passes
+# its request's random_seed setting): the declared default, so the demo repeats.
+DEMO_SEED = SETTINGS["random_seed"].default
+
+
+def load_demo(store: Store, seed: int = DEMO_SEED) -> dict[str, int]:
+    """Write the demo organisation (`build_demo(seed)`) into an empty store, in one
+    transaction.
 
     Returns
     -------
@@ -246,13 +253,13 @@ def refuse_real_import(store: Store) -> None:
         "database\" button), then import there.")
 
 
-def build_demo(seed: int | None = None) -> dict[str, pd.DataFrame]:
+def build_demo(seed: int = DEMO_SEED) -> dict[str, pd.DataFrame]:
     """Build every demo table as a DataFrame with the schema's columns, in load order.
 
     Parameters
     ----------
-    seed : int, optional
-        Seed of the generator; the default is the `random_seed` setting. The same seed gives
+    seed : int
+        Seed of the generator (default: the declared random_seed). The same seed gives
         identical frames. The roster (csms) is fixed and the same under every seed.
 
     Returns
@@ -262,7 +269,7 @@ def build_demo(seed: int | None = None) -> dict[str, pd.DataFrame]:
         playbook_views, health_snapshots, feedback) with exactly schema.TABLES' columns;
         dates as datetime64, NULLs as NaT / None / <NA>.
     """
-    rng = np.random.default_rng(settings.default("random_seed") if seed is None else seed)
+    rng = np.random.default_rng(seed)
     csms = _csms()
     accounts = _accounts(rng, csms)
     books = _books(rng, csms, accounts)

@@ -1,13 +1,18 @@
-"""Every setting of the product, declared once with its default and a help line.
+"""Every setting of the product, declared once with its default and a help line, and the
+frozen `Settings` a request runs with.
 
-Analysis functions take their thresholds from here unless a caller passes another value;
-the pages show `help` next to the widget that changes a setting.
+`SETTINGS` is the one declaration: the `Settings` dataclass gets one typed field per entry, and
+the README's table and the pages' help text come from the same entries. A request (a CLI
+command, a page run, `metrics_json`, a benchmark or calibration replicate) resolves its
+settings once with `Settings.resolve()`, which reads the environment variables
+PLAYBOOK_IMPACT_<NAME> at that moment, and passes the frozen result on (in an
+`analysis.context.Context`, or as explicit arguments such as `alpha`): nothing below a request
+reads the environment again, so a request's numbers cannot change half-way through it.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, make_dataclass, replace
+from datetime import date
 from pathlib import Path
 import os
 
@@ -16,9 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting: its name, declared default and help line; `words` are the text values it
+    accepts besides a value of its default's type (propensity_trim's "crump")."""
     name: str
     default: object
     help: str
+    words: tuple[str, ...] = ()
 
 
 SETTINGS: dict[str, Setting] = {
@@ -41,7 +49,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("propensity_trim", 0.05,
                 "Followers-vs-non-followers overlap trimming: runs whose propensity of being "
                 "followed lies outside [trim, 1 − trim] are dropped; 'crump' picks the bound by "
-                "Crump et al. (2009)."),
+                "Crump et al. (2009).", words=("crump",)),
         Setting("min_runs_adjusted", 30,
                 "Runs with covariates a playbook needs before its follower effect is adjusted "
                 "by propensity weighting (fewer: stratification)."),
@@ -85,11 +93,10 @@ SETTINGS: dict[str, Setting] = {
                 "Months just before an introduction left out of the time-series fit: a playbook "
                 "introduced after a bad quarter would otherwise read its recovery as an effect."),
         Setting("min_outcomes_per_side", 30,
-                "Decided outcomes each side of an introduction needs before an effect is claimed."),
+                "Decided outcomes each side of a comparison (or of an introduction) needs before "
+                "a change or effect is claimed (fewer: not enough data, whatever the interval "
+                "says)."),
         Setting("min_detectable_lift", 0.10, "Lift the 'not enough data' verdict sizes samples for."),
-        Setting("min_outcomes_per_side", 30,
-                "Decided outcomes each side of a comparison needs before a change is claimed "
-                "(fewer: not enough data, whatever the interval says)."),
         Setting("alpha", 0.05, "Significance level of every interval and test."),
         Setting("bootstrap_samples", 2000, "Resamples for bootstrap intervals."),
         Setting("random_seed", 20261122, "Seed for bootstrap and demo data, so results repeat."),
@@ -120,9 +127,16 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+def env_name(name: str) -> str:
+    """The environment variable that overrides a setting: PLAYBOOK_IMPACT_<NAME>."""
+    return "PLAYBOOK_IMPACT_" + name.upper()
+
+
 def _parse(name: str, text: str):
-    """An environment override read as the type of the setting's default."""
+    """An environment override read as the type of the setting's default (or one of its words)."""
     declared = SETTINGS[name].default
+    if text.strip().lower() in SETTINGS[name].words:
+        return text.strip().lower()
     try:
         if isinstance(declared, bool):
             return text.strip().lower() in ("1", "true", "yes", "on")
@@ -136,52 +150,133 @@ def _parse(name: str, text: str):
     return text
 
 
-def env_name(name: str) -> str:
-    """The environment variable that overrides a setting: PLAYBOOK_IMPACT_<NAME>."""
-    return "PLAYBOOK_IMPACT_" + name.upper()
+def _type(setting: Setting):
+    """The field type of a setting: its default's (text when it defaults to None), or text
+    too when it accepts words."""
+    if setting.default is None:
+        return str | None
+    return type(setting.default) | str if setting.words else type(setting.default)
 
 
-# Values set by `override()` for the current context (thread, task, calibration replicate).
-_OVERRIDES: ContextVar[dict] = ContextVar("settings_overrides", default={})
+# Values a setting must hold beyond its type: (test, what the message says it must be).
+_FRACTION = (lambda v: 0 <= v <= 1, "a fraction between 0 and 1")
+_CHECKS = {
+    "alpha": (lambda v: 0 < v < 1, "strictly between 0 and 1"),
+    "follower_threshold": _FRACTION, "consistent_share": _FRACTION, "rare_share": _FRACTION,
+    "min_detectable_lift": (lambda v: 0 < v < 1, "strictly between 0 and 1"),
+    "window_months": (lambda v: v >= 1, "at least 1"),
+    "bootstrap_samples": (lambda v: v >= 1, "at least 1"),
+    "import_chunk_rows": (lambda v: v >= 1, "at least 1"),
+    "launch_date": (lambda v: v is None or _is_iso_date(v), "an ISO date like 2024-07-01"),
+    "as_of": (lambda v: v in (None, "") or _is_iso_date(v), "an ISO date like 2024-07-01"),
+}
 
 
-@contextmanager
-def override(**values):
-    """Use these setting values inside the block (this context only; nested blocks stack).
-
-    For callers that analyse one data set under other settings without touching the process
-    environment, e.g. the calibration benchmark's replicates: `with override(as_of="2025-03-31"):`.
-    """
-    unknown = set(values) - set(SETTINGS)
-    if unknown:
-        raise KeyError(f"no setting named {sorted(unknown)[0]!r}")
-    token = _OVERRIDES.set({**_OVERRIDES.get(), **values})
+def _is_iso_date(text) -> bool:
     try:
-        yield
-    finally:
-        _OVERRIDES.reset(token)
+        date.fromisoformat(str(text).strip())
+    except ValueError:
+        return False
+    return True
 
 
-def default(name: str):
-    """The value in effect for a setting: an `override()` around the call, else the environment
-    variable PLAYBOOK_IMPACT_<NAME> (e.g. PLAYBOOK_IMPACT_FOLLOWER_THRESHOLD=0.75), else its
-    declared default."""
-    if name not in SETTINGS:
-        raise KeyError(f"no setting named {name!r}")
-    overrides = _OVERRIDES.get()
-    if name in overrides:
-        return overrides[name]
-    text = os.environ.get(env_name(name))
-    if text is None or text == "":
-        return SETTINGS[name].default
-    return _parse(name, text)
+class _Resolved:
+    """The behaviour of `Settings` (its fields come from SETTINGS)."""
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = _coerced(SETTINGS[f.name].default, getattr(self, f.name))
+            object.__setattr__(self, f.name, value)
+            _check(f.name, value)
+
+    @classmethod
+    def resolve(cls, environ=None, **overrides) -> "Settings":
+        """The settings in effect now: `overrides`, else the environment variable
+        PLAYBOOK_IMPACT_<NAME> (e.g. PLAYBOOK_IMPACT_FOLLOWER_THRESHOLD=0.75), else the declared
+        default. The environment (`environ`, default os.environ) is read here, once; the
+        result never changes. Raises KeyError for an unknown setting, ValueError for a value
+        that is not of the setting's type or range (naming the variable or the setting)."""
+        _known(overrides)
+        environ = os.environ if environ is None else environ
+        found = {name: _parse(name, text) for name in SETTINGS
+                 if (text := environ.get(env_name(name))) not in (None, "")}
+        return cls(**{**found, **overrides})
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with `changes` (validated as `resolve` validates them)."""
+        _known(changes)
+        return replace(self, **changes)
+
+    def reported(self) -> dict:
+        """Every setting but paths and folders, as `metrics --json` reports them."""
+        return {name: getattr(self, name) for name in SETTINGS
+                if not name.endswith(("_path", "_dir"))}
 
 
-def db_path() -> str:
-    """The database file: PLAYBOOK_IMPACT_DB when set, else data/playbook_impact.duckdb."""
-    return os.environ.get("PLAYBOOK_IMPACT_DB") or str(default("db_path"))
+def _coerced(default, value):
+    """1 for a float setting as 1.0, a Path for a path setting as text: equal settings hash
+    alike."""
+    if isinstance(default, float) and type(value) is int:
+        return float(value)
+    if isinstance(default, str) and isinstance(value, os.PathLike):
+        return str(value)
+    return value
 
 
-def demo_db_path() -> str:
-    """The demo organisation's database file (the demo_db_path setting)."""
-    return str(default("demo_db_path"))
+def _known(values: dict) -> None:
+    unknown = sorted(set(values) - set(SETTINGS))
+    if unknown:
+        raise KeyError(f"no setting named {unknown[0]!r}")
+
+
+def _check(name: str, value) -> None:
+    """Raise ValueError, naming the setting, when `value` is not of its type or range."""
+    setting = SETTINGS[name]
+    if isinstance(value, str) and value.strip().lower() in setting.words:
+        return
+    if not _typed(setting.default, value):
+        kind = "text" if setting.default is None else type(setting.default).__name__
+        words = "".join(f" or {w!r}" for w in setting.words)
+        raise ValueError(f"the setting {name!r} must be of type {kind}{words}, got {value!r}")
+    test, wanted = _CHECKS.get(name, (None, ""))
+    if test is not None and not test(value):
+        raise ValueError(f"the setting {name!r} must be {wanted}, got {value!r}")
+
+
+def _typed(default, value) -> bool:
+    if default is None:
+        return value is None or isinstance(value, str)
+    if isinstance(value, bool) != isinstance(default, bool):
+        return False
+    return isinstance(value, type(default))
+
+
+Settings = make_dataclass(
+    "Settings", [(s.name, _type(s), field(default=s.default)) for s in SETTINGS.values()],
+    bases=(_Resolved,), frozen=True,
+    namespace={"__module__": __name__, "__doc__": (
+        "Every setting's value for one request: frozen and hashable (a cache can key on it), "
+        "one field per entry of SETTINGS. `Settings()` holds the declared defaults; "
+        "`Settings.resolve()` the values in effect (overrides, environment, defaults).")})
+
+
+# The declared defaults, for low-level callers (the readers) whose caller may pass a request's.
+DEFAULTS = Settings()
+
+
+def given_or_resolved(settings: "Settings | None") -> "Settings":
+    """`settings` when a caller passed them, else those in effect now (`Settings.resolve()`):
+    for the entry points a request starts at (Context.build, import_file, the calibration
+    replicate), so the environment is read there and nowhere below."""
+    return Settings.resolve() if settings is None else settings
+
+
+def pinned_db() -> str | None:
+    """PLAYBOOK_IMPACT_DB: a database file the CLI and the app are pinned to, else None. Read
+    at the store boundary only (the CLI's default --db, the file the app opens)."""
+    return os.environ.get("PLAYBOOK_IMPACT_DB") or None
+
+
+def db_path(resolved: "Settings") -> str:
+    """The database file: PLAYBOOK_IMPACT_DB when set, else the db_path setting."""
+    return pinned_db() or str(resolved.db_path)

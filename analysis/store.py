@@ -8,13 +8,12 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
-import os
 import threading
 
 import duckdb
 import pandas as pd
 
-from analysis import schema, semantic, settings
+from analysis import schema, semantic
 
 # Never reach for the network: no extension can be installed offline anyway.
 _CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -75,7 +74,10 @@ class Store:
     """
 
     def __init__(self, path: str | Path | None = None, read_only: bool = False):
-        self.path = str(path) if path is not None else settings.db_path()
+        if path is None:  # the store boundary: PLAYBOOK_IMPACT_DB, else the db_path setting
+            from analysis.settings import Settings, db_path
+            path = db_path(Settings.resolve())
+        self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -246,27 +248,26 @@ def organisation_started(path: str | Path) -> bool:
         return exc.busy or "different configuration" in str(exc)
 
 
-def app_db_path() -> str:
+def app_db_path(pinned: str | None, org: str | Path, demo: str | Path) -> str:
     """The database the app opens (DESIGN.md, "Demo, own data, undo").
 
-    PLAYBOOK_IMPACT_DB when set; else the organisation's database (the db_path setting) when
-    it holds data or was started with `init`; else the demo's (demo_db_path) when `init --demo`
-    wrote it; else the organisation's, empty.
+    `pinned` (PLAYBOOK_IMPACT_DB) when set; else the organisation's database `org` (the
+    db_path setting) when it holds data or was started with `init`; else the demo's `demo`
+    (demo_db_path) when `init --demo` wrote it; else the organisation's, empty.
     """
-    explicit = os.environ.get("PLAYBOOK_IMPACT_DB")
-    if explicit:
-        return explicit
-    org, demo = str(settings.default("db_path")), settings.demo_db_path()
+    if pinned:
+        return str(pinned)
     if organisation_started(org) or not Path(demo).exists():
-        return org
-    return demo
+        return str(org)
+    return str(demo)
 
 
-def start_organisation(path: str | Path | None = None) -> Store:
-    """Open (creating) the organisation's own database and mark it started, so the app opens
-    it instead of the demo even before the first import. Refuses the demo's file."""
-    path = str(path if path is not None else settings.default("db_path"))
-    if Path(path).resolve() == Path(settings.demo_db_path()).resolve():
+def start_organisation(path: str | Path, demo: str | Path) -> Store:
+    """Open (creating) the organisation's own database at `path` and mark it started, so the
+    app opens it instead of the demo even before the first import. Refuses the demo's file
+    (`demo`, the demo_db_path setting)."""
+    path = str(path)
+    if Path(path).resolve() == Path(demo).resolve():
         raise StoreError(f"{path} is the demo database; the organisation's database must be "
                          "another file (the db_path setting or PLAYBOOK_IMPACT_DB)")
     store = Store(path)
@@ -279,5 +280,6 @@ def start_organisation(path: str | Path | None = None) -> Store:
 
 
 def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
-    """Open (and create when missing) the database at `path`, the setting's default if None."""
+    """Open (and create when missing) the database at `path`; None: PLAYBOOK_IMPACT_DB, else
+    the db_path setting."""
     return Store(path, read_only=read_only)

@@ -5,8 +5,9 @@
 - import_csv / import_parquet: a fresh database holding the roster and accounts, then the
   product's importer (`import_file`) loads the runs export; rows per second. import_csv then
   bulk-loads the other tables, and that database is the one the analyses and pages read.
-- analyses: each analysis's `*_json(store, Filters())` and the whole `metrics_json` suite, cold
-  (first call on a freshly opened store) and warm (best of the next calls).
+- analyses: each analysis's `*_json(ctx)` (its context, catalogue included, built in the timed
+  call) and the whole `metrics_json` suite, cold (first call on a freshly opened store) and
+  warm (best of the next calls); the settings are resolved once for the phase.
 - pages: each page script under AppTest, cold (first run in the process) and warm (a rerun).
 - baseline: the pandas notebook (bench/baseline.py): CSV reads, then the metrics, then the
   metrics again on the frames already in memory (warm).
@@ -102,10 +103,24 @@ def _resolve(module: str, function: str):
     return getattr(importlib.import_module(module), function)
 
 
+def _request(label: str, fn, store, settings):
+    """One request of an analysis on `store`, as a call: the suite builds its own context; a
+    metric's `*_json` gets one built inside the call (its catalogue when it reads one), as
+    `metrics_json` would build it."""
+    from analysis.context import Context
+    from analysis.filters import Filters
+    from analysis.metrics.registry import BY_KEY
+    if label not in BY_KEY:
+        return lambda: fn(store, Filters(), settings)
+    reads = BY_KEY[label].reads_catalog
+    return lambda: fn(Context.build(store, Filters(), settings, catalog=reads))
+
+
 def phase_analyses(db: Path, metrics_out: Path | None) -> dict:
     """Cold and warm time of each analysis and of the whole suite on a fresh store each."""
-    from analysis.filters import Filters
+    from analysis.settings import Settings
     from analysis.store import Store
+    settings = Settings.resolve()
     rows, assembled, suite = [], {}, None
     for label, module, function in analyses():
         row = {"analysis": label, "function": f"{module}.{function}"}
@@ -117,8 +132,9 @@ def phase_analyses(db: Path, metrics_out: Path | None) -> dict:
         # A fresh connection per analysis: DuckDB's buffer pool starts empty (cold).
         with Store(db) as store:
             try:
-                cold, value = _timed(fn, store, Filters())
-                warm = [_timed(fn, store, Filters())[0] for _ in range(WARM_REPEATS)]
+                call = _request(label, fn, store, settings)
+                cold, value = _timed(call)
+                warm = [_timed(call)[0] for _ in range(WARM_REPEATS)]
                 row.update(cold_s=cold, warm_s=min(warm), warm_median_s=statistics.median(warm))
                 if label.startswith("metrics"):
                     suite = value

@@ -4,34 +4,31 @@ from datetime import timedelta
 
 import streamlit as st
 
-from analysis import settings
 from analysis.metrics.before_after import before_after, monthly_series
-from analysis.playbooks.catalog import introduction_notes, playbook_catalog
+from analysis.playbooks.catalog import introduction_notes
 from analysis.present import format as fmt
 from analysis.present.charts import effect as charts
 from analysis.present.verdicts import claim_box
-from pages.common import (cached, data_last_date, download_csv, empty_view, get_store,
-                          md_text, rate_help, show_table, sidebar_filters)
-
-MONTHS = settings.default("window_months")
+from pages.common import (cached, data_last_date, download_csv, empty_view, md_text,
+                          page_context, rate_help, show_table)
 
 
 def _side_help(row, side: str, start, end) -> str:
     if not row[f"{side}_n"]:
         return f"No outcomes from {start} to {end}."
-    return rate_help(row, side, f"outcomes from {start} to {end}")
+    return rate_help(row, side, f"outcomes from {start} to {end}", ctx.settings.alpha)
 
 
 st.title("Before / after")
-store = get_store()
-filters = sidebar_filters(store)
+ctx = page_context()
+store, filters, MONTHS = ctx.store, ctx.filters, ctx.settings.window_months
 st.caption(
     f"Each playbook's outcome in the {MONTHS} months before its introduction against the "
     f"{MONTHS} months after: renewal rate by renewal date, or the success rate of every closed "
     "run of the playbook's scenario (with or without the playbook) by opened date. Segment and "
     "team filters apply; the period filter does not move these windows.")
 
-frame = cached(before_after, filters)
+frame = cached(before_after, ctx)
 if frame.empty or not (frame["before_n"].astype(int) + frame["after_n"].astype(int)).any():
     st.info(empty_view(filters, "No outcomes to compare yet. On the Import data page, import "
             "**playbook_runs** (scenario, opened_on and outcome of closed runs) and **renewals** "
@@ -46,7 +43,7 @@ row = frame[frame["playbook_id"] == picked].iloc[0]
 metric = "Renewal rate" if row["metric"] == "renewal_rate" else "Success rate"
 intro = row["introduced_on"]
 # Which introduction date the windows rest on, when the definition and the data disagree.
-introduced_note = introduction_notes(playbook_catalog(store)).get(picked, {}).get(
+introduced_note = introduction_notes(ctx.catalog).get(picked, {}).get(
     "introduced_note")
 if introduced_note:
     st.caption(f"📅 {md_text(introduced_note)}")
@@ -69,14 +66,14 @@ getattr(st, claim_box(row["claim"]))(text)
 bars_col, series_col = st.columns([1, 2])
 bars_col.plotly_chart(charts.before_after_bars(row, f"{metric}, introduced {intro}"),
                       key="ba_bars")
-series = cached(monthly_series, filters, picked)
+series = cached(monthly_series, ctx, picked)
 series_col.plotly_chart(charts.monthly_series_chart(series, intro, f"{metric} by month",
                                                     data_last_date(store, filters)),
                         key="ba_series")
 
 st.subheader("Every playbook")
 st.plotly_chart(charts.before_after_overview(frame), key="ba_overview")
-show_table(frame, {
+show_table(ctx, frame, {
     "playbook_id": ("Playbook", "playbook"),
     "metric": ("Outcome", "text", "renewal_rate: renewals renewed; success_rate: closed runs "
                                   "of the scenario that succeeded."),

@@ -5,28 +5,28 @@ import streamlit as st
 from analysis.metrics.coaching import coaching_view
 from analysis.metrics.stats import confidence_label
 from analysis.present.charts.coaching import step_csm_heatmap
-from pages.common import (download_csv, get_store, options, playbook_names, show_table,
-                          sidebar_filters)
+from pages.common import (CACHE_KEYS, download_csv, options, page_context, playbook_names,
+                          show_table)
 
-LEVEL = confidence_label()
 FLAGS = {"more": "more than the team", "less": "less than the team", "in line": "in line",
          "too few": "too few steps to tell"}
 
 
-@st.cache_data(ttl=60, show_spinner="Reading the steps…", max_entries=64)
-def _view(db_path: str, filters, playbook_id: str) -> dict:
-    return coaching_view(get_store(), filters, playbook_id)
+@st.cache_data(ttl=60, show_spinner="Reading the steps…", max_entries=64, hash_funcs=CACHE_KEYS)
+def _view(ctx, playbook_id: str) -> dict:
+    return coaching_view(ctx, playbook_id)
 
 
 st.title("Coaching")
-store = get_store()
-filters = sidebar_filters(store)
+ctx = page_context()
+store, filters = ctx.store, ctx.filters
+LEVEL = confidence_label(ctx.settings.alpha)
 st.caption("Per playbook, how often each CSM skips each step or finishes it late (completed "
            "after its due date, or still open past it on the data's last day), from "
            "**run_steps**. A step everyone skips, whose skipping goes with failed runs, is a "
            "step to fix; a CSM far from the team on many steps is someone to coach.")
 
-names = playbook_names(store.path)
+names = playbook_names(ctx.catalog)
 with_runs = sorted(options(store).playbooks, key=lambda pid: names.get(pid, pid).lower())
 if not with_runs:
     st.info("No playbook runs in this view — import **playbook_runs** and **run_steps** "
@@ -35,7 +35,7 @@ if not with_runs:
 default = with_runs.index(filters.playbook_id) if filters.playbook_id in with_runs else 0
 playbook_id = st.selectbox("Playbook", with_runs, index=default, key="coaching_playbook",
                            format_func=lambda pid: names.get(pid, pid))
-view = _view(store.path, filters, playbook_id)
+view = _view(ctx, playbook_id)
 matrix = view["matrix"]
 if matrix.empty:
     st.info("No step-level data for this playbook — import **run_steps** (run_id, step_id, "
@@ -59,7 +59,7 @@ else:
              f"failed runs than in successful ones beyond chance ({LEVEL} interval)."
              if len(separating) else
              "No step's skipping differs between failed and successful runs beyond chance.")
-    show_table(steps, {
+    show_table(ctx, steps, {
         "step_id": ("Step", "text"),
         "failure_skip_rate": ("Skipped in failed runs", "percent"),
         "failure_n": ("Failed runs", "count"),
@@ -80,7 +80,7 @@ st.write(
     f"{LEVEL} interval lies wholly above or below the rest of the team's rate.")
 if flagged.empty:
     st.info("No CSM differs from the team beyond chance on this playbook.")
-show_table(csms.assign(flag=csms["flag"].map(FLAGS),
+show_table(ctx, csms.assign(flag=csms["flag"].map(FLAGS),
                        measure=csms["measure"].map({"skip": "skipped", "late": "late"})), {
     "csm_id": ("CSM", "csm"), "measure": ("Measure", "text"),
     "rate": ("Rate", "percent"), "n": ("Steps", "count", "The rate's n."),

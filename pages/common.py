@@ -1,10 +1,15 @@
-"""What every page shares: the cached store, the sidebar filters, empty states.
+"""What every page shares: the page's context (store, settings, sidebar filters, catalogue),
+cached analyses, empty states.
+
+A page run is one request: `page_context()` resolves the settings once, opens the store,
+renders the sidebar filters and takes the catalogue, and the page hands that `Context` to
+every analysis. Caches key on what their function reads: a Store by its file and data
+version, a Context by those and its settings, filters and catalogue (`CACHE_KEYS`).
 
 pages/ is not auto-discovered (app.py lists the pages), so this module is never a page.
 """
 from __future__ import annotations
 
-import os
 import re
 from datetime import date
 
@@ -12,10 +17,13 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from analysis import auth, settings
+from analysis import auth
+from analysis.context import Context
 from analysis.present import format as fmt
 from analysis.filters import Filters
-from analysis.present.options import filter_options
+from analysis.playbooks import triggers
+from analysis.present.options import data_version, filter_options
+from analysis.settings import Settings, pinned_db
 from analysis.store import Store, StoreError, app_db_path
 
 ALL = "All"
@@ -38,12 +46,13 @@ def md_text(text) -> str:
     return _MARKDOWN.sub(r"\\\1", str(text))
 
 
-def rate_help(row, prefix: str, counted: str) -> str:
+def rate_help(row, prefix: str, counted: str, alpha: float) -> str:
     """Metric help for the rate in `row`'s `<prefix>_successes/_n/_ci_low/_ci_high`:
-    "12 of 40 <counted>; 95% CI 17.9% to 45.6% (Wilson)." at the level the analyses used."""
+    "12 of 40 <counted>; 95% CI 17.9% to 45.6% (Wilson)." at the level the analyses used
+    (`alpha`)."""
     from analysis.metrics.stats import confidence_label
     return (f"{row[f'{prefix}_successes']:,} of {row[f'{prefix}_n']:,} {counted}; "
-            f"{confidence_label()} CI "
+            f"{confidence_label(alpha)} CI "
             f"{fmt.interval_percent(row[f'{prefix}_ci_low'], row[f'{prefix}_ci_high'], 1)} "
             "(Wilson).")
 
@@ -69,20 +78,19 @@ def _through_app() -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def _chosen_path(explicit: str | None, org: str, demo: str) -> str:
+def _chosen_path(pinned: str | None, org: str, demo: str) -> str:
     # Chosen once per process (and again after "Start your organisation's database"): the
     # organisation's database when it holds data, else the demo's (analysis.store.app_db_path).
-    return app_db_path()
+    return app_db_path(pinned, org, demo)
 
 
-def app_path() -> str:
+def app_path(settings: Settings) -> str:
     """The database file the app shows (PLAYBOOK_IMPACT_DB, else the organisation's or the
     demo's: analysis.store.app_db_path)."""
-    return _chosen_path(os.environ.get("PLAYBOOK_IMPACT_DB"), str(settings.default("db_path")),
-                        settings.demo_db_path())
+    return _chosen_path(pinned_db(), settings.db_path, settings.demo_db_path)
 
 
-def get_store() -> Store:
+def get_store(settings: Settings) -> Store:
     """The app's database, opened once per process (`app_path` chooses the file).
 
     When another process holds the file (a second app, an import from the CLI), the page says
@@ -90,7 +98,7 @@ def get_store() -> Store:
     """
     _through_app()
     try:
-        store = _store(app_path())
+        store = _store(app_path(settings))
     except StoreError as exc:
         advice = ("Close the other Playbook Impact process (or the CLI command using this "
                   "database) and reload the page." if exc.busy else "")
@@ -108,15 +116,16 @@ def demo_banner(store: Store) -> None:
                 "on the Import page (it starts your organisation's database).", icon="🧪")
 
 
-def start_organisation_database() -> None:
+def start_organisation_database(settings: Settings) -> None:
     """Create the organisation's own database and switch the app to it (the Import page's
     button on the demo)."""
     from analysis.store import start_organisation
-    if os.environ.get("PLAYBOOK_IMPACT_DB"):  # the app is pinned to that file
+    pinned = pinned_db()
+    if pinned:  # the app is pinned to that file
         raise StoreError(f"PLAYBOOK_IMPACT_DB points the app at the demo database "
-                         f"({os.environ['PLAYBOOK_IMPACT_DB']}); point it at another file (or "
+                         f"({pinned}); point it at another file (or "
                          "unset it) and restart the app to use your organisation's database.")
-    start_organisation().close()
+    start_organisation(settings.db_path, settings.demo_db_path).close()
     _chosen_path.clear()
 
 
@@ -191,33 +200,69 @@ def require_admin() -> None:
 _WIDGETS = {"segment": "flt_segment", "team": "flt_team", "csm": "flt_csm",
             "playbook_id": "flt_playbook"}
 _PERIOD = "flt_period"
-# Options and names change only on an import, which clears st.cache_data; the ttl covers an
-# import made from the CLI while the app runs.
+# Cached results older than this are computed again: every key holds the data version (an
+# import or undo, the CLI's included, changes it), so this only bounds their memory.
 _OPTIONS_TTL = 60
 
 
-@st.cache_data(ttl=_OPTIONS_TTL, show_spinner=False)
-def _options(db_path: str):
-    return filter_options(get_store())
+def _store_key(store: Store) -> tuple:
+    """A store as a cache key: its file and data version, which moves with every import or
+    undo (the CLI's included) and with the row counts of what the triggers read (an edit
+    made outside the app)."""
+    return store.path, data_version(store), triggers.data_version(store)
 
 
-@st.cache_data(ttl=_OPTIONS_TTL, show_spinner=False)
-def playbook_names(db_path: str) -> dict[str, str]:
+def _context_key(ctx: Context) -> tuple:
+    """A context as a cache key: what an analysis reads from it."""
+    return _store_key(ctx.store), ctx.settings, ctx.filters, ctx.catalog
+
+
+# hash_funcs for st.cache_data over functions that take a Store or a Context.
+CACHE_KEYS = {Store: _store_key, Context: _context_key}
+
+
+@st.cache_data(ttl=_OPTIONS_TTL, show_spinner=False, hash_funcs=CACHE_KEYS)
+def options(store: Store):
+    """What the filters can choose from (`present.options.FilterOptions`), cached."""
+    return filter_options(store)
+
+
+@st.cache_data(ttl=_OPTIONS_TTL, show_spinner=False, hash_funcs=CACHE_KEYS)
+def _catalog(store: Store, playbooks: tuple) -> pd.DataFrame:
+    from analysis.playbooks.catalog import catalog_of
+    return catalog_of(store, playbooks)
+
+
+def page_catalog(store: Store, settings: Settings) -> pd.DataFrame:
+    """The organisation's playbook catalogue, computed again only when the data or a
+    definition changes (the definitions are read here, from files cached by their mtime)."""
+    from analysis.playbooks.catalog import definitions_folder
+    from analysis.playbooks.library import load_playbooks
+    return _catalog(store, load_playbooks(definitions_folder(store, settings)))
+
+
+def playbook_names(catalog: pd.DataFrame) -> dict[str, str]:
     """Each playbook id's display name (the catalogue's; the id itself for one without)."""
-    from analysis.playbooks.catalog import playbook_catalog
-    catalog = playbook_catalog(get_store())
     return {pid: (name if isinstance(name, str) and name.strip() else pid)
             for pid, name in zip(catalog["playbook_id"], catalog["name"])}
 
 
-def options(store: Store | None = None):
-    """What the filters can choose from (`present.options.FilterOptions`), cached."""
-    return _options((store or get_store()).path)
-
-
-def csm_names(store: Store | None = None) -> dict[str, str]:
+def csm_names(store: Store) -> dict[str, str]:
     """Each CSM id's display name (the roster's name; the id for one without)."""
-    return _options((store or get_store()).path).csm_names
+    return options(store).csm_names
+
+
+def page_context(sidebar: bool = True) -> Context:
+    """The context of this page run, built once per run: settings resolved now (from the
+    environment), the app's store, and with `sidebar` the filters (rendered there) and the
+    catalogue. Without it (the Import page) the filters are empty and the catalogue unbuilt.
+    """
+    settings = Settings.resolve()
+    store = get_store(settings)
+    if not sidebar:
+        return Context(store, settings)
+    catalog = page_catalog(store, settings)
+    return Context(store, settings, sidebar_filters(store, catalog), catalog)
 
 
 def _initial_filters() -> Filters:
@@ -273,32 +318,32 @@ def _period(current: Filters, first: date, last: date) -> tuple[date | None, dat
     return (lo if lo != first else None), (hi if hi != last else None)
 
 
-def sidebar_filters(store: Store | None = None) -> Filters:
+def sidebar_filters(store: Store, catalog: pd.DataFrame) -> Filters:
     """Render the period / segment / team / CSM / playbook filters, say which are active above
-    the page's figures, write them to the URL, and return them.
+    the page's figures, write them to the URL, and return them (playbooks named by
+    `catalog`).
 
     The same Filters hold on every page of the session, in any order of navigation, and a
     link's query string (?segment=SMB&team=...) sets them on the session's first page.
     """
-    store = store or get_store()
     demo_banner(store)
-    options = _options(store.path)
+    choices, names = options(store), playbook_names(catalog)
     current = _initial_filters()
     st.sidebar.header("Filters")
     date_from = date_to = None
-    if options.first_date and options.last_date:
-        date_from, date_to = _period(current, options.first_date, options.last_date)
+    if choices.first_date and choices.last_date:
+        date_from, date_to = _period(current, choices.first_date, choices.last_date)
     filters = Filters(
         date_from=date_from, date_to=date_to,
-        segment=_choice("Segment", "segment", options.segments, current.segment),
-        team=_choice("Team", "team", options.teams, current.team),
-        csm=_choice("CSM", "csm", options.csms, current.csm, options.csm_names),
-        playbook_id=_choice("Playbook", "playbook_id", options.playbooks, current.playbook_id,
-                            playbook_names(store.path)),
+        segment=_choice("Segment", "segment", choices.segments, current.segment),
+        team=_choice("Team", "team", choices.teams, current.team),
+        csm=_choice("CSM", "csm", choices.csms, current.csm, choices.csm_names),
+        playbook_id=_choice("Playbook", "playbook_id", choices.playbooks, current.playbook_id,
+                            names),
     )
     st.session_state[_SESSION_KEY] = filters
     st.query_params.from_dict(filters.to_query())
-    st.caption(active_filters_text(filters, options, playbook_names(store.path)))
+    st.caption(active_filters_text(filters, choices, names))
     return filters
 
 
@@ -331,12 +376,12 @@ def download_csv(frame: pd.DataFrame, file_name: str, key: str) -> None:
                        mime="text/csv", key=key)
 
 
-def show_table(frame: pd.DataFrame, columns: dict[str, tuple], key: str) -> None:
+def show_table(ctx: Context, frame: pd.DataFrame, columns: dict[str, tuple], key: str) -> None:
     """A table for people: `columns` maps a source column to (label, kind[, help]); kind is one
-    of format.KINDS, or "playbook" / "csm" for an id shown as its display name. The help text
-    shows on the column header. Ids stay in the CSV downloads, never here."""
-    path = get_store().path
-    lookups = {"playbook": playbook_names(path), "csm": _options(path).csm_names}
+    of format.KINDS, or "playbook" / "csm" for an id shown as its display name (from the
+    context's catalogue and roster). The help text shows on the column header. Ids stay in
+    the CSV downloads, never here."""
+    lookups = {"playbook": playbook_names(ctx.catalog), "csm": csm_names(ctx.store)}
     shown, spec, helps = frame.copy(), {}, {}
     for source, (label, kind, *help_text) in columns.items():
         if source not in shown.columns:
@@ -352,28 +397,24 @@ def show_table(frame: pd.DataFrame, columns: dict[str, tuple], key: str) -> None
 
 def data_last_date(store: Store, filters: Filters | None = None) -> date | None:
     """The day the data (or the period filter) stops: a period containing it is partial."""
-    last = _options(store.path).last_date
+    last = options(store).last_date
     if filters is not None and filters.date_to is not None and last is not None:
         return min(last, filters.date_to)
     return last
 
 
-@st.cache_data(ttl=_OPTIONS_TTL, show_spinner=False, max_entries=256)
-def _cached_call(db_path: str, module: str, name: str, args: tuple, kwargs: tuple,
-                 version: str):
+@st.cache_data(ttl=_OPTIONS_TTL, show_spinner=False, max_entries=256, hash_funcs=CACHE_KEYS)
+def _cached_call(module: str, name: str, ctx: Context, args: tuple, kwargs: tuple):
     import importlib
-    return getattr(importlib.import_module(module), name)(get_store(), *args, **dict(kwargs))
+    return getattr(importlib.import_module(module), name)(ctx, *args, **dict(kwargs))
 
 
-def cached(analysis, *args, **kwargs):
-    """`analysis(store, *args, **kwargs)`, computed once per database, arguments, alpha and
-    data version, so a page revisited with the same filters answers at once (an import also
-    clears the cache)."""
-    from analysis.present.options import data_version
-    store = get_store()
-    return _cached_call(store.path, analysis.__module__, analysis.__name__, args,
-                        tuple(sorted(kwargs.items())),
-                        f"{data_version(store)}@{settings.default('alpha')}")
+def cached(analysis, ctx: Context, *args, **kwargs):
+    """`analysis(ctx, *args, **kwargs)`, computed once per database and data version,
+    settings, filters, catalogue and arguments, so a page revisited with the same filters
+    answers at once (an import also clears the cache)."""
+    return _cached_call(analysis.__module__, analysis.__name__, ctx, args,
+                        tuple(sorted(kwargs.items())))
 
 
 def empty_view(filters: Filters, message: str) -> str:

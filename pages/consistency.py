@@ -1,24 +1,21 @@
 """Consistency across CSMs: did per-CSM renewal rates bunch closer together after launch?"""
 import streamlit as st
 
-from analysis import settings
 from analysis.present.charts.people import csm_spread_chart
 from analysis.metrics.consistency import consistency_summary
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
 from analysis.present.verdicts import claim_box
-from pages.common import download_csv, get_store, show_table, sidebar_filters
+from pages.common import download_csv, page_context, show_table
 from pages.launch import require_launch
-
-MONTHS = settings.default("window_months")
-MIN_RENEWALS = settings.default("min_renewals_per_csm")
-LEVEL = confidence_label()  # the analysis and the chart run at the alpha setting
 
 
 st.title("Consistency across CSMs")
-store = get_store()
-filters = sidebar_filters(store)
-result = consistency_summary(store, filters)
+ctx = page_context()
+settings = ctx.settings
+MONTHS, MIN_RENEWALS = settings.window_months, settings.min_renewals_per_csm
+LEVEL = confidence_label(settings.alpha)  # the analysis and the chart run at this level
+result = consistency_summary(ctx)
 require_launch(result.launch_date)
 st.caption(
     f"Each CSM's renewal rate (renewals by the renewal's CSM, renewed / decided) in the "
@@ -52,13 +49,14 @@ text = result.verdict
 # The colour follows the claim, never the wording (analysis.present.verdicts).
 getattr(st, claim_box(result.claim))(text)
 
-st.plotly_chart(csm_spread_chart(result.rates, result.spread), key="consistency_chart")
+st.plotly_chart(csm_spread_chart(result.rates, result.spread, alpha=settings.alpha,
+                                 months=MONTHS), key="consistency_chart")
 st.caption("Points are CSMs, sized by their decided renewals; hollow points have fewer than "
            f"{MIN_RENEWALS} and are not counted. The shaded band is where {LEVEL} of CSMs would "
            "fall if every CSM had the pooled rate and only chance separated them.")
 
 st.subheader("Spread per period")
-show_table(result.spread, {
+show_table(ctx, result.spread, {
     "period": ("Period", "text"), "csms": ("CSMs counted", "count"),
     "sd": ("Spread", "spread", "Standard deviation of the CSMs' renewal rates."),
     "noise_sd": ("Expected from chance", "spread",
@@ -70,7 +68,7 @@ show_table(result.spread, {
 download_csv(result.spread, "consistency_spread.csv", key="consistency_spread_download")
 
 st.subheader("Per CSM")
-show_table(result.rates, {
+show_table(ctx, result.rates, {
     "csm_id": ("CSM", "csm"), "period": ("Period", "text"),
     "rate": ("Renewal rate", "percent"), "n": ("Decided renewals", "count"),
     "ci_low": ("Rate, low", "percent", f"Lower end of the {LEVEL} interval (Wilson)."),

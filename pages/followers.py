@@ -2,14 +2,14 @@
 that did not, before and after adjusting for the accounts each group handled."""
 import streamlit as st
 
-from analysis import settings
 from analysis.present.charts import effect as charts
 from analysis.present.verdicts import claim_box
 from analysis.metrics.followers import balance, followers_effect
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
-from pages.common import (cached, download_csv, empty_view, get_store, playbook_names,
-                          rate_help, show_table, sidebar_filters)
+from analysis.settings import SETTINGS
+from pages.common import (cached, download_csv, empty_view, page_context, playbook_names,
+                          rate_help, show_table)
 
 METHODS = {
     "ipw": "propensity weighting on the covariates at open ({}), overlap trimmed",
@@ -17,19 +17,19 @@ METHODS = {
     "naive": "not adjusted: no covariates (health_at_open, arr_at_open, segment), too few "
              "runs in a group, or every run had the same outcome",
 }
-LEVEL = confidence_label()  # the analyses run at the alpha setting
 
 
 st.title("Followers vs non-followers")
-store = get_store()
-filters = sidebar_filters(store)
+ctx = page_context()
+filters, alpha = ctx.filters, ctx.settings.alpha
+LEVEL = confidence_label(alpha)  # the analyses run at the alpha setting
 threshold = st.slider("Follower threshold (adherence)", 0.5, 1.0,
-                      float(settings.default("follower_threshold")), 0.05, key="fl_threshold",
-                      help=settings.SETTINGS["follower_threshold"].help)
+                      float(ctx.settings.follower_threshold), 0.05, key="fl_threshold",
+                      help=SETTINGS["follower_threshold"].help)
 st.caption("Closed runs of each playbook in the period; adherence is steps completed over steps "
            "in the run. Runs without steps are left out.")
 
-frame = cached(followers_effect, filters, threshold)
+frame = cached(followers_effect, ctx, threshold)
 measured = frame[frame["runs"].astype(int) > 0]
 if measured.empty:
     st.info(empty_view(filters, "No closed playbook runs with step data yet. On the Import "
@@ -38,7 +38,7 @@ if measured.empty:
             "segment let the comparison adjust for confounding."))
     st.stop()
 
-names = playbook_names(store.path)
+names = playbook_names(ctx.catalog)
 picked = st.selectbox("Playbook", list(measured["playbook_id"]), key="fl_playbook",
                       format_func=lambda pid: names.get(pid, pid),
                       help="Playbooks with closed runs that have step data.")
@@ -46,9 +46,9 @@ row = frame[frame["playbook_id"] == picked].iloc[0]
 
 f_col, nf_col, adj_col = st.columns(3)
 f_col.metric("Followers' success rate", fmt.percent(row["followers_rate"], 1),
-             help=rate_help(row, "followers", "closed runs succeeded"))
+             help=rate_help(row, "followers", "closed runs succeeded", alpha))
 nf_col.metric("Non-followers' success rate", fmt.percent(row["non_followers_rate"], 1),
-              help=rate_help(row, "non_followers", "closed runs succeeded"))
+              help=rate_help(row, "non_followers", "closed runs succeeded", alpha))
 adjusted = row["adjusted_diff"]
 adj_col.metric(
     "Adjusted difference", fmt.points_text(adjusted),
@@ -68,7 +68,7 @@ bars_col.plotly_chart(charts.follower_bars(row, f"Success rate, threshold {thres
 forest_col.plotly_chart(charts.effect_forest(measured, "Naive and adjusted difference", names),
                         key="fl_forest")
 
-table = cached(balance, filters, picked, threshold)
+table = cached(balance, ctx, picked, threshold)
 if len(table):
     st.subheader("Covariate balance")
     st.caption("Standardised mean difference of each covariate between followers and "
@@ -76,7 +76,7 @@ if len(table):
     st.plotly_chart(charts.balance_plot(table), key="fl_balance")
 
 st.subheader("Every playbook")
-show_table(frame, {
+show_table(ctx, frame, {
     "playbook_id": ("Playbook", "playbook"),
     "runs": ("Closed runs", "count", "Closed runs with step data."),
     "followers_rate": ("Followers", "percent1", "Success rate of runs at or above the threshold."),

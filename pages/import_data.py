@@ -7,7 +7,6 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from analysis import settings
 from analysis.ingest.headers import match_headers
 from analysis.ingest.history import import_history, rejected_rows
 from analysis.ingest.importer import (ImportRefused, archive_members, guess_kind, import_file,
@@ -16,7 +15,7 @@ from analysis.ingest.mapping import Mapping, load_mapping, save_mapping
 from analysis.schema import IMPORTABLE_KINDS, TABLES
 from analysis.ingest.undo import UndoRefused, list_imports, undo_import
 from analysis.store import StoreError
-from pages.common import (demo_banner, download_csv, get_store, md_text, require_admin,
+from pages.common import (demo_banner, download_csv, md_text, page_context, require_admin,
                           start_organisation_database)
 
 IGNORE = "(ignore)"
@@ -42,7 +41,7 @@ def _saved_copy(upload) -> Path:
 def _saved_mappings(kind: str) -> dict[str, Mapping]:
     """Saved mappings of `kind` by name; a file that does not load is named in a warning."""
     out = {}
-    for path in sorted(Path(settings.default("mappings_dir")).glob("*.y*ml")):
+    for path in sorted(Path(ctx.settings.mappings_dir).glob("*.y*ml")):
         try:
             mapping = load_mapping(path)
         except ValueError as exc:
@@ -113,7 +112,7 @@ def _forget_choices(i: int) -> None:
 
 def _file_panel(i: int, upload, store) -> None:
     st.subheader(md_text(upload.name))
-    limit = int(settings.default("upload_limit_mb"))
+    limit = int(ctx.settings.upload_limit_mb)
     if upload.size > limit * 1024 * 1024:
         st.error(f"{md_text(upload.name)} is {upload.size / 1024 / 1024:,.0f} MB, over the {limit:,} MB "
                  "limit; split the export or import it with `python -m analysis import`.")
@@ -126,7 +125,8 @@ def _file_panel(i: int, upload, store) -> None:
         # The first rows only: the mapping, the examples and the preview need no more, and a
         # 1 GB export is read whole only by the import itself, a chunk at a time.
         frame = read_export(path, member=member,
-                            max_rows=int(settings.default("import_preview_rows")))
+                            max_rows=int(ctx.settings.import_preview_rows),
+                            settings=ctx.settings)
     except ImportRefused as exc:
         st.error(md_text(exc))
         return
@@ -150,7 +150,7 @@ def _file_panel(i: int, upload, store) -> None:
 
     # The real import on the first rows, rolled back: it shows exactly what Import would do.
     validation = preview_import(store, kind, path, mapping, member=member,
-                                file_name=upload.name)
+                                file_name=upload.name, settings=ctx.settings)
     _show_preview(validation)
     kind_ok = _kind_confirmation(i, kind, validation)
 
@@ -162,7 +162,7 @@ def _file_panel(i: int, upload, store) -> None:
         if not slug:
             left.error("Give the mapping a name first.")
         else:
-            path_saved = save_mapping(mapping, Path(settings.default("mappings_dir")) / f"{slug}.yaml")
+            path_saved = save_mapping(mapping, Path(ctx.settings.mappings_dir) / f"{slug}.yaml")
             left.success(f"Saved {path_saved.name}; it is offered for the next {kind} export.")
     if right.button("Import", key=f"import_{i}", type="primary",
                     disabled=validation.refusal is not None or not kind_ok):
@@ -170,7 +170,8 @@ def _file_panel(i: int, upload, store) -> None:
         try:
             result = import_file(store, kind, path, mapping=mapping, file_name=upload.name,
                                  kind_ok=validation.doubt is not None and kind_ok,
-                                 member=member, progress=lambda fraction, message: bar.progress(
+                                 member=member, settings=ctx.settings,
+                                 progress=lambda fraction, message: bar.progress(
                                      min(max(float(fraction), 0.0), 1.0), text=message))
         except ImportRefused as exc:
             bar.empty()
@@ -267,7 +268,8 @@ def _undo_panel(store) -> None:
         st.rerun()
 
 
-store = get_store()
+ctx = page_context(sidebar=False)
+store = ctx.store
 require_admin()
 st.title("Import data")
 demo_banner(store)
@@ -278,7 +280,7 @@ if store.is_demo():  # an organisation's file never lands beside the demo's acco
                "same from the command line.")
     if st.button("Start your organisation's database", key="start_org", type="primary"):
         try:
-            start_organisation_database()
+            start_organisation_database(ctx.settings)
         except StoreError as exc:
             st.error(md_text(exc))
             st.stop()
@@ -292,7 +294,7 @@ with st.expander("Import guide: which exports to bring, in which order", expande
     st.markdown(IMPORT_GUIDE)
 uploads = st.file_uploader("Exports", type=TYPES, accept_multiple_files=True, key="upload",
                            help=f"CSV, TXT, TSV, XLSX, Parquet or a ZIP holding them; "
-                                f"up to {int(settings.default('upload_limit_mb')):,} MB each.")
+                                f"up to {int(ctx.settings.upload_limit_mb):,} MB each.")
 for i, upload in enumerate(uploads or []):
     with st.container(border=True, key=f"panel_{i}"):
         _file_panel(i, upload, store)

@@ -4,95 +4,70 @@ from __future__ import annotations
 import pyarrow as pa
 import streamlit as st
 
-from analysis import settings
 from analysis.metrics.before_after import before_after
 from analysis.playbooks.adopt import adoptable_templates, adopt_template
-from analysis.playbooks.catalog import (definitions_folder, playbook_catalog, templates_folder,
-                                        uses_templates)
+from analysis.playbooks.catalog import definitions_folder, templates_folder, uses_templates
 from analysis.present.charts.effect import before_after_bars
 from analysis.present.charts.library import flowchart_dot, timeline_figure
 from analysis.present.export import to_safe_csv
 from analysis.playbooks.library import (CATEGORIES, TRIGGER_KINDS, load_playbooks, playbook_table,
                               quick_reference, search_playbooks, steps_table)
-from analysis.playbooks.triggers import (FEATURES, account_features, data_version, matching_accounts,
-                               missed_plays)
+from analysis.playbooks.triggers import FEATURES, account_features, matching_accounts, missed_plays
 from analysis.metrics.versions import version_rates
-from pages.common import download_csv, get_store, md_text, show_table, sidebar_filters
+from pages.common import CACHE_KEYS, download_csv, md_text, page_context, show_table
 
 ALL = "All"
-# Cached trigger results are keyed on data_version (a new import changes it); the TTL only
-# bounds how long an edit made outside the app (a direct SQL update) can go unseen.
+# Cached results are keyed on the store's data version (a new import changes it); the TTL
+# only bounds how long an edit made outside the app (a direct SQL update) can go unseen.
 CACHE_TTL_SECONDS = 600
 
 
 # Features of 50k accounts and the missed plays over every snapshot take seconds at 1M runs;
-# reruns (a click in another tab) must not recompute them. Arguments starting with "_" are
-# not hashed: the store is identified by data_version, the playbook by its trigger key.
-@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=32)
-def _account_features(_store, version, filters, max_age_days):
-    # max_age_days (the setting account_features reads) is part of the key, not used here.
-    return account_features(_store, filters=filters)
+# reruns (a click in another tab) must not recompute them. Each is keyed on what it reads:
+# the store (file and data version, CACHE_KEYS), the filters, the playbook, the setting.
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=32, hash_funcs=CACHE_KEYS)
+def _account_features(store, filters, max_age_days: int):
+    return account_features(store, filters=filters, max_age_days=max_age_days)
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=64)
-def _matching(_store, version, filters, key, _playbook):
-    features = _account_features(_store, version, filters, _max_age())
-    return matching_accounts(_store, _playbook, filters=filters, features=features)
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=64, hash_funcs=CACHE_KEYS)
+def _matching(store, filters, playbook, max_age_days: int):
+    features = _account_features(store, filters, max_age_days)
+    return matching_accounts(store, playbook, filters=filters, features=features)
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Looking for missed plays…", max_entries=64)
-def _missed(_store, version, filters, key, days, _playbook):
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Looking for missed plays…", max_entries=64,
+               hash_funcs=CACHE_KEYS)
+def _missed(store, filters, playbook, days: int):
     """The missed plays as an Arrow table: they can run to 100k+ rows, and a cache hit
     unpickles an Arrow table in milliseconds where a frame of Python dates takes ~0.5 s."""
-    missed = missed_plays(_store, _playbook, days=days, filters=filters)
+    missed = missed_plays(store, playbook, days, filters=filters)
     return pa.Table.from_pandas(missed, preserve_index=False)
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=8)
-def _catalog(_store, version, definitions):
-    return playbook_catalog(_store)
-
-
-@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=64)
-def _figures(_store, version, definitions, filters, playbook_id):
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False, max_entries=64, hash_funcs=CACHE_KEYS)
+def _figures(ctx, playbook_id: str):
     """This playbook's before/after row and its success rate by version."""
-    mine = filters.with_(playbook_id=playbook_id)
-    effect = before_after(_store, mine, catalog=_catalog(_store, version, definitions))
-    versions = version_rates(_store, mine)
+    mine = ctx.with_filters(playbook_id=playbook_id)
+    effect, versions = before_after(mine), version_rates(mine)
     return (effect[effect["playbook_id"] == playbook_id],
             versions[versions["playbook_id"] == playbook_id])
 
 
-def _definitions(playbooks) -> tuple:
-    """What the catalogue takes from the definitions (a YAML edit changes it)."""
-    return tuple((p.id, p.name, p.category, p.scenario, p.version, p.introduced_on,
-                  p.outcome_metric, p.aliases) for p in playbooks)
-
-
-def _max_age() -> int:
-    return int(settings.default("snapshot_max_age_days"))
-
-
-def _trigger_key(playbook) -> tuple:
-    """What the trigger results of a playbook depend on besides the data."""
-    return (playbook.id, playbook.introduced_on,
-            tuple((t.description, t.expression) for t in playbook.checkable_triggers))
-
-
-def _template_library(store) -> None:
+def _template_library(store, settings) -> None:
     """The shipped templates: browsable, and adoptable by the organisation in one action."""
     if "adopt_message" in st.session_state:  # what the last Adopt click did
         st.success(st.session_state.pop("adopt_message"))
     with st.expander("Template library: the shipped playbooks", expanded=not playbooks):
         if uses_templates(store):
             st.caption("This organisation's playbooks are the templates themselves.")
-            st.dataframe(playbook_table(load_playbooks(templates_folder())), hide_index=True,
-                         key="templates_list")
+            st.dataframe(playbook_table(load_playbooks(templates_folder(settings))),
+                         hide_index=True, key="templates_list")
             return
         st.caption("What the seed article says good playbooks look like. Adopting one copies "
                    "it into your organisation's folder with your own introduction date; only "
                    "adopted and run playbooks are analysed.")
-        open_ = adoptable_templates()
+        open_ = adoptable_templates(settings)
         st.dataframe(playbook_table(open_), hide_index=True, key="templates_list")
         if not open_:
             return
@@ -106,7 +81,8 @@ def _template_library(store) -> None:
                                    key="adopt_aliases", placeholder="Save Play - At Risk")
         if st.button("Adopt", key="adopt_button", type="primary"):
             try:
-                path = adopt_template(picked, introduced, aliases.split(","), store=store)
+                path = adopt_template(picked, introduced, aliases.split(","),
+                                      settings=settings, store=store)
             except ValueError as exc:
                 st.error(md_text(exc))
                 return
@@ -117,16 +93,13 @@ def _template_library(store) -> None:
             st.rerun()
 
 
-store = get_store()
 st.title("Playbook library")
-filters = sidebar_filters(store)
+ctx = page_context()
+store, filters, settings, catalog = ctx.store, ctx.filters, ctx.settings, ctx.catalog
 st.caption("Your organisation's playbook definitions: when to use each one, its steps and "
            "decision logic, its templates, and the accounts that meet its triggers.")
 
-playbooks = load_playbooks(definitions_folder(store))
-version = data_version(store)
-definitions = _definitions(playbooks)
-catalog = _catalog(store, version, definitions)
+playbooks = load_playbooks(definitions_folder(store, settings))
 
 # -- search --------------------------------------------------------------------------------
 text = st.text_input("Search", key="search",
@@ -151,7 +124,7 @@ if len(undefined):
                "below (with the name as an alias) or add a YAML file to describe them.")
     st.dataframe(undefined[["playbook_id", "name", "scenario", "introduced_on", "outcome_metric"]],
                  hide_index=True, key="undefined_list")
-_template_library(store)
+_template_library(store, settings)
 
 if not found:
     st.info("No playbook matches the search and filters.")
@@ -232,27 +205,27 @@ with accounts:
     with st.expander("How triggers are checked"):
         st.markdown(
             "A trigger's expression is checked against each account's latest health snapshot "
-            "(at most " + str(settings.default("snapshot_max_age_days")) + " days old). It may "
+            "(at most " + str(settings.snapshot_max_age_days) + " days old). It may "
             "use `< <= > >= == !=`, `in [...]`, `and`, `or`, `not` and parentheses over these "
             "features; a missing value never fires a trigger.")
         st.dataframe([{"feature": name, "type": kind, "meaning": meaning}
                       for name, (kind, meaning) in FEATURES.items()],
                      hide_index=True, key="features_table")
-    features = _account_features(store, version, filters, _max_age())
+    features = _account_features(store, filters, settings.snapshot_max_age_days)
     if features["snapshot_date"].notna().sum() == 0:
         st.info("Import `health_snapshots` to see which accounts meet this playbook's triggers.")
     elif not pb.checkable_triggers:
         st.info("This playbook's triggers are all judged by people; none can be checked in data.")
     else:
         as_of = features["as_of"].max()
-        matches = _matching(store, version, filters, _trigger_key(pb), pb)
+        matches = _matching(store, filters, pb, settings.snapshot_max_age_days)
         st.subheader(f"Meeting a trigger now ({len(matches)})")
         st.caption(f"Latest health snapshot on or before {as_of:%d %b %Y}; churned accounts "
                    "left out.")
         st.dataframe(matches, hide_index=True, key="matches_table")
         download_csv(matches, f"{pb.id}_matching_accounts.csv", key="matches_csv")
-        days = settings.default("missed_play_days")
-        missed = _missed(store, version, filters, _trigger_key(pb), int(days), pb)
+        days = settings.missed_play_days
+        missed = _missed(store, filters, pb, int(days))
         st.subheader(f"Missed plays ({missed.num_rows})")
         st.caption(f"A trigger fired and no run of this playbook opened within {days} days "
                    "(and none was already open). Counted since the playbook was introduced.")
@@ -270,7 +243,7 @@ with history:
 
 with figures:
     # This playbook's own figures, from the same functions as the Before/after page.
-    effect, versions = _figures(store, version, definitions, filters, pb.id)
+    effect, versions = _figures(ctx, pb.id)
     if len(effect):
         row = effect.iloc[0]
         st.plotly_chart(before_after_bars(row, f"{pb.outcome_metric.replace('_', ' ')} "
@@ -279,7 +252,7 @@ with figures:
         st.markdown(f"**Verdict:** {row['verdict']}")
     if len(versions):
         st.subheader("Success rate by version")
-        show_table(versions, {
+        show_table(ctx, versions, {
             "version": ("Version", "text"), "rate": ("Success rate", "percent"),
             "n": ("Closed runs", "count", "The rate's n."), "successes": ("Succeeded", "count"),
             "ci_low": ("Rate, low", "percent", "Lower end of the interval (Wilson)."),

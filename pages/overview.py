@@ -1,35 +1,32 @@
 """Overview: do our playbooks work? Headline effects, what changed last quarter, data freshness."""
 import streamlit as st
 
-from analysis import settings
-from analysis.filters import Filters
 from analysis.present import format as fmt
-from pages.common import download_csv, get_store, show_table, sidebar_filters
+from pages.common import CACHE_KEYS, download_csv, page_context, show_table
 
 EMPTY = ("No data yet — load the demo (`python -m analysis init --demo`) or import exports on "
          "Import data.")
-ALPHA = settings.default("alpha")
 
 
 def _interval(low, high) -> str:
     return "" if low is None or high is None else f"{LEVEL} CI {fmt.interval_percent(low, high)}"
 
 
-# alpha is part of the cache key so that cached intervals are those the labels name.
-@st.cache_data(show_spinner="Computing effects…")
-def _headlines(db_path: str, filters: Filters, alpha: float):
-    return playbook_headlines(get_store(), filters)
+# Keyed on the context (data version, settings, filters, catalogue): cached intervals are
+# those the labels name.
+@st.cache_data(show_spinner="Computing effects…", hash_funcs=CACHE_KEYS)
+def _headlines(ctx):
+    return playbook_headlines(ctx)
 
 
-@st.cache_data(show_spinner=False)
-def _changes(db_path: str, filters: Filters, alpha: float):
-    store = get_store()
-    return quarter_changes(store, filters, last_complete_quarter(store))
+@st.cache_data(show_spinner=False, hash_funcs=CACHE_KEYS)
+def _changes(ctx):
+    return quarter_changes(ctx, last_complete_quarter(ctx.store))
 
 
-store = get_store()
 st.title("Do our playbooks work?")
-filters = sidebar_filters(store)
+ctx = page_context()
+store = ctx.store
 if store.is_empty():
     st.info(EMPTY)
     st.stop()
@@ -43,9 +40,9 @@ from analysis.present.charts.overview import effect_dots, quarter_rates  # noqa:
 from analysis.present.options import data_coverage  # noqa: E402
 from analysis.present.quarters import last_complete_quarter  # noqa: E402
 
-LEVEL = confidence_label(ALPHA)
+LEVEL = confidence_label(ctx.settings.alpha)
 
-headlines = _headlines(store.path, filters, ALPHA)
+headlines = _headlines(ctx)
 counts = effect_counts(headlines)
 cols = st.columns(4)
 cols[0].metric("Playbooks improved", counts["improved"],
@@ -54,7 +51,7 @@ cols[1].metric("No clear change", counts["no clear change"])
 cols[2].metric("Got worse", counts["worse"])
 cols[3].metric("No outcomes to compare", counts["no data"])
 
-st.subheader(f"Outcome rate, {settings.default('window_months')} months before vs after each "
+st.subheader(f"Outcome rate, {ctx.settings.window_months} months before vs after each "
              "playbook")
 measured = headlines[headlines["diff"].notna()]
 for start in range(0, len(measured), 4):
@@ -72,7 +69,7 @@ st.plotly_chart(effect_dots(headlines), key="effects")
 table = headlines[["playbook_id", "name", "metric", "before_n", "before_rate", "after_n",
                    "after_rate", "diff", "diff_ci_low", "diff_ci_high", "effect", "verdict",
                    "followers_verdict"]]
-show_table(table, {
+show_table(ctx, table, {
     "name": ("Playbook", "text"),
     "before_rate": ("Before", "percent"), "before_n": ("Before n", "count", "Outcomes before."),
     "after_rate": ("After", "percent"), "after_n": ("After n", "count", "Outcomes after."),
@@ -83,7 +80,7 @@ show_table(table, {
 }, key="headlines")
 download_csv(table, "overview_headlines.csv", key="overview_download")
 
-changes = _changes(store.path, filters, ALPHA)
+changes = _changes(ctx)
 if len(changes):
     current, previous = changes["current_quarter"].iloc[0], changes["previous_quarter"].iloc[0]
     st.subheader(f"What changed since last quarter: {current} vs {previous}")
@@ -103,7 +100,7 @@ if len(changes):
 
 st.subheader("Data freshness")
 freshness = data_freshness(store).merge(data_coverage(store), on="table", how="left")
-show_table(freshness, {
+show_table(ctx, freshness, {
     "table": ("Table", "text"), "rows": ("Rows", "count"),
     "first_date": ("Data from", "day"),
     "last_date": ("Data runs to", "day", "The last date in the table's rows (runs by opened "

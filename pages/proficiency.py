@@ -1,43 +1,41 @@
 """Time to proficiency: do CSMs hired after the program launch ramp faster?"""
 import streamlit as st
 
-from analysis import settings
 from analysis.present.charts.people import km_chart
 from analysis.metrics.proficiency import proficiency_summary
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
 from analysis.present.verdicts import claim_box
-from pages.common import download_csv, get_store, show_table, sidebar_filters
+from pages.common import download_csv, page_context, show_table
 from pages.launch import require_launch
-LEVEL = confidence_label()  # the analysis runs at the alpha setting
 
 
 def days(x) -> str:
     return "not reached" if x is None else f"{x:.0f} days"
 
 
-def method_note(result) -> str:
+def method_note(result, settings) -> str:
     if result.method == "ramped_on":
         return "Ramp date: the roster's ramped_on (blank = not ramped yet)."
     target = "no target" if result.target_rate is None else f"{result.target_rate:.1%}"
     return (f"Ramp date derived (the roster has no ramped_on): the first day the rate over a "
-            f"CSM's last {settings.default('ramp_last_renewals')} decided renewals reached "
+            f"CSM's last {settings.ramp_last_renewals} decided renewals reached "
             f"{target} — the median of {len(result.veterans)} CSMs with over "
-            f"{settings.default('veteran_tenure_days')} days of tenure — after every CSM's "
+            f"{settings.veteran_tenure_days} days of tenure — after every CSM's "
             "renewals are thinned to a common volume, so a bigger book cannot ramp anyone "
             "sooner. Only CSMs hired since the renewal data begins are included.")
 
 
 st.title("Time to proficiency")
-store = get_store()
-filters = sidebar_filters(store)
-result = proficiency_summary(store, filters)
+ctx = page_context()
+LEVEL = confidence_label(ctx.settings.alpha)  # the analysis runs at this level
+result = proficiency_summary(ctx)
 require_launch(result.launch_date)
 st.caption(
     f"Days from hire to fully ramped for CSMs hired before versus on or after the program "
     f"launch on {result.launch_date}. CSMs not ramped yet count until their end date or the "
     "data's last date (censored), so Kaplan–Meier curves, not plain averages, compare them. "
-    + method_note(result))
+    + method_note(result, ctx.settings))
 if result.ramp.empty:
     st.info("No CSM to analyse yet: " + result.verdict + " On the Import data page, import "
             "**csms** with hire_date (and ramped_on if you track it) and **renewals**.")
@@ -61,17 +59,18 @@ text = result.verdict
 # The colour follows the claim, never the wording (analysis.present.verdicts).
 getattr(st, claim_box(result.claim))(text)
 
-st.plotly_chart(km_chart(result.curves, result.cohorts), key="proficiency_chart")
+st.plotly_chart(km_chart(result.curves, result.cohorts, alpha=ctx.settings.alpha),
+                key="proficiency_chart")
 
 st.subheader("Cohorts")
-show_table(result.cohorts, {
+show_table(ctx, result.cohorts, {
     "cohort": ("Hired", "text"), "csms": ("CSMs", "count"), "ramped": ("Ramped", "count"),
     "median_days": ("Median ramp", "days", "Kaplan–Meier median, days from hire."),
     "ci_low": ("Median, low", "days", f"Lower end of the {LEVEL} interval."),
     "ci_high": ("Median, high", "days", f"Upper end of the {LEVEL} interval."),
 }, key="proficiency_cohorts")
 st.subheader("Per CSM")
-show_table(result.ramp, {
+show_table(ctx, result.ramp, {
     "csm_id": ("CSM", "csm"), "hire_date": ("Hired on", "day"), "cohort": ("Cohort", "text"),
     "ramped": ("Ramped", "text"), "ramped_on": ("Ramped on", "day"),
     "days": ("Days to ramp", "days", "Until ramped, or until censored when not ramped yet."),

@@ -5,33 +5,30 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from analysis import settings
-from analysis.filters import Filters
-from analysis.present.options import data_version
 from analysis.present.quarters import data_quarters, last_complete_quarter
 from analysis.present.report import (ChromiumMissing, build_review, change_value_text, chromium_path,
                              period_text, render_html, render_pdf)
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
 from analysis.present.periods import TO_DATE, is_partial
-from pages.common import data_last_date, get_store, md_text, show_table, sidebar_filters
+from pages.common import CACHE_KEYS, data_last_date, md_text, page_context, show_table
 
 
-# Built once per quarter, filter set and data version (which moves with every import or undo,
-# the CLI's included); alpha is part of the key so a cached review keeps its level.
-@st.cache_data(show_spinner="Building the review…", max_entries=16)
-def _review(db_path: str, quarter: str, filters: Filters, alpha: float, data_version: str):
-    return build_review(get_store(), quarter, filters=filters)
+# Built once per quarter and context: its data version (which moves with every import or
+# undo, the CLI's included), settings (a cached review keeps its level), filters, catalogue.
+@st.cache_data(show_spinner="Building the review…", max_entries=16, hash_funcs=CACHE_KEYS)
+def _review(ctx, quarter: str):
+    return build_review(ctx, quarter)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _html(db_path: str, quarter: str, filters: Filters, alpha: float, data_version: str) -> str:
-    return render_html(_review(db_path, quarter, filters, alpha, data_version))
+@st.cache_data(show_spinner=False, max_entries=16, hash_funcs=CACHE_KEYS)
+def _html(ctx, quarter: str) -> str:
+    return render_html(_review(ctx, quarter))
 
 
-store = get_store()
 st.title("Quarterly review")
-filters = sidebar_filters(store)
+ctx = page_context()
+store = ctx.store
 quarters = data_quarters(store)
 if store.is_empty() or not quarters:
     st.info("No data yet — load the demo (`python -m analysis init --demo`) or import playbook "
@@ -47,8 +44,7 @@ quarter = st.selectbox("Quarter", labels, index=labels.index(default), key="quar
                        if is_partial(starts[q], "Q", last_day) else q,
                        help="Defaults to the last complete quarter of the data.")
 # The review sets its own period (the quarter, or each analysis's windows).
-key = (store.path, quarter, filters.with_(date_from=None, date_to=None),
-       settings.default("alpha"), data_version(store))
+key = (ctx.with_filters(date_from=None, date_to=None), quarter)
 review = _review(*key)
 st.info(f"**In short.** {md_text(review.summary)}")
 
@@ -57,7 +53,7 @@ st.info(f"**In short.** {md_text(review.summary)}")
 left, right = st.columns(2)
 left.download_button("Download HTML", lambda: _html(*key).encode("utf-8"), file_name=f"playbook-review-{quarter}.html",
                      mime="text/html", key="download_html")
-if chromium_path() is None:
+if chromium_path(ctx.settings.chromium_path) is None:
     right.caption("PDF needs Chromium on the server (apt-get install chromium); print the HTML "
                   "from a browser instead.")
 elif right.button("Build PDF", key="build_pdf"):
@@ -66,7 +62,8 @@ elif right.button("Build PDF", key="build_pdf"):
         html_path.write_text(_html(*key), encoding="utf-8")
         try:
             with st.spinner("Printing the PDF…"):
-                pdf = render_pdf(html_path, Path(folder) / "review.pdf").read_bytes()
+                pdf = render_pdf(html_path, Path(folder) / "review.pdf",
+                                 ctx.settings.chromium_path).read_bytes()
         except (ChromiumMissing, RuntimeError) as exc:
             st.error(str(exc))
         else:
@@ -120,7 +117,7 @@ for i, s in enumerate(review.sections):
     for col, (j, fig) in zip(st.columns(2) if charts else [], enumerate(charts)):
         col.plotly_chart(fig, key=f"section_{i}_{j}")
     if len(s.versions):
-        show_table(s.versions, {
+        show_table(ctx, s.versions, {
             "version": ("Version", "text"), "rate": ("Success rate", "percent"),
             "n": ("Closed runs", "count", "The rate's n."),
             "ci_low": ("Rate, low", "percent", f"Lower end of the {level} interval (Wilson)."),

@@ -1,22 +1,19 @@
 """Usage: how often each playbook runs, which CSMs use playbooks, and where runs stall."""
 import streamlit as st
 
-from analysis import settings
-from analysis.playbooks.catalog import playbook_catalog
 from analysis.present.charts import usage as charts
 from analysis.metrics.usage import playbook_usage, run_totals, step_funnel, usage_tables
 from analysis.present import format as fmt
 from analysis.present.periods import TO_DATE
-from pages.common import (cached, data_last_date, download_csv, empty_view, get_store,
-                          playbook_names, show_table, sidebar_filters)
+from pages.common import (cached, data_last_date, download_csv, empty_view, page_context,
+                          playbook_names, show_table)
 
-CONSISTENT = settings.default("consistent_share")
-RARE = settings.default("rare_share")
 FREQUENCIES = {"Quarter": "Q", "Month": "M", "Year": "Y"}
 
 st.title("Usage")
-store = get_store()
-filters = sidebar_filters(store)
+ctx = page_context()
+store, filters = ctx.store, ctx.filters
+CONSISTENT, RARE = ctx.settings.consistent_share, ctx.settings.rare_share
 st.caption(
     "Runs (open ones included) and views per playbook. Adherence of a run is done steps over "
     "all steps; runs without steps are left out of every mean. A CSM's playbook share counts "
@@ -24,10 +21,9 @@ st.caption(
     f"Consistent user: share and mean adherence both at least {CONSISTENT:.0%}; rare user: "
     f"share below {RARE:.0%}.")
 
-catalog = cached(playbook_catalog)
-names = playbook_names(store.path)
+names = playbook_names(ctx.catalog)
 # Both tables from one pass over the runs (each run's adherence is most of the cost).
-by_playbook, csms = cached(usage_tables, filters, catalog)
+by_playbook, csms = cached(usage_tables, ctx)
 if not by_playbook["runs"].any() and not by_playbook["views"].any() and csms.empty:
     st.info(empty_view(filters, "No playbook runs yet — import them on the Import data page: "
             "**playbook_runs** (run_id, scenario, playbook_id, account_id, csm_id, opened_on, "
@@ -36,7 +32,7 @@ if not by_playbook["runs"].any() and not by_playbook["views"].any() and csms.emp
     st.stop()
 
 runs_col, views_col, consistent_col, rare_col = st.columns(4)
-totals = cached(run_totals, filters)
+totals = cached(run_totals, ctx)
 runs_col.metric("Playbook runs", f"{int(by_playbook['runs'].sum()):,}",
                 help=f"{int(by_playbook['open_runs'].sum()):,} of them still open.")
 if totals["without_playbook"]:
@@ -55,7 +51,7 @@ rare_col.metric("Rare users", f"{int(csms['rare'].sum())} of {len(csms)}",
 
 st.subheader("Runs per playbook")
 picked = st.radio("Per", list(FREQUENCIES), horizontal=True, key="usage_freq")
-per_period = cached(playbook_usage, filters, FREQUENCIES[picked])
+per_period = cached(playbook_usage, ctx, FREQUENCIES[picked])
 runs_tab, views_tab = st.tabs(["Runs", "Views"])
 last = data_last_date(store, filters)
 freq = FREQUENCIES[picked]
@@ -65,7 +61,7 @@ views_tab.plotly_chart(charts.runs_over_time(per_period, "views", names, freq=fr
                                              last_date=last), key="usage_views")
 st.caption(f"Hatched bars, labelled “{TO_DATE}”, are periods the data only partly covers (it "
            f"runs to {fmt.day(last)}): they are not a drop.")
-show_table(by_playbook, {
+show_table(ctx, by_playbook, {
     "playbook_id": ("Playbook", "playbook"), "runs": ("Runs", "count"),
     "open_runs": ("Still open", "count"), "views": ("Views", "count"),
     "csms_using": ("CSMs using it", "count"),
@@ -81,8 +77,9 @@ if csms.empty:
     st.info(empty_view(filters, "No run names a CSM: import **playbook_runs** with a csm_id "
                                 "(or owner) column and the **csms** roster."))
 else:
-    st.plotly_chart(charts.share_vs_adherence(csms), key="usage_scatter")
-    show_table(csms, {
+    st.plotly_chart(charts.share_vs_adherence(csms, consistent_at=CONSISTENT, rare_below=RARE),
+                    key="usage_scatter")
+    show_table(ctx, csms, {
         "csm_id": ("CSM", "csm"), "team": ("Team", "text"), "runs": ("Runs", "count"),
         "playbook_share": ("Playbook share", "percent", "Runs with a playbook over runs in "
                                                         "scenarios that have one."),
@@ -103,14 +100,14 @@ if not with_runs:
 default = with_runs.index(filters.playbook_id) if filters.playbook_id in with_runs else 0
 playbook_id = st.selectbox("Playbook", with_runs, index=default, key="usage_funnel_playbook",
                            format_func=lambda pid: names.get(pid, pid))
-funnel = cached(step_funnel, filters, playbook_id)
+funnel = cached(step_funnel, ctx, playbook_id)
 if funnel.empty:
     st.info("No step-level data for this playbook — import **run_steps** (run_id, step_id, "
             "status done / skipped / open) on the Import data page to see where runs stall.")
 else:
     st.plotly_chart(charts.step_funnel_chart(funnel, f"Where {names.get(playbook_id, playbook_id)}"
                                                      " runs stall"), key="usage_funnel")
-    show_table(funnel, {
+    show_table(ctx, funnel, {
         "step_id": ("Step", "text"), "runs": ("Runs", "count"), "done": ("Done", "count"),
         "skipped": ("Skipped", "count"), "open": ("Open", "count"),
         "done_rate": ("Done rate", "percent"),

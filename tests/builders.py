@@ -1,5 +1,6 @@
-"""What the page and report tests share: a database file the app opens, a page run, and what a
-rendered page shows (metric values, messages, figures, the interval levels it names)."""
+"""What the tests share: the context of a request (`ctx`), a database file the app opens, a page
+run, and what a rendered page shows (metric values, messages, figures, the interval levels it
+names)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,9 @@ from typing import Callable
 
 from streamlit.testing.v1 import AppTest
 
+from analysis.context import Context
+from analysis.filters import Filters
+from analysis.settings import Settings
 from analysis.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,6 +20,16 @@ PAGES = ROOT / "pages"
 
 # "95% CI", "90% interval", "99.5% t interval", "95% of CSMs": a confidence level, as shown.
 _LEVEL = re.compile(r"(\d+(?:\.\d+)?)% (?:CI\b|interval|t interval|of CSMs)")
+
+
+def ctx(store: Store, filters=None, *, catalog=None, folder=None, **settings) -> Context:
+    """The context of one request on `store`: the environment's settings with `settings`
+    replaced (`ctx(store, alpha=0.1)`), and `catalog` or the one built from `folder` (default:
+    the organisation's definitions)."""
+    resolved = Settings.resolve(**settings)
+    if catalog is not None:
+        return Context(store, resolved, filters or Filters(), catalog)
+    return Context.build(store, filters, resolved, folder=folder)
 
 
 def page(name: str) -> str:

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import settings
 from analysis.metrics.before_after import before_after, before_after_json, monthly_series
 from analysis.metrics.claims import Claim
 from analysis.filters import Filters
+from tests.builders import ctx
 
 INTRO = date(2024, 7, 1)
 
@@ -76,7 +76,7 @@ def test_window_edges_and_what_counts(store):
         (date(2024, 8, 1), "success", None, "retention", "a1", "closed"),  # other scenario
         (date(2024, 8, 2), "success", "at_risk", "at_risk", "a1", None),   # status derived closed
     ])
-    row = before_after(store, Filters(), _catalog(AT_RISK)).iloc[0]
+    row = before_after(ctx(store, Filters(), catalog=_catalog(AT_RISK))).iloc[0]
     assert (row["window_start"], row["window_end"]) == (date(2023, 7, 1), date(2025, 7, 1))
     assert (row["before_n"], row["before_successes"]) == (2, 1)
     assert (row["after_n"], row["after_successes"]) == (3, 2)
@@ -91,14 +91,15 @@ def test_renewals_count_by_renewal_date(store):
                   " ('r3', 'a2', 'c2', DATE '2024-07-01', 'renewed'),"
                   " ('r4', 'a2', 'c2', DATE '2025-06-30', 'renewed'),"
                   " ('r5', 'a2', 'c2', DATE '2025-07-01', 'churned')")
-    row = before_after(store, None, _catalog(RENEWAL)).iloc[0]
+    row = before_after(ctx(store, None, catalog=_catalog(RENEWAL))).iloc[0]
     assert row["metric"] == "renewal_rate"
     assert (row["before_n"], row["before_successes"]) == (1, 0)
     assert (row["after_n"], row["after_successes"]) == (2, 2)
 
 
 def test_calendar_month_windows_on_a_leap_day(store):
-    row = before_after(store, None, _catalog(("x", "x", "success_rate", date(2024, 2, 29))))
+    leap = _catalog(("x", "x", "success_rate", date(2024, 2, 29)))
+    row = before_after(ctx(store, None, catalog=leap))
     assert row.iloc[0]["window_start"] == date(2023, 2, 28)
     assert row.iloc[0]["window_end"] == date(2025, 2, 28)
 
@@ -111,7 +112,7 @@ def test_newcombe_reference_intervals_through_the_code_path(store):
     _counts(store, 3, 10, date(2024, 1, 15), scenario="s2")
     _counts(store, 9, 10, date(2024, 9, 15), scenario="s2")
     cat = _catalog(("p1", "s1", "success_rate", INTRO), ("p2", "s2", "success_rate", INTRO))
-    frame = before_after(store, None, cat).set_index("playbook_id")
+    frame = before_after(ctx(store, None, catalog=cat)).set_index("playbook_id")
     assert np.isclose(frame.loc["p1", "diff"], 56 / 70 - 48 / 80)
     assert np.isclose(frame.loc["p1", "diff_ci_low"], 0.0524, atol=5e-5)
     assert np.isclose(frame.loc["p1", "diff_ci_high"], 0.3339, atol=5e-5)
@@ -131,7 +132,7 @@ def test_newcombe_reference_intervals_through_the_code_path(store):
 def test_wilson_reference_interval(store):
     # Newcombe (1998), Stat Med 17:857, Table I: 81/263 -> Wilson 0.2553 to 0.3662.
     _counts(store, 81, 263, date(2024, 3, 1))
-    row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    row = before_after(ctx(store, None, catalog=_catalog(AT_RISK))).iloc[0]
     assert (row["before_n"], row["before_successes"]) == (263, 81)
     assert np.isclose(row["before_ci_low"], 0.2553, atol=5e-5)
     assert np.isclose(row["before_ci_high"], 0.3662, atol=5e-5)
@@ -140,7 +141,7 @@ def test_wilson_reference_interval(store):
 def test_two_month_data_is_compared_but_too_early_to_claim(store):
     _counts(store, 350, 1000, date(2024, 1, 15))
     _counts(store, 500, 1000, date(2024, 9, 15))
-    row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    row = before_after(ctx(store, None, catalog=_catalog(AT_RISK))).iloc[0]
     # The descriptive comparison stays: diff +0.15, z-test.
     assert row["diff"] == pytest.approx(0.15) and row["test"] == "z_test"
     assert row["p_value"] < 1e-10
@@ -149,8 +150,7 @@ def test_two_month_data_is_compared_but_too_early_to_claim(store):
     assert row["verdict"] == ("Too early: the after window ends on 2025-07-01; the data runs to "
                               "2024-09-15; ready on 2025-12-27")
     # Judged later, one month on each side cannot separate a trend from a step.
-    with settings.override(as_of="2026-06-30"):
-        row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    row = before_after(ctx(store, None, as_of="2026-06-30", catalog=_catalog(AT_RISK))).iloc[0]
     assert row["claim"] == Claim.NOT_ENOUGH_DATA
     assert row["verdict"] == ("Not enough data: 1 months with outcomes before the introduction "
                               "and 1 after; the time series needs 6 on each side")
@@ -181,9 +181,9 @@ def test_improved_worse_and_no_clear_change_from_the_time_series(store):
     _series(store, lambda m: 0.50, per_month=400, scenario="s3")
     cat = _catalog(("p1", "s1", "success_rate", INTRO), ("p2", "s2", "success_rate", INTRO),
                    ("p3", "s3", "success_rate", INTRO))
-    with settings.override(as_of="2026-01-31"):
-        frame = before_after(store, None, cat).set_index("playbook_id")
-        items = {e["playbook_id"]: e for e in before_after_json(store, None, cat)}
+    later = ctx(store, None, as_of="2026-01-31", catalog=cat)
+    frame = before_after(later).set_index("playbook_id")
+    items = {e["playbook_id"]: e for e in before_after_json(later)}
     claims = frame["claim"].to_dict()
     assert claims == {"p1": Claim.IMPROVED, "p2": Claim.WORSE, "p3": Claim.NO_CLEAR_CHANGE}
     # A flat series with an exact step: the step on the probability scale is the step itself.
@@ -206,8 +206,7 @@ def test_drift_is_not_an_effect(store):
     # Half a point a month for three years, nothing at the introduction: the plain comparison
     # sees +6 points, the time series sees the trend.
     _series(store, lambda m: 0.40 + 0.005 * (m + 24), per_month=200)
-    with settings.override(as_of="2026-01-31"):
-        row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    row = before_after(ctx(store, None, as_of="2026-01-31", catalog=_catalog(AT_RISK))).iloc[0]
     assert row["diff"] == pytest.approx(0.06, abs=0.002) and row["diff_ci_low"] > 0
     assert row["claim"] == Claim.NO_CLEAR_CHANGE
     assert abs(row["effect_estimate"]) < 0.01
@@ -215,8 +214,7 @@ def test_drift_is_not_an_effect(store):
 
 def test_not_enough_data_says_why(store):
     _series(store, lambda m: 0.30 if m < 0 else 0.40, per_month=10)
-    with settings.override(as_of="2026-01-31"):
-        row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    row = before_after(ctx(store, None, as_of="2026-01-31", catalog=_catalog(AT_RISK))).iloc[0]
     assert row["claim"] == Claim.NOT_ENOUGH_DATA
     assert row["verdict"].startswith("Not enough data: 30% → 40%;")
     assert row["verdict"].endswith("cannot rule out a 10-point change")
@@ -226,7 +224,7 @@ def test_no_baseline_too_early_and_no_data(store):
     _counts(store, 5, 8, date(2024, 9, 15))
     _counts(store, 2, 8, date(2024, 9, 15), scenario="s1")
     cat = _catalog(AT_RISK, RENEWAL, ("late", "s1", "success_rate", date(2025, 9, 1)))
-    frame = before_after(store, None, cat).set_index("playbook_id")
+    frame = before_after(ctx(store, None, catalog=cat)).set_index("playbook_id")
     assert frame.loc["late", "verdict"] == (
         "Too early: the after window ends on 2026-09-01; the data runs to 2024-09-15; "
         "ready on 2027-02-27")
@@ -235,19 +233,19 @@ def test_no_baseline_too_early_and_no_data(store):
     assert frame.loc["at_risk", "diff"] is None and frame.loc["at_risk", "p_value"] is None
     assert frame.loc["renewal", "why"] == (
         "no outcomes in the 12 months before or after the introduction on 2024-07-01")
-    with settings.override(as_of="2026-06-30"):
-        frame = before_after(store, None, cat).set_index("playbook_id")
+    frame = before_after(ctx(store, None, as_of="2026-06-30", catalog=cat)).set_index(
+        "playbook_id")
     assert frame.loc["at_risk", "verdict"] == (
         "Not enough data: 0 decided outcomes before the introduction and 8 after; an effect "
         "needs 30 on each side")
-    _no_nan(before_after_json(store, None, cat))
+    _no_nan(before_after_json(ctx(store, None, catalog=cat)))
 
 
 def test_every_outcome_successful(store):
     _series(store, lambda m: 1.0, per_month=5)
-    with settings.override(as_of="2026-01-31"):
-        row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
-        _no_nan(before_after_json(store, None, _catalog(AT_RISK)))
+    later = ctx(store, None, as_of="2026-01-31", catalog=_catalog(AT_RISK))
+    row = before_after(later).iloc[0]
+    _no_nan(before_after_json(later))
     assert row["before_rate"] == 1.0 and row["after_rate"] == 1.0 and row["diff"] == 0
     assert row["diff_ci_low"] < 0 < row["diff_ci_high"]
     assert row["claim"] == Claim.NOT_ENOUGH_DATA
@@ -266,23 +264,23 @@ def test_segment_team_and_playbook_filters_apply_but_not_the_period(store):
     cat = _catalog(AT_RISK, RENEWAL)
 
     def counts(filters):
-        row = before_after(store, filters, cat).set_index("playbook_id").loc["at_risk"]
+        row = before_after(ctx(store, filters, catalog=cat)).set_index("playbook_id").loc["at_risk"]
         return row["before_n"], row["after_n"]
 
     assert counts(Filters()) == (2, 2)
     assert counts(Filters(segment="SMB")) == (1, 1)
     assert counts(Filters(team="West")) == (1, 1)
     assert counts(Filters(date_from=date(2024, 8, 1))) == (2, 2)
-    only = before_after(store, Filters(playbook_id="renewal"), cat)
+    only = before_after(ctx(store, Filters(playbook_id="renewal"), catalog=cat))
     assert only["playbook_id"].tolist() == ["renewal"]
-    assert before_after(store, Filters(playbook_id="nope"), cat).empty
+    assert before_after(ctx(store, Filters(playbook_id="nope"), catalog=cat)).empty
 
 
 def test_empty_store_and_empty_catalogue(store):
-    frame = before_after(store, None, _catalog(AT_RISK).iloc[:0])
+    frame = before_after(ctx(store, None, catalog=_catalog(AT_RISK).iloc[:0]))
     assert frame.empty and "verdict" in frame.columns
-    assert before_after_json(store, None, _catalog(AT_RISK).iloc[:0]) == []
-    assert monthly_series(store, None, "at_risk", _catalog(AT_RISK)).empty
+    assert before_after_json(ctx(store, None, catalog=_catalog(AT_RISK).iloc[:0])) == []
+    assert monthly_series(ctx(store, None, catalog=_catalog(AT_RISK)), "at_risk").empty
 
 
 def test_monthly_series(store):
@@ -290,7 +288,7 @@ def test_monthly_series(store):
     _counts(store, 2, 2, date(2024, 1, 31), start=10)
     _counts(store, 3, 5, date(2024, 7, 1))
     _counts(store, 3, 5, date(2022, 7, 1), start=20)  # outside both windows
-    series = monthly_series(store, None, "at_risk", _catalog(AT_RISK))
+    series = monthly_series(ctx(store, None, catalog=_catalog(AT_RISK)), "at_risk")
     assert series["month"].tolist() == [date(2024, 1, 1), date(2024, 7, 1)]
     assert series["side"].tolist() == ["before", "after"]
     assert series["n"].tolist() == [6, 5] and series["successes"].tolist() == [3, 3]
@@ -302,7 +300,7 @@ def test_monthly_series(store):
 def test_json_shape(store):
     _counts(store, 48, 80, date(2024, 1, 15))
     _counts(store, 56, 70, date(2024, 9, 15))
-    [item] = before_after_json(store, None, _catalog(AT_RISK))
+    [item] = before_after_json(ctx(store, None, catalog=_catalog(AT_RISK)))
     assert {"playbook_id", "metric", "introduced_on", "before", "after", "diff", "diff_ci_low",
             "diff_ci_high", "p_value", "verdict"} <= set(item)
     assert item["introduced_on"] == "2024-07-01"
@@ -320,7 +318,7 @@ def test_json_carries_the_descriptive_difference_and_the_designs_effect(store):
     # rests on the design's effect, which with two months of data is too early to give.
     _counts(store, 48, 80, date(2024, 1, 15))
     _counts(store, 56, 70, date(2024, 9, 15))
-    [item] = before_after_json(store, None, _catalog(AT_RISK))
+    [item] = before_after_json(ctx(store, None, catalog=_catalog(AT_RISK)))
     assert item["diff"] == pytest.approx(0.2)
     assert round(item["diff_ci_low"], 4) == 0.0524 and round(item["diff_ci_high"], 4) == 0.3339
     assert item["p_value"] < 0.05 and item["more_needed"] is None
@@ -335,14 +333,14 @@ def test_a_high_base_rate_needs_no_more_outcomes(store):
     # interval already rules out a 10-point change.
     _counts(store, 197, 200, date(2024, 1, 15))
     _counts(store, 198, 200, date(2024, 9, 15))
-    row = before_after(store, None, _catalog(AT_RISK)).iloc[0]
+    row = before_after(ctx(store, None, catalog=_catalog(AT_RISK))).iloc[0]
     assert row["more_needed"] == 0
     assert -0.03 < row["diff_ci_low"] < 0 < row["diff_ci_high"] < 0.04
 
 
 # -- the demo data's planted truths -----------------------------------------------------------
 def test_demo_recovers_the_planted_before_after(demo_store):
-    frame = before_after(demo_store).set_index("playbook_id")
+    frame = before_after(ctx(demo_store)).set_index("playbook_id")
     at_risk = frame.loc["at_risk"]
     assert at_risk["introduced_on"] == date(2024, 7, 1)
     assert 0.30 <= at_risk["before_rate"] <= 0.40
@@ -354,4 +352,4 @@ def test_demo_recovers_the_planted_before_after(demo_store):
     assert 0.10 <= renewal["diff"] <= 0.20
     assert renewal["verdict"].startswith("Improved")
     assert renewal["claim"] == Claim.IMPROVED
-    _no_nan(before_after_json(demo_store))
+    _no_nan(before_after_json(ctx(demo_store)))

@@ -7,13 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from analysis import settings
-
 from analysis.playbooks import catalog
-
-from analysis.playbooks import launch
-from analysis.playbooks.catalog import first_introduction_by_scenario, playbook_catalog
+from analysis.playbooks.catalog import first_introduction_by_scenario
 from analysis.playbooks.launch import program_launch_date
+from analysis.settings import ROOT, Settings
+from tests.builders import ctx
 
 AT_RISK = SimpleNamespace(
     id="at_risk", name="At-Risk Customer Save", category="situational", scenario="at_risk",
@@ -31,6 +29,15 @@ def two_defined(monkeypatch):
     monkeypatch.setattr(catalog, "load_playbooks", lambda folder=None: (AT_RISK, RENEWAL))
 
 
+def playbook_catalog(store, folder=None):
+    """The catalogue a request on `store` builds (of `folder`, default the organisation's)."""
+    return ctx(store, folder=folder).catalog
+
+
+def _launch(store, folder=None, launch_date=None):
+    return program_launch_date(playbook_catalog(store, folder), launch_date)
+
+
 def _run(store, run_id, scenario, playbook_id, opened_on, version=None):
     store.execute(
         "INSERT INTO playbook_runs (run_id, scenario, playbook_id, playbook_version, account_id,"
@@ -42,7 +49,7 @@ def test_empty_store_and_folder_give_an_empty_catalogue(store, tmp_path):
     frame = playbook_catalog(store, tmp_path)
     assert list(frame.columns) == list(catalog.COLUMNS)
     assert frame.empty
-    assert program_launch_date(store, tmp_path) is None
+    assert _launch(store, tmp_path) is None
 
 
 def test_defined_playbooks_are_listed_from_their_definitions(store, two_defined):
@@ -95,22 +102,22 @@ def test_undefined_playbook_scenario_is_its_most_common(store, two_defined):
 def test_launch_is_the_earliest_defined_introduction(store, two_defined):
     _run(store, "r1", "qbr", "QBR Prep", "2022-07-01")
     # An undefined practice older than the program does not move the launch.
-    assert program_launch_date(store) == date(2024, 7, 1)
+    assert _launch(store) == date(2024, 7, 1)
 
 
 def test_launch_falls_back_to_runs_when_nothing_is_defined(store, tmp_path):
     _run(store, "r1", "qbr", "QBR Prep", "2023-04-03")
     _run(store, "r2", "qbr", "QBR Prep", "2023-05-03")
-    assert program_launch_date(store, tmp_path) == date(2023, 4, 3)
+    assert _launch(store, tmp_path) == date(2023, 4, 3)
 
 
 def test_launch_setting_overrides(store, two_defined, monkeypatch):
-    monkeypatch.setitem(settings.SETTINGS, "launch_date",
-                        settings.Setting("launch_date", "2025-01-06", "test"))
-    assert program_launch_date(store) == date(2025, 1, 6)
-    assert program_launch_date(store, launch_date=date(2024, 1, 1)) == date(2024, 1, 1)
+    monkeypatch.setenv("PLAYBOOK_IMPACT_LAUNCH_DATE", "2025-01-06")
+    from analysis.metrics.consistency import resolve_launch
+    assert resolve_launch(ctx(store), None) == date(2025, 1, 6)
+    assert _launch(store, launch_date=date(2024, 1, 1)) == date(2024, 1, 1)
     with pytest.raises(ValueError, match="not an ISO date"):
-        program_launch_date(store, launch_date="soon")
+        _launch(store, launch_date="soon")
 
 
 def test_first_introduction_by_scenario(store, two_defined):
@@ -121,33 +128,14 @@ def test_first_introduction_by_scenario(store, two_defined):
 
 
 def test_shipped_library_dates_the_launch_of_a_store_that_uses_it(store):
-    assert program_launch_date(store) is None  # not adopted: the templates are not its own
+    assert _launch(store) is None  # not adopted: the templates are not its own
     catalog.use_templates(store)
     shipped = playbook_catalog(store)
     # The twelve seed playbooks; the first were introduced 2024-07-01.
     assert len(shipped) == 12
     assert shipped["defined"].all()
-    assert program_launch_date(store) == date(2024, 7, 1)
-    assert launch.program_launch_date(store, settings.default("playbooks_dir")) == date(2024, 7, 1)
-
-
-def test_shared_catalog_builds_once_per_block(store, two_defined, monkeypatch):
-    scans = []
-    seen_in_runs = catalog._seen_in_runs
-    monkeypatch.setattr(catalog, "_seen_in_runs", lambda s: scans.append(1) or seen_in_runs(s))
-    _run(store, "r1", "qbr", "QBR Prep", "2023-04-03")
-    with catalog.shared_catalog():
-        first = playbook_catalog(store)
-        first["scratch"] = 1  # a caller's change must not leak into the next caller's copy
-        _run(store, "r2", "churn", "Win Back", "2023-01-02")
-        second = playbook_catalog(store)
-        assert program_launch_date(store) == date(2024, 7, 1)
-    assert len(scans) == 1
-    assert "scratch" not in second.columns
-    assert second["playbook_id"].tolist() == ["at_risk", "qbr_prep", "renewal"]
-    # Outside the block every call reads the database again and sees the new run.
-    assert "win_back" in playbook_catalog(store)["playbook_id"].tolist()
-    assert len(scans) == 2
+    assert _launch(store) == date(2024, 7, 1)
+    assert _launch(store, Settings().playbooks_dir) == date(2024, 7, 1)
 
 
 # -- the organisation's own exports (issue 13) ----------------------------------------------
@@ -198,13 +186,13 @@ def _cli(*args):
     import subprocess
     import sys
     done = subprocess.run([sys.executable, "-m", "analysis", *map(str, args)],
-                          cwd=settings.ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 def _import_org(tmp_path, db):
-    mapping = settings.ROOT / "data" / "mappings" / "gainsight_ctas.yaml"
+    mapping = ROOT / "data" / "mappings" / "gainsight_ctas.yaml"
     for kind, path in _org_exports(tmp_path).items():
         extra = ("--mapping", mapping) if kind == "playbook_runs" else ()
         _cli("import", kind, path, *extra, "--db", db)
@@ -213,7 +201,8 @@ def _import_org(tmp_path, db):
 def test_the_organisation_analyses_its_own_playbooks_not_the_templates(tmp_path):
     import json
     from analysis.playbooks.library import load_playbooks
-    assert len(load_playbooks()) == 12  # the templates are there, no setting changed
+    # The templates are there, no setting changed.
+    assert len(load_playbooks(Settings.resolve().playbooks_dir)) == 12
     db = tmp_path / "org.duckdb"
     _import_org(tmp_path, db)
     result = json.loads(_cli("metrics", "--json", "--db", db))
@@ -235,11 +224,12 @@ def test_an_adopted_template_takes_the_runs_its_aliases_name(tmp_path, store):
     from analysis.metrics.before_after import before_after_json
     from analysis.playbooks.adopt import adopt_template
     exports = _org_exports(tmp_path)
-    mapping = settings.ROOT / "data" / "mappings" / "gainsight_ctas.yaml"
+    mapping = ROOT / "data" / "mappings" / "gainsight_ctas.yaml"
     import_file(store, "playbook_runs", exports["playbook_runs"], mapping=mapping)
     # Adopted after the import, dated by the organisation five months before its first run.
-    path = adopt_template("at_risk", "2023-08-01", ["Save Play - At Risk"], store=store)
-    assert path.parent == Path(settings.default("org_playbooks_dir"))
+    path = adopt_template("at_risk", "2023-08-01", ["Save Play - At Risk"],
+                          settings=Settings.resolve(), store=store)
+    assert path.parent == Path(Settings.resolve().org_playbooks_dir)
     assert "introduced_on: 2023-08-01" in path.read_text()
     frame = playbook_catalog(store).set_index("playbook_id")
     assert frame.index.tolist() == ["at_risk", "renewal_readiness"]
@@ -250,11 +240,11 @@ def test_an_adopted_template_takes_the_runs_its_aliases_name(tmp_path, store):
     assert frame.loc["renewal_readiness", "introduced_note"] is None
     # The runs now carry the adopted id, and the JSON says which date the windows use.
     assert store.scalar("SELECT count(*) FROM playbook_runs WHERE playbook_id = 'at_risk'") == 8
-    entry = next(e for e in before_after_json(store) if e["playbook_id"] == "at_risk")
+    entry = next(e for e in before_after_json(ctx(store)) if e["playbook_id"] == "at_risk")
     assert entry["introduced_on"] == "2023-08-01" and entry["first_run_on"] == "2024-01-01"
     assert "the definition's date is used" in entry["introduced_note"]
     # Only the organisation's definitions date the launch (the undefined one does not).
-    assert program_launch_date(store) == date(2023, 8, 1)
+    assert _launch(store) == date(2023, 8, 1)
     # The attribution is recorded like an import: undo puts the names back.
     attributed = store.scalar("SELECT max(import_id) FROM imports")
     undo_import(store, attributed)
@@ -265,36 +255,37 @@ def test_an_adopted_template_takes_the_runs_its_aliases_name(tmp_path, store):
 def test_an_import_after_adoption_resolves_aliases(tmp_path, store):
     from analysis.ingest.importer import import_file
     from analysis.playbooks.adopt import adopt_template
-    adopt_template("at_risk", "2024-01-01", ["Save Play - At Risk"])
+    adopt_template("at_risk", "2024-01-01", ["Save Play - At Risk"], settings=Settings.resolve())
     path = tmp_path / "ctas.csv"
     path.write_text(_ctas([("C1", "A1", "Risk", "save play - at risk", "x", "2024-02-01",
                             "", "Open", 3, 1)]))
     import_file(store, "playbook_runs", path,
-                mapping=settings.ROOT / "data" / "mappings" / "gainsight_ctas.yaml")
+                mapping=ROOT / "data" / "mappings" / "gainsight_ctas.yaml")
     assert store.scalar("SELECT playbook_id FROM playbook_runs") == "at_risk"
 
 
 def test_adopting_refuses_unknown_templates_and_second_copies(tmp_path):
     from analysis.playbooks.adopt import adopt_template
+    resolved = Settings.resolve()
     with pytest.raises(ValueError, match="no template 'nope'"):
-        adopt_template("nope", "2024-01-01")
-    adopt_template("renewal", date(2024, 3, 1))
+        adopt_template("nope", "2024-01-01", settings=resolved)
+    adopt_template("renewal", date(2024, 3, 1), settings=resolved)
     with pytest.raises(ValueError, match="already has a playbook 'renewal'"):
-        adopt_template("renewal", "2024-03-01")
+        adopt_template("renewal", "2024-03-01", settings=resolved)
     # An alias that names another of its playbooks would give a run two owners.
     with pytest.raises(ValueError, match="already names the playbook 'renewal'"):
-        adopt_template("at_risk", "2024-01-01", [" Renewal "])
-    assert sorted(p.name for p in Path(settings.default("org_playbooks_dir")).iterdir()) \
+        adopt_template("at_risk", "2024-01-01", [" Renewal "], settings=resolved)
+    assert sorted(p.name for p in Path(resolved.org_playbooks_dir).iterdir()) \
         == ["renewal.yaml"]
 
 
 def test_the_demo_uses_the_templates(demo_store):
     frame = playbook_catalog(demo_store)
     assert frame["defined"].sum() == 12
-    assert program_launch_date(demo_store) == date(2024, 7, 1)
+    assert _launch(demo_store) == date(2024, 7, 1)
 
 
 def test_the_organisation_folder_is_never_the_templates(monkeypatch):
-    monkeypatch.setenv("PLAYBOOK_IMPACT_ORG_PLAYBOOKS_DIR", settings.default("playbooks_dir"))
+    monkeypatch.setenv("PLAYBOOK_IMPACT_ORG_PLAYBOOKS_DIR", Settings().playbooks_dir)
     with pytest.raises(ValueError, match="must not be the template folder"):
-        catalog.org_folder()
+        catalog.org_folder(Settings.resolve())

@@ -12,11 +12,12 @@ SUMMARY = pd.DataFrame({"playbook_id": ["at_risk", "renewal"], "rated": [4, 0],
 
 
 def test_mean_rating_title_names_the_alpha_it_is_given(monkeypatch):
-    monkeypatch.delenv("PLAYBOOK_IMPACT_ALPHA", raising=False)
-    assert mean_rating_chart(SUMMARY).layout.title.text == "Mean rating with 95% interval"
+    monkeypatch.setenv("PLAYBOOK_IMPACT_ALPHA", "0.1")  # never read: the caller passes alpha
+    assert (mean_rating_chart(SUMMARY, alpha=0.05).layout.title.text
+            == "Mean rating with 95% interval")
     assert (mean_rating_chart(SUMMARY, alpha=0.005).layout.title.text
             == "Mean rating with 99.5% interval")
-    monkeypatch.setenv("PLAYBOOK_IMPACT_ALPHA", "0.1")
-    assert mean_rating_chart(SUMMARY).layout.title.text == "Mean rating with 90% interval"
+    assert (mean_rating_chart(SUMMARY, alpha=0.1).layout.title.text
+            == "Mean rating with 90% interval")
     # A title the caller gives is kept as it is.
-    assert mean_rating_chart(SUMMARY, title="Ratings").layout.title.text == "Ratings"
+    assert mean_rating_chart(SUMMARY, title="Ratings", alpha=0.05).layout.title.text == "Ratings"

@@ -52,14 +52,19 @@ def test_init_demo_writes_the_demo_file_and_init_starts_the_organisations(tmp_pa
     assert done.returncode == 0, done.stderr
     assert f"ready in {demo}" in done.stdout and "Loaded demo data" in done.stdout
     assert not org.exists()  # the organisation's database is another file, untouched
+    from analysis.settings import Settings, pinned_db
     from analysis.store import Store, app_db_path
+
+    def app_db():  # what the app opens, with the environment as it is now
+        resolved = Settings.resolve()
+        return app_db_path(pinned_db(), resolved.db_path, resolved.demo_db_path)
     with Store(demo, read_only=True) as store:
         assert store.is_demo() and store.row_counts()["accounts"] > 0
     # Nothing of the organisation's yet: the app opens the demo.
     os.environ.update(PLAYBOOK_IMPACT_DEMO_DB_PATH=str(demo), PLAYBOOK_IMPACT_DB_PATH=str(org))
     saved = os.environ.pop("PLAYBOOK_IMPACT_DB", None)
     try:
-        assert app_db_path() == str(demo)
+        assert app_db() == str(demo)
         # A real file into the demo: refused, exit 1, with the way out; the demo unchanged.
         accounts = tmp_path / "accounts.csv"
         accounts.write_text("account_id,name\nREAL-1,Our Customer\n")
@@ -71,7 +76,7 @@ def test_init_demo_writes_the_demo_file_and_init_starts_the_organisations(tmp_pa
             assert store.scalar("SELECT count(*) FROM accounts WHERE account_id = 'REAL-1'") == 0
         started = _cli("init", env=env)
         assert started.returncode == 0 and f"ready in {org}" in started.stdout
-        assert app_db_path() == str(org)  # started on purpose: the app opens it, even empty
+        assert app_db() == str(org)  # started on purpose: the app opens it, even empty
         loaded = _cli("import", "accounts", str(accounts), env=env)
         assert loaded.returncode == 0, loaded.stderr
     finally:

@@ -9,6 +9,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 
 from analysis.filters import Filters
 from analysis.metrics.coaching import csm_differences, separating_steps, step_csm_matrix
+from tests.builders import ctx
 
 START = date(2024, 1, 1)
 # (csm, runs, runs whose step 2 is skipped, failed runs, runs whose step 1 is done late)
@@ -59,7 +60,7 @@ def fill_coaching(store) -> None:
 
 def test_matrix_counts_skips_and_lateness_per_step_and_csm(store):
     fill_coaching(store)
-    m = step_csm_matrix(store, Filters(), "pb")
+    m = step_csm_matrix(ctx(store, Filters()), "pb")
     got = {(r["step_id"], r["name"]): (r["steps"], r["skipped"], r["late_n"], r["late"])
            for r in m.to_dict("records")}
     assert got == {
@@ -75,12 +76,12 @@ def test_matrix_counts_skips_and_lateness_per_step_and_csm(store):
     assert bob["skip_rate"] == 0.8
     assert (bob["skip_ci_low"], bob["skip_ci_high"]) == pytest.approx((low, high))
     # The team filter keeps team A's CSMs only.
-    assert set(step_csm_matrix(store, Filters(team="A"), "pb")["name"]) == {"Ann", "Bob"}
+    assert set(step_csm_matrix(ctx(store, Filters(team="A")), "pb")["name"]) == {"Ann", "Bob"}
 
 
 def test_separating_steps_compare_skips_in_failed_and_successful_runs(store):
     fill_coaching(store)
-    steps = separating_steps(store, Filters(), "pb").set_index("step_id")
+    steps = separating_steps(ctx(store, Filters()), "pb").set_index("step_id")
     # Failed runs: 3 + 8 + 1 = 12, 11 of them skipped step 2; successful: 12, none skipped.
     two = steps.loc["step 2"]
     assert (two["failure_n"], two["failure_skipped"], two["success_n"],
@@ -97,7 +98,7 @@ def test_separating_steps_compare_skips_in_failed_and_successful_runs(store):
 
 def test_csm_differences_flag_only_with_enough_steps(store):
     fill_coaching(store)
-    diffs = csm_differences(step_csm_matrix(store, Filters(), "pb"), min_steps=10)
+    diffs = csm_differences(step_csm_matrix(ctx(store, Filters()), "pb"), 0.05, min_steps=10)
     skip = diffs[diffs["measure"] == "skip"].set_index("name")
     # Skips over both steps: Ann 2 of 20, Bob 8 of 20, Cat 1 of 8.
     assert skip.loc["Bob", ["n", "events", "team_n", "team_events"]].tolist() == [20, 8, 28, 3]
@@ -118,6 +119,6 @@ def test_csm_differences_flag_only_with_enough_steps(store):
     assert late.loc["Ann", "flag"] == "more"
     assert late.loc["Cat", "flag"] == "too few"
     # With the default minimum (20 steps) only Ann's and Bob's skips can be flagged.
-    default = csm_differences(step_csm_matrix(store, Filters(), "pb"))
+    default = csm_differences(step_csm_matrix(ctx(store, Filters()), "pb"), 0.05)
     assert set(default.loc[default["flag"] != "too few", "name"]) == {"Ann", "Bob"}
     assert set(default.loc[(default["flag"] != "too few"), "measure"]) == {"skip"}

@@ -10,7 +10,8 @@ from scipy import stats as sps
 from analysis.metrics import stats
 from analysis.metrics.claims import Claim, Effect
 from analysis.metrics.compare import (EFFECT_COLUMNS, Comparison, compare_proportions, decide,
-                                      direction, effect_columns, effect_of_row)
+                                      direction, effect_columns, effect_of_row, thresholds)
+from analysis.settings import Settings
 
 SETTINGS = dict(alpha=0.05, lift=0.10, small_cell=5, min_n=20)
 
@@ -119,11 +120,12 @@ def test_a_side_below_the_minimum_makes_no_claim():
     assert enough.claim is Claim.IMPROVED
 
 
-def test_min_n_defaults_to_the_min_outcomes_per_side_setting(monkeypatch):
+def test_thresholds_come_from_the_request_settings_not_the_environment(monkeypatch):
     monkeypatch.setenv("PLAYBOOK_IMPACT_MIN_OUTCOMES_PER_SIDE", "5")
-    assert compare_proportions(10, 10, 0, 10).claim is Claim.IMPROVED
-    monkeypatch.delenv("PLAYBOOK_IMPACT_MIN_OUTCOMES_PER_SIDE")
-    assert compare_proportions(10, 10, 0, 10).min_n == 30
+    assert compare_proportions(10, 10, 0, 10, **thresholds(Settings())).min_n == 30
+    resolved = Settings.resolve()
+    assert compare_proportions(10, 10, 0, 10, **thresholds(resolved)).claim is Claim.IMPROVED
+    assert thresholds(resolved) == {"alpha": 0.05, "lift": 0.1, "small_cell": 5, "min_n": 5}
 
 
 def test_an_empty_side():

@@ -12,6 +12,7 @@ from analysis.metrics.consistency import (bootstrap_sd_ratio, consistency_json, 
                                   csm_renewal_rates)
 from analysis.filters import Filters
 from analysis.metrics.claims import Claim
+from tests.builders import ctx
 
 LAUNCH = date(2024, 7, 1)
 
@@ -62,7 +63,7 @@ def _expected_rates(spec, team=None):
 
 def test_per_csm_rates_windows_and_wilson(store):
     _seed(store)
-    rates = csm_renewal_rates(store, None, LAUNCH)
+    rates = csm_renewal_rates(ctx(store, None), LAUNCH)
     assert list(rates.columns) == ["csm_id", "name", "period", "n", "renewed", "rate", "ci_low",
                                    "ci_high", "counted"]
     before = rates[rates.period == "before"].set_index("csm_id")
@@ -83,7 +84,7 @@ def test_per_csm_rates_windows_and_wilson(store):
 
 def test_spread_figures_equal_numpy_on_known_rates(store):
     _seed(store)
-    result = consistency_summary(store, None, LAUNCH)
+    result = consistency_summary(ctx(store, None), LAUNCH)
     spread = result.spread.set_index("period")
     for period, spec in (("before", BEFORE), ("after", AFTER)):
         rates = _expected_rates(spec)
@@ -110,19 +111,20 @@ def test_spread_figures_equal_numpy_on_known_rates(store):
 
 def test_brown_forsythe_is_levene_median(store):
     _seed(store)
-    result = consistency_summary(store, None, LAUNCH)
+    result = consistency_summary(ctx(store, None), LAUNCH)
     expected = sps.levene(_expected_rates(BEFORE), _expected_rates(AFTER), center="median")
     assert result.p_value == pytest.approx(expected.pvalue)
 
 
 def test_bootstrap_interval_contains_estimate_and_repeats(store):
     _seed(store)
-    first = consistency_summary(store, None, LAUNCH)
-    second = consistency_summary(store, None, LAUNCH)
+    first = consistency_summary(ctx(store, None), LAUNCH)
+    second = consistency_summary(ctx(store, None), LAUNCH)
     assert first.sd_ratio_ci_low <= first.sd_ratio <= first.sd_ratio_ci_high
     assert (first.sd_ratio_ci_low, first.sd_ratio_ci_high) == \
         (second.sd_ratio_ci_low, second.sd_ratio_ci_high)
-    other_seed = bootstrap_sd_ratio(_expected_rates(BEFORE), _expected_rates(AFTER), seed=1)
+    other_seed = bootstrap_sd_ratio(_expected_rates(BEFORE), _expected_rates(AFTER),
+                                    samples=2000, seed=1, alpha=0.05)
     assert other_seed != (first.sd_ratio_ci_low, first.sd_ratio_ci_high)
 
 
@@ -159,7 +161,7 @@ def test_bootstrap_keeps_near_zero_sd_resamples_unbounded():
 
 def test_team_filter_restricts_csms(store):
     _seed(store)
-    result = consistency_summary(store, Filters(team="West"), LAUNCH)
+    result = consistency_summary(ctx(store, Filters(team="West")), LAUNCH)
     assert set(result.rates["csm_id"]) == {"c3", "c4", "c5"}
     spread = result.spread.set_index("period")
     assert spread.loc["before", "csms"] == 2  # c5 has 5 renewals: not counted
@@ -169,20 +171,20 @@ def test_team_filter_restricts_csms(store):
 
 def test_period_filter_does_not_move_windows(store):
     _seed(store)
-    narrow = consistency_summary(store, Filters(date_from=date(2024, 7, 1)), LAUNCH)
-    whole = consistency_summary(store, None, LAUNCH)
+    narrow = consistency_summary(ctx(store, Filters(date_from=date(2024, 7, 1))), LAUNCH)
+    whole = consistency_summary(ctx(store, None), LAUNCH)
     pd.testing.assert_frame_equal(narrow.spread, whole.spread)
 
 
 def test_verdict_follows_the_claim_and_few_csms_claim_nothing(store):
     # Four and five counted CSMs: whatever the SD ratio's interval says, too few for a claim.
     _seed(store)
-    result = consistency_summary(store, None, LAUNCH)
+    result = consistency_summary(ctx(store, None), LAUNCH)
     assert result.claim == Claim.NOT_ENOUGH_DATA
     assert result.verdict.startswith("Not enough CSMs to judge the spread: 4 before and 5 after")
     sd_before = 100 * np.std(_expected_rates(BEFORE), ddof=1)
     assert f"from {sd_before:.1f}" in result.verdict
-    payload = consistency_json(store, None, LAUNCH)
+    payload = consistency_json(ctx(store, None), LAUNCH)
     assert payload["claim"] == "not_enough_data"
     assert payload["effect"]["method"] == "dl_tau_ratio_bootstrap"
 
@@ -196,7 +198,7 @@ def test_clear_narrowing_and_noise_verdict(store):
         rows += _rows(f"k{i}", 55 + 5 * i, 100, date(2023, 7, 10))
         rows += _rows(f"k{i}", 85 + i % 2, 100, date(2024, 7, 10))
     _insert(store, rows)
-    result = consistency_summary(store, None, LAUNCH)
+    result = consistency_summary(ctx(store, None), LAUNCH)
     assert result.sd_ratio_ci_high < 1
     assert result.claim == Claim.NARROWER and result.effect.ci_high < 1
     assert result.verdict.startswith("Narrower: SD fell from")
@@ -205,32 +207,32 @@ def test_clear_narrowing_and_noise_verdict(store):
 
 
 def test_empty_store_and_one_csm(store):
-    empty = consistency_summary(store, None, LAUNCH)
+    empty = consistency_summary(ctx(store, None), LAUNCH)
     assert empty.rates.empty and list(empty.spread["csms"]) == [0, 0]
     assert empty.verdict.startswith("Not enough CSMs: 0 before and 0 after")
-    payload = consistency_json(store, None, LAUNCH)
+    payload = consistency_json(ctx(store, None), LAUNCH)
     json.dumps(payload, allow_nan=False)
     assert payload["before"]["sd"] is None and payload["sd_ratio"] is None
     _insert(store, _rows("solo", 9, 12, date(2024, 1, 1)) + _rows("solo", 10, 12, date(2025, 1, 1)))
-    one = consistency_summary(store, None, LAUNCH)
+    one = consistency_summary(ctx(store, None), LAUNCH)
     spread = one.spread.set_index("period")
     assert spread.loc["before", "csms"] == 1 and pd.isna(spread.loc["before", "sd"])
     assert spread.loc["before", "min"] == pytest.approx(0.75)
     assert one.rates.loc[0, "name"] == "solo"  # not on the roster: the id stands in
-    json.dumps(consistency_json(store, None, LAUNCH), allow_nan=False)
+    json.dumps(consistency_json(ctx(store, None), LAUNCH), allow_nan=False)
 
 
 def test_no_launch_date(store, monkeypatch):
     monkeypatch.setattr(consistency, "resolve_launch", lambda store, launch: launch)
-    result = consistency_summary(store, None, None)
+    result = consistency_summary(ctx(store, None), None)
     assert result.launch_date is None and result.rates.empty
     assert result.verdict.startswith("No program launch date")
-    assert consistency_json(store, None)["launch_date"] is None
+    assert consistency_json(ctx(store, None))["launch_date"] is None
 
 
 def test_json_keys_and_values(store):
     _seed(store)
-    payload = consistency_json(store, None, LAUNCH)
+    payload = consistency_json(ctx(store, None), LAUNCH)
     json.dumps(payload, allow_nan=False)
     for key in ("metric", "launch_date", "before", "after", "sd_ratio", "sd_ratio_ci_low",
                 "sd_ratio_ci_high", "p_value", "verdict", "effect", "claim"):
@@ -244,7 +246,7 @@ def test_json_keys_and_values(store):
 def test_recovers_planted_narrowing_on_demo(demo_store):
     from analysis.demo import PLANTED
     store = demo_store
-    result = consistency_summary(store, None, LAUNCH)
+    result = consistency_summary(ctx(store, None), LAUNCH)
     assert result.sd_ratio < PLANTED["sd_ratio_max"]
     assert result.sd_ratio_ci_low <= result.sd_ratio <= result.sd_ratio_ci_high < 1
     # The claim rests on the spread beyond binomial noise (tau), not on raw rates.
@@ -255,4 +257,4 @@ def test_recovers_planted_narrowing_on_demo(demo_store):
     low, high = PLANTED["csm_renewal_range_after"]
     assert low - 0.05 <= spread.loc["after", "min"] and spread.loc["after", "max"] <= high + 0.05
     assert spread.loc["after", "range"] < spread.loc["before", "range"]
-    json.dumps(consistency_json(store, None, LAUNCH), allow_nan=False)
+    json.dumps(consistency_json(ctx(store, None), LAUNCH), allow_nan=False)

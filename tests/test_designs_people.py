@@ -14,8 +14,13 @@ from statsmodels.stats.meta_analysis import combine_effects
 from analysis.filters import Filters
 from analysis.metrics.claims import Claim
 from analysis.metrics.designs import landmark, ramp, spread
+from analysis.metrics.consistency import bootstrap_settings
 from analysis.metrics.followers import followers_json
+from analysis.settings import Settings
+from tests.builders import ctx
 from bench.calibrate.world import load_tables
+
+BOOTSTRAP = bootstrap_settings(Settings())  # the declared samples, seed and alpha
 
 
 # -- spread: DerSimonian–Laird tau --------------------------------------------------------------
@@ -46,14 +51,14 @@ def _csms(rates, n, prefix="c"):
 def test_spread_effect_claims_a_clear_narrowing_and_keeps_degenerate_resamples():
     before = _csms(np.linspace(0.55, 1.0, 10), 100)
     after = _csms([0.85, 0.86] * 5, 100)
-    result = spread.spread_effect(before, after, samples=2000, seed=1)
+    result = spread.spread_effect(before, after, samples=2000, seed=1, alpha=0.05)
     assert result.paired_csms == 10
     assert result.tau_after == 0.0 and result.tau_before > 0.1
     assert result.effect.estimate == 0.0 and result.effect.ci_high < 1
     assert result.claim == Claim.NARROWER
     # The reversed comparison: tau_before = 0 in every resample is a ratio of +inf, kept;
     # the upper bound is open (None), never a huge finite number.
-    reverse = spread.spread_effect(after, before, samples=2000, seed=1)
+    reverse = spread.spread_effect(after, before, samples=2000, seed=1, alpha=0.05)
     assert reverse.claim == Claim.WIDER
     assert reverse.effect.estimate is None and reverse.effect.ci_high is None
 
@@ -61,7 +66,7 @@ def test_spread_effect_claims_a_clear_narrowing_and_keeps_degenerate_resamples()
 def test_spread_effect_needs_enough_csms_for_a_claim():
     before = _csms([0.6, 0.95, 0.7], 100)
     after = _csms([0.85, 0.86, 0.85], 100)
-    result = spread.spread_effect(before, after)
+    result = spread.spread_effect(before, after, **BOOTSTRAP)
     assert result.claim == Claim.NOT_ENOUGH_DATA
     assert result.effect.ci_low is None and result.effect.ci_high is None
 
@@ -71,7 +76,7 @@ def test_spread_effect_bootstrap_pairs_csms_across_windows():
     rates = rng.uniform(0.6, 0.95, 12)
     before = _csms(rates, 40)
     after = {**_csms(rates[:10], 40), "new": (30, 40)}
-    result = spread.spread_effect(before, after, samples=500, seed=2)
+    result = spread.spread_effect(before, after, samples=500, seed=2, alpha=0.05)
     assert result.paired_csms == 10
     # Same true rates, same books: no claim, and the interval straddles the estimate.
     assert result.claim == Claim.NO_CLEAR_CHANGE
@@ -130,7 +135,7 @@ def test_landmark_runs_counts_steps_due_and_done_by_the_landmark(store):
     load_tables(store, {"playbook_runs": pd.DataFrame(list(runs)),
                         "run_steps": pd.DataFrame([r for rows in steps for r in rows]),
                         "accounts": pd.DataFrame({"account_id": ["a1"], "segment": ["SMB"]})})
-    frame = landmark.landmark_runs(store, landmark_days=30)
+    frame = landmark.landmark_runs(store, None, landmark_days=30)
     frame = frame.set_index(frame["success"].map({1: "r1", 0: "r2"}))
     assert frame.loc["r1", "due_by_landmark"] == 3 and frame.loc["r1", "done_by_landmark"] == 2
     assert bool(frame.loc["r1", "open_at_landmark"])
@@ -148,7 +153,7 @@ def test_followers_abandonment_trap_is_not_claimed_with_step_dates(store):
     # Failing runs abandoned part-way: the whole-run adherence says followers did much better;
     # the landmark design, reading adherence at day 30 among runs still open, does not.
     load_tables(store, _organisation(np.random.default_rng(3), step_dates=True))
-    row = next(r for r in followers_json(store, Filters()) if r["playbook_id"] == "at_risk")
+    row = next(r for r in followers_json(ctx(store, Filters())) if r["playbook_id"] == "at_risk")
     assert row["naive_diff"] > 0.3
     assert row["effect"]["method"] == landmark.METHOD
     assert abs(row["effect"]["estimate"]) < 0.08
@@ -159,7 +164,7 @@ def test_followers_abandonment_trap_is_not_claimed_with_step_dates(store):
 
 def test_followers_without_step_dates_are_an_association_only(store):
     load_tables(store, _organisation(np.random.default_rng(3), step_dates=False))
-    row = next(r for r in followers_json(store, Filters()) if r["playbook_id"] == "at_risk")
+    row = next(r for r in followers_json(ctx(store, Filters())) if r["playbook_id"] == "at_risk")
     assert row["claim"] == "association_only"
     assert row["effect"]["method"] == "association"
     assert row["effect"]["estimate"] == pytest.approx(row["adjusted_diff"])
@@ -175,7 +180,8 @@ def test_landmark_size_rules_apply_after_trimming():
         "arr_at_open": 1000.0, "segment": None, "due_by_landmark": 4,
         "done_by_landmark": np.where(np.arange(n) % 2 == 0, 4, 1), "open_at_landmark": True,
         "dated_steps": 4, "completed_dates": 4})
-    result = landmark.landmark_effect(frame, 0.8, 30)
+    result = landmark.landmark_effect(frame, threshold=0.8,
+                                      **landmark.landmark_settings(Settings()))
     assert result.claim == Claim.NOT_ENOUGH_DATA and result.csms == 4
 
 
@@ -208,16 +214,19 @@ def _ramp_frame(days_before, days_after, ramped_before=None, ramped_after=None):
 def test_ramp_effect_faster_slower_and_small_cohorts():
     fast = _ramp_frame([150, 170, 180, 190, 200, 210, 220, 240],
                        [60, 70, 80, 90, 95, 100, 110, 120])
-    result = ramp.ramp_effect(fast, {"before": 195.0, "after": 92.5}, samples=999, seed=1)
+    result = ramp.ramp_effect(fast, {"before": 195.0, "after": 92.5}, samples=999, seed=1,
+                              alpha=0.05)
     assert result.claim == Claim.FASTER
     assert result.effect.estimate == pytest.approx(92.5 / 195)
     # 8 v 8 with no overlap: the permutation p is about 2 / C(16, 8) (both tails) or less.
     assert result.effect.p_value < 0.01
     slow = _ramp_frame([60, 70, 80, 90, 95, 100, 110, 120],
                        [150, 170, 180, 190, 200, 210, 220, 240])
-    assert ramp.ramp_effect(slow, {"before": 92.5, "after": 195.0}).claim == Claim.SLOWER
+    assert ramp.ramp_effect(slow, {"before": 92.5, "after": 195.0},
+                            **BOOTSTRAP).claim == Claim.SLOWER
     few = _ramp_frame([150, 170, 180], [60, 70, 80])
-    assert ramp.ramp_effect(few, {"before": 170.0, "after": 70.0}).claim == Claim.NOT_ENOUGH_DATA
+    assert ramp.ramp_effect(few, {"before": 170.0, "after": 70.0},
+                            **BOOTSTRAP).claim == Claim.NOT_ENOUGH_DATA
 
 
 def test_permutation_p_agrees_with_an_exhaustive_enumeration():
@@ -232,7 +241,8 @@ def test_permutation_p_agrees_with_an_exhaustive_enumeration():
         every[row, list(chosen)] = True
     exact = np.mean(np.abs(ramp.logrank_z(days, events, every)) >= observed - 1e-12)
     frame = _ramp_frame(days[:5], days[5:])
-    result = ramp.ramp_effect(frame, {"before": 50.0, "after": 90.0}, samples=20000, seed=5)
+    result = ramp.ramp_effect(frame, {"before": 50.0, "after": 90.0}, samples=20000, seed=5,
+                              alpha=0.05)
     assert result.effect.p_value == pytest.approx(exact, abs=0.015)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from analysis.metrics.feedback import feedback_json, feedback_summary, recent_comments
 from analysis.filters import Filters
+from tests.builders import ctx
 
 ANSWERS = [
     ("2025-01-10 09:00:00", "c1", "at_risk", 5, "Great call script"),
@@ -33,7 +34,7 @@ def feedback_store(store):
 
 
 def test_feedback_summary(feedback_store):
-    frame = feedback_summary(feedback_store).set_index("playbook_id")
+    frame = feedback_summary(ctx(feedback_store)).set_index("playbook_id")
     assert frame.index.tolist() == ["at_risk", "renewal"]
     at_risk = frame.loc["at_risk"]
     assert (at_risk["responses"], at_risk["rated"], at_risk["comments"]) == (6, 4, 3)
@@ -50,29 +51,29 @@ def test_feedback_summary(feedback_store):
 
 
 def test_filters(feedback_store):
-    assert feedback_summary(feedback_store, Filters(playbook_id="renewal"))[
+    assert feedback_summary(ctx(feedback_store, Filters(playbook_id="renewal")))[
         "playbook_id"].tolist() == ["renewal"]
-    team_a = feedback_summary(feedback_store, Filters(team="A")).set_index("playbook_id")
+    team_a = feedback_summary(ctx(feedback_store, Filters(team="A"))).set_index("playbook_id")
     assert team_a.loc["at_risk", "responses"] == 3  # Ann's three answers
-    in_2025 = feedback_summary(feedback_store, Filters(date_from=date(2025, 1, 1)))
+    in_2025 = feedback_summary(ctx(feedback_store, Filters(date_from=date(2025, 1, 1))))
     assert in_2025["playbook_id"].tolist() == ["at_risk"]
 
 
 def test_recent_comments(feedback_store):
-    frame = recent_comments(feedback_store, limit=3)
+    frame = recent_comments(ctx(feedback_store), limit=3)
     # Blank and missing comments are not comments; newest first.
     assert frame["comment"].tolist() == ["No rating, just a note", "Step 4 is too long",
                                          "Great call script"]
     assert frame["csm_name"].tolist() == ["Ann", "Bob", "Ann"]
-    assert len(recent_comments(feedback_store)) == 4
-    only = recent_comments(feedback_store, Filters(playbook_id="renewal"))
+    assert len(recent_comments(ctx(feedback_store))) == 4
+    only = recent_comments(ctx(feedback_store, Filters(playbook_id="renewal")))
     assert only["comment"].tolist() == ["=HYPERLINK(\"x\")"]
     with pytest.raises(ValueError):
-        recent_comments(feedback_store, limit=0)
+        recent_comments(ctx(feedback_store), limit=0)
 
 
 def test_feedback_json(feedback_store):
-    result = feedback_json(feedback_store)
+    result = feedback_json(ctx(feedback_store))
     assert [r["playbook_id"] for r in result] == ["at_risk", "renewal"]
     assert {"playbook_id", "responses", "mean_rating"} <= set(result[0])
     assert result[1]["ci_low"] is None and result[0]["responses"] == 6
@@ -80,6 +81,6 @@ def test_feedback_json(feedback_store):
 
 
 def test_empty(store):
-    assert feedback_summary(store).empty
-    assert recent_comments(store).empty
-    assert feedback_json(store) == []
+    assert feedback_summary(ctx(store)).empty
+    assert recent_comments(ctx(store)).empty
+    assert feedback_json(ctx(store)) == []

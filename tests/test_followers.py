@@ -11,13 +11,23 @@ import pytest
 
 from analysis.metrics import followers as fl
 from analysis.filters import Filters
-from analysis.metrics.followers import balance, closed_runs, followers_effect, followers_json
+from analysis.metrics.followers import balance, followers_effect, followers_json
+from analysis.settings import Settings
+from tests import builders
 
-@pytest.fixture(autouse=True)
-def no_definitions(monkeypatch):
-    """Only playbooks seen in the runs, whatever playbooks/ holds today."""
-    empty = pd.DataFrame({"playbook_id": pd.Series(dtype=object)})
-    monkeypatch.setattr(fl, "playbook_catalog", lambda store, folder=None: empty)
+# No catalogue: only the playbooks of the runs, whatever playbooks/ holds today.
+NO_DEFINITIONS = pd.DataFrame({"playbook_id": pd.Series(dtype=object)})
+THRESHOLD = Settings().follower_threshold
+ADJUSTMENT = fl.adjustment(Settings())  # propensity_trim, alpha, ... as declared
+
+
+def ctx(store, filters=None, catalog=NO_DEFINITIONS, **settings):
+    """A request on `store` whose catalogue has no definitions (unless one is given)."""
+    return builders.ctx(store, filters, catalog=catalog, **settings)
+
+
+def closed_runs(store, filters=None, threshold=THRESHOLD):
+    return fl.closed_runs(store, filters, threshold)
 
 
 RUN_COLUMNS = ["run_id", "scenario", "playbook_id", "account_id", "csm_id", "opened_on",
@@ -85,7 +95,7 @@ def test_adherence_from_counts_or_steps_and_what_is_left_out(store):
     assert runs["adherence"].round(4).tolist() == [0.25, 0.7, 0.8, 0.8]
     assert runs["success"].tolist() == [0, 0, 1, 1]
     assert runs["follower"].tolist() == [False, False, True, True]
-    row = followers_effect(store).iloc[0]
+    row = followers_effect(ctx(store)).iloc[0]
     assert (row["runs"], row["followers_n"], row["followers_successes"]) == (4, 2, 2)
     assert (row["non_followers_n"], row["non_followers_successes"]) == (2, 0)
     assert row["method"] == "naive"  # no covariate at all
@@ -96,8 +106,8 @@ def test_adherence_from_counts_or_steps_and_what_is_left_out(store):
 
 def test_threshold_changes_who_follows(store):
     _insert_runs(store, _cells([("a", True, True, 3), ("a", False, False, 3)]))
-    assert followers_effect(store, threshold=0.4).iloc[0]["followers_n"] == 6
-    assert followers_effect(store).iloc[0]["followers_n"] == 3
+    assert followers_effect(ctx(store), threshold=0.4).iloc[0]["followers_n"] == 6
+    assert followers_effect(ctx(store)).iloc[0]["followers_n"] == 3
 
 
 def test_stratified_by_segment_matches_mantel_haenszel_by_hand(store):
@@ -107,7 +117,7 @@ def test_stratified_by_segment_matches_mantel_haenszel_by_hand(store):
                                 ("s", False, True, 2), ("s", False, False, 4),
                                 ("e", True, True, 4), ("e", True, False, 1),
                                 ("e", False, True, 1), ("e", False, False, 4)]))
-    row = followers_effect(store).iloc[0]
+    row = followers_effect(ctx(store)).iloc[0]
     assert row["method"] == "stratified"  # 20 runs < min_runs_adjusted (30)
     assert row["covariates"] == "segment"
     # MH weights n1·n0/N: SMB 2.4, Enterprise 2.5; RD = (2.4·(3/4 − 2/6) + 2.5·(4/5 − 1/5)) / 4.9
@@ -120,7 +130,7 @@ def test_stratified_by_segment_matches_mantel_haenszel_by_hand(store):
     assert (row["runs_adjusted"], row["trimmed"]) == (20, 0)
     # The naive difference: 7/9 vs 3/11.
     assert np.isclose(row["naive_diff"], 7 / 9 - 3 / 11)
-    table = balance(store, None, "at_risk")
+    table = balance(ctx(store, None), "at_risk")
     assert set(table["covariate"]) == {"segment: Enterprise", "segment: SMB"}
     # Mantel–Haenszel weighting balances segment exactly.
     assert np.allclose(table["smd_after"].astype(float), 0, atol=1e-12)
@@ -152,7 +162,7 @@ def test_ipw_recovers_the_true_effect_where_the_naive_difference_does_not(store)
     accounts, runs = simulated_runs()
     _insert_accounts(store, accounts["account_id"], accounts["segment"])
     _insert_runs(store, runs)
-    row = followers_effect(store).iloc[0]
+    row = followers_effect(ctx(store)).iloc[0]
     assert row["method"] == "ipw"
     assert row["covariates"] == "health, ARR, segment"
     assert row["naive_diff"] > 0.20  # confounded: far above the true 0.13
@@ -167,10 +177,10 @@ def test_ipw_recovers_the_true_effect_where_the_naive_difference_does_not(store)
     assert row["claim"] == "association_only"
     assert row["verdict"].startswith("Association only: 51% vs 23%")
     assert row["effect_method"] == "association" and row["effect_estimate"] == row["adjusted_diff"]
-    table = balance(store, None, "at_risk")
+    table = balance(ctx(store, None), "at_risk")
     assert list(table.columns) == ["covariate", "smd_before", "smd_after"]
     assert (table["smd_after"].abs() < table["smd_before"].abs()).all()
-    _no_nan(followers_json(store))
+    _no_nan(followers_json(ctx(store)))
 
 
 def test_smd_by_hand():
@@ -198,19 +208,19 @@ def test_trim_bounds():
 
 
 def test_all_followed_all_successful_and_empty(store):
-    assert followers_effect(store).empty and followers_json(store) == []
+    assert followers_effect(ctx(store)).empty and followers_json(ctx(store)) == []
     _insert_runs(store, _cells([("a", True, True, 12)]))
-    row = followers_effect(store).iloc[0]
+    row = followers_effect(ctx(store)).iloc[0]
     assert row["verdict"] == "No comparison: all 12 runs were followed (adherence ≥ 80%)"
     assert row["non_followers_rate"] is None and row["naive_diff"] is None
-    _no_nan(followers_json(store))
+    _no_nan(followers_json(ctx(store)))
 
 
 def test_every_run_successful_on_both_sides(store):
     _insert_accounts(store, ["s", "e"], ["SMB", "Enterprise"])
     _insert_runs(store, _cells([("s", True, True, 20), ("s", False, True, 20),
                                 ("e", True, True, 20), ("e", False, True, 20)]))
-    row = followers_effect(store).iloc[0]
+    row = followers_effect(ctx(store)).iloc[0]
     assert row["naive_diff"] == 0
     # Nothing varies, so nothing is adjusted (and no interval could come from zero variance).
     assert row["method"] == "naive" and row["adjusted_diff"] is None
@@ -222,7 +232,7 @@ def test_every_run_successful_on_both_sides(store):
     # No completion dates on the steps: whatever the comparison says is an association.
     assert row["claim"] == "association_only"
     assert row["verdict"].startswith("Association only: 100% vs 100% (0 points naive")
-    _no_nan(followers_json(store))
+    _no_nan(followers_json(ctx(store)))
 
 
 def test_period_and_segment_filters(store):
@@ -230,16 +240,16 @@ def test_period_and_segment_filters(store):
     runs = _cells([("s", True, True, 3), ("e", False, False, 2)])
     runs.loc[runs.index[-1], "opened_on"] = date(2026, 1, 5)
     _insert_runs(store, runs)
-    assert followers_effect(store).iloc[0]["runs"] == 5
-    assert followers_effect(store, Filters(date_to=date(2025, 12, 31))).iloc[0]["runs"] == 4
-    assert followers_effect(store, Filters(segment="SMB")).iloc[0]["runs"] == 3
-    assert followers_effect(store, Filters(playbook_id="other")).empty
+    assert followers_effect(ctx(store)).iloc[0]["runs"] == 5
+    assert followers_effect(ctx(store, Filters(date_to=date(2025, 12, 31)))).iloc[0]["runs"] == 4
+    assert followers_effect(ctx(store, Filters(segment="SMB"))).iloc[0]["runs"] == 3
+    assert followers_effect(ctx(store, Filters(playbook_id="other"))).empty
 
 
 def test_json_shape(store):
     _insert_runs(store, _cells([("a", True, True, 3), ("a", True, False, 1),
                                 ("a", False, True, 1), ("a", False, False, 3)]))
-    [item] = followers_json(store)
+    [item] = followers_json(ctx(store))
     assert {"playbook_id", "threshold", "followers", "non_followers", "naive_diff",
             "adjusted_diff", "adjusted_ci_low", "adjusted_ci_high", "p_value", "method",
             "verdict"} <= set(item)
@@ -255,12 +265,12 @@ def test_demo_recovers_the_planted_follower_effect(demo_store):
     from analysis.demo import PLANTED
     truth = PLANTED["follower_effect"]
     after = Filters(date_from=date(2024, 7, 1), date_to=date(2025, 6, 30))
-    row = followers_effect(demo_store, after).set_index("playbook_id").loc["at_risk"]
+    row = followers_effect(ctx(demo_store, after)).set_index("playbook_id").loc["at_risk"]
     assert 0.52 <= row["followers_rate"] <= 0.64
     assert row["method"] == "ipw"
     assert abs(row["adjusted_diff"] - truth) < abs(row["naive_diff"] - truth)
     assert row["adjusted_ci_low"] <= truth <= row["adjusted_ci_high"]
-    _no_nan(followers_json(demo_store))
+    _no_nan(followers_json(ctx(demo_store)))
 
 
 def test_too_few_non_followers_to_stratify_falls_back_to_naive(store):
@@ -270,23 +280,23 @@ def test_too_few_non_followers_to_stratify_falls_back_to_naive(store):
     _insert_runs(store, _cells([("s", True, True, 4), ("s", True, False, 4),
                                 ("s", False, False, 1), ("e", True, True, 3),
                                 ("e", True, False, 4), ("e", False, False, 1)]))
-    row = followers_effect(store).iloc[0]
+    row = followers_effect(ctx(store)).iloc[0]
     assert row["method"] == "naive" and row["adjusted_diff"] is None
     assert row["verdict"].startswith("Not enough data")
-    _no_nan(followers_json(store))
+    _no_nan(followers_json(ctx(store)))
 
 
 def test_catalogue_playbooks_without_runs_get_a_row(store):
     _insert_runs(store, _cells([("a", True, True, 2), ("a", False, False, 2)]))
     catalog = pd.DataFrame({"playbook_id": ["at_risk", "renewal"]})
-    frame = followers_effect(store, catalog=catalog).set_index("playbook_id")
+    frame = followers_effect(ctx(store, catalog=catalog)).set_index("playbook_id")
     assert list(frame.index) == ["at_risk", "renewal"]
     renewal = frame.loc["renewal"]
     assert renewal["runs"] == 0 and renewal["followers_rate"] is None
     assert renewal["verdict"] == "No data: no closed runs with step data"
-    assert [r["playbook_id"] for r in followers_json(store, Filters(playbook_id="renewal"),
-                                                     catalog)] == ["renewal"]
-    _no_nan(followers_json(store, None, catalog))
+    renewal_only = ctx(store, Filters(playbook_id="renewal"), catalog=catalog)
+    assert [r["playbook_id"] for r in followers_json(renewal_only)] == ["renewal"]
+    _no_nan(followers_json(ctx(store, None, catalog=catalog)))
 
 
 # -- the SQL data path and the numpy estimators -------------------------------------------------
@@ -306,7 +316,7 @@ def test_run_arrays_move_numbers_and_code_the_text(store):
     store.execute("INSERT INTO run_steps (run_id, step_id, status) VALUES "
                   "('r3', '1', 'done'), ('r3', '2', 'skipped'), ('r3', '3', 'done'),"
                   "('r3', '4', 'done')")
-    runs = fl.run_arrays(store)
+    runs = fl.run_arrays(store, None, THRESHOLD)
     # "c" has a closed run but no adherence: it is coded, and has no rows.
     assert runs.playbook_ids == ("a", "b", "c") and runs.segments == ("Enterprise", "SMB")
     got = sorted(zip((runs.playbook_ids[p] for p in runs.playbook), runs.success.tolist(),
@@ -322,7 +332,7 @@ def test_run_arrays_move_numbers_and_code_the_text(store):
     frame = closed_runs(store)
     assert frame["segment"].isna().sum() == 2
     assert sorted(frame["segment"].dropna()) == ["Enterprise", "SMB"]
-    assert sorted(fl.run_arrays(store, Filters(playbook_id="b")).playbook_ids) == ["b"]
+    assert sorted(fl.run_arrays(store, Filters(playbook_id="b"), THRESHOLD).playbook_ids) == ["b"]
 
 
 def test_sql_covariates_equal_a_pandas_notebook_on_the_demo(demo_store):
@@ -338,7 +348,7 @@ def test_sql_covariates_equal_a_pandas_notebook_on_the_demo(demo_store):
     closed["adherence"] = np.where(counted, closed["steps_completed"] / closed["steps_total"],
                                    from_steps)
     closed = closed.dropna(subset=["adherence"]).merge(accounts, on="account_id", how="left")
-    groups = fl.run_arrays(demo_store).by_playbook()
+    groups = fl.run_arrays(demo_store, None, THRESHOLD).by_playbook()
     assert sorted(groups) == sorted(closed["playbook_id"].unique())
     for pid, mine in groups.items():
         theirs = closed[closed["playbook_id"] == pid]
@@ -393,8 +403,8 @@ def test_adjusted_effect_from_a_frame_or_arrays_is_the_same(store):
     accounts, runs = simulated_runs(n=1500, seed=4)
     _insert_accounts(store, accounts["account_id"], accounts["segment"])
     _insert_runs(store, runs)
-    from_frame = fl.adjusted_effect(closed_runs(store))
-    from_arrays = fl.adjusted_effect(fl.run_arrays(store))
+    from_frame = fl.adjusted_effect(closed_runs(store), **ADJUSTMENT)
+    from_arrays = fl.adjusted_effect(fl.run_arrays(store, None, THRESHOLD), **ADJUSTMENT)
     assert from_frame.method == from_arrays.method == "ipw"
     assert np.isclose(from_frame.diff, from_arrays.diff, rtol=1e-9)
     assert (from_frame.runs_used, from_frame.trimmed) == (from_arrays.runs_used,
@@ -433,7 +443,7 @@ def _assert_same_fit(t, exog):
 
 def test_logit_fit_matches_statsmodels_on_the_demo_playbooks(demo_store):
     compared = 0
-    for runs in fl.run_arrays(demo_store).by_playbook().values():
+    for runs in fl.run_arrays(demo_store, None, THRESHOLD).by_playbook().values():
         cov = fl._covariates(runs)
         complete = ~np.isnan(cov.balance).any(axis=1)
         if not cov.names or runs.follower[complete].all() or not runs.follower[complete].any():

@@ -541,11 +541,9 @@ def test_a_truncated_database_is_a_clear_store_error(tmp_path):
 # -- names a person types or uploads never become paths outside the app's folders -------------
 def test_upload_and_mapping_names_cannot_escape_their_folders(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
-    from analysis import settings
     monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(tmp_path / "names.duckdb"))
     mappings = tmp_path / "deep" / "mappings"
-    monkeypatch.setitem(settings.SETTINGS, "mappings_dir",
-                        settings.Setting("mappings_dir", str(mappings), ""))
+    monkeypatch.setenv("PLAYBOOK_IMPACT_MAPPINGS_DIR", str(mappings))
     escape = tmp_path / "escaped.csv"
     hostile_name = "../" * 12 + str(escape).lstrip("/")
     at = AppTest.from_file(IMPORT_PAGE, default_timeout=120).run()
@@ -562,9 +560,10 @@ def test_upload_and_mapping_names_cannot_escape_their_folders(tmp_path, monkeypa
     assert not (tmp_path / "evil.yaml").exists()
     at.button(key="import_0").click().run()
     assert not at.exception, at.exception
+    from analysis.settings import Settings
     from pages.common import get_store  # the page's own (cached) store for this database
     # The name is kept as data: what the person uploaded, shown in the import history.
-    assert get_store().scalar("SELECT file_name FROM imports") == hostile_name
+    assert get_store(Settings.resolve()).scalar("SELECT file_name FROM imports") == hostile_name
 
 
 # -- names from data in import messages are shown as written, not as Markdown ------------------

@@ -6,13 +6,14 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from analysis import settings
 from analysis.metrics.before_after import playbook_windows
 from analysis.metrics.claims import Claim
 from analysis.metrics.designs import horizon
 from analysis.metrics.designs.assess import assess
+from analysis.settings import Settings
 
 INTRO = date(2024, 7, 1)
+DEFAULTS = Settings()  # the declared settings: horizon 180 days, 12-month windows, 30 a side
 
 
 def _catalog(intro=INTRO):
@@ -34,13 +35,13 @@ def _runs(store, rows):
 
 
 def test_as_of_is_the_last_date_in_the_data_unless_set(store):
-    assert horizon.data_as_of(store) is None
+    assert horizon.data_as_of(store, None) is None
     _runs(store, [(date(2024, 5, 1), date(2024, 9, 3), "closed", "success")])
     store.execute("INSERT INTO renewals (renewal_id, account_id, renewal_date, outcome) "
                   "VALUES ('n1', 'a1', DATE '2024-08-20', 'renewed')")
-    assert horizon.data_as_of(store) == date(2024, 9, 3)  # a closed_on
-    with settings.override(as_of="2024-06-30"):
-        assert horizon.data_as_of(store) == date(2024, 6, 30)
+    assert horizon.data_as_of(store, None) == date(2024, 9, 3)  # a closed_on
+    assert horizon.data_as_of(store, "") == date(2024, 9, 3)
+    assert horizon.data_as_of(store, "2024-06-30") == date(2024, 6, 30)
 
 
 def test_ready_on_is_the_last_day_of_the_window_plus_the_horizon():
@@ -60,7 +61,7 @@ def test_the_horizon_rule_on_each_kind_of_run(store):
         (date(2024, 12, 1), None, "open", None),                       # pending
         (date(2025, 2, 10), None, "open", None),                       # after the as-of date
     ])
-    windows = playbook_windows(_catalog(), months=12)
+    windows = playbook_windows(_catalog(), None, months=12)
     monthly = horizon.matured_monthly(store, None, windows, as_of, 90).set_index("month")
     # June 2024 is month -1 of a 1 July introduction.
     assert monthly.loc[-1, ["n", "successes", "pending"]].tolist() == [5, 2, 0]
@@ -71,7 +72,7 @@ def test_the_horizon_rule_on_each_kind_of_run(store):
 
 
 def _window(intro=INTRO, metric="success_rate"):
-    row = playbook_windows(_catalog(intro), months=12).iloc[0].to_dict()
+    row = playbook_windows(_catalog(intro), None, months=12).iloc[0].to_dict()
     row["metric"] = metric
     return row
 
@@ -83,29 +84,32 @@ def _monthly(months, n=40, successes=18, pending=0):
 
 def test_windows_that_say_why():
     empty = _monthly([]).astype(int)
-    none = assess(_window(), empty, date(2026, 6, 1), runs_of_playbook=0)
+    none = assess(_window(), empty, date(2026, 6, 1), runs_of_playbook=0, settings=DEFAULTS)
     assert (none.claim, none.why) == (Claim.NOT_ENOUGH_DATA, "no runs of this playbook in the data")
-    no_outcomes = assess(_window(), empty, date(2026, 6, 1), runs_of_playbook=3)
+    no_outcomes = assess(_window(), empty, date(2026, 6, 1), runs_of_playbook=3,
+                         settings=DEFAULTS)
     assert no_outcomes.why == ("no outcomes in the 12 months before or after the introduction "
                                "on 2024-07-01")
     # The after window is not over.
-    early = assess(_window(), _monthly(range(-12, 3)), date(2024, 9, 30), 5)
+    early = assess(_window(), _monthly(range(-12, 3)), date(2024, 9, 30), 5, DEFAULTS)
     assert early.claim == Claim.TOO_EARLY and early.ready_on == date(2025, 12, 27)
     assert early.why == ("the after window ends on 2025-07-01; the data runs to 2024-09-30; "
                          "ready on 2025-12-27")
     # The window is over, the horizon of its last runs is not.
     series = pd.concat([_monthly(range(-12, 9)), _monthly(range(9, 12), n=30, pending=10)])
-    waiting = assess(_window(), series, date(2025, 9, 1), 5)
+    waiting = assess(_window(), series, date(2025, 9, 1), 5, DEFAULTS)
     assert waiting.claim == Claim.TOO_EARLY and waiting.pending == {"before": 0, "after": 30}
     assert waiting.why.startswith("30 outcomes still open")
     # A window that ended long before the data does is never too early.
-    late = assess(_window(date(2017, 3, 1)), _monthly(range(-24, 12)), date(2023, 1, 1), 5)
+    late = assess(_window(date(2017, 3, 1)), _monthly(range(-24, 12)), date(2023, 1, 1), 5,
+                  DEFAULTS)
     assert late.claim != Claim.TOO_EARLY
     assert late.to_json()["ready_on"] == "2018-08-27"
 
 
 def test_too_few_outcomes_a_side_is_not_enough_data():
-    result = assess(_window(), _monthly(range(-12, 12), n=2, successes=1), date(2026, 6, 1), 5)
+    result = assess(_window(), _monthly(range(-12, 12), n=2, successes=1), date(2026, 6, 1), 5,
+                    DEFAULTS)
     assert result.claim == Claim.NOT_ENOUGH_DATA
     assert result.why == ("24 decided outcomes before the introduction and 24 after; an effect "
                           "needs 30 on each side")
@@ -116,6 +120,6 @@ def test_too_few_outcomes_a_side_is_not_enough_data():
 def test_a_clear_step_is_claimed(after_rate, expected):
     series = pd.concat([_monthly(range(-24, 0), n=100, successes=45),
                         _monthly(range(0, 12), n=100, successes=int(after_rate * 100))])
-    result = assess(_window(), series, date(2026, 6, 1), 5)
+    result = assess(_window(), series, date(2026, 6, 1), 5, DEFAULTS)
     assert result.claim == expected and result.why is None
     assert result.effect.estimate == pytest.approx(after_rate - 0.45, abs=1e-6)

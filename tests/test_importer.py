@@ -596,11 +596,12 @@ def test_preview_of_a_read_frame_matches_the_import(store):
 
 
 def test_import_limits_are_settings(store, tmp_path, monkeypatch):
-    from analysis import settings
-    from analysis.settings import Setting
-    monkeypatch.setitem(settings.SETTINGS, "import_max_columns",
-                        Setting("import_max_columns", 3, "test"))
+    from analysis.settings import Settings
     path = _write(tmp_path, "four.csv", "Account ID,a,b,c\nA-1,1,2,3\n")
+    with pytest.raises(ImportRefused, match="four.csv has 4 columns; more than 3 is not"):
+        import_file(store, "accounts", path, settings=Settings(import_max_columns=3))
+    # An import is a request: without settings it resolves them, the environment included.
+    monkeypatch.setenv("PLAYBOOK_IMPACT_IMPORT_MAX_COLUMNS", "3")
     with pytest.raises(ImportRefused, match="four.csv has 4 columns; more than 3 is not"):
         import_file(store, "accounts", path)
 

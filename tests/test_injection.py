@@ -22,6 +22,7 @@ from analysis.filters import Filters
 from analysis.ingest.importer import ImportRefused, import_file
 from analysis.ingest.names import slugify
 from analysis.store import Store
+from tests.builders import ctx
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL = "x'); DROP TABLE accounts;--"
@@ -160,7 +161,7 @@ def test_the_review_pack_escapes_hostile_text(hostile, tmp_path):
     from analysis.present.report import write_report
     store, _ = hostile
     before = store.row_counts()
-    (html_path,) = write_report(store, "2025Q3", tmp_path / "review.html")
+    (html_path,) = write_report(ctx(store), "2025Q3", tmp_path / "review.html")
     html = html_path.read_text(encoding="utf-8")
     assert SCRIPT not in html
     assert "<script>alert" not in html
@@ -186,10 +187,10 @@ def test_downloads_of_hostile_data_cannot_run_formulas(hostile):
     from analysis.metrics.feedback import recent_comments
     from analysis.metrics.usage import usage_by_csm
     store, results = hostile
-    comments = recent_comments(store, Filters(date_from=date(2025, 8, 1),
-                                                date_to=date(2025, 8, 31)), 1000)
+    comments = recent_comments(ctx(store, Filters(date_from=date(2025, 8, 1),
+                                                date_to=date(2025, 8, 31))), 1000)
     assert FORMULA in comments["comment"].tolist()
-    by_csm = usage_by_csm(store, Filters())
+    by_csm = usage_by_csm(ctx(store, Filters()))
     tables = {"comments": comments, "usage_by_csm": by_csm,
               "accounts": store.query("SELECT * FROM accounts WHERE arr = 1000"),
               "rejected": results["playbook_runs"].rejected}

@@ -93,24 +93,26 @@ def test_a_near_perfect_fit_keeps_the_scale_binomial_months_could_give():
 
 def test_too_few_months_and_excluded_months():
     series = _noiseless(months=range(-5, 12))
-    fit = its_effect(series, min_months=6)
+    fit = its_effect(series, alpha=0.05, min_months=6)
     assert fit.effect is None
     assert fit.why == ("5 months with outcomes before the introduction and 12 after; the time "
                        "series needs 6 on each side")
     # Excluding the two months before the introduction leaves 4 of the 6 needed.
     assert "4 months with outcomes before" in its_effect(_noiseless(months=range(-6, 12)),
+                                                         alpha=0.05, min_months=6,
                                                          exclude_months=2).why
     # A trend that breaks only in the excluded months does not move the estimate.
     series = _noiseless()
     dipped = series.copy()
     dipped.loc[dipped["month"].between(-2, -1), "successes"] *= 0.5
-    assert its_effect(dipped, exclude_months=2).effect.estimate == pytest.approx(
-        its_effect(series, exclude_months=2).effect.estimate, abs=1e-9)
+    fit = {"alpha": 0.05, "min_months": 6, "exclude_months": 2}
+    assert its_effect(dipped, **fit).effect.estimate == pytest.approx(
+        its_effect(series, **fit).effect.estimate, abs=1e-9)
 
 
 def test_all_successes_cannot_be_fitted():
     series = pd.DataFrame({"month": range(-12, 12), "n": 10, "successes": 10})
-    fit = its_effect(series)
+    fit = its_effect(series, alpha=0.05, min_months=6)
     assert fit.effect is None and "cannot be fitted" in fit.why
 
 

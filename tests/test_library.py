@@ -179,7 +179,7 @@ def test_unknown_playbook_reference_and_duplicate_id_are_folder_errors(tmp_path)
     (tmp_path / "a.yaml").write_text(text.replace("goto_playbook: executive_escalation",
                                                   "goto_playbook: war_room", 1))
     (tmp_path / "b.yaml").write_text(text)
-    errors, count = check_folder(tmp_path)
+    errors, count = check_folder(tmp_path, SHIPPED)
     assert count == 2
     assert "b.yaml:1: id: 'at_risk' is already defined in a.yaml" in errors
     # a.yaml's step 2 sends the CSM to war_room: neither in the folder nor a template.
@@ -379,3 +379,11 @@ def test_merge_keys_load_and_keep_their_lines(tmp_path):
     assert (f"adoption.yaml:{line}: steps[1].due_day: must be a whole number of days, "
             "got 'soon'") in info.value.errors
     assert not [e for e in info.value.errors if "appears twice" in e]
+
+
+def test_a_branch_may_name_a_template_only_when_the_template_library_is_given(tmp_path):
+    (tmp_path / "at_risk.yaml").write_text(_shipped_text("at_risk"))
+    alone, _ = check_folder(tmp_path)
+    assert [e for e in alone if "'executive_escalation' in the folder" in e]
+    with_templates, _ = check_folder(tmp_path, SHIPPED)
+    assert with_templates == []

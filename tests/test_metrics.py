@@ -19,6 +19,7 @@ from analysis.metrics.registry import SECTIONS, metrics_json, section
 from analysis.store import Store
 
 from tests.conftest import ROOT
+from tests.builders import ctx
 
 PROPORTION = {"n", "successes", "rate", "ci_low", "ci_high"}
 SPREAD = {"csms", "min", "max", "range", "iqr", "sd"}
@@ -126,7 +127,7 @@ def test_metrics_json_on_a_small_store(tmp_path):
         assert result["filters"] == {}
         assert result["settings"]["consistent_share"] == 0.8
         # The same function the usage page uses gives the same numbers.
-        assert result["usage"] == section("usage", store, Filters())
+        assert result["usage"] == section("usage", ctx(store, Filters()))
         # A CSM's runs count every run, with or without a playbook: r0..r5.
         assert result["usage"]["csms"][0]["runs"] == 6
         versions = {(v["playbook_id"], v["version"]): v for v in result["versions"]}
@@ -186,8 +187,8 @@ def test_metrics_json_side_by_side_equals_each_section_alone(demo_store, monkeyp
     from analysis.playbooks import catalog
 
     built = []
-    build = catalog._build
-    monkeypatch.setattr(catalog, "_build", lambda *a: built.append(1) or build(*a))
+    build = catalog.catalog_of
+    monkeypatch.setattr(catalog, "catalog_of", lambda *a: built.append(1) or build(*a))
     filters = Filters(date_from=date(2024, 1, 1))
     result = metrics_json(demo_store, filters)
     assert len(built) == 1
@@ -195,7 +196,7 @@ def test_metrics_json_side_by_side_equals_each_section_alone(demo_store, monkeyp
     # Alone, with the q-values and claims adjusted across the section (what one page shows),
     # as metrics_json does.
     for key in SECTIONS:
-        alone = adjust_claims({key: clean(section(key, demo_store, filters))})
+        alone = adjust_claims({key: clean(section(key, ctx(demo_store, filters)))}, 0.05)
         _same(result[key], alone[key], key)
     # An error in a section (raised in its thread) reaches the caller.
     from analysis.metrics import versions
@@ -228,7 +229,7 @@ def test_cli_metrics_json(tmp_path):
     result = json.loads(done.stdout)
     check_contract(result)
     with Store(db) as store:
-        expected = section("usage", store, Filters())
+        expected = section("usage", ctx(store, Filters()))
     assert result["usage"] == expected
     filtered = json.loads(_cli("metrics", "--json", "--db", str(db), "--playbook", "at_risk",
                                "--from", "2024-06-01").stdout)

@@ -10,6 +10,7 @@ from analysis.filters import Filters
 from analysis.metrics.overview import (CHANGE_COLUMNS, HEADLINE_COLUMNS, effect_class, effect_counts,
                                       effect_of_claim, quarter_changes)
 from analysis.present.quarters import Quarter
+from tests.builders import ctx
 
 
 def _insert(store, table, rows):
@@ -73,7 +74,7 @@ def two_quarters(store):
 
 
 def test_quarter_changes_counts_rates_and_intervals(two_quarters):
-    changes = quarter_changes(two_quarters, Filters(segment="Enterprise"), Quarter(2026, 2))
+    changes = quarter_changes(ctx(two_quarters, Filters(segment="Enterprise")), Quarter(2026, 2))
     assert list(changes.columns) == list(CHANGE_COLUMNS)
     rows = changes.set_index("measure")
     assert set(changes["previous_quarter"]) == {"2026Q1"} and set(changes["current_quarter"]) == {"2026Q2"}
@@ -106,7 +107,7 @@ def test_quarter_changes_counts_rates_and_intervals(two_quarters):
 
 
 def test_quarter_changes_verdicts_and_json_safety(two_quarters):
-    changes = quarter_changes(two_quarters, Filters(segment="Enterprise"), Quarter(2026, 2))
+    changes = quarter_changes(ctx(two_quarters, Filters(segment="Enterprise")), Quarter(2026, 2))
     rows = changes.set_index("measure")
     # 14/20 vs 22/25 with about 20 renewals a quarter: far fewer than a 10-point lift needs.
     assert rows.at["Renewal rate", "verdict"].startswith("Not enough data: about")
@@ -117,14 +118,14 @@ def test_quarter_changes_verdicts_and_json_safety(two_quarters):
 
 
 def test_quarter_changes_without_a_segment_filter_sees_every_account(two_quarters):
-    rows = quarter_changes(two_quarters, Filters(), Quarter(2026, 2)).set_index("measure")
+    rows = quarter_changes(ctx(two_quarters, Filters()), Quarter(2026, 2)).set_index("measure")
     assert rows.at["Runs opened", "current_value"] == 18
     assert rows.at["Run success rate", "current_n"] == 16
 
 
 def test_quarter_changes_on_an_empty_store(store):
-    assert quarter_changes(store).empty
-    rows = quarter_changes(store, quarter=Quarter(2026, 2)).set_index("measure")
+    assert quarter_changes(ctx(store)).empty
+    rows = quarter_changes(ctx(store), quarter=Quarter(2026, 2)).set_index("measure")
     assert rows.at["Runs opened", "current_value"] == 0
     assert rows.at["Renewal rate", "current_value"] is None
     assert rows.at["Renewal rate", "verdict"].startswith("Not enough data")
@@ -135,7 +136,7 @@ def test_quarter_changes_on_an_empty_store(store):
     (0.1, 0.02, 0.18, "improved"), (-0.1, -0.18, -0.02, "worse"),
     (0.05, -0.01, 0.11, "no clear change"), (None, None, None, "no data")])
 def test_effect_class(diff, low, high, expected):
-    assert effect_class(diff, low, high) == expected
+    assert effect_class(diff, low, high, 0.05) == expected
 
 
 def test_effect_class_needs_the_test_to_agree():
@@ -157,11 +158,11 @@ def test_headlines_on_the_demo(demo_store):
     from analysis.metrics.overview import playbook_headlines
     from analysis.metrics.designs.multiplicity import adjust_claims
     from analysis.metrics.followers import followers_json
-    headlines = playbook_headlines(demo_store)
+    headlines = playbook_headlines(ctx(demo_store))
     assert list(headlines.columns) == list(HEADLINE_COLUMNS)
     # The overview shows before/after and followers claims together: adjusted as one family.
-    shown = adjust_claims({"before_after": before_after_json(demo_store, Filters()),
-                           "followers": followers_json(demo_store, Filters())})
+    shown = adjust_claims({"before_after": before_after_json(ctx(demo_store, Filters())),
+                           "followers": followers_json(ctx(demo_store, Filters()))}, 0.05)
     effects = {e["playbook_id"]: e for e in shown["before_after"]}
     assert set(headlines["playbook_id"]) >= set(effects)
     for row in headlines.to_dict("records"):
@@ -174,5 +175,5 @@ def test_headlines_on_the_demo(demo_store):
     assert sum(counts.values()) == len(headlines)
     at_risk = headlines.set_index("playbook_id").loc["at_risk"]
     assert at_risk["effect"] == "improved"
-    only = playbook_headlines(demo_store, Filters(playbook_id="renewal"))
+    only = playbook_headlines(ctx(demo_store, Filters(playbook_id="renewal")))
     assert only["playbook_id"].tolist() == ["renewal"]

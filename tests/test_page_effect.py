@@ -14,7 +14,7 @@ from analysis.metrics.before_after import before_after
 from analysis.filters import Filters
 from analysis.metrics.followers import followers_effect
 from analysis.present import format as fmt
-from tests.builders import (app_database, computed_first, messages, metric_values, page,
+from tests.builders import (ctx, app_database, computed_first, messages, metric_values, page,
                             run_page, shown_levels)
 from tests.test_followers import _insert_accounts, _insert_runs, simulated_runs
 
@@ -52,7 +52,7 @@ def _expected(frame_fn, path) -> pd.Series:
 
 
 def test_before_after_page_shows_the_analysis(data_db):
-    row = _expected(lambda s: before_after(s, Filters()), data_db)
+    row = _expected(lambda s: before_after(ctx(s, Filters())), data_db)
     at = run_page(BEFORE_AFTER, ba_playbook=PLAYBOOK)
     assert row["before_n"] == 200 and row["after_n"] == 300
     metrics = metric_values(at)
@@ -70,7 +70,7 @@ def test_before_after_page_shows_the_analysis(data_db):
 
 
 def test_followers_page_shows_the_analysis(data_db):
-    row = _expected(lambda s: followers_effect(s, Filters()), data_db)
+    row = _expected(lambda s: followers_effect(ctx(s, Filters())), data_db)
     at = run_page(FOLLOWERS, fl_playbook=PLAYBOOK)
     metrics = metric_values(at)
     assert metrics["Followers' success rate"] == f"{row['followers_rate']:.1%}"
@@ -83,7 +83,7 @@ def test_followers_page_shows_the_analysis(data_db):
 
 
 def test_followers_page_threshold_slider(data_db):
-    row = _expected(lambda s: followers_effect(s, Filters(), 0.5), data_db)
+    row = _expected(lambda s: followers_effect(ctx(s, Filters()), 0.5), data_db)
     at = run_page(FOLLOWERS, fl_playbook=PLAYBOOK)
     at.slider(key="fl_threshold").set_value(0.5).run()
     assert not at.exception
@@ -102,7 +102,7 @@ def test_empty_database_says_what_to_import(empty_db):
 
 
 def test_interval_labels_name_the_alpha_in_use(data_db, alpha_level):
-    row = _expected(lambda s: before_after(s, Filters()), data_db)
+    row = _expected(lambda s: before_after(ctx(s, Filters())), data_db)
     at = run_page(BEFORE_AFTER, ba_playbook=PLAYBOOK)
     assert shown_levels(at) == {alpha_level}
     # The label sits next to the interval computed at that level.

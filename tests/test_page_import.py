@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import settings
 from analysis.ingest.mapping import load_mapping
+from analysis.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "import_data.py")
@@ -17,8 +17,7 @@ DATA = ROOT / "tests" / "browser_data"
 def db(tmp_path, monkeypatch):
     path = tmp_path / "import.duckdb"
     monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(path))
-    monkeypatch.setitem(settings.SETTINGS, "mappings_dir",
-                        settings.Setting("mappings_dir", str(tmp_path / "mappings"), ""))
+    monkeypatch.setenv("PLAYBOOK_IMPACT_MAPPINGS_DIR", str(tmp_path / "mappings"))
     return path
 
 
@@ -37,9 +36,14 @@ def _upload(at: AppTest, *names: str) -> AppTest:
     return at
 
 
-def _rows(db_path, table) -> int:
+def _store():
+    """The store the page opened (the app's, cached per process)."""
     from pages.common import get_store
-    return int(get_store().scalar(f"SELECT count(*) FROM {table}"))
+    return get_store(Settings.resolve())
+
+
+def _rows(db_path, table) -> int:
+    return int(_store().scalar(f"SELECT count(*) FROM {table}"))
 
 
 def test_empty_history_before_any_upload(db):
@@ -76,8 +80,7 @@ def test_a_file_that_is_not_an_export_is_a_clear_error(db):
 
 
 def test_upload_limit(db, monkeypatch):
-    monkeypatch.setitem(settings.SETTINGS, "upload_limit_mb",
-                        settings.Setting("upload_limit_mb", 0, ""))
+    monkeypatch.setenv("PLAYBOOK_IMPACT_UPLOAD_LIMIT_MB", "0")
     at = _upload(_app(), "csms.csv")
     assert at.error[0].value.startswith("csms.csv is 0 MB, over the 0 MB limit")
 
@@ -211,9 +214,8 @@ def test_undo_button_reverses_an_import(db):
 
 
 def test_undo_button_says_why_an_import_cannot_be_undone(db, tmp_path):
-    from pages.common import get_store
     from analysis.ingest.importer import import_file
-    store = get_store()
+    store = _store()
     first = tmp_path / "c1.csv"
     first.write_text("csm_id,name\nc1,Jane\n")
     second = tmp_path / "c2.csv"

@@ -131,7 +131,7 @@ def test_page_on_an_empty_database_offers_the_templates(empty_db):
 def test_adopt_button_copies_a_template_with_the_organisations_date(empty_db):
     from datetime import date
     from pathlib import Path
-    from analysis import settings
+    from analysis.settings import Settings
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     at.selectbox(key="adopt_template").set_value("at_risk")
     at.date_input(key="adopt_introduced_on").set_value(date(2024, 1, 1))
@@ -139,7 +139,7 @@ def test_adopt_button_copies_a_template_with_the_organisations_date(empty_db):
     at.button(key="adopt_button").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Adopted At-Risk Customer Save" in s.value for s in at.success)
-    written = Path(settings.default("org_playbooks_dir")) / "at_risk.yaml"
+    written = Path(Settings.resolve().org_playbooks_dir) / "at_risk.yaml"
     text = written.read_text()
     assert "introduced_on: 2024-01-01" in text and '- "Save Play - At Risk"' in text
     at.run()

@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from analysis.filters import Filters
 from analysis.metrics.overview import effect_counts, playbook_headlines, quarter_changes
-from tests.builders import figures, metric_values, page, run_page, shown_levels
+from tests.builders import ctx, figures, metric_values, page, run_page, shown_levels
 
 PAGE = page("overview")
 
@@ -25,8 +25,8 @@ def test_empty_database_says_how_to_start(empty_db):
 
 @pytest.fixture(scope="module")
 def expected(demo_store):
-    headlines = playbook_headlines(demo_store, Filters())
-    return headlines, quarter_changes(demo_store, Filters())
+    headlines = playbook_headlines(ctx(demo_store, Filters()))
+    return headlines, quarter_changes(ctx(demo_store, Filters()))
 
 
 def test_demo_overview_shows_the_analysis(demo_db, expected):

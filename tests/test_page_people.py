@@ -10,7 +10,7 @@ from analysis.filters import Filters
 from analysis.metrics.proficiency import proficiency_summary
 from pages.launch import NO_LAUNCH
 from analysis.present import format as fmt
-from tests.builders import (app_database, computed_first, figures, messages, metric_values,
+from tests.builders import (ctx, app_database, computed_first, figures, messages, metric_values,
                             page, run_page, shown_levels)
 from tests.test_consistency import _seed as seed_renewals
 from tests.test_proficiency import _seed_tracked as seed_roster
@@ -34,7 +34,7 @@ def data_db(tmp_path, monkeypatch):
 
 def _expected(summary, path):
     """The analysis result, computed before the page opens (and caches) the database."""
-    return computed_first(path, lambda store: summary(store, Filters()))
+    return computed_first(path, lambda store: summary(ctx(store, Filters())))
 
 
 def _shows(at: AppTest, metrics: dict[str, str], verdict: str) -> set[str]:
@@ -100,8 +100,8 @@ def test_spread_chart_band_sizes_and_hover(store):
     from analysis.present.charts.people import csm_spread_chart
     from tests.test_consistency import LAUNCH
     seed_renewals(store)
-    result = consistency_summary(store, None, LAUNCH)
-    figure = csm_spread_chart(result.rates, result.spread)
+    result = consistency_summary(ctx(store, None), LAUNCH)
+    figure = csm_spread_chart(result.rates, result.spread, alpha=0.05, months=12)
     band = next(t for t in figure.data if t.name == "Spread chance alone gives")
     before = result.spread.set_index("period").loc["before"]
     z = sps.norm.ppf(0.975)
@@ -118,8 +118,8 @@ def test_km_chart_steps_and_medians(store):
     from analysis.present.charts.people import km_chart
     from tests.test_proficiency import LAUNCH
     seed_roster(store)
-    result = proficiency_summary(store, None, LAUNCH)
-    figure = km_chart(result.curves, result.cohorts)
+    result = proficiency_summary(ctx(store, None), LAUNCH)
+    figure = km_chart(result.curves, result.cohorts, alpha=0.05)
     line = next(t for t in figure.data if t.name == "Hired before launch")
     assert line.line.shape == "hv"
     medians = [list(t.x) for t in figure.data if t.y is not None and list(t.y) == [0, 0.5]]
@@ -137,8 +137,8 @@ def test_people_charts_label_and_size_the_alpha_they_are_given(store):
     from analysis.present.charts.people import csm_spread_chart, km_chart
     from tests.test_consistency import LAUNCH
     seed_renewals(store)
-    result = consistency_summary(store, None, LAUNCH)
-    figure = csm_spread_chart(result.rates, result.spread, alpha=0.1)
+    result = consistency_summary(ctx(store, None), LAUNCH)
+    figure = csm_spread_chart(result.rates, result.spread, alpha=0.1, months=12)
     band = next(t for t in figure.data if t.name == "Spread chance alone gives")
     before = result.spread.set_index("period").loc["before"]
     z = sps.norm.ppf(0.95)  # two-sided 90%
@@ -148,7 +148,7 @@ def test_people_charts_label_and_size_the_alpha_they_are_given(store):
                   and t.type == "scatter")
     assert "90% CI %{customdata[3]:.1%}" in points.hovertemplate
     seed_roster(store)
-    ramp = proficiency_summary(store, None, LAUNCH)
+    ramp = proficiency_summary(ctx(store, None), LAUNCH)
     line = next(t for t in km_chart(ramp.curves, ramp.cohorts, alpha=0.005).data
                 if t.name == "Hired before launch")
     assert "99.5% CI %{customdata[1]:.0%}" in line.hovertemplate

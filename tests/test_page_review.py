@@ -5,7 +5,7 @@ from streamlit.testing.v1 import AppTest
 from analysis.filters import Filters
 from analysis.present.quarters import last_complete_quarter
 from analysis.present.report import build_review
-from tests.builders import figures, page, run_page, shown_levels
+from tests.builders import ctx, figures, page, run_page, shown_levels
 
 PAGE = page("quarterly_review")
 
@@ -30,7 +30,7 @@ def test_default_quarter_is_the_last_complete_one(demo_db):
 
 @pytest.fixture(scope="module")
 def review(demo_store):
-    return build_review(demo_store, "2025Q3", filters=Filters())
+    return build_review(ctx(demo_store, Filters()), "2025Q3")
 
 
 def test_sections_show_the_review_numbers(demo_db, review):

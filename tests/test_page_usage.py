@@ -13,7 +13,7 @@ from analysis.metrics.feedback import feedback_summary, recent_comments
 from analysis.filters import Filters
 from analysis.store import Store
 from analysis.metrics.usage import step_funnel, usage_by_csm, usage_by_playbook
-from tests.builders import app_database, figures, run_page
+from tests.builders import ctx, app_database, figures, run_page
 from tests.test_feedback import ANSWERS
 from tests.test_usage import fill_usage
 
@@ -41,9 +41,9 @@ def data_db(tmp_path, monkeypatch):
 # -- pages ------------------------------------------------------------------------------------
 def test_usage_page_shows_the_analysis(data_db):
     with Store(data_db) as store:
-        by_playbook = usage_by_playbook(store, Filters())
-        csms = usage_by_csm(store, Filters())
-        funnel = step_funnel(store, Filters(), "at_risk")
+        by_playbook = usage_by_playbook(ctx(store, Filters()))
+        csms = usage_by_csm(ctx(store, Filters()))
+        funnel = step_funnel(ctx(store, Filters()), "at_risk")
     at = run_page(USAGE, usage_funnel_playbook="at_risk")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Playbook runs"] == f"{by_playbook['runs'].sum():,}" == "7"
@@ -98,8 +98,8 @@ def test_usage_page_empty_database(empty_db):
 
 def test_feedback_page_shows_the_analysis(data_db):
     with Store(data_db) as store:
-        summary = feedback_summary(store, Filters())
-        comments = recent_comments(store, Filters())
+        summary = feedback_summary(ctx(store, Filters()))
+        comments = recent_comments(ctx(store, Filters()))
     at = run_page(FEEDBACK)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Responses"] == f"{summary['responses'].sum():,}" == "7"
@@ -135,7 +135,7 @@ def test_share_vs_adherence_places_csms_with_guides():
                          "mean_adherence": [0.85, 0.4, 0.6, 0.9],
                          "consistent": [True, False, False, False],
                          "rare": [False, True, False, False]})
-    fig = share_vs_adherence(csms)
+    fig = share_vs_adherence(csms, consistent_at=0.8, rare_below=0.3)
     by_name = {t.name: t for t in fig.data}
     assert list(by_name["Consistent user"].x) == [0.9]
     assert list(by_name["Rare user"].text) == ["c2"]  # no name: the id labels the point
@@ -154,7 +154,7 @@ def test_step_funnel_and_feedback_charts():
                             "mean_rating": [4.0, None], "ci_low": [2.7, None],
                             "ci_high": [5.3, None], **{f"r{r}": [0, 0, 1, 2, 1][r - 1:r] * 2
                                                       for r in range(1, 6)}})
-    mean = mean_rating_chart(summary, {"a": "Alpha"})
+    mean = mean_rating_chart(summary, {"a": "Alpha"}, alpha=0.05)
     assert list(mean.data[0].y) == ["Alpha"]  # unrated playbooks have no point
     assert list(mean.data[0].error_x.array) == pytest.approx([1.3])
     spread = rating_distribution_chart(summary)

@@ -10,6 +10,7 @@ from analysis.filters import Filters
 from analysis.metrics.claims import Claim
 from analysis.metrics.proficiency import (km_curves, km_from_durations, proficiency_json,
                                   proficiency_summary, ramp_days, veteran_rates)
+from tests.builders import ctx
 
 # Freireich et al. (1963), Blood 21:699, remission times in weeks of leukaemia patients on 6-MP
 # versus placebo, as tabulated by Gehan (1965), Biometrika 52:203 ("+" = censored).
@@ -25,7 +26,7 @@ def _freireich():
 
 
 def test_freireich_reference_values():
-    km = km_from_durations(*_freireich())
+    km = km_from_durations(*_freireich(), alpha=0.05)
     # Log-rank chi-square 16.79 (1 df), p = 4.17e-5: Kleinbaum & Klein, Survival Analysis
     # (3rd ed., ch. 2) on these data; R: survdiff(Surv(time, cens) ~ treat, data = MASS::gehan).
     assert km.chi_square == pytest.approx(16.79, abs=0.005)
@@ -42,7 +43,7 @@ def test_freireich_reference_values():
 
 
 def test_freireich_curve_is_product_limit_by_hand():
-    km = km_from_durations(*_freireich())
+    km = km_from_durations(*_freireich(), alpha=0.05)
     six = km.curves[km.curves.cohort == "6-MP"].set_index("days")
     # Product-limit by hand: 21 at risk at week 6 (3 events), 17 at week 7 (1), 15 at 10 (1),
     # 12 at 13 (1), 11 at 16 (1), 7 at 22 (1), 6 at 23 (1).
@@ -56,11 +57,11 @@ def test_freireich_curve_is_product_limit_by_hand():
 
 def test_km_rejects_bad_input_and_handles_no_events():
     with pytest.raises(ValueError, match="same length"):
-        km_from_durations([1, 2], [True], ["a", "a"])
+        km_from_durations([1, 2], [True], ["a", "a"], alpha=0.05)
     with pytest.raises(ValueError, match="not negative"):
-        km_from_durations([-1], [True], ["a"])
+        km_from_durations([-1], [True], ["a"], alpha=0.05)
     km = km_from_durations([30, 40, 50], [False, False, False], ["before", "after", "after"],
-                           ("before", "after"))
+                           ("before", "after"), alpha=0.05)
     assert km.p_value is None and km.chi_square is None
     assert list(km.cohorts["median_days"]) == [None, None]
     assert (km.curves["survival"] == 1).all()
@@ -88,7 +89,7 @@ def _seed_tracked(store):
 
 def test_tracked_ramp_days(store):
     _seed_tracked(store)
-    ramp = ramp_days(store, None, LAUNCH).set_index("csm_id")
+    ramp = ramp_days(ctx(store, None), LAUNCH).set_index("csm_id")
     assert set(ramp.index) == {"b1", "b2", "b3", "a1", "a2", "a3"}  # x1 has no hire date
     assert (ramp["method"] == "ramped_on").all()
     assert ramp.loc["b1", "days"] == 181 and ramp.loc["b1", "ramped"]
@@ -104,7 +105,7 @@ def test_tracked_ramp_days(store):
 
 def test_tracked_summary_medians_and_faster_pct(store):
     _seed_tracked(store)
-    result = proficiency_summary(store, None, LAUNCH)
+    result = proficiency_summary(ctx(store, None), LAUNCH)
     cohorts = result.cohorts.set_index("cohort")
     # Before: 122 censored, 181 and 210 ramped -> S(181) = 1 - 1/2 = 0.5, the median.
     # After: 92 and 99 ramped, 302 censored -> S(92) = 2/3, S(99) = 1/3: median 99.
@@ -116,9 +117,9 @@ def test_tracked_summary_medians_and_faster_pct(store):
     assert result.claim == Claim.NOT_ENOUGH_DATA
     assert result.verdict.startswith("Not enough CSMs to compare ramp times")
     assert "median 99 days" in result.verdict
-    curves = km_curves(result.ramp)
+    curves = km_curves(result.ramp, 0.05)
     pd.testing.assert_frame_equal(curves, result.curves)
-    payload = proficiency_json(store, None, LAUNCH)
+    payload = proficiency_json(ctx(store, None), LAUNCH)
     json.dumps(payload, allow_nan=False)
     assert payload["launch_date"] == "2024-07-01" and payload["method"] == "ramped_on"
     assert [c["cohort"] for c in payload["cohorts"]] == ["before", "after"]
@@ -132,7 +133,7 @@ def test_tracked_summary_medians_and_faster_pct(store):
 
 def test_team_filter_restricts_roster(store):
     _seed_tracked(store)
-    ramp = ramp_days(store, Filters(team="West"), LAUNCH)
+    ramp = ramp_days(ctx(store, Filters(team="West")), LAUNCH)
     assert set(ramp["csm_id"]) == {"b3", "a2", "a3"}
 
 
@@ -145,36 +146,36 @@ def test_all_censored_gives_no_median_and_no_nan(store):
     """)
     store.execute("INSERT INTO renewals VALUES ('r1', 'acc', 'c1', DATE '2025-06-30', "
                   "'renewed', NULL, NULL)")
-    result = proficiency_summary(store, None, LAUNCH)
+    result = proficiency_summary(ctx(store, None), LAUNCH)
     cohorts = result.cohorts.set_index("cohort")
     assert cohorts.loc["after", "median_days"] is None
     assert result.faster_pct is None
     assert result.verdict.startswith("The median ramp of CSMs hired on or after launch is not "
                                      "known yet: only 0 of 2 have ramped")
-    json.dumps(proficiency_json(store, None, LAUNCH), allow_nan=False)
+    json.dumps(proficiency_json(ctx(store, None), LAUNCH), allow_nan=False)
 
 
 def test_empty_store_and_one_csm(store):
-    empty = proficiency_summary(store, None, LAUNCH)
+    empty = proficiency_summary(ctx(store, None), LAUNCH)
     assert empty.ramp.empty and empty.curves.empty
     assert empty.method == "derived" and empty.target_rate is None
     assert empty.verdict.startswith("No ramp target")
-    json.dumps(proficiency_json(store, None, LAUNCH), allow_nan=False)
+    json.dumps(proficiency_json(ctx(store, None), LAUNCH), allow_nan=False)
     store.execute("INSERT INTO csms (csm_id, hire_date, ramped_on) VALUES "
                   "('solo', DATE '2024-08-01', DATE '2024-10-01')")
-    one = proficiency_summary(store, None, LAUNCH)
+    one = proficiency_summary(ctx(store, None), LAUNCH)
     assert one.verdict.startswith("Not enough CSMs: 0 hired before launch and 1 on or after")
     assert one.p_value is None
-    payload = proficiency_json(store, None, LAUNCH)
+    payload = proficiency_json(ctx(store, None), LAUNCH)
     json.dumps(payload, allow_nan=False)
     assert payload["cohorts"][1]["median_days"] == 61
 
 
 def test_no_launch_date(store, monkeypatch):
     monkeypatch.setattr(proficiency, "resolve_launch", lambda store, launch: launch)
-    result = proficiency_summary(store, None, None)
+    result = proficiency_summary(ctx(store, None), None)
     assert result.verdict.startswith("No program launch date")
-    assert proficiency_json(store, None)["launch_date"] is None
+    assert proficiency_json(ctx(store, None))["launch_date"] is None
 
 
 # -- derived ramp dates ---------------------------------------------------------------------
@@ -226,22 +227,16 @@ def _seed_derived(store):
 
 def test_veteran_target(store):
     _seed_derived(store)
-    veterans = veteran_rates(store)
+    veterans = veteran_rates(ctx(store))
     assert list(veterans["csm_id"]) == ["v1", "v2", "v3"]
     assert list(veterans["rate"]) == pytest.approx([0.8, 0.9, 0.7])
-    assert proficiency_summary(store, None, date(2024, 3, 1)).target_rate == pytest.approx(0.8)
+    assert proficiency_summary(ctx(store, None), date(2024, 3, 1)).target_rate == pytest.approx(0.8)
 
 
-def _last_n(monkeypatch, n):
-    original = proficiency.settings.default
-    monkeypatch.setattr(proficiency.settings, "default",
-                        lambda name: n if name == "ramp_last_renewals" else original(name))
-
-
-def test_derived_ramp_dates_by_hand(store, monkeypatch):
+def test_derived_ramp_dates_by_hand(store):
     _seed_derived(store)
-    _last_n(monkeypatch, 5)
-    ramp = ramp_days(store, None, date(2024, 3, 1)).set_index("csm_id")
+    last_five = ctx(store, None, ramp_last_renewals=5)
+    ramp = ramp_days(last_five, date(2024, 3, 1)).set_index("csm_id")
     # Veterans were hired before the renewal data begins (2023-12-01): their ramp is unseen.
     assert set(ramp.index) == {"n1", "n2", "n3"}
     assert (ramp["method"] == "derived").all()
@@ -274,23 +269,23 @@ def test_derived_ramp_dates_by_hand(store, monkeypatch):
     # n2 renews every other deal (0.5), never ramps, and left on 2024-09-30.
     assert not ramp.loc["n2", "ramped"] and ramp.loc["n2", "days"] == 242
     assert ramp.loc["n1", "cohort"] == "before" and ramp.loc["n3", "cohort"] == "after"
-    result = proficiency_summary(store, None, date(2024, 3, 1))
+    result = proficiency_summary(last_five, date(2024, 3, 1))
     assert result.method == "derived"
     assert result.cohorts.set_index("cohort").loc["after", "median_days"] == 47
 
 
-def test_derived_last_renewals_is_a_setting(store, monkeypatch):
+def test_derived_last_renewals_is_a_setting(store):
     _seed_derived(store)
     # n3 has five renewals since hire: a window of six is never filled.
-    _last_n(monkeypatch, 6)
-    ramp = ramp_days(store, None, date(2024, 3, 1)).set_index("csm_id")
+    ramp = ramp_days(ctx(store, None, ramp_last_renewals=6), date(2024, 3, 1)).set_index(
+        "csm_id")
     assert not ramp.loc["n3", "ramped"]
 
 
 def test_recovers_planted_ramp_on_demo(demo_store):
     from analysis.demo import PLANTED
     store = demo_store
-    result = proficiency_summary(store, None, LAUNCH)
+    result = proficiency_summary(ctx(store, None), LAUNCH)
     assert result.method == "ramped_on"
     assert 0.35 <= result.faster_pct <= 0.55
     assert result.p_value < 0.05
@@ -300,11 +295,11 @@ def test_recovers_planted_ramp_on_demo(demo_store):
         assert cohorts.loc[cohort, "ci_low"] <= planted <= cohorts.loc[cohort, "ci_high"]
         assert cohorts.loc[cohort, "ramped"] == PLANTED[f"ramp_csms_{cohort}"]
     assert result.verdict.startswith("New hires ramp")
-    json.dumps(proficiency_json(store, None, LAUNCH), allow_nan=False)
+    json.dumps(proficiency_json(ctx(store, None), LAUNCH), allow_nan=False)
 
 
 def test_median_at_exactly_one_half():
     # 74 ramps on days 1..74: S(37) = 37/74 = 0.5 exactly, so the median is day 37 however
     # the product of (1 − d/n) rounds.
-    km = km_from_durations(range(1, 75), [True] * 74, ["c"] * 74)
+    km = km_from_durations(range(1, 75), [True] * 74, ["c"] * 74, alpha=0.05)
     assert km.cohorts.loc[0, "median_days"] == 37

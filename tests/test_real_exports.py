@@ -395,10 +395,8 @@ def test_runs_closed_before_they_opened_or_opened_years_ahead_are_rejected(store
 def _page(tmp_path, monkeypatch, name, text):
     from streamlit.testing.v1 import AppTest
 
-    from analysis import settings
     monkeypatch.setenv("PLAYBOOK_IMPACT_DB", str(tmp_path / "page.duckdb"))
-    monkeypatch.setitem(settings.SETTINGS, "mappings_dir",
-                        settings.Setting("mappings_dir", str(tmp_path / "mappings"), ""))
+    monkeypatch.setenv("PLAYBOOK_IMPACT_MAPPINGS_DIR", str(tmp_path / "mappings"))
     at = AppTest.from_file(str(ROOT / "pages" / "import_data.py"), default_timeout=120)
     at.run()
     at.file_uploader(key="upload").set_value([(name, text.encode(), "text/csv")]).run()

@@ -12,7 +12,8 @@ import pytest
 
 from analysis.filters import Filters
 from analysis.present.report import ChromiumMissing, build_review, render_html, render_pdf, write_report
-from tests.builders import interval_levels
+from analysis.settings import Settings
+from tests.builders import ctx, interval_levels
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,7 +31,7 @@ def needs_chromium():
 
 @pytest.fixture(scope="module")
 def review(demo_store):
-    return build_review(demo_store, QUARTER)
+    return build_review(ctx(demo_store), QUARTER)
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +40,8 @@ def html(review):
 
 
 def test_review_covers_the_quarter_and_every_playbook(review, demo_store):
-    from analysis.playbooks.catalog import playbook_catalog
     assert (review.quarter, str(review.start), str(review.end)) == (QUARTER, "2025-07-01", "2025-09-30")
-    catalog = playbook_catalog(demo_store)
+    catalog = ctx(demo_store).catalog
     assert [s.playbook_id for s in review.sections] == review.headlines["playbook_id"].tolist()
     assert set(s.playbook_id for s in review.sections) == set(catalog["playbook_id"])
     # The undefined playbook of the demo data has its section too, marked as such.
@@ -53,12 +53,12 @@ def test_review_numbers_equal_the_analysis_functions(review, demo_store):
     from analysis.metrics.before_after import before_after_json
     from analysis.metrics.usage import usage_json
     quarter = Filters(date_from=review.start, date_to=review.end)
-    usage = {u["playbook_id"]: u for u in usage_json(demo_store, quarter)["playbooks"]}
+    usage = {u["playbook_id"]: u for u in usage_json(ctx(demo_store, quarter))["playbooks"]}
     from analysis.metrics.designs.multiplicity import adjust_claims
     from analysis.metrics.followers import followers_json
     # The pack shows the overview's claims: before/after and followers adjusted as one family.
-    shown = adjust_claims({"before_after": before_after_json(demo_store, Filters()),
-                           "followers": followers_json(demo_store, Filters())})
+    shown = adjust_claims({"before_after": before_after_json(ctx(demo_store, Filters())),
+                           "followers": followers_json(ctx(demo_store, Filters()))}, 0.05)
     effects = {e["playbook_id"]: e for e in shown["before_after"]}
     for s in review.sections:
         assert s.usage["runs"] == (usage[s.playbook_id]["runs"] if s.playbook_id in usage else 0)
@@ -79,7 +79,8 @@ def test_review_numbers_equal_the_analysis_functions(review, demo_store):
 
 def test_changelog_entries_are_those_dated_in_the_quarter(review):
     from analysis.playbooks.library import load_playbooks
-    expected = {(p.id, e.version) for p in load_playbooks() for e in p.changelog
+    expected = {(p.id, e.version) for p in load_playbooks(Settings().playbooks_dir)
+                for e in p.changelog
                 if review.start <= e.date <= review.end}
     found = {(s.playbook_id, e["version"]) for s in review.sections for e in s.changelog}
     assert found == expected
@@ -122,7 +123,7 @@ def test_html_escapes_data(review):
 
 def test_bad_quarter_is_a_clear_error(demo_store):
     with pytest.raises(ValueError, match="not of the form 2026Q3"):
-        build_review(demo_store, "Q3-2025")
+        build_review(ctx(demo_store), "Q3-2025")
 
 
 def _page_count(pdf: bytes) -> int:
@@ -134,7 +135,7 @@ def test_pdf_has_a_page_per_section(review, html, tmp_path):
     needs_chromium()
     html_path = tmp_path / "review.html"
     html_path.write_text(html, encoding="utf-8")
-    pdf = render_pdf(html_path, tmp_path / "review.pdf").read_bytes()
+    pdf = render_pdf(html_path, tmp_path / "review.pdf", Settings().chromium_path).read_bytes()
     assert pdf.startswith(b"%PDF")
     # The cover, "at a glance", then one page per playbook.
     assert _page_count(pdf) == len(review.sections) + 2
@@ -142,10 +143,10 @@ def test_pdf_has_a_page_per_section(review, html, tmp_path):
 
 def test_missing_chromium_is_a_clear_error(tmp_path, monkeypatch):
     import analysis.present.report as report
-    monkeypatch.setattr(report, "chromium_path", lambda: None)
+    monkeypatch.setattr(report, "chromium_path", lambda configured: None)
     (tmp_path / "r.html").write_text("<p>x</p>")
-    with pytest.raises(ChromiumMissing, match="needs Chromium"):
-        render_pdf(tmp_path / "r.html", tmp_path / "r.pdf")
+    with pytest.raises(ChromiumMissing, match="not installed at /opt/chromium"):
+        render_pdf(tmp_path / "r.html", tmp_path / "r.pdf", "/opt/chromium")
 
 
 @pytest.fixture(scope="module")
@@ -193,13 +194,14 @@ def test_cli_writes_the_pdf_too(demo_db_copy, tmp_path):
 def test_write_report_returns_html_then_pdf(review, demo_store, tmp_path, monkeypatch):
     import analysis.present.report as report
     monkeypatch.setattr(report, "build_review", lambda *a, **k: review)
-    monkeypatch.setattr(report, "render_pdf", lambda html, pdf: (pdf.write_bytes(b"%PDF-1.4"), pdf)[1])
-    written = write_report(demo_store, QUARTER, tmp_path / "sub" / "r.html", pdf=True)
+    monkeypatch.setattr(report, "render_pdf",
+                        lambda html, pdf, chromium: (pdf.write_bytes(b"%PDF-1.4"), pdf)[1])
+    written = write_report(ctx(demo_store), QUARTER, tmp_path / "sub" / "r.html", pdf=True)
     assert written == [tmp_path / "sub" / "r.html", tmp_path / "sub" / "r.pdf"]
 
 
 def test_a_playbook_filter_narrows_the_review_to_it(demo_store, review):
-    one = build_review(demo_store, QUARTER, filters=Filters(playbook_id="renewal"))
+    one = build_review(ctx(demo_store, Filters(playbook_id="renewal")), QUARTER)
     assert [s.playbook_id for s in one.sections] == ["renewal"]
     full = next(s for s in review.sections if s.playbook_id == "renewal")
     assert one.sections[0].usage == full.usage
@@ -217,7 +219,7 @@ def test_html_names_the_level_its_intervals_have(review, html, demo_store, monke
     assert "Outcome rate in the 12 months before and after" in html
     assert interval_levels(_prose(html)) == {"95"}
     monkeypatch.setenv("PLAYBOOK_IMPACT_ALPHA", "0.1")
-    at_90 = build_review(demo_store, QUARTER)
+    at_90 = build_review(ctx(demo_store), QUARTER)
     # Rendered after the setting is back to its default, the pack keeps the level it was built at.
     monkeypatch.delenv("PLAYBOOK_IMPACT_ALPHA")
     out = _prose(render_html(at_90))
@@ -229,7 +231,7 @@ def test_html_names_the_level_its_intervals_have(review, html, demo_store, monke
 
 def test_html_names_the_window_its_effects_cover(demo_store, monkeypatch):
     monkeypatch.setenv("PLAYBOOK_IMPACT_WINDOW_MONTHS", "6")
-    six = build_review(demo_store, QUARTER)
+    six = build_review(ctx(demo_store), QUARTER)
     monkeypatch.delenv("PLAYBOOK_IMPACT_WINDOW_MONTHS")
     out = render_html(six)
     assert six.window_months == 6 and "Outcome rate in the 6 months before and after" in out

@@ -17,6 +17,7 @@ from analysis.metrics.registry import metrics_json
 from analysis.metrics.usage import usage_json
 from analysis.playbooks import catalog
 from analysis.scope import scoped
+from tests.builders import ctx
 
 RUN_COLUMNS = ("run_id", "scenario", "playbook_id", "account_id", "csm_id", "opened_on",
                "closed_on", "status", "steps_total", "steps_completed", "outcome")
@@ -239,11 +240,11 @@ def test_the_issue_run_gets_one_adherence_on_every_page_and_in_the_json(store, n
     # metric". So the issue's run has adherence 4/4 = 1.0 (not run_steps' 0.25) everywhere.
     _issue_run_store(store)
     mean = (1.0 + 0.25) / 2  # "issue" by its counts, "loose" 1 of 4
-    usage = usage_json(store)
+    usage = usage_json(ctx(store))
     assert usage["csms"][0]["mean_adherence"] == pytest.approx(mean)
     assert usage["playbooks"][0]["mean_adherence"] == pytest.approx(mean)
     # Followers: follower = adherence >= 0.8, so "issue" (1.0) follows and "loose" does not.
-    followers = followers_json(store)[0]
+    followers = followers_json(ctx(store))[0]
     assert (followers["followers"]["n"], followers["followers"]["successes"]) == (1, 1)
     assert (followers["non_followers"]["n"], followers["non_followers"]["successes"]) == (1, 0)
     everything = metrics_json(store)

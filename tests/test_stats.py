@@ -41,13 +41,13 @@ def test_wilson_arrays_edges():
     z2 = 1.959963984540054 ** 2
     assert high[0] == pytest.approx(z2 / (4 + z2), abs=1e-12)
     assert np.isnan(rate[2]) and np.isnan(low[2]) and np.isnan(high[2])
-    assert stats.wilson(0, 0) == stats.Proportion(0, 0, None, None, None)
+    assert stats.wilson(0, 0, 0.05) == stats.Proportion(0, 0, None, None, None)
     empty = stats.wilson_arrays([], [], 0.05)
     assert all(len(a) == 0 for a in empty)
     with pytest.raises(ValueError):
-        stats.wilson_arrays([5], [4])
+        stats.wilson_arrays([5], [4], 0.05)
     with pytest.raises(ValueError):
-        stats.wilson(-1, 4)
+        stats.wilson(-1, 4, 0.05)
 
 
 @pytest.mark.parametrize("alpha, label", [
@@ -58,13 +58,12 @@ def test_confidence_label_names_the_level(alpha, label):
     assert stats.confidence_label(alpha) == label
 
 
-def test_confidence_label_defaults_to_the_alpha_setting(monkeypatch):
-    monkeypatch.delenv("PLAYBOOK_IMPACT_ALPHA", raising=False)
-    assert stats.confidence_label() == "95%"
+def test_statistics_take_alpha_explicitly_and_never_read_the_environment(monkeypatch):
     monkeypatch.setenv("PLAYBOOK_IMPACT_ALPHA", "0.1")
-    assert stats.confidence_label() == "90%"
-    # An explicit alpha (an analysis called with one) wins over the setting.
-    assert stats.confidence_label(0.005) == "99.5%"
+    assert stats.confidence_label(0.05) == "95%"
+    assert stats.wilson(81, 263, 0.05) == stats.wilson(81, 263, alpha=0.05)
+    with pytest.raises(TypeError):
+        stats.confidence_label()  # no hidden default: the caller says which level
 
 
 @pytest.mark.parametrize("alpha", [0, 1, -0.05, 1.5])

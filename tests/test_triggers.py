@@ -13,8 +13,10 @@ from analysis.playbooks.library import Trigger, load_playbook, load_playbooks
 from analysis.playbooks.triggers import (And, Compare, InList, Not, Or, TriggerError, account_features,
                                data_version, evaluate, feature_history, matching_accounts,
                                missed_plays, parse, to_sql)
+from analysis.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+MAX_AGE, DAYS = Settings().snapshot_max_age_days, Settings().missed_play_days  # as declared
 
 
 # -- the language ---------------------------------------------------------------------------
@@ -124,7 +126,7 @@ def playbook():
 
 
 def test_account_features_on_the_latest_snapshot(org):
-    f = account_features(org).set_index("account_id")
+    f = account_features(org, max_age_days=MAX_AGE).set_index("account_id")
     assert list(f.index) == ["A1", "A2", "A3", "A4", "A5"]
     assert (pd.to_datetime(f["as_of"]).dt.date == date(2025, 6, 1)).all()
     assert f["health_score"].tolist()[:4] == [52, 61, 90, 40]
@@ -146,7 +148,7 @@ def test_account_features_on_the_latest_snapshot(org):
 
 
 def test_account_features_on_an_earlier_date(org):
-    f = account_features(org, as_of=date(2025, 4, 15)).set_index("account_id")
+    f = account_features(org, as_of=date(2025, 4, 15), max_age_days=MAX_AGE).set_index("account_id")
     assert f.loc["A1", "health_score"] == 55  # the 1 April snapshot
     assert f.loc["A1", "health_change_30d"] == -20
     assert f.loc["A4", "active"]  # not churned yet
@@ -154,14 +156,14 @@ def test_account_features_on_an_earlier_date(org):
 
 
 def test_matching_accounts_now(org, playbook):
-    m = matching_accounts(org, playbook)
+    m = matching_accounts(org, playbook, max_age_days=MAX_AGE)
     assert m["account_id"].tolist() == ["A1", "A3"]
     assert m["triggers"].tolist() == ["Health below 60", "Users down 30%"]
     # On 1 May A1 met both triggers; A4 churned that day and no longer counts.
-    m = matching_accounts(org, playbook, as_of=date(2025, 5, 1))
+    m = matching_accounts(org, playbook, as_of=date(2025, 5, 1), max_age_days=MAX_AGE)
     assert m["account_id"].tolist() == ["A1", "A2"]
     assert m["triggers"].tolist()[0] == "Health below 60; Users down 30%"
-    m = matching_accounts(org, playbook, as_of=date(2025, 4, 15))
+    m = matching_accounts(org, playbook, as_of=date(2025, 4, 15), max_age_days=MAX_AGE)
     assert m["account_id"].tolist() == ["A4", "A1"]
 
 
@@ -174,7 +176,7 @@ def test_feature_history_has_one_row_per_snapshot(org):
 
 
 def test_missed_plays(org, playbook):
-    missed = missed_plays(org, playbook)
+    missed = missed_plays(org, playbook, days=DAYS)
     # A1's stretch (from 1 April) got a run on 10 April: covered. A2's first stretch (1 March)
     # got its run 19 days later: missed; its second (1 May) found a run already open: covered.
     # A3 fired on 1 June (users -40%) and only a usage_drop run followed: missed. A4 and A5
@@ -193,7 +195,7 @@ def test_missed_plays_window_setting_and_filters(org, playbook):
     # closed by the end of the data (20 June): undecided, not missed.
     assert missed_plays(org, playbook, days=20)["account_id"].tolist() == ["A4", "A5"]
     assert missed_plays(org, playbook, days=19)["account_id"].tolist() == ["A3", "A4", "A5"]
-    smb = missed_plays(org, playbook, filters=Filters(segment="SMB"))
+    smb = missed_plays(org, playbook, filters=Filters(segment="SMB"), days=DAYS)
     assert smb["account_id"].tolist() == ["A2", "A4"]
 
 
@@ -201,23 +203,23 @@ def test_missed_plays_ignore_time_before_introduction(org, playbook):
     later = replace(playbook, introduced_on=date(2025, 2, 15))
     # A4 and A5's January trigger predates the playbook; A4 still met it on 1 March, the
     # first snapshot after introduction, and got no run.
-    missed = missed_plays(org, later)
+    missed = missed_plays(org, later, days=DAYS)
     assert missed["account_id"].tolist() == ["A3", "A2", "A4"]
     assert str(missed["triggered_on"].iloc[2]) == "2025-03-01"
 
 
 def test_no_checkable_trigger_means_no_matches(org, playbook):
     manual = replace(playbook, triggers=(Trigger("csm_defined", "Customer asks"),))
-    assert matching_accounts(org, manual).empty
-    assert missed_plays(org, manual).empty
-    assert list(missed_plays(org, manual).columns) == [
+    assert matching_accounts(org, manual, max_age_days=MAX_AGE).empty
+    assert missed_plays(org, manual, days=DAYS).empty
+    assert list(missed_plays(org, manual, days=DAYS).columns) == [
         "account_id", "name", "triggered_on", "days_since", "triggers"]
 
 
 def test_empty_store_gives_empty_results(store, playbook):
-    assert account_features(store).empty
-    assert matching_accounts(store, playbook).empty
-    assert missed_plays(store, playbook).empty
+    assert account_features(store, max_age_days=MAX_AGE).empty
+    assert matching_accounts(store, playbook, max_age_days=MAX_AGE).empty
+    assert missed_plays(store, playbook, days=DAYS).empty
 
 
 # -- SQL evaluation, determinism, cache key -------------------------------------------------
@@ -249,11 +251,11 @@ def test_missed_plays_in_sql_equal_the_frame_rule(demo_store):
     # the same rule in pandas. Both must find the same plays for every shipped playbook.
     history = feature_history(demo_store)
     checked = 0
-    for playbook in load_playbooks():
+    for playbook in load_playbooks(Settings().playbooks_dir):
         if not playbook.checkable_triggers:
             continue
-        in_sql = missed_plays(demo_store, playbook)
-        in_frame = missed_plays(demo_store, playbook, history=history)
+        in_sql = missed_plays(demo_store, playbook, days=DAYS)
+        in_frame = missed_plays(demo_store, playbook, history=history, days=DAYS)
         pd.testing.assert_frame_equal(in_sql, in_frame, check_dtype=False)
         checked += len(in_sql)
     assert checked > 0
@@ -275,7 +277,8 @@ def test_a_churn_and_a_renewal_on_the_same_day_is_a_churn(org):
     # Which of two renewals on one date is "the last" would otherwise be arbitrary.
     org.execute("""insert into renewals (renewal_id, account_id, renewal_date, outcome) values
         ('R3b', 'A3', DATE '2025-04-01', 'renewed'), ('R3c', 'A3', DATE '2025-04-01', 'churned')""")
-    assert not account_features(org).set_index("account_id").loc["A3", "active"]
+    features = account_features(org, max_age_days=MAX_AGE).set_index("account_id")
+    assert not features.loc["A3", "active"]
     history = feature_history(org).set_index(["account_id", "as_of"])["active"]
     assert history.loc["A3"].tolist() == [True, True, True, False, False, False]
 

@@ -17,6 +17,7 @@ from analysis.filters import Filters
 from analysis.metrics.usage import (playbook_usage, step_funnel, usage_by_csm, usage_by_playbook,
                             usage_json, usage_tables)
 from tests.test_catalog import AT_RISK, RENEWAL  # two definitions, as the library gives them
+from tests.builders import ctx
 
 
 # run_id, scenario, playbook_id, account, csm, opened_on, status, steps_total, steps_completed
@@ -81,7 +82,7 @@ def fill_usage(store) -> None:
 
 
 def test_usage_by_playbook(usage_store):
-    frame = usage_by_playbook(usage_store).set_index("playbook_id")
+    frame = usage_by_playbook(ctx(usage_store)).set_index("playbook_id")
     assert frame.index.tolist() == ["at_risk", "qbr_prep", "renewal"]
     at_risk = frame.loc["at_risk"]
     # r1, r2, r7, r12, r13; r2 is open and still counts.
@@ -104,14 +105,14 @@ def test_usage_by_playbook(usage_store):
 
 
 def test_playbook_filter_restricts_the_playbook_rows(usage_store):
-    frame = usage_by_playbook(usage_store, Filters(playbook_id="renewal"))
+    frame = usage_by_playbook(ctx(usage_store, Filters(playbook_id="renewal")))
     assert frame["playbook_id"].tolist() == ["renewal"]
-    per_quarter = playbook_usage(usage_store, Filters(playbook_id="renewal"))
+    per_quarter = playbook_usage(ctx(usage_store, Filters(playbook_id="renewal")))
     assert set(per_quarter["playbook_id"]) == {"renewal"}
 
 
 def test_usage_by_csm(usage_store):
-    frame = usage_by_csm(usage_store).set_index("csm_id")
+    frame = usage_by_csm(ctx(usage_store)).set_index("csm_id")
     assert frame.index.tolist() == ["c1", "c2", "c3"]
     c1 = frame.loc["c1"]
     # All six runs count; eligible are r1, r2, r3, r6 (r4 predates at_risk's playbook,
@@ -152,7 +153,7 @@ def test_csm_flags_follow_the_settings_at_their_bounds(store, defined):
                       " csm_id, opened_on, steps_total, steps_completed)"
                       " VALUES (?, ?, ?, 'a', ?, '2025-01-01', ?, ?)",
                       [run_id, scenario, pb, csm, total, done])
-    frame = usage_by_csm(store).set_index("csm_id")
+    frame = usage_by_csm(ctx(store)).set_index("csm_id")
     assert frame.loc["x", "playbook_share"] == pytest.approx(0.8)
     assert frame.loc["x", "mean_adherence"] == pytest.approx(0.8)
     assert frame.loc["x", "consistent"]
@@ -163,7 +164,7 @@ def test_csm_flags_follow_the_settings_at_their_bounds(store, defined):
 def test_csm_without_eligible_runs_has_no_share_and_no_flags(store, defined):
     store.execute("INSERT INTO playbook_runs (run_id, scenario, account_id, csm_id, opened_on)"
                   " VALUES ('q1', 'qbr', 'a', 'z', '2025-01-01')")
-    row = usage_by_csm(store).set_index("csm_id").loc["z"]
+    row = usage_by_csm(ctx(store)).set_index("csm_id").loc["z"]
     assert row["runs"] == 1 and row["eligible_runs"] == 0
     assert pd.isna(row["playbook_share"]) and pd.isna(row["mean_adherence"])
     assert not row["consistent"] and not row["rare"]
@@ -172,19 +173,19 @@ def test_csm_without_eligible_runs_has_no_share_and_no_flags(store, defined):
 
 
 def test_team_segment_and_period_filters(usage_store):
-    team_a = usage_by_csm(usage_store, Filters(team="A"))
+    team_a = usage_by_csm(ctx(usage_store, Filters(team="A")))
     assert team_a["csm_id"].tolist() == ["c1", "c3"]
     # Segment SMB keeps only account a2's runs: c3's four.
-    smb = usage_by_playbook(usage_store, Filters(segment="SMB")).set_index("playbook_id")
+    smb = usage_by_playbook(ctx(usage_store, Filters(segment="SMB"))).set_index("playbook_id")
     assert smb.loc["at_risk", "runs"] == 1 and smb.loc["renewal", "runs"] == 0
     # Views belong to no account; a segment filter leaves them whole (scope.py).
     assert smb.loc["at_risk", "views"] == 3
-    in_2025 = usage_by_csm(usage_store, Filters(date_from=date(2025, 1, 1)))
+    in_2025 = usage_by_csm(ctx(usage_store, Filters(date_from=date(2025, 1, 1))))
     assert in_2025["csm_id"].tolist() == ["c3"]
 
 
 def test_playbook_usage_per_quarter(usage_store):
-    frame = playbook_usage(usage_store, freq="Q")
+    frame = playbook_usage(ctx(usage_store), freq="Q")
     got = {(r.period, r.playbook_id): (r.runs, r.views) for r in frame.itertuples()}
     assert got == {
         (date(2024, 7, 1), "at_risk"): (3, 2),   # r1, r2, r7; views 07-15, 08-20
@@ -196,26 +197,26 @@ def test_playbook_usage_per_quarter(usage_store):
         (date(2025, 4, 1), "at_risk"): (1, 0),   # r12
     }
     assert frame["period"].tolist() == sorted(frame["period"].tolist())
-    monthly = playbook_usage(usage_store, freq="M")
+    monthly = playbook_usage(ctx(usage_store), freq="M")
     assert monthly["runs"].sum() == 7 and monthly["views"].sum() == 4
     with pytest.raises(ValueError, match="freq"):
-        playbook_usage(usage_store, freq="W")
+        playbook_usage(ctx(usage_store), freq="W")
 
 
 def test_step_funnel(usage_store):
-    frame = step_funnel(usage_store, None, "at_risk")
+    frame = step_funnel(ctx(usage_store, None), "at_risk")
     # Natural order: the number in the id, so "step 10" comes last.
     assert frame["step_id"].tolist() == ["step 1", "step 2", "step 10"]
     assert frame[["runs", "done", "skipped", "open"]].values.tolist() == [
         [2, 2, 0, 0], [2, 1, 0, 1], [1, 0, 1, 0]]
     assert frame["done_rate"].tolist() == [1.0, 0.5, 0.0]
-    assert step_funnel(usage_store, None, "renewal").empty
+    assert step_funnel(ctx(usage_store, None), "renewal").empty
     with pytest.raises(ValueError):
-        step_funnel(usage_store, None, "")
+        step_funnel(ctx(usage_store, None), "")
 
 
 def test_usage_json_has_the_contract_keys(usage_store):
-    result = usage_json(usage_store)
+    result = usage_json(ctx(usage_store))
     assert set(result) == {"playbooks", "csms"}
     assert {"playbook_id", "runs", "views", "csms_using", "mean_adherence"} <= set(
         result["playbooks"][0])
@@ -230,26 +231,26 @@ def test_usage_json_has_the_contract_keys(usage_store):
 
 def test_empty_store(store, monkeypatch):
     monkeypatch.setattr(catalog, "load_playbooks", lambda folder=None: ())
-    assert usage_by_playbook(store).empty
-    assert usage_by_csm(store).empty
-    assert playbook_usage(store).empty
-    assert step_funnel(store, None, "at_risk").empty
-    result = usage_json(store)
+    assert usage_by_playbook(ctx(store)).empty
+    assert usage_by_csm(ctx(store)).empty
+    assert playbook_usage(ctx(store)).empty
+    assert step_funnel(ctx(store, None), "at_risk").empty
+    result = usage_json(ctx(store))
     assert result == {"playbooks": [], "csms": []}
     assert json.dumps(result, allow_nan=False)
 
 
 def test_defined_playbook_nobody_ran_shows_zero(store, defined):
-    frame = usage_by_playbook(store)
+    frame = usage_by_playbook(ctx(store))
     assert frame["playbook_id"].tolist() == ["at_risk", "renewal"]
     assert frame["runs"].tolist() == [0, 0]
-    assert usage_json(store)["playbooks"][0]["mean_adherence"] is None
+    assert usage_json(ctx(store))["playbooks"][0]["mean_adherence"] is None
 
 
 # -- the demo organisation's planted truths (analysis.demo.PLANTED) ---------------------------
 def test_demo_rare_users_are_the_planted_ones(demo_store):
     from analysis.demo import PLANTED
-    csms = usage_by_csm(demo_store)
+    csms = usage_by_csm(ctx(demo_store))
     assert sorted(csms.loc[csms["rare"], "csm_id"]) == sorted(PLANTED["rare_users"])
     # Consistent users are a subset of the planted profile: a CSM who left before any
     # playbook existed has no eligible run, and chance can pull adherence just under 0.8.
@@ -263,7 +264,7 @@ def test_demo_undefined_playbook_in_the_catalogue(demo_store):
     playbook_id, scenario = PLANTED["undefined_playbook"]
     runs = demo_store.query("SELECT opened_on FROM playbook_runs WHERE playbook_id = ?",
                             [playbook_id])
-    row = catalog.playbook_catalog(demo_store).set_index("playbook_id").loc[playbook_id]
+    row = ctx(demo_store).catalog.set_index("playbook_id").loc[playbook_id]
     assert not row["defined"] and row["scenario"] == scenario
     assert row["introduced_on"] == pd.Timestamp(runs["opened_on"].min()).date()
     assert row["outcome_metric"] == "success_rate"
@@ -273,7 +274,7 @@ def test_demo_usage_counts_match_a_plain_count(demo_store):
     # Independent of the SQL: count the at_risk runs and views with pandas.
     runs = demo_store.query("SELECT playbook_id FROM playbook_runs")
     views = demo_store.query("SELECT playbook_id FROM playbook_views")
-    row = usage_by_playbook(demo_store).set_index("playbook_id").loc["at_risk"]
+    row = usage_by_playbook(ctx(demo_store)).set_index("playbook_id").loc["at_risk"]
     assert row["runs"] == (runs["playbook_id"] == "at_risk").sum()
     assert row["views"] == (views["playbook_id"] == "at_risk").sum()
 
@@ -308,7 +309,7 @@ def _usage_by_pandas(store, filters: Filters) -> tuple[pd.DataFrame, pd.DataFram
     from_counts = from_counts.where(runs["steps_completed"].notna())
     runs["adherence"] = (from_counts.fillna(from_steps.astype(float))
                          .where(runs["playbook_id"].notna()))
-    intro = first_introduction_by_scenario(catalog.playbook_catalog(store))
+    intro = first_introduction_by_scenario(ctx(store).catalog)
     intro = dict(zip(intro["scenario"], pd.to_datetime(intro["introduced_on"])))
     runs["eligible"] = pd.to_datetime(runs["opened_on"]) >= runs["scenario"].map(intro)
     with_pb = runs[runs["playbook_id"].notna()]
@@ -342,7 +343,7 @@ def _usage_by_pandas(store, filters: Filters) -> tuple[pd.DataFrame, pd.DataFram
 
 
 def _assert_usage_equal(store, filters: Filters) -> None:
-    by_playbook, by_csm = usage_tables(store, filters)
+    by_playbook, by_csm = usage_tables(ctx(store, filters))
     expected_pb, expected_csm = _usage_by_pandas(store, filters)
     got_pb = by_playbook.set_index("playbook_id")
     got_pb = got_pb[(got_pb["runs"] > 0) | (got_pb["views"] > 0)]  # not catalogue-only rows
@@ -367,19 +368,19 @@ def test_usage_tables_equal_a_pandas_notebook(usage_store, filters):
     # One pass over (playbook, CSM) cells must give what whole-table pandas gives; the hand
     # counts above pin the definitions, this pins the rollups under every filter.
     _assert_usage_equal(usage_store, filters)
-    by_playbook, by_csm = usage_tables(usage_store, filters)
-    pd.testing.assert_frame_equal(by_playbook, usage_by_playbook(usage_store, filters))
-    pd.testing.assert_frame_equal(by_csm, usage_by_csm(usage_store, filters))
+    by_playbook, by_csm = usage_tables(ctx(usage_store, filters))
+    pd.testing.assert_frame_equal(by_playbook, usage_by_playbook(ctx(usage_store, filters)))
+    pd.testing.assert_frame_equal(by_csm, usage_by_csm(ctx(usage_store, filters)))
     if filters == Filters():  # r1, r2, r7, r12, r13 (see test_usage_by_playbook)
         assert by_playbook.set_index("playbook_id").loc["at_risk", "runs"] == 5
 
 
 def test_steps_of_runs_without_a_playbook_change_nothing(usage_store):
     # r3 ran without a playbook: no usage figure averages its adherence, steps or not.
-    before = usage_tables(usage_store)
+    before = usage_tables(ctx(usage_store))
     usage_store.execute("INSERT INTO run_steps (run_id, step_id, status) VALUES "
                         "('r3', '1', 'done'), ('r3', '2', 'skipped')")
-    after = usage_tables(usage_store)
+    after = usage_tables(ctx(usage_store))
     pd.testing.assert_frame_equal(before[0], after[0])
     pd.testing.assert_frame_equal(before[1], after[1])
 
@@ -394,7 +395,7 @@ def test_run_totals_count_the_runs_without_a_playbook(store):
     from analysis.metrics.usage import run_totals
     fill_usage(store)
     # RUNS: 13 runs, 7 with a playbook (r1, r2, r6, r7, r8, r12, r13), 6 without.
-    assert run_totals(store) == {"runs": 13, "with_playbook": 7, "without_playbook": 6}
+    assert run_totals(ctx(store)) == {"runs": 13, "with_playbook": 7, "without_playbook": 6}
     # Team A (c1, c3): c1's six runs and c3's four, of which r1, r2, r6, r12 used one.
-    assert run_totals(store, Filters(team="A")) == {"runs": 10, "with_playbook": 4,
+    assert run_totals(ctx(store, Filters(team="A"))) == {"runs": 10, "with_playbook": 4,
                                                    "without_playbook": 6}

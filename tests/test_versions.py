@@ -10,6 +10,7 @@ import pytest
 
 from analysis.filters import Filters
 from analysis.metrics.versions import version_rates, versions_json
+from tests.builders import ctx
 
 
 def _runs(store, prefix, playbook_id, version, start, successes, failures, **extra):
@@ -48,7 +49,7 @@ def versions_store(store):
 
 
 def test_version_rates(versions_store):
-    frame = version_rates(versions_store)
+    frame = version_rates(ctx(versions_store))
     assert list(zip(frame["playbook_id"], frame["version"])) == [
         ("at_risk", "1.0"), ("at_risk", "1.1"), ("usage_drop", "1.0")]
     assert frame["n"].tolist() == [10, 10, 4]
@@ -80,26 +81,26 @@ def test_version_rates(versions_store):
 def test_large_clear_improvement_says_better(store):
     _runs(store, "a", "renewal", "2.0", date(2024, 1, 1), 100, 100)
     _runs(store, "b", "renewal", "3.0", date(2025, 1, 1), 160, 40)
-    frame = version_rates(store)
+    frame = version_rates(ctx(store))
     assert frame.loc[1, "verdict"] == "Better than version 2.0: +30 points"
     assert frame.loc[1, "claim"] == "improved" and frame.loc[0, "claim"] == "not_enough_data"
-    item = versions_json(store)[1]
+    item = versions_json(ctx(store))[1]
     assert item["claim"] == "improved" and item["effect"]["method"] == "newcombe_difference"
     assert item["effect"]["estimate"] == pytest.approx(0.3)
     assert item["effect"]["p_value"] == item["p_value"] < 0.05
 
 
 def test_playbook_and_period_filters(versions_store):
-    only = version_rates(versions_store, Filters(playbook_id="usage_drop"))
+    only = version_rates(ctx(versions_store, Filters(playbook_id="usage_drop")))
     assert only["playbook_id"].tolist() == ["usage_drop"]
     # Runs are filtered by opened_on: 1.0 ran from 2024-07-01 for ten days.
-    later = version_rates(versions_store, Filters(date_from=date(2025, 1, 1)))
+    later = version_rates(ctx(versions_store, Filters(date_from=date(2025, 1, 1))))
     assert later["version"].tolist() == ["1.1"]
     assert later.loc[0, "verdict"].startswith("First version")
 
 
 def test_versions_json(versions_store, store):
-    result = versions_json(versions_store)
+    result = versions_json(ctx(versions_store))
     assert {"playbook_id", "version", "n", "successes", "rate", "ci_low", "ci_high"} <= set(
         result[0])
     assert result[0]["diff"] is None and result[1]["n"] == 10
@@ -107,5 +108,5 @@ def test_versions_json(versions_store, store):
 
 
 def test_empty(store):
-    assert version_rates(store).empty
-    assert versions_json(store) == []
+    assert version_rates(ctx(store)).empty
+    assert versions_json(ctx(store)) == []

@@ -21,7 +21,6 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from analysis import settings
 
 from analysis.ingest import readers
 
@@ -38,6 +37,7 @@ from analysis.ingest.names import (looks_like_id, normalise_person, slugify,
 from analysis.ingest.readers import (ImportRefused, RawExport, Source, archive_members,
                                      blank_rows, frame_source, open_export)
 from analysis.schema import IMPORTABLE_KINDS, TABLES
+from analysis.settings import Settings, given_or_resolved
 from analysis.store import Store, quote_ident
 
 __all__ = ["ImportRefused", "ImportResult", "Validation", "import_file", "preview_import",
@@ -138,7 +138,8 @@ class Validation:
 def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
                 day_first: bool | None = None, sheet: str | None = None,
                 file_name: str | None = None, progress: Progress | None = None,
-                kind_ok: bool = False, member: str | None = None) -> ImportResult:
+                kind_ok: bool = False, member: str | None = None,
+                settings: Settings | None = None) -> ImportResult:
     """Import one export file into table `kind`, streaming it a chunk of rows at a time.
 
     Parameters
@@ -154,6 +155,8 @@ def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
         ("Checked 1,400,000 of ~8,000,000 rows") and when loading.
     kind_ok : import even when the file looks like another kind (`headers.kind_doubt`);
         without it such a file is refused.
+    settings : the import's settings (sizes, limits, the playbook folders); an import is a
+        request of its own, so None resolves them here (`Settings.resolve()`), once.
 
     Returns
     -------
@@ -172,8 +175,9 @@ def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
     refuse_real_import(store)  # the demo database never takes an organisation's file
     plan = _mapping_for(mapping, kind, name)
     report(0.0, f"Reading {name}")
-    source = open_export(path, name, sheet=sheet, member=member)
-    head, malformed, complete = source.head(int(settings.default("import_sample_rows")))
+    settings = given_or_resolved(settings)
+    source = open_export(path, name, sheet=sheet, member=member, settings=settings)
+    head, malformed, complete = source.head(int(settings.import_sample_rows))
     checks = _FileChecks(store, kind, source, plan, day_first, head,
                          complete and malformed.empty)
     if checks.refusal:
@@ -200,7 +204,8 @@ def import_file(store: Store, kind: str, path: str | Path, *, mapping=None,
 
 def preview_import(store: Store, kind: str, source, mapping=None, *,
                    day_first: bool | None = None, sheet: str | None = None,
-                   member: str | None = None, file_name: str | None = None) -> Validation:
+                   member: str | None = None, file_name: str | None = None,
+                   settings: Settings | None = None) -> Validation:
     """What importing `source` would load, update and reject, and why, without writing.
 
     The real import (the same checks, staging, duplicate and reference checks in SQL, and
@@ -212,7 +217,7 @@ def preview_import(store: Store, kind: str, source, mapping=None, *,
     ----------
     source : a file path, an open `Source`, or a DataFrame of strings (as `read_export`
         returns; its attrs say whether it holds every row of its file).
-    mapping, day_first, sheet, member, file_name : as for `import_file`.
+    mapping, day_first, sheet, member, file_name, settings : as for `import_file`.
 
     Returns
     -------
@@ -221,11 +226,12 @@ def preview_import(store: Store, kind: str, source, mapping=None, *,
     a mapping instead.
     """
     _check_kind(kind)
-    source, whole, estimate = _preview_source(source, sheet, member, file_name)
+    settings = given_or_resolved(settings)
+    source, whole, estimate = _preview_source(source, sheet, member, file_name, settings)
     plan = _mapping_for(mapping, kind, source.file_name)
-    frame, malformed, complete = source.head(int(settings.default("import_preview_rows")))
+    frame, malformed, complete = source.head(int(settings.import_preview_rows))
     complete = complete and whole
-    sample = frame.iloc[:int(settings.default("import_sample_rows"))]
+    sample = frame.iloc[:int(settings.import_sample_rows)]
     checks = _FileChecks(store, kind, source, plan, day_first, sample, False)
     base = dict(kind=kind, file_name=source.file_name, headers=tuple(source.headers),
                 columns=checks.match.columns, ignored_columns=checks.match.ignored,
@@ -262,7 +268,7 @@ def _dry_run(store: Store, kind: str, source: Source, checks: "_FileChecks", pla
     """The import of `frame` (the first rows of `source`) in a transaction that is rolled
     back: its result, and the rows it stored as stored (indexed by row number)."""
     first = frame_source(RawExport(frame, source.file_name, source.format, source.delimiter,
-                                   malformed))
+                                   malformed), source.settings)
     recorded = _mapping_record(checks.mapping, plan, checks.day_first)
     with store.rollback_only():
         # import_id 0 is never drawn from the sequence, which a rollback would not restore.
@@ -274,13 +280,15 @@ def _dry_run(store: Store, kind: str, source: Source, checks: "_FileChecks", pla
 
 def preview(store: Store, kind: str, path_or_frame, mapping=None, *,
             day_first: bool | None = None, sheet: str | None = None,
-            file_name: str | None = None, member: str | None = None) -> Validation:
+            file_name: str | None = None, member: str | None = None,
+            settings: Settings | None = None) -> Validation:
     """`preview_import` under its earlier name."""
     return preview_import(store, kind, path_or_frame, mapping, day_first=day_first,
-                          sheet=sheet, member=member, file_name=file_name)
+                          sheet=sheet, member=member, file_name=file_name, settings=settings)
 
 
-def _preview_source(source, sheet, member, file_name) -> tuple[Source, bool, int]:
+def _preview_source(source, sheet, member, file_name,
+                    settings: Settings) -> tuple[Source, bool, int]:
     """(the Source to preview, whether it can hold every row of its file, a row estimate
     for a frame that holds only the first rows)."""
     if isinstance(source, Source):
@@ -288,7 +296,7 @@ def _preview_source(source, sheet, member, file_name) -> tuple[Source, bool, int
     if not isinstance(source, pd.DataFrame):
         path = Path(source)
         return open_export(path, file_name or path.name, sheet=sheet, member=member,
-                           scan=False), True, 0
+                           scan=False, settings=settings), True, 0
     frame = source.astype(object).where(source.notna(), "").astype(str)
     if isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0:
         frame.index = pd.RangeIndex(2, len(frame) + 2)  # spreadsheet rows; header is 1
@@ -296,19 +304,22 @@ def _preview_source(source, sheet, member, file_name) -> tuple[Source, bool, int
     raw = RawExport(frame, file_name or "upload", attrs.get("format", "frame"),
                     attrs.get("delimiter"), notes=tuple(attrs.get("notes", ())))
     # A frame from read_export(max_rows=...) may be the first rows of a longer file.
-    return frame_source(raw), attrs.get("complete", True), attrs.get("rows_estimate", 0)
+    return (frame_source(raw, settings), attrs.get("complete", True),
+            attrs.get("rows_estimate", 0))
 
 
 def read_export(path: str | Path, *, sheet: str | None = None, member: str | None = None,
-                max_rows: int | None = None) -> pd.DataFrame:
+                max_rows: int | None = None, settings: Settings | None = None) -> pd.DataFrame:
     """The export at `path` as a DataFrame of strings (index = spreadsheet row number),
     blank rows left out.
 
     max_rows : read only the first that many data rows (a preview of a big file); the
         frame's attrs["complete"] says whether that was every row.
+    settings : the reading limits (as for `import_file`; None resolves them here).
     Raises ImportRefused when the file is empty, unreadable or not tabular.
     """
-    source = open_export(path, sheet=sheet, member=member, scan=False)
+    settings = given_or_resolved(settings)
+    source = open_export(path, sheet=sheet, member=member, scan=False, settings=settings)
     frame, malformed, complete = source.head(sys.maxsize if max_rows is None else max_rows)
     frame = frame[~blank_rows(frame)]
     if complete and frame.empty and malformed.empty:
@@ -440,13 +451,14 @@ class _FileChecks:
     @property
     def playbook_ids(self) -> dict[str, str]:
         if self._playbook_ids is None:
-            self._playbook_ids = _library_ids(self.store)
+            self._playbook_ids = _library_ids(self.store, self.source.settings)
         return self._playbook_ids
 
     @property
     def scenarios(self) -> dict[str, str]:
         if self._scenarios is None:
-            self._scenarios = {pb.id: pb.scenario for pb in _library_playbooks(self.store)}
+            self._scenarios = {pb.id: pb.scenario
+                               for pb in _library_playbooks(self.store, self.source.settings)}
         return self._scenarios
 
 
@@ -868,22 +880,22 @@ def _top_counts(counts: dict, show=repr) -> str:
     return ", ".join(parts)
 
 
-def _library_playbooks(store: Store):
+def _library_playbooks(store: Store, settings: Settings):
     # Definitions enrich the import but never gate it: a broken library only loses names.
     # The organisation's definitions only: a template it did not adopt names no run.
     try:
         from analysis.playbooks.catalog import definitions_folder
         from analysis.playbooks.library import load_playbooks
-        return load_playbooks(definitions_folder(store))
+        return load_playbooks(definitions_folder(store, settings))
     except Exception:
         return ()
 
 
-def _library_ids(store: Store) -> dict[str, str]:
+def _library_ids(store: Store, settings: Settings) -> dict[str, str]:
     try:
         from analysis.playbooks.catalog import definitions_folder
         from analysis.playbooks.library import playbook_ids_by_name
-        return playbook_ids_by_name(definitions_folder(store))
+        return playbook_ids_by_name(definitions_folder(store, settings))
     except Exception:
         return {}
 
@@ -1053,7 +1065,8 @@ def _write_import(store: Store, kind: str, source: Source, checks: _FileChecks,
     drop). A file none of whose rows loads is refused, so a script sees a failure; a
     `dry_run` (the preview) reports it instead.
     """
-    stage = _Stage(store, kind, import_id, source.rows_estimate)
+    stage = _Stage(store, kind, import_id, source.rows_estimate,
+                   source.settings.import_stage_memory_rows)
     _check_chunks(source, checks, stage, report)
     if checks.rows_read == 0:
         raise ImportRefused(f"{source.file_name} has no data rows")
@@ -1092,7 +1105,7 @@ def _check_chunks(source: Source, checks: _FileChecks, stage: "_Stage",
                   report: Progress) -> None:
     """Every chunk checked, its clean rows and rejected rows staged; progress per chunk."""
     estimate = source.rows_estimate
-    for chunk in source.chunks(int(settings.default("import_chunk_rows"))):
+    for chunk in source.chunks(int(source.settings.import_chunk_rows)):
         frame = chunk.frame[~blank_rows(chunk.frame)]
         clean, reasons = checks.check(frame, chunk.malformed)
         good = reasons.isna()
@@ -1109,14 +1122,16 @@ class _Stage:
     whole file is checked. Created and dropped inside the import's transaction, so no other
     session ever sees them and a failure or kill leaves no trace.
 
-    A file of up to `import_stage_memory_rows` rows stages in TEMP tables (in memory: the
+    A file of up to `memory_rows` rows (the import_stage_memory_rows setting) stages in TEMP
+    tables (in memory: the
     fastest); a longer one in ordinary tables, whose rows DuckDB writes to the database file
     as they arrive, so its memory does not grow with the file (slower: they are compressed
     and written, then read back)."""
 
-    def __init__(self, store: Store, kind: str, import_id: int, rows_estimate: int):
+    def __init__(self, store: Store, kind: str, import_id: int, rows_estimate: int,
+                 memory_rows: int):
         self.store, self.kind, self.table = store, kind, TABLES[kind]
-        in_memory = rows_estimate <= int(settings.default("import_stage_memory_rows"))
+        in_memory = rows_estimate <= int(memory_rows)
         self.create = "CREATE TEMP TABLE" if in_memory else "CREATE TABLE"
         self.rows = f"_import_{import_id}_stage_rows"
         self.rejected = f"_import_{import_id}_stage_rejected"
@@ -1225,7 +1240,7 @@ class _Stage:
 def _rows_again(source: Source, wanted) -> "Iterator[pd.DataFrame]":
     """The rows numbered `wanted`, read again from the file (blank rows never are)."""
     wanted = pd.Index(wanted)
-    for chunk in source.chunks(int(settings.default("import_chunk_rows"))):
+    for chunk in source.chunks(int(source.settings.import_chunk_rows)):
         found = chunk.frame.index.intersection(wanted)
         if len(found):
             yield chunk.frame.loc[found]

@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from analysis import settings
+from analysis.settings import DEFAULTS, Settings
 
 # A ZIP member smaller than this is never a bomb, whatever its ratio (settings: zip_max_ratio).
 ZIP_MIN_BOMB_BYTES = 1_000_000
@@ -99,7 +99,8 @@ def _empty_rejects() -> pd.DataFrame:
 
 # -- the one way in ---------------------------------------------------------------------------
 def open_export(path: str | Path, name: str | None = None, *, sheet: str | None = None,
-                member: str | None = None, scan: bool = True) -> "Source":
+                member: str | None = None, scan: bool = True,
+                settings: Settings = DEFAULTS) -> "Source":
     """Open the export at `path` for streaming (see `Source`).
 
     Parameters
@@ -109,6 +110,9 @@ def open_export(path: str | Path, name: str | None = None, *, sheet: str | None 
     member : the file of a ZIP archive to read; needed when the archive holds several.
     scan : read the bytes once first for their sha256 (and whether they are valid UTF-8);
         False skips that pass (a preview of the first rows).
+    settings : the import's settings: its limits (import_max_columns, import_max_field_bytes,
+        zip_max_ratio) and sizes (import_chunk_rows, import_sample_rows). Default: the
+        declared ones.
 
     Raises ImportRefused when the file is empty, unreadable, not tabular, wider than
     `import_max_columns` (checked on the header, before any row is parsed), or an archive
@@ -120,15 +124,18 @@ def open_export(path: str | Path, name: str | None = None, *, sheet: str | None 
         size = path.stat().st_size
     except OSError as exc:
         raise ImportRefused(f"{name} cannot be read: {exc.strerror or exc}") from exc
-    return _open(_Bytes(name, size, lambda: path.open("rb"), path), sheet, member, scan)
+    return _open(_Bytes(name, size, lambda: path.open("rb"), path), sheet, member, scan,
+                 settings)
 
 
-def read_bytes(data: bytes, name: str, *, sheet: str | None = None) -> RawExport:
+def read_bytes(data: bytes, name: str, *, sheet: str | None = None,
+               settings: Settings = DEFAULTS) -> RawExport:
     """The export `data` (a file's bytes) as one frame of text: `open_export`'s chunks, gathered.
 
     Raises ImportRefused as `open_export` does, and when the file has no data row.
     """
-    source = _open(_Bytes(name, len(data), lambda: io.BytesIO(data)), sheet, None, False)
+    source = _open(_Bytes(name, len(data), lambda: io.BytesIO(data)), sheet, None, False,
+                   settings)
     frame, malformed, _ = source.head(sys.maxsize)
     if blank_rows(frame).all() and malformed.empty:
         raise ImportRefused(f"{name} has no data rows")
@@ -177,7 +184,7 @@ class _Bytes:
 
 
 def _open(content: _Bytes, sheet: str | None, member: str | None, scan: bool,
-          archive: str | None = None) -> "Source":
+          settings: Settings, archive: str | None = None) -> "Source":
     """The Source of `content`, dispatched on its first bytes; `archive` is the label of the
     archive it came from (a ZIP member is never an archive itself)."""
     try:
@@ -188,7 +195,7 @@ def _open(content: _Bytes, sheet: str | None, member: str | None, scan: bool,
                     if archive is not None:
                         raise ImportRefused(f"{content.label} is a ZIP inside a ZIP; "
                                             "extract it first")
-                    return _open_member(content, zipped, sheet, member, scan)
+                    return _open_member(content, zipped, sheet, member, scan, settings)
         elif member is not None:
             raise ImportRefused(f"{content.label} is not a ZIP archive; there is no member "
                                 f"{member!r} to read")
@@ -200,14 +207,14 @@ def _open(content: _Bytes, sheet: str | None, member: str | None, scan: bool,
     if blank:
         raise ImportRefused(f"{content.label} is empty")
     if head[:4] == b"PAR1":
-        source: Source = _ParquetSource(content)
+        source: Source = _ParquetSource(content, settings)
     elif head[:4] == b"PK\x03\x04":
-        source = _XlsxSource(content, sheet)
+        source = _XlsxSource(content, sheet, settings)
     else:
         for magic, what in _MAGIC.items():
             if head.startswith(magic):
                 raise ImportRefused(f"{content.label} {_NOT_TABULAR} (it looks like {what})")
-        source = _CsvSource(content, head, utf8)
+        source = _CsvSource(content, head, utf8, settings)
     source.size, source.sha256 = content.size, sha256
     return source
 
@@ -219,17 +226,17 @@ def _is_xlsx(archive: zipfile.ZipFile) -> bool:
 
 
 def _open_member(content: _Bytes, archive: zipfile.ZipFile, sheet: str | None,
-                 member: str | None, scan: bool) -> "Source":
+                 member: str | None, scan: bool, settings: Settings) -> "Source":
     """The Source of the archive's chosen member, read as a stream of its own."""
     info = _pick_member(archive, content.label, member)
-    ratio = int(settings.default("zip_max_ratio"))
+    ratio = int(settings.zip_max_ratio)
     if info.file_size > ZIP_MIN_BOMB_BYTES and info.file_size > ratio * max(info.compress_size, 1):
         raise ImportRefused(
             f"{content.label}: {info.filename} would inflate from {info.compress_size:,} to "
             f"{info.file_size:,} bytes; refusing what looks like a zip bomb")
     inner = _Bytes(f"{content.label}/{PurePosixPath(info.filename).name}", info.file_size,
                    lambda: _MemberStream(content, info))
-    source = _open(inner, sheet, None, scan, archive=content.label)
+    source = _open(inner, sheet, None, scan, settings, archive=content.label)
     source.file_name = content.label  # recorded and shown as the file the user gave
     source.notes.append(f"read {info.filename} from the archive")
     return source
@@ -339,7 +346,8 @@ class Source(ABC):
     columns and duplicate names are dealt with), notes (what the reader did; a dropped report
     footer is added once the last chunk has been read), size (bytes), sha256 (of the bytes
     read: a ZIP member's own, so each member is an import of its own; None when opened with
-    scan=False) and bytes_per_row (an estimate, for "~N rows" messages).
+    scan=False), bytes_per_row (an estimate, for "~N rows" messages) and settings (the
+    import's: its limits and sizes).
     """
 
     file_name: str
@@ -350,8 +358,9 @@ class Source(ABC):
     sha256: str | None = None
     bytes_per_row: float = 1.0
 
-    def __init__(self):
+    def __init__(self, settings: Settings):
         self.notes: list[str] = []
+        self.settings = settings
 
     @abstractmethod
     def chunks(self, rows: int) -> Iterator[Chunk]:
@@ -360,7 +369,7 @@ class Source(ABC):
     def head(self, rows: int) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
         """The first `rows` data rows, their malformed rows, and whether that is every row."""
         frames, malformed, total, complete = [], [], 0, True
-        chunks = self.chunks(min(rows, int(settings.default("import_chunk_rows"))))
+        chunks = self.chunks(min(rows, int(self.settings.import_chunk_rows)))
         for chunk in chunks:
             if total >= rows:  # one more chunk says whether anything follows
                 complete = chunk.frame.empty and chunk.malformed.empty
@@ -386,14 +395,34 @@ class Source(ABC):
     def rows_estimate(self) -> int:
         return max(1, round(self.size / max(self.bytes_per_row, 1.0)))
 
+    def _check_width(self, columns: int) -> None:
+        """Refuse a file wider than import_max_columns."""
+        max_columns = int(self.settings.import_max_columns)
+        if columns > max_columns:
+            raise ImportRefused(f"{self.file_name} has {columns:,} columns; "
+                                f"more than {max_columns:,} is not an export this tool reads")
+
+    def _check_fields(self, frame: pd.DataFrame) -> None:
+        """Refuse a file holding a value longer than import_max_field_bytes."""
+        max_field = int(self.settings.import_max_field_bytes)
+        for col in frame.columns:
+            values = frame[col]
+            if not len(values) or is_typed(values):
+                continue
+            # Characters undercount bytes for non-ASCII text; that many characters is absurd.
+            longest = values.str.len().max()
+            if longest and longest > max_field:
+                raise ImportRefused(f"{self.file_name}: a value in column {col!r} is over "
+                                    f"{max_field / 1e6:g} MB ({int(longest):,} characters)")
+
 
 class _TextSource(Source):
     """Records of text (a CSV's, an XLSX sheet's): the header is the first wide row of the
     first records (title lines above it are skipped), unnamed empty columns are dropped, and
     a report footer is cut. Subclasses give the records."""
 
-    def __init__(self, content: _Bytes, fmt: str):
-        super().__init__()
+    def __init__(self, content: _Bytes, fmt: str, settings: Settings):
+        super().__init__(settings)
         self.content, self.file_name, self.format = content, content.label, fmt
 
     @abstractmethod
@@ -403,7 +432,7 @@ class _TextSource(Source):
 
     def _settle_header(self) -> None:
         """The header row, title lines and columns kept, settled on the first records."""
-        sample_rows = int(settings.default("import_sample_rows")) + 30
+        sample_rows = int(self.settings.import_sample_rows) + 30
         frames, records, used = [], 0, 0
         first = self._records(1 << 20)
         for frame, _, consumed in first:
@@ -425,7 +454,7 @@ class _TextSource(Source):
         self.keep = [i for i, h in enumerate(headers) if h or (body.iloc[:, i] != "").any()]
         self.headers = tuple(_unique_headers([headers[i] or f"column {i + 1}"
                                               for i in self.keep]))
-        _check_width(len(self.headers), self.file_name)
+        self._check_width(len(self.headers))
         titles = int((~blank.loc[:self.header_at - 1]).sum())
         if titles:
             self.notes.append(f"skipped {titles} title line{'s' if titles != 1 else ''} "
@@ -439,7 +468,7 @@ class _TextSource(Source):
         frame = frame.iloc[:, self.keep].fillna("").astype(str)
         frame.columns = list(self.headers)
         frame = footer.cut(frame)
-        _check_fields(frame, self.file_name)
+        self._check_fields(frame)
         return frame
 
     def chunks(self, rows: int) -> Iterator[Chunk]:
@@ -475,8 +504,11 @@ class _CsvSource(_TextSource):
     not memory-bounded).
     """
 
-    def __init__(self, content: _Bytes, head: bytes, utf8: bool | None):
-        super().__init__(content, "csv")
+    def __init__(self, content: _Bytes, head: bytes, utf8: bool | None, settings: Settings):
+        super().__init__(content, "csv", settings)
+        # The size limit is checked after reading, with a message; let csv read it first.
+        limit = 4 * int(settings.import_max_field_bytes)
+        csv.field_size_limit(max(csv.field_size_limit(), limit))
         self.codec, self.skip = _csv_encoding(head, utf8)
         text = codecs.getincrementaldecoder(self.codec or "utf-8")(errors="replace") \
             .decode(head[self.skip:])
@@ -484,7 +516,7 @@ class _CsvSource(_TextSource):
             raise ImportRefused(f"{self.file_name} {_NOT_TABULAR}")
         self.delimiter = sniff_delimiter(text)
         self.width = _record_width(text, self.delimiter)
-        _check_width(_named_fields(text, self.delimiter), self.file_name)
+        self._check_width(_named_fields(text, self.delimiter))
         self._settle_header()
 
     def _payloads(self, block: int) -> Iterator[tuple[bytes, int]]:
@@ -526,8 +558,8 @@ class _XlsxSource(_TextSource):
     """One sheet of an XLSX workbook (read whole: openpyxl needs the whole file), its cells
     as the text a spreadsheet shows."""
 
-    def __init__(self, content: _Bytes, sheet: str | None):
-        super().__init__(content, "xlsx")
+    def __init__(self, content: _Bytes, sheet: str | None, settings: Settings):
+        super().__init__(content, "xlsx", settings)
         try:
             sheets = pd.read_excel(content.seekable(), sheet_name=None, header=None,
                                    dtype=object, engine="openpyxl")
@@ -557,8 +589,8 @@ class _XlsxSource(_TextSource):
 class _ParquetSource(Source):
     """A Parquet file read a batch of rows at a time."""
 
-    def __init__(self, content: _Bytes):
-        super().__init__()
+    def __init__(self, content: _Bytes, settings: Settings):
+        super().__init__(settings)
         self.file_name, self.format = content.label, "parquet"
         try:
             self._file = content.seekable()
@@ -569,7 +601,7 @@ class _ParquetSource(Source):
             raise ImportRefused(f"{self.file_name} is not a readable Parquet file: {exc}") \
                 from exc
         self.headers = tuple(str(c) for c in meta.schema.to_arrow_schema().names)
-        _check_width(len(self.headers), self.file_name)
+        self._check_width(len(self.headers))
         if meta.num_rows == 0:
             raise ImportRefused(f"{self.file_name} has no data rows")
         self.num_rows = meta.num_rows
@@ -592,7 +624,7 @@ class _ParquetSource(Source):
                                      pd.Series(_arrow_text(batch.column(i)), index=index,
                                                dtype="str"))
                 frame = pd.DataFrame(columns, index=index)
-                _check_fields(frame, self.file_name)
+                self._check_fields(frame)
                 start += batch.num_rows
                 yield Chunk(frame, _empty_rejects(), start / self.num_rows)
         except ImportRefused:
@@ -602,16 +634,16 @@ class _ParquetSource(Source):
                 from exc
 
 
-def frame_source(raw: RawExport) -> Source:
+def frame_source(raw: RawExport, settings: Settings = DEFAULTS) -> Source:
     """Rows already in memory (a preview's first rows, a frame a caller built) as a Source."""
-    return _FrameSource(raw)
+    return _FrameSource(raw, settings)
 
 
 class _FrameSource(Source):
     """A frame of rows in memory, handed out in slices."""
 
-    def __init__(self, raw: RawExport):
-        super().__init__()
+    def __init__(self, raw: RawExport, settings: Settings):
+        super().__init__(settings)
         self.raw, self.file_name, self.format = raw, raw.file_name, raw.format
         self.delimiter, self.headers = raw.delimiter, tuple(raw.frame.columns)
         self.notes = list(raw.notes)
@@ -745,7 +777,6 @@ def _record_width(text: str, delim: str) -> int:
 def _named_fields(text: str, delim: str) -> int:
     """Named fields in the widest of the first records: the header's width, before any
     row is parsed (a 10,000-column file is refused in milliseconds)."""
-    _allow_long_fields()
     widest = 0
     try:
         for row, _ in zip(csv.reader(io.StringIO(text[:_HEAD_BYTES], newline=""),
@@ -756,12 +787,6 @@ def _named_fields(text: str, delim: str) -> int:
     except csv.Error:
         pass  # the parser reports it
     return widest
-
-
-def _allow_long_fields() -> None:
-    # The size limit is checked after reading, with a message; let csv read it first.
-    limit = 4 * int(settings.default("import_max_field_bytes"))
-    csv.field_size_limit(max(csv.field_size_limit(), limit))
 
 
 def _record_end(buffer: bytes, force: bool = False) -> int:
@@ -831,7 +856,6 @@ def _read_csv_arrow(payload: bytes, delim: str, width: int) -> pd.DataFrame | No
 def _read_ragged(text: str, delim: str, width: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows split by hand: a short row is padded, a row longer than the header is rejected
     (its place left blank, so later rows keep their numbers)."""
-    _allow_long_fields()
     good, bad = [], []
     for number, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delim),
                                  start=1):
@@ -905,27 +929,6 @@ def _blank_values(col: pd.Series) -> np.ndarray:
         return col.isna().to_numpy(dtype=bool)
     blank = col.isna() | (col.str.len() == 0) | col.str.isspace()
     return blank.to_numpy(dtype=bool, na_value=True)
-
-
-# -- limits -----------------------------------------------------------------------------------
-def _check_width(columns: int, name: str) -> None:
-    max_columns = int(settings.default("import_max_columns"))
-    if columns > max_columns:
-        raise ImportRefused(f"{name} has {columns:,} columns; "
-                            f"more than {max_columns:,} is not an export this tool reads")
-
-
-def _check_fields(frame: pd.DataFrame, name: str) -> None:
-    max_field = int(settings.default("import_max_field_bytes"))
-    for col in frame.columns:
-        values = frame[col]
-        if not len(values) or is_typed(values):
-            continue
-        # Characters undercount bytes for non-ASCII text; that many characters is absurd anyway.
-        longest = values.str.len().max()
-        if longest and longest > max_field:
-            raise ImportRefused(f"{name}: a value in column {col!r} is over "
-                                f"{max_field / 1e6:g} MB ({int(longest):,} characters)")
 
 
 # -- cells and typed columns as the text an export shows ---------------------------------------

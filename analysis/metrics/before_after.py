@@ -18,13 +18,12 @@ import uuid
 
 import pandas as pd
 
-from analysis import settings
-
+from analysis.context import Context
 from analysis.metrics import stats
-from analysis.metrics.compare import compare_proportions
+from analysis.metrics.compare import compare_proportions, thresholds
 from analysis.metrics.designs import assess as design, horizon
 from analysis.metrics.designs.multiplicity import adjust_frame
-from analysis.playbooks.catalog import introduction_notes, playbook_catalog
+from analysis.playbooks.catalog import introduction_notes
 from analysis.filters import Filters
 from analysis.scope import scoped
 from analysis.store import Store
@@ -41,14 +40,14 @@ SERIES_COLUMNS = ["month", "side", "n", "successes", "rate", "ci_low", "ci_high"
 
 
 # -- windows ----------------------------------------------------------------------------------
-def playbook_windows(catalog: pd.DataFrame, filters: Filters | None = None,
-                     months: int | None = None) -> pd.DataFrame:
+def playbook_windows(catalog: pd.DataFrame, filters: Filters | None, months: int) -> pd.DataFrame:
     """One row per playbook: playbook_id, name, metric, scenario, introduced_on, window_start,
-    window_end (dates; the window is [window_start, window_end)), sorted by playbook_id.
+    window_end (dates; the window is [window_start, window_end), `months` (the window_months
+    setting) each side of introduced_on), sorted by playbook_id.
 
     Playbooks without an introduction date are left out; Filters.playbook_id keeps only that one.
     """
-    months = settings.default("window_months") if months is None else int(months)
+    months = int(months)
     if months < 1:
         raise ValueError(f"window_months must be at least 1, got {months}")
     cat = catalog[catalog["introduced_on"].notna()]
@@ -118,11 +117,11 @@ def _outcome_counts(store: Store, filters: Filters | None, windows: pd.DataFrame
     return counts[columns]
 
 
-def _compare(row: dict, counts: dict) -> dict:
+def _compare(row: dict, counts: dict, settings) -> dict:
     """The comparison of one playbook as a flat dict of COLUMNS; `counts` maps a side to
     (successes, n)."""
     (s_b, n_b), (s_a, n_a) = (counts.get(side, (0, 0)) for side in SIDES)
-    cmp = compare_proportions(s_a, n_a, s_b, n_b)
+    cmp = compare_proportions(s_a, n_a, s_b, n_b, **thresholds(settings))
     out = {k: row[k] for k in ("playbook_id", "name", "metric", "introduced_on",
                                "window_start", "window_end")}
     for side, prop in (("before", cmp.b), ("after", cmp.a)):
@@ -133,18 +132,16 @@ def _compare(row: dict, counts: dict) -> dict:
 
 
 # -- public -----------------------------------------------------------------------------------
-def before_after(store: Store, filters: Filters | None = None,
-                 catalog: pd.DataFrame | None = None) -> pd.DataFrame:
+def before_after(ctx: Context) -> pd.DataFrame:
     """Outcome metric before and after each playbook's introduction.
 
     Parameters
     ----------
-    store : Store
-    filters : Filters, optional
-        Segment and team restrict the renewals and runs counted; playbook_id keeps one playbook;
-        the period is ignored (the windows are fixed by the introduction date).
-    catalog : DataFrame, optional
-        The playbook catalogue (analysis.playbooks.catalog.playbook_catalog(store) when None).
+    ctx : Context
+        Its filters' segment and team restrict the renewals and runs counted; playbook_id keeps
+        one playbook; the period is ignored (the windows are fixed by the introduction date).
+        Its catalogue gives the playbooks and introductions, its settings the windows
+        (window_months), horizon, alpha and claim thresholds.
 
     Returns
     -------
@@ -165,31 +162,30 @@ def before_after(store: Store, filters: Filters | None = None,
         no_clear_change, None for a directional claim).
         Rates and bounds are None when a side has no outcomes.
     """
-    months = settings.default("window_months")
-    catalog = playbook_catalog(store) if catalog is None else catalog
-    windows = playbook_windows(catalog, filters, months)
-    counts = _outcome_counts(store, filters, windows, by_month=False)
+    s = ctx.settings
+    windows = playbook_windows(ctx.catalog, ctx.filters, s.window_months)
+    counts = _outcome_counts(ctx.store, ctx.filters, windows, by_month=False)
     by_playbook: dict[str, dict] = {}
     for rec in counts.itertuples(index=False):  # at most two rows per playbook
         by_playbook.setdefault(rec.playbook_id, {})[rec.side] = (int(rec.successes), int(rec.n))
-    rows = [_compare(row, by_playbook.get(row["playbook_id"], {}))
+    rows = [_compare(row, by_playbook.get(row["playbook_id"], {}), s)
             for row in windows.to_dict("records")]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["p_value_adjusted"] = stats.benjamini_hochberg(frame["p_value"].tolist())
-    frame = adjust_frame(_with_design(store, filters, windows, frame))
+    frame = adjust_frame(_with_design(ctx, windows, frame), s.alpha)
     return frame.astype(object).where(frame.notna(), None)
 
 
-def _with_design(store: Store, filters: Filters | None, windows: pd.DataFrame,
-                 frame: pd.DataFrame) -> pd.DataFrame:
+def _with_design(ctx: Context, windows: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """Adds the design's columns (designs.assess.ROW_COLUMNS: claim, the effect, pending,
     ready_on, why) and rewrites `verdict` from the claim."""
-    as_of = horizon.data_as_of(store)
-    monthly = horizon.matured_monthly(store, filters, horizon.fit_windows(windows), as_of,
-                                      settings.default("outcome_horizon_days"))
+    store, s = ctx.store, ctx.settings
+    as_of = horizon.data_as_of(store, s.as_of)
+    fit = horizon.fit_windows(windows, s.its_pre_months, s.window_months)
+    monthly = horizon.matured_monthly(store, ctx.filters, fit, as_of, s.outcome_horizon_days)
     runs = horizon.runs_per_playbook(store)
     found = [design.assess(window, monthly[monthly["playbook_id"] == window["playbook_id"]],
-                           as_of, runs.get(window["playbook_id"], 0))
+                           as_of, runs.get(window["playbook_id"], 0), s)
              for window in windows.to_dict("records")]
     flat = pd.DataFrame([a.to_row() for a in found], columns=design.ROW_COLUMNS,
                         index=frame.index)
@@ -199,9 +195,9 @@ def _with_design(store: Store, filters: Filters | None, windows: pd.DataFrame,
     return frame
 
 
-def monthly_series(store: Store, filters: Filters | None, playbook_id: str,
-                   catalog: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Month by month outcome rate of one playbook's metric across both windows.
+def monthly_series(ctx: Context, playbook_id: str) -> pd.DataFrame:
+    """Month by month outcome rate of one playbook's metric across both windows (the filters'
+    segment and team apply, not their playbook).
 
     Returns
     -------
@@ -209,12 +205,13 @@ def monthly_series(store: Store, filters: Filters | None, playbook_id: str,
     ci_low, ci_high (Wilson); only months with outcomes, in order. Empty when the playbook is
     unknown.
     """
-    catalog = playbook_catalog(store) if catalog is None else catalog
-    windows = playbook_windows(catalog, (filters or Filters()).with_(playbook_id=playbook_id))
-    counts = _outcome_counts(store, filters, windows, by_month=True)
+    windows = playbook_windows(ctx.catalog, ctx.filters.with_(playbook_id=playbook_id),
+                               ctx.settings.window_months)
+    counts = _outcome_counts(ctx.store, ctx.filters, windows, by_month=True)
     if counts.empty:
         return pd.DataFrame(columns=SERIES_COLUMNS)
-    props = [stats.wilson(s, n) for s, n in zip(counts["successes"], counts["n"])]
+    alpha = ctx.settings.alpha
+    props = [stats.wilson(s, n, alpha) for s, n in zip(counts["successes"], counts["n"])]
     series = pd.DataFrame({
         "month": [pd.Timestamp(m).date() for m in counts["month"]],
         "side": counts["side"].tolist(),
@@ -231,14 +228,12 @@ def _side_json(row: dict, side: str) -> dict:
     return {k: row[f"{side}_{k}"] for k in ("n", "successes", "rate", "ci_low", "ci_high")}
 
 
-def before_after_json(store: Store, filters: Filters | None = None,
-                      catalog: pd.DataFrame | None = None) -> list[dict]:
+def before_after_json(ctx: Context) -> list[dict]:
     """The `before_after` key of `metrics --json`: one dict per playbook, None for missing
     values, dates as ISO strings."""
-    catalog = playbook_catalog(store) if catalog is None else catalog
-    frame = before_after(store, filters, catalog)
+    frame = before_after(ctx)
     # Which date the windows rest on, and why when the definition and the data disagree.
-    notes = introduction_notes(catalog)
+    notes = introduction_notes(ctx.catalog)
     out = []
     for row in frame.to_dict("records"):
         out.append({

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import settings
-from analysis.filters import Filters
+from analysis.context import Context
 from analysis.metrics import stats
 from analysis.scope import scoped
-from analysis.store import Store
 
 # Below this many steps a CSM's rate is too noisy to single out (a 95% Wilson interval on 20
 # steps is still about ±20 points wide), so no flag is raised on fewer.
@@ -51,7 +49,7 @@ def _order(frame: pd.DataFrame) -> pd.DataFrame:
             .drop(columns="_n").reset_index(drop=True))
 
 
-def _rates(frame: pd.DataFrame, alpha: float | None = None) -> pd.DataFrame:
+def _rates(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
     for measure, (events, n) in MEASURES.items():
         rate, low, high = stats.wilson_arrays(frame[events], frame[n], alpha)
         frame[f"{measure}_rate"], frame[f"{measure}_ci_low"], frame[f"{measure}_ci_high"] = \
@@ -59,8 +57,9 @@ def _rates(frame: pd.DataFrame, alpha: float | None = None) -> pd.DataFrame:
     return frame
 
 
-def step_csm_matrix(store: Store, filters: Filters | None, playbook_id: str) -> pd.DataFrame:
-    """Skip and lateness rates of each step of a playbook, per CSM.
+def step_csm_matrix(ctx: Context, playbook_id: str) -> pd.DataFrame:
+    """Skip and lateness rates of each step of a playbook, per CSM (within the context's
+    filters).
 
     Returns
     -------
@@ -70,8 +69,8 @@ def step_csm_matrix(store: Store, filters: Filters | None, playbook_id: str) -> 
     late, late_rate, late_ci_low, late_ci_high. Rates are NaN where their n is 0; intervals
     are Wilson at the `alpha` setting. Runs without a CSM are left out.
     """
-    runs_sql, params = scoped("playbook_runs", filters)
-    frame = store.query(_STEP_ROWS.format(runs=runs_sql) + """
+    runs_sql, params = scoped("playbook_runs", ctx.filters)
+    frame = ctx.store.query(_STEP_ROWS.format(runs=runs_sql) + """
         select st.step_id, st.csm_id,
                coalesce(nullif(trim(c.name), ''), st.csm_id) as name,
                count(*) as steps, count(*) filter (where skipped) as skipped,
@@ -83,10 +82,10 @@ def step_csm_matrix(store: Store, filters: Filters | None, playbook_id: str) -> 
     frame = _order(frame.sort_values(["name", "csm_id"]))
     counts = ["steps", "skipped", "late_n", "late"]
     frame[counts] = frame[counts].astype("int64")
-    return _rates(frame)
+    return _rates(frame, ctx.settings.alpha)
 
 
-def separating_steps(store: Store, filters: Filters | None, playbook_id: str) -> pd.DataFrame:
+def separating_steps(ctx: Context, playbook_id: str) -> pd.DataFrame:
     """The steps whose skipping goes with failed runs: skip rate in failed closed runs against
     skip rate in successful ones.
 
@@ -98,8 +97,9 @@ def separating_steps(store: Store, filters: Filters | None, playbook_id: str) ->
     interval), p_value, test (Fisher's exact or the z-test), separates (True when the
     interval excludes zero). Only closed runs with an outcome of success or failure count.
     """
-    runs_sql, params = scoped("closed_runs", filters)
-    counts = store.query(_STEP_ROWS.format(runs=runs_sql) + """
+    runs_sql, params = scoped("closed_runs", ctx.filters)
+    s = ctx.settings
+    counts = ctx.store.query(_STEP_ROWS.format(runs=runs_sql) + """
         select step_id,
                count(*) filter (where outcome = 'success') as success_n,
                count(*) filter (where outcome = 'success' and skipped) as success_skipped,
@@ -112,8 +112,8 @@ def separating_steps(store: Store, filters: Filters | None, playbook_id: str) ->
     for r in counts.to_dict("records"):  # one row per step of one playbook: a handful
         s_n, s_k, f_n, f_k = (int(r[k]) for k in ("success_n", "success_skipped", "failure_n",
                                                    "failure_skipped"))
-        diff, low, high = stats.newcombe_diff(f_k, f_n, s_k, s_n)
-        p, test = stats.two_proportion_p(f_k, f_n, s_k, s_n)
+        diff, low, high = stats.newcombe_diff(f_k, f_n, s_k, s_n, s.alpha)
+        p, test = stats.two_proportion_p(f_k, f_n, s_k, s_n, s.small_cell)
         rows.append({"step_id": r["step_id"], "success_n": s_n, "success_skipped": s_k,
                      "success_skip_rate": s_k / s_n if s_n else None,
                      "failure_n": f_n, "failure_skipped": f_k,
@@ -129,14 +129,14 @@ def separating_steps(store: Store, filters: Filters | None, playbook_id: str) ->
                              key=lambda d: d.astype(float)).reset_index(drop=True)
 
 
-def csm_differences(matrix: pd.DataFrame, min_steps: int = MIN_STEPS_TO_FLAG,
-                    alpha: float | None = None) -> pd.DataFrame:
+def csm_differences(matrix: pd.DataFrame, alpha: float,
+                    min_steps: int = MIN_STEPS_TO_FLAG) -> pd.DataFrame:
     """Each CSM's skip and lateness rates over all the playbook's steps against the rest of
     the team's, from a `step_csm_matrix` frame.
 
     A CSM is flagged when they have at least `min_steps` steps for the measure and their own
-    Wilson interval lies entirely above ("more") or below ("less") the rate of the other CSMs
-    in view; with fewer steps the flag says "too few".
+    Wilson interval (at `alpha`) lies entirely above ("more") or below ("less") the rate of
+    the other CSMs in view; with fewer steps the flag says "too few".
 
     Returns
     -------
@@ -178,11 +178,12 @@ def _flag(n, low, high, team_rate, min_steps: int) -> str:
     return "in line"
 
 
-def coaching_view(store: Store, filters: Filters | None, playbook_id: str) -> dict:
+def coaching_view(ctx: Context, playbook_id: str) -> dict:
     """The three frames the coaching view shows for one playbook: 'matrix'
-    (`step_csm_matrix`), 'steps' (`separating_steps`), 'csms' (`csm_differences`), and the
-    'min_steps' a flag needs."""
-    matrix = step_csm_matrix(store, filters, playbook_id)
-    return {"matrix": matrix, "steps": separating_steps(store, filters, playbook_id),
-            "csms": csm_differences(matrix), "min_steps": MIN_STEPS_TO_FLAG,
-            "alpha": settings.default("alpha")}
+    (`step_csm_matrix`), 'steps' (`separating_steps`), 'csms' (`csm_differences`), the
+    'min_steps' a flag needs and the 'alpha' of every interval."""
+    matrix = step_csm_matrix(ctx, playbook_id)
+    alpha = ctx.settings.alpha
+    return {"matrix": matrix, "steps": separating_steps(ctx, playbook_id),
+            "csms": csm_differences(matrix, alpha), "min_steps": MIN_STEPS_TO_FLAG,
+            "alpha": alpha}

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analysis import settings
 from analysis.metrics import stats
 from analysis.metrics.claims import Claim, Effect
 
@@ -139,10 +138,16 @@ def decide(low, high, p_value, *, n_a: int, n_b: int, base_rate, alpha: float, l
     return (Claim.NOT_ENOUGH_DATA, missing) if missing else (Claim.NO_CLEAR_CHANGE, 0)
 
 
+def thresholds(settings) -> dict:
+    """The keyword arguments of `compare_proportions` from a request's `Settings`: alpha,
+    lift (min_detectable_lift), small_cell and min_n (min_outcomes_per_side)."""
+    return {"alpha": settings.alpha, "lift": settings.min_detectable_lift,
+            "small_cell": settings.small_cell, "min_n": settings.min_outcomes_per_side}
+
+
 def compare_proportions(successes_a: int, n_a: int, successes_b: int, n_b: int, *,
-                        alpha: float | None = None, lift: float | None = None,
-                        small_cell: int | None = None,
-                        min_n: int | None = None) -> Comparison:
+                        alpha: float, lift: float, small_cell: int,
+                        min_n: int) -> Comparison:
     """Compare the rate of a (judged side) with the rate of b (reference side).
 
     Parameters
@@ -151,24 +156,22 @@ def compare_proportions(successes_a: int, n_a: int, successes_b: int, n_b: int, 
         Successes and outcomes of the judged side (after, current version, followers).
     successes_b, n_b : int
         The same for the reference side (before, previous version, non-followers).
-    alpha : float, optional
+    alpha : float
         1 − confidence level of every interval and the test's threshold (setting alpha).
-    lift : float, optional
+    lift : float
         The change the "not enough data" sizing looks for (setting min_detectable_lift).
-    small_cell : int, optional
+    small_cell : int
         Expected cell count below which Fisher's exact test is used (setting small_cell).
-    min_n : int, optional
+    min_n : int
         Outcomes each side needs before any claim (setting min_outcomes_per_side).
+    (`thresholds(settings)` gives all four.)
 
     Returns
     -------
     Comparison : both Wilson proportions, the Newcombe difference, the test, the claim and
     `more_needed`; an empty side gives None rates and NOT_ENOUGH_DATA.
     """
-    alpha = settings.default("alpha") if alpha is None else float(alpha)
-    lift = settings.default("min_detectable_lift") if lift is None else float(lift)
-    small_cell = settings.default("small_cell") if small_cell is None else int(small_cell)
-    min_n = settings.default("min_outcomes_per_side") if min_n is None else int(min_n)
+    alpha, lift, small_cell, min_n = float(alpha), float(lift), int(small_cell), int(min_n)
     a, b = stats.wilson(successes_a, n_a, alpha), stats.wilson(successes_b, n_b, alpha)
     diff, low, high = stats.newcombe_diff(a.successes, a.n, b.successes, b.n, alpha)
     p_value, test = stats.two_proportion_p(a.successes, a.n, b.successes, b.n, small_cell)

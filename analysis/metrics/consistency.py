@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from analysis import settings
-from analysis.filters import Filters
+from analysis.context import Context
 from analysis.jsonable import clean
 from analysis.metrics.claims import Claim, Effect
 from analysis.metrics.designs.spread import METHOD as SPREAD_METHOD
@@ -27,7 +26,6 @@ from analysis.metrics.designs.spread import MIN_CSMS_FOR_CLAIM, SpreadEffect, sp
 from analysis.playbooks.launch import program_launch_date
 from analysis.scope import scoped
 from analysis.metrics.stats import confidence_label, wilson_arrays
-from analysis.store import Store
 
 PERIODS = ("before", "after")
 # Fewer CSMs than this in a period and neither an SD nor a test of it means much.
@@ -73,9 +71,12 @@ def add_months(day: date, months: int) -> date:
     return (pd.Timestamp(day) + pd.DateOffset(months=months)).date()
 
 
-def resolve_launch(store: Store, launch: date | None) -> date | None:
-    """`launch` when given, else the program launch date of the catalogue (or its setting)."""
-    return launch if launch is not None else program_launch_date(store)
+def resolve_launch(ctx: Context, launch: date | None) -> date | None:
+    """`launch` when given, else the program launch date (the launch_date setting, else the
+    catalogue's first introduction)."""
+    if launch is not None:
+        return launch
+    return program_launch_date(ctx.catalog, ctx.settings.launch_date)
 
 
 def _finite(x) -> float | None:
@@ -85,9 +86,9 @@ def _finite(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def csm_renewal_rates(store: Store, filters: Filters | None = None,
-                      launch: date | None = None) -> pd.DataFrame:
-    """Each CSM's renewal rate in the window before and the window after launch.
+def csm_renewal_rates(ctx: Context, launch: date | None = None) -> pd.DataFrame:
+    """Each CSM's renewal rate in the window before and the window after launch
+    (`window_months` each side; the filters' segment and team apply, not their period).
 
     Returns
     -------
@@ -97,13 +98,14 @@ def csm_renewal_rates(store: Store, filters: Filters | None = None,
         counted (n >= min_renewals_per_csm: the CSM counts in that period's spread).
     Empty (with these columns) when there is no launch date or no renewal in either window.
     """
-    launch = resolve_launch(store, launch)
+    launch = resolve_launch(ctx, launch)
     if launch is None:
         return pd.DataFrame(columns=RATE_COLUMNS)
-    months = int(settings.default("window_months"))
-    renewals_sql, params = scoped("decided_renewals", filters, period=False)
+    s = ctx.settings
+    months = int(s.window_months)
+    renewals_sql, params = scoped("decided_renewals", ctx.filters, period=False)
     # The filters' period is ignored on purpose: the windows are fixed around the launch.
-    frame = store.query(f"""
+    frame = ctx.store.query(f"""
         with decided as (
             select csm_id, renewal_date, renewed
             from {renewals_sql} r
@@ -128,8 +130,9 @@ def csm_renewal_rates(store: Store, filters: Filters | None = None,
         return pd.DataFrame(columns=RATE_COLUMNS)
     frame["n"] = frame["n"].astype(int)
     frame["renewed"] = frame["renewed"].astype(int)
-    frame["rate"], frame["ci_low"], frame["ci_high"] = wilson_arrays(frame["renewed"], frame["n"])
-    frame["counted"] = frame["n"] >= int(settings.default("min_renewals_per_csm"))
+    frame["rate"], frame["ci_low"], frame["ci_high"] = wilson_arrays(frame["renewed"], frame["n"],
+                                                                     s.alpha)
+    frame["counted"] = frame["n"] >= int(s.min_renewals_per_csm)
     return frame[RATE_COLUMNS].reset_index(drop=True)
 
 
@@ -168,9 +171,10 @@ def spread_by_period(rates: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SPREAD_COLUMNS)
 
 
-def bootstrap_sd_ratio(before, after, samples: int | None = None, seed: int | None = None,
-                       alpha: float | None = None) -> tuple[float | None, float | None]:
-    """Percentile bootstrap interval of SD(after) / SD(before), resampling CSMs in each period.
+def bootstrap_sd_ratio(before, after, *, samples: int, seed: int,
+                       alpha: float) -> tuple[float | None, float | None]:
+    """Percentile bootstrap interval of SD(after) / SD(before), resampling CSMs in each period
+    (`samples` resamples drawn from `seed`: the bootstrap_samples and random_seed settings).
 
     A resample whose before-SD is 0 (every draw the same rate; floating-point residue below
     1e-9 counts as 0) has a ratio of +inf, or of 1 when the after-SD is 0 too: kept, never
@@ -180,9 +184,7 @@ def bootstrap_sd_ratio(before, after, samples: int | None = None, seed: int | No
     before, after = np.asarray(before, float), np.asarray(after, float)
     if len(before) < 2 or len(after) < 2:
         return None, None
-    samples = int(settings.default("bootstrap_samples") if samples is None else samples)
-    seed = settings.default("random_seed") if seed is None else seed
-    alpha = settings.default("alpha") if alpha is None else alpha
+    samples = int(samples)
     rng = np.random.default_rng(seed)
     sd_before = before[rng.integers(0, len(before), (samples, len(before)))].std(axis=1, ddof=1)
     sd_after = after[rng.integers(0, len(after), (samples, len(after)))].std(axis=1, ddof=1)
@@ -207,12 +209,12 @@ def _percent_range(row) -> str:
 
 
 def _verdict(spread: pd.DataFrame, launch, ratio, low, high, p_value,
-             effect: SpreadEffect | None = None) -> str:
+             effect: SpreadEffect | None, settings) -> str:
     if launch is None:
         return ("No program launch date: define a playbook in the library or set launch_date, "
                 "so there is a before and an after to compare.")
     before, after = (spread.set_index("period").loc[p] for p in PERIODS)
-    need = int(settings.default("min_renewals_per_csm"))
+    need = int(settings.min_renewals_per_csm)
     n_before, n_after = int(before["csms"]), int(after["csms"])
     if n_before < MIN_CSMS or n_after < MIN_CSMS:
         return (f"Not enough CSMs: {n_before} before and {n_after} after launch have "
@@ -221,7 +223,7 @@ def _verdict(spread: pd.DataFrame, launch, ratio, low, high, p_value,
     if ratio is None:
         return ("Every counted CSM had the same renewal rate before launch, so the ratio of "
                 "spreads is not defined.")
-    level = confidence_label()
+    level = confidence_label(settings.alpha)
     interval = "—" if low is None and high is None else f"{_ratio_text(low)}–{_ratio_text(high)}"
     figures = (f"SD {{}} from {_points(before['sd'])} to {_points(after['sd'])} points; "
                f"range {_percent_range(before)} before, {_percent_range(after)} after "
@@ -260,9 +262,16 @@ def _ratio_text(x: float | None) -> str:
     return "∞" if x is None else f"{x:.2f}"
 
 
-def consistency_summary(store: Store, filters: Filters | None = None,
-                        launch: date | None = None) -> Consistency:
-    """Per-CSM renewal rates before and after launch, their spread, SD ratio, test, verdict.
+def bootstrap_settings(settings) -> dict:
+    """The keyword arguments of the bootstraps (`bootstrap_sd_ratio`, `spread_effect`) from a
+    request's settings: samples, seed, alpha."""
+    return {"samples": settings.bootstrap_samples, "seed": settings.random_seed,
+            "alpha": settings.alpha}
+
+
+def consistency_summary(ctx: Context, launch: date | None = None) -> Consistency:
+    """Per-CSM renewal rates before and after launch, their spread, SD ratio, test, verdict
+    (`launch` None: the program launch date; the context's segment and team filters apply).
 
     Returns
     -------
@@ -273,10 +282,10 @@ def consistency_summary(store: Store, filters: Filters | None = None,
     `spread_effect` (designs/spread.py: tau, the SD of true rates beyond binomial noise, after
     / before with a paired bootstrap over CSMs) whose `claim` the verdict follows.
     """
-    launch = resolve_launch(store, launch)
-    rates = csm_renewal_rates(store, filters, launch)
+    launch, s = resolve_launch(ctx, launch), ctx.settings
+    rates = csm_renewal_rates(ctx, launch)
     spread = spread_by_period(rates)
-    months = int(settings.default("window_months"))
+    months = int(s.window_months)
     window = (add_months(launch, -months), add_months(launch, months)) if launch else (None, None)
     counted = {p: rates.loc[(rates["period"] == p) & rates["counted"].astype(bool), "rate"]
                .to_numpy(float) for p in PERIODS}
@@ -284,10 +293,12 @@ def consistency_summary(store: Store, filters: Filters | None = None,
     if all(len(counted[p]) >= MIN_CSMS for p in PERIODS):
         sd_before, sd_after = (spread.set_index("period").loc[p, "sd"] for p in PERIODS)
         ratio = _finite(sd_after / sd_before) if sd_before > 0 else None
-        low, high = bootstrap_sd_ratio(counted["before"], counted["after"])
+        low, high = bootstrap_sd_ratio(counted["before"], counted["after"],
+                                       **bootstrap_settings(s))
         p_value = _finite(sps.levene(counted["before"], counted["after"], center="median").pvalue)
-    effect = spread_effect(*(_counts_by_csm(rates, p) for p in PERIODS)) if launch else None
-    verdict = _verdict(spread, launch, ratio, low, high, p_value, effect)
+    effect = (spread_effect(*(_counts_by_csm(rates, p) for p in PERIODS),
+                            **bootstrap_settings(s)) if launch else None)
+    verdict = _verdict(spread, launch, ratio, low, high, p_value, effect, s)
     return Consistency(launch, *window, rates, spread, ratio, low, high, p_value, verdict,
                        effect)
 
@@ -304,17 +315,16 @@ def _period_json(row) -> dict:
     return {k: int(row[k]) if k == "csms" else row[k] for k in keys}
 
 
-def consistency_json(store: Store, filters: Filters | None = None,
-                     launch: date | None = None) -> dict:
+def consistency_json(ctx: Context, launch: date | None = None) -> dict:
     """The `consistency` key of `metrics --json` (DESIGN.md), JSON-ready: None, never NaN."""
-    result = consistency_summary(store, filters, launch)
+    result = consistency_summary(ctx, launch)
     spread = result.spread.set_index("period")
     return clean({
         "metric": "renewal_rate",
         "launch_date": result.launch_date,
         "window_start": result.window_start,
         "window_end": result.window_end,
-        "min_renewals_per_csm": int(settings.default("min_renewals_per_csm")),
+        "min_renewals_per_csm": int(ctx.settings.min_renewals_per_csm),
         "before": _period_json(spread.loc["before"]),
         "after": _period_json(spread.loc["after"]),
         "sd_ratio": result.sd_ratio,

@@ -6,11 +6,10 @@ import math
 import pandas as pd
 from scipy import stats as sps
 
-from analysis import settings
+from analysis.context import Context
 from analysis.filters import Filters
 from analysis.jsonable import records
 from analysis.scope import scoped
-from analysis.store import Store
 
 RATINGS = (1, 2, 3, 4, 5)
 JSON_KEYS = ("playbook_id", "responses", "mean_rating")
@@ -30,20 +29,20 @@ def _t_interval(mean: float, sd: float, n: int, alpha: float) -> tuple[float | N
     return mean - half, mean + half
 
 
-def feedback_summary(store: Store, filters: Filters | None = None) -> pd.DataFrame:
-    """Responses and mean rating per playbook.
+def feedback_summary(ctx: Context) -> pd.DataFrame:
+    """Responses and mean rating per playbook, within the context's filters.
 
     Returns
     -------
     DataFrame sorted by playbook_id: playbook_id, responses (survey answers, rated or not),
     rated (answers with a rating 1–5), mean_rating (None without ratings), sd, ci_low, ci_high
-    (t interval of the mean; None below two ratings), comments (answers with a comment),
-    r1..r5 (how many gave each rating).
+    (t interval of the mean at the alpha setting; None below two ratings), comments (answers
+    with a comment), r1..r5 (how many gave each rating).
     """
-    feedback_sql, params = scoped("feedback", filters)
-    playbook, params = _playbook_clause(filters, params)
+    feedback_sql, params = scoped("feedback", ctx.filters)
+    playbook, params = _playbook_clause(ctx.filters, params)
     per_rating = ", ".join(f"count(*) filter (where rating = {r}) as r{r}" for r in RATINGS)
-    frame = store.query(f"""
+    frame = ctx.store.query(f"""
         with answers as (
             select playbook_id, comment,
                    case when rating between 1 and 5 then rating end as rating
@@ -59,7 +58,7 @@ def feedback_summary(store: Store, filters: Filters | None = None) -> pd.DataFra
         )
         select * from final order by playbook_id
     """, params)
-    alpha = settings.default("alpha")
+    alpha = ctx.settings.alpha
     bounds = [_t_interval(m, s, n, alpha)
               for m, s, n in zip(frame["mean_rating"], frame["sd"], frame["rated"])]
     frame.insert(5, "ci_low", pd.Series([b[0] for b in bounds], index=frame.index, dtype=float))
@@ -70,8 +69,8 @@ def feedback_summary(store: Store, filters: Filters | None = None) -> pd.DataFra
     return frame
 
 
-def recent_comments(store: Store, filters: Filters | None = None, limit: int = 20) -> pd.DataFrame:
-    """The newest answers that carry a comment.
+def recent_comments(ctx: Context, limit: int = 20) -> pd.DataFrame:
+    """The newest answers in the context's view that carry a comment.
 
     Returns
     -------
@@ -80,9 +79,9 @@ def recent_comments(store: Store, filters: Filters | None = None, limit: int = 2
     """
     if int(limit) < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    feedback_sql, params = scoped("feedback", filters)
-    playbook, params = _playbook_clause(filters, params)
-    return store.query(f"""
+    feedback_sql, params = scoped("feedback", ctx.filters)
+    playbook, params = _playbook_clause(ctx.filters, params)
+    return ctx.store.query(f"""
         select f.submitted_at, f.playbook_id, f.csm_id, c.name as csm_name, f.rating,
                trim(f.comment) as comment
         from {feedback_sql} f left join csms c using (csm_id)
@@ -92,8 +91,8 @@ def recent_comments(store: Store, filters: Filters | None = None, limit: int = 2
     """, [*params, int(limit)])
 
 
-def feedback_json(store: Store, filters: Filters | None = None) -> list[dict]:
+def feedback_json(ctx: Context) -> list[dict]:
     """The `feedback` key of `metrics --json`, JSON-ready."""
-    return records(feedback_summary(store, filters),
+    return records(feedback_summary(ctx),
                    [*JSON_KEYS, "rated", "ci_low", "ci_high", "comments",
                     *(f"r{r}" for r in RATINGS)])

@@ -32,14 +32,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from analysis import settings
-
-from analysis.metrics import stats
+from analysis.context import Context
 from analysis.metrics.claims import Claim, Effect
 from analysis.metrics.compare import (EFFECT_COLUMNS, Comparison, compare_proportions, decide,
-                                      effect_columns, effect_of_row)
+                                      effect_columns, effect_of_row, thresholds)
 from analysis.present import format as fmt, verdicts
-from analysis.playbooks.catalog import playbook_catalog
 from analysis.filters import Filters
 from analysis.scope import scoped
 from analysis.store import Store
@@ -142,15 +139,14 @@ def _codes(labels: list[str]) -> tuple[str, list]:
             [v for i, label in enumerate(labels) for v in (label, i)])
 
 
-def run_arrays(store: Store, filters: Filters | None = None,
-               threshold: float | None = None) -> RunArrays:
-    """Closed runs with a playbook and a known adherence, as numpy arrays (see RunArrays).
+def run_arrays(store: Store, filters: Filters | None, threshold: float) -> RunArrays:
+    """Closed runs with a playbook and a known adherence, as numpy arrays (see RunArrays);
+    a follower has adherence at or above `threshold` (the follower_threshold setting).
 
     Closed runs and their adherence come from the semantic layer (`closed_runs`); runs
     without adherence are left out. The joins and the text-to-code mapping happen in SQL;
     only narrow numeric columns cross into Python.
     """
-    threshold = settings.default("follower_threshold") if threshold is None else threshold
     closed_sql, params = _closed_sql(filters)
     playbook_ids, segments = _labels(store, *_closed_sql(filters, adherence=False))
     playbook_codes, playbook_params = _codes(playbook_ids)
@@ -191,8 +187,7 @@ def run_arrays(store: Store, filters: Filters | None = None,
         playbook_ids=tuple(playbook_ids), segments=tuple(segments))
 
 
-def closed_runs(store: Store, filters: Filters | None = None,
-                threshold: float | None = None) -> pd.DataFrame:
+def closed_runs(store: Store, filters: Filters | None, threshold: float) -> pd.DataFrame:
     """Closed runs with a playbook and a known adherence, one row per run, in no set order.
 
     Returns
@@ -347,13 +342,12 @@ def pooled_sd(x, treated: np.ndarray):
     return pd.Series(out, index=x.columns) if isinstance(x, pd.DataFrame) else out
 
 
-def trim_bounds(propensity: np.ndarray, trim=None) -> tuple[float, float]:
+def trim_bounds(propensity: np.ndarray, trim) -> tuple[float, float]:
     """The overlap region [low, high] of propensities that are kept.
 
     A number t gives [t, 1 − t]; "crump" gives Crump, Hotz, Imbens & Mitnik (2009): the
     smallest alpha with 1/(alpha(1 − alpha)) <= 2 E[1/(e(1 − e)) | that bound], [alpha, 1 − alpha].
     """
-    trim = settings.default("propensity_trim") if trim is None else trim
     if isinstance(trim, str):
         if trim.strip().lower() != "crump":
             raise ValueError(f"propensity_trim must be a number or 'crump', got {trim!r}")
@@ -373,7 +367,7 @@ def trim_bounds(propensity: np.ndarray, trim=None) -> tuple[float, float]:
 
 
 def weighted_difference(y: np.ndarray, t: np.ndarray, w: np.ndarray,
-                        alpha: float | None = None) -> tuple[float, float, float, float, float]:
+                        alpha: float) -> tuple[float, float, float, float, float]:
     """Weighted least squares of y on [1, t] with HC1 robust errors, in closed form.
 
     With one binary regressor the WLS slope is the difference of the two weighted means, and
@@ -381,9 +375,8 @@ def weighted_difference(y: np.ndarray, t: np.ndarray, w: np.ndarray,
     groups (e = y minus its group's weighted mean); the interval and p-value are normal, as
     statsmodels' `WLS(...).fit(cov_type="HC1")` gives them.
 
-    Returns (diff, se, ci_low, ci_high, p_value).
+    Returns (diff, se, ci_low, ci_high, p_value), the interval at 1 − alpha.
     """
-    alpha = settings.default("alpha") if alpha is None else alpha
     y, w = np.asarray(y, dtype=float), np.asarray(w, dtype=float)
     t = np.asarray(t, dtype=bool)
     variance, means = 0.0, []
@@ -455,14 +448,14 @@ def logit_fit(t: np.ndarray, exog: np.ndarray, maxiter: int = 200,
     return (params, p) if np.isfinite(p).all() else None
 
 
-def ipw_effect(y: np.ndarray, t: np.ndarray, x_model, x_balance, trim=None,
-               alpha: float | None = None, names=None) -> Adjusted | None:
+def ipw_effect(y: np.ndarray, t: np.ndarray, x_model, x_balance, trim, alpha: float,
+               names=None) -> Adjusted | None:
     """Propensity-weighted difference in success, or None when the model cannot be fitted or
     trimming leaves a group empty.
 
     x_model and x_balance are DataFrames or 2-D arrays of complete rows; `names` labels the
-    balance columns (a DataFrame's own column names when None)."""
-    alpha = settings.default("alpha") if alpha is None else alpha
+    balance columns (a DataFrame's own column names when None); `trim` is the overlap rule
+    (`trim_bounds`), `alpha` the interval's."""
     names = list(x_balance.columns) if names is None else list(names)
     x_balance = np.asarray(x_balance, dtype=float)
     exog = np.column_stack([np.ones(len(t)), np.asarray(x_model, dtype=float)])
@@ -487,14 +480,13 @@ def ipw_effect(y: np.ndarray, t: np.ndarray, x_model, x_balance, trim=None,
 
 
 def stratified_effect(y: np.ndarray, t: np.ndarray, strata: pd.DataFrame, x_balance,
-                      alpha: float | None = None, names=None) -> Adjusted | None:
+                      alpha: float, small_cell: int, names=None) -> Adjusted | None:
     """Mantel–Haenszel risk difference across strata holding both groups; None when those
     strata hold fewer than `small_cell` runs of either group or the variance is zero.
 
     Weights n1·n0/N per stratum; variance of Greenland & Robins (1985), eq. for non-sparse data.
     x_balance is a DataFrame or a 2-D array (then `names` labels its columns).
     """
-    alpha = settings.default("alpha") if alpha is None else alpha
     names = list(x_balance.columns) if names is None else list(names)
     x_balance = np.asarray(x_balance, dtype=float)
     key = pd.Series("", index=strata.index)
@@ -506,7 +498,7 @@ def stratified_effect(y: np.ndarray, t: np.ndarray, strata: pd.DataFrame, x_bala
     g["n0"] = g["n"] - g["n1"]
     g = g[(g["n1"] > 0) & (g["n0"] > 0)].astype(float)
     # A handful of runs on one side makes the large-sample variance meaningless.
-    if g.empty or min(g["n1"].sum(), g["n0"].sum()) < settings.default("small_cell"):
+    if g.empty or min(g["n1"].sum(), g["n0"].sum()) < small_cell:
         return None
     b, d = g["n1"] - g["a"], g["n0"] - g["c"]
     w = g["n1"] * g["n0"] / g["n"]
@@ -540,10 +532,20 @@ def _strata(runs: RunArrays, cov: Covariates) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame({"segment": runs.segment}), _LABELS["segment"]
 
 
-def adjusted_effect(runs, trim=None, alpha: float | None = None) -> Adjusted:
-    """The best adjusted estimate the runs of one playbook allow: ipw, else stratified, else
-    naive (no estimate). `runs` is `closed_runs` restricted to one playbook (a DataFrame), or
-    the same runs as RunArrays."""
+def adjustment(settings) -> dict:
+    """`adjusted_effect`'s keyword arguments from a request's settings: propensity_trim,
+    alpha, small_cell, min_runs_adjusted and min_group_adjusted."""
+    return {"trim": settings.propensity_trim, "alpha": settings.alpha,
+            "small_cell": settings.small_cell, "min_runs": settings.min_runs_adjusted,
+            "min_group": settings.min_group_adjusted}
+
+
+def adjusted_effect(runs, *, trim, alpha: float, small_cell: int, min_runs: int,
+                    min_group: int) -> Adjusted:
+    """The best adjusted estimate the runs of one playbook allow: ipw (at least `min_runs`
+    runs and `min_group` of each group), else stratified, else naive (no estimate). `runs` is
+    `closed_runs` restricted to one playbook (a DataFrame), or the same runs as RunArrays;
+    `adjustment(settings)` gives the other arguments."""
     runs = _arrays_of(runs) if isinstance(runs, pd.DataFrame) else runs
     cov = _covariates(runs)
     if not cov.names:
@@ -561,12 +563,11 @@ def adjusted_effect(runs, trim=None, alpha: float | None = None) -> Adjusted:
     if len(np.unique(y)) < 2:
         return Adjusted("naive")
     result = None
-    if (len(sub) >= settings.default("min_runs_adjusted")
-            and groups >= settings.default("min_group_adjusted")):
+    if len(sub) >= min_runs and groups >= min_group:
         result = ipw_effect(y, t, cov.model, cov.balance, trim, alpha, cov.names)
     if result is None and groups > 0:
         strata, label = _strata(sub, cov)
-        result = stratified_effect(y, t, strata, cov.balance, alpha, cov.names)
+        result = stratified_effect(y, t, strata, cov.balance, alpha, small_cell, cov.names)
         covariates = (label,)
     if result is None:
         return Adjusted("naive")
@@ -590,13 +591,11 @@ class Judged:
     more_needed: int | None
 
 
-def judge(naive: Comparison, adj: Adjusted, lift: float | None = None,
-          alpha: float | None = None) -> Judged:
+def judge(naive: Comparison, adj: Adjusted) -> Judged:
     """The claim on one playbook's followers: on the adjusted interval and its p-value (the
     naive comparison's when the method is naive), by `compare.decide`'s rule (interval and
-    test agree, a minimum n per group, sizing at any base rate)."""
-    lift = settings.default("min_detectable_lift") if lift is None else lift
-    alpha = settings.default("alpha") if alpha is None else alpha
+    test agree, a minimum n per group, sizing at any base rate) at the alpha, lift and min_n
+    the naive comparison was made with."""
     if adj.method == "naive" or adj.diff is None:
         low, high, p_value, effect = (naive.diff_ci_low, naive.diff_ci_high, naive.p_value,
                                       naive.effect)
@@ -604,7 +603,7 @@ def judge(naive: Comparison, adj: Adjusted, lift: float | None = None,
         low, high, p_value = adj.ci_low, adj.ci_high, adj.p_value
         effect = Effect(adj.method, adj.diff, adj.ci_low, adj.ci_high, adj.p_value)
     claim, missing = decide(low, high, p_value, n_a=naive.a.n, n_b=naive.b.n,
-                            base_rate=naive.b.rate, alpha=alpha, lift=lift,
+                            base_rate=naive.b.rate, alpha=naive.alpha, lift=naive.lift,
                             min_n=naive.min_n)
     return Judged(_FOLLOWER_CLAIMS.get(claim, claim), effect, missing)
 
@@ -638,27 +637,16 @@ def _sentence(naive: Comparison, adj: Adjusted, judged: Judged, threshold: float
                              word=_CONTEXT.words.get(judged.claim))
 
 
-def verdict(followers: stats.Proportion, non: stats.Proportion, naive_diff, adj: Adjusted,
-            naive_ci: tuple, threshold: float, lift: float | None = None,
-            alpha: float | None = None) -> str:
-    """Plain-language verdict, judged on the adjusted interval (the naive one when the method is
-    naive); `naive_diff` and `naive_ci` are recomputed from the two groups (kept in the
-    signature for earlier callers)."""
-    alpha = settings.default("alpha") if alpha is None else alpha
-    naive = compare_proportions(followers.successes, followers.n, non.successes, non.n,
-                                alpha=alpha, lift=lift)
-    return _sentence(naive, adj, judge(naive, adj, lift, alpha), threshold, alpha)
-
-
 # -- public -----------------------------------------------------------------------------------
-def _effect_row(playbook_id: str, runs: RunArrays, threshold: float) -> dict:
-    """One playbook's row of COLUMNS."""
+def _effect_row(playbook_id: str, runs: RunArrays, threshold: float, settings) -> dict:
+    """One playbook's row of COLUMNS, at the request's settings."""
     follower, success = runs.follower, runs.success
     naive = compare_proportions(int(success[follower].sum()), int(follower.sum()),
-                                int(success[~follower].sum()), int((~follower).sum()))
+                                int(success[~follower].sum()), int((~follower).sum()),
+                                **thresholds(settings))
     f, nf = naive.a, naive.b
-    adj = adjusted_effect(runs) if f.n and nf.n else Adjusted("naive")
-    judged = judge(naive, adj, naive.lift, naive.alpha)
+    adj = adjusted_effect(runs, **adjustment(settings)) if f.n and nf.n else Adjusted("naive")
+    judged = judge(naive, adj)
     balance = adj.balance
     row = {"playbook_id": playbook_id, "threshold": threshold, "runs": len(runs)}
     for name, prop in zip(GROUPS, (f, nf)):
@@ -679,20 +667,18 @@ def _effect_row(playbook_id: str, runs: RunArrays, threshold: float) -> dict:
     return row
 
 
-def followers_effect(store: Store, filters: Filters | None = None,
-                     threshold: float | None = None,
-                     catalog: pd.DataFrame | None = None) -> pd.DataFrame:
+def followers_effect(ctx: Context, threshold: float | None = None) -> pd.DataFrame:
     """Success of followers versus non-followers, naive and adjusted, per playbook.
 
     Parameters
     ----------
-    store : Store
-    filters : Filters, optional
-        Period (opened_on), segment and team restrict the runs; playbook_id keeps one playbook.
+    ctx : Context
+        Its filters' period (opened_on), segment and team restrict the runs, playbook_id keeps
+        one playbook; its catalogue lists the playbooks, its settings set alpha, trimming and
+        the size rules.
     threshold : float, optional
-        Adherence at or above which a run is followed (setting follower_threshold).
-    catalog : DataFrame, optional
-        The playbook catalogue (analysis.playbooks.catalog.playbook_catalog(store) when None).
+        Adherence at or above which a run is followed (a page's slider; None: the context's
+        follower_threshold setting).
 
     Returns
     -------
@@ -712,30 +698,30 @@ def followers_effect(store: Store, filters: Filters | None = None,
         difference, else the naive Newcombe one), more_needed (runs missing over both groups
         when not enough data).
     """
-    threshold = settings.default("follower_threshold") if threshold is None else float(threshold)
-    catalog = playbook_catalog(store) if catalog is None else catalog
-    runs = run_arrays(store, filters, threshold)
+    s, filters = ctx.settings, ctx.filters
+    threshold = s.follower_threshold if threshold is None else float(threshold)
+    runs = run_arrays(ctx.store, filters, threshold)
     groups = runs.by_playbook()
-    ids = set(catalog["playbook_id"].dropna()) | set(groups)
-    if filters is not None and filters.playbook_id is not None:
+    ids = set(ctx.catalog["playbook_id"].dropna()) | set(groups)
+    if filters.playbook_id is not None:
         ids &= {filters.playbook_id}
     empty = runs.take(slice(0, 0))
-    rows = [_effect_row(pid, groups.get(pid, empty), threshold) for pid in sorted(ids)]
+    rows = [_effect_row(pid, groups.get(pid, empty), threshold, s) for pid in sorted(ids)]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame = frame.astype(object).where(frame.notna(), None)
     # Imported here: the design modules read this module's estimators.
     from analysis.metrics.designs.multiplicity import adjust_frame
-    return adjust_frame(_with_design(store, filters, frame))
+    return adjust_frame(_with_design(ctx, frame), s.alpha)
 
 
-def _with_design(store: Store, filters: Filters | None, frame: pd.DataFrame) -> pd.DataFrame:
+def _with_design(ctx: Context, frame: pd.DataFrame) -> pd.DataFrame:
     """The claim each playbook's followers get rests on the design (designs.landmark): the
     landmark estimate when steps carry dates, else an association that claims nothing. Its
     effect replaces the effect columns, and the verdict keeps the comparison's figures under
     the design's word and reason, so the page, the pack and the JSON say the same."""
     # Imported here: the design module reads this module's estimators.
     from analysis.metrics.designs.landmark import followers_designs
-    designs = followers_designs(store, filters, frame)
+    designs = followers_designs(ctx.store, ctx.filters, frame, ctx.settings)
     for i, row in frame.iterrows():  # one row per playbook: a dozen, not runs
         design = designs[row["playbook_id"]]
         for key, value in design.to_json().items():
@@ -769,27 +755,26 @@ def _json_int(value):
     return None if value is None or value != value else int(value)
 
 
-def balance(store: Store, filters: Filters | None, playbook_id: str,
-            threshold: float | None = None) -> pd.DataFrame:
-    """Covariate balance of one playbook's followers and non-followers.
+def balance(ctx: Context, playbook_id: str, threshold: float | None = None) -> pd.DataFrame:
+    """Covariate balance of one playbook's followers and non-followers (`threshold` as in
+    `followers_effect`).
 
     Returns
     -------
     DataFrame with covariate, smd_before (unweighted), smd_after (after weighting or
     stratification); empty when the method is naive.
     """
-    filters = (filters or Filters()).with_(playbook_id=playbook_id)
-    runs = run_arrays(store, filters, threshold)
+    threshold = ctx.settings.follower_threshold if threshold is None else float(threshold)
+    runs = run_arrays(ctx.store, ctx.filters.with_(playbook_id=playbook_id), threshold)
     if not len(runs) or runs.follower.all() or not runs.follower.any():
         return pd.DataFrame(columns=BALANCE_COLUMNS)
-    adj = adjusted_effect(runs)
+    adj = adjusted_effect(runs, **adjustment(ctx.settings))
     return adj.balance if adj.balance is not None else pd.DataFrame(columns=BALANCE_COLUMNS)
 
 
-def followers_json(store: Store, filters: Filters | None = None,
-                   catalog: pd.DataFrame | None = None) -> list[dict]:
+def followers_json(ctx: Context) -> list[dict]:
     """The `followers` key of `metrics --json`: one dict per playbook, None for missing values."""
-    frame = followers_effect(store, filters, catalog=catalog)
+    frame = followers_effect(ctx)
     out = []
     for row in frame.to_dict("records"):
         item = {"playbook_id": row["playbook_id"], "threshold": _finite(row["threshold"])}

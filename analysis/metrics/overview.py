@@ -10,10 +10,9 @@ import math
 
 import pandas as pd
 
-from analysis import settings
-
+from analysis.context import Context
 from analysis.metrics.claims import Claim
-from analysis.metrics.compare import compare_proportions, direction
+from analysis.metrics.compare import compare_proportions, direction, thresholds
 from analysis.present import verdicts
 from analysis.filters import Filters
 from analysis.present.quarters import Quarter, last_complete_quarter
@@ -35,7 +34,7 @@ HEADLINE_COLUMNS = (
 )
 
 
-def effect_class(diff, low, high, p_value=None, alpha: float | None = None) -> str:
+def effect_class(diff, low, high, alpha: float, p_value=None) -> str:
     """'improved' or 'worse' when the interval excludes zero and its test agrees (the rule of
     `analysis.metrics.compare.direction`), 'no data' without an interval, else unclear.
 
@@ -44,7 +43,6 @@ def effect_class(diff, low, high, p_value=None, alpha: float | None = None) -> s
     """
     if diff is None or low is None or high is None:
         return NO_DATA
-    alpha = settings.default("alpha") if alpha is None else alpha
     # Without a test, a p of 0 lets the interval decide alone.
     claim = direction(low, high, 0.0 if p_value is None else p_value, alpha)
     return effect_of_claim(claim, diff)
@@ -69,9 +67,9 @@ def _side(entry: dict | None, key: str) -> dict:
     return (entry or {}).get(key) or {}
 
 
-def playbook_headlines(store: Store, filters: Filters | None = None,
-                       folder=None) -> pd.DataFrame:
-    """One row per playbook of the catalogue: before/after effect and followers effect.
+def playbook_headlines(ctx: Context) -> pd.DataFrame:
+    """One row per playbook of the context's catalogue: before/after effect and followers
+    effect.
 
     Returns
     -------
@@ -84,16 +82,14 @@ def playbook_headlines(store: Store, filters: Filters | None = None,
     """
     from analysis.metrics.before_after import before_after_json
     from analysis.metrics.designs.multiplicity import adjust_claims
-    from analysis.playbooks.catalog import playbook_catalog
     from analysis.metrics.followers import followers_json
 
-    filters = filters or Filters()
-    catalog = playbook_catalog(store, folder)
+    catalog, filters = ctx.catalog, ctx.filters
     if filters.playbook_id is not None:
         catalog = catalog[catalog["playbook_id"] == filters.playbook_id]
     # The claims shown together on the overview are adjusted together (Benjamini–Hochberg).
-    shown = adjust_claims({"before_after": before_after_json(store, filters),
-                           "followers": followers_json(store, filters)})
+    shown = adjust_claims({"before_after": before_after_json(ctx),
+                           "followers": followers_json(ctx)}, ctx.settings.alpha)
     effects = {e["playbook_id"]: e for e in shown["before_after"]}
     followers = {f["playbook_id"]: f for f in shown["followers"]}
     rows = []
@@ -195,10 +191,11 @@ def _get(frame: pd.DataFrame, side: str, column: str, default=0):
     return default if value is None or pd.isna(value) else value
 
 
-def _rate_change(measure: str, s0: int, n0: int, s1: int, n1: int, unit: str) -> dict:
+def _rate_change(measure: str, s0: int, n0: int, s1: int, n1: int, unit: str,
+                 settings) -> dict:
     """A rate in both quarters with Wilson intervals, their Newcombe difference, the claim and
-    its verdict, by the one comparison (`analysis.metrics.compare`)."""
-    cmp = compare_proportions(s1, n1, s0, n0)
+    its verdict, by the one comparison (`analysis.metrics.compare`) at the request's settings."""
+    cmp = compare_proportions(s1, n1, s0, n0, **thresholds(settings))
     before, after = cmp.b, cmp.a
     return {
         "measure": measure, "kind": "rate",
@@ -232,12 +229,12 @@ def _count_change(measure: str, c0: int, c1: int) -> dict:
             "current_n": c1, "current_value": c1, "change": change, "verdict": verdict}
 
 
-def _mean_change(measure: str, n0, m0, sd0, n1, m1, sd1) -> dict:
+def _mean_change(measure: str, n0, m0, sd0, n1, m1, sd1, alpha: float) -> dict:
     """Mean rating per quarter with a t interval of each mean and a Welch test of the change,
-    at the confidence level of the alpha setting."""
+    at the confidence level 1 − alpha."""
     from scipy import stats as sps
     # The level every interval follows (the alpha setting), not a fixed 95%.
-    upper = 1 - settings.default("alpha") / 2
+    upper = 1 - alpha / 2
     row = {"measure": measure, "kind": "mean", "previous_n": int(n0), "current_n": int(n1),
            "previous_value": _finite(m0) if n0 else None,
            "current_value": _finite(m1) if n1 else None}
@@ -265,12 +262,11 @@ def _finite(x):
     return None if x is None or not math.isfinite(float(x)) else float(x)
 
 
-def quarter_changes(store: Store, filters: Filters | None = None,
-                    quarter: Quarter | None = None) -> pd.DataFrame:
+def quarter_changes(ctx: Context, quarter: Quarter | None = None) -> pd.DataFrame:
     """What changed between `quarter` (default: the last complete one) and the quarter before.
 
-    Segment and team filters apply; the period filter is replaced by the two quarters, and the
-    comparison is organisation-wide (the playbook filter does not narrow it).
+    The context's segment and team filters apply; the period filter is replaced by the two
+    quarters, and the comparison is organisation-wide (the playbook filter does not narrow it).
 
     Returns
     -------
@@ -280,11 +276,11 @@ def quarter_changes(store: Store, filters: Filters | None = None,
     Rates carry n and Wilson intervals and the change a Newcombe interval; counts have no
     interval. Empty when the store has no data.
     """
-    filters = filters or Filters()
+    store, s = ctx.store, ctx.settings
     quarter = quarter or last_complete_quarter(store)
     if quarter is None:
         return pd.DataFrame(columns=list(CHANGE_COLUMNS))
-    sides = _quarter_sides(store, filters, quarter)
+    sides = _quarter_sides(store, ctx.filters, quarter)
     runs, renewals = sides["runs"], sides["renewals"]
     views, feedback = sides["views"], sides["feedback"]
     g = _get
@@ -292,22 +288,23 @@ def quarter_changes(store: Store, filters: Filters | None = None,
         _count_change("Runs opened", int(g(runs, "previous", "runs")), int(g(runs, "current", "runs"))),
         _rate_change("Runs that used a playbook",
                      int(g(runs, "previous", "with_playbook")), int(g(runs, "previous", "runs")),
-                     int(g(runs, "current", "with_playbook")), int(g(runs, "current", "runs")), "runs"),
+                     int(g(runs, "current", "with_playbook")), int(g(runs, "current", "runs")),
+                     "runs", s),
         _rate_change("Run success rate",
                      int(g(runs, "previous", "successes")), int(g(runs, "previous", "closed")),
                      int(g(runs, "current", "successes")), int(g(runs, "current", "closed")),
-                     "closed runs"),
+                     "closed runs", s),
         _rate_change("Renewal rate",
                      int(g(renewals, "previous", "renewed")), int(g(renewals, "previous", "decided")),
                      int(g(renewals, "current", "renewed")), int(g(renewals, "current", "decided")),
-                     "decided renewals"),
+                     "decided renewals", s),
         _count_change("Playbook views", int(g(views, "previous", "views")),
                       int(g(views, "current", "views"))),
         _mean_change("Feedback mean rating",
                      int(g(feedback, "previous", "responses")), g(feedback, "previous", "mean_rating", None),
                      g(feedback, "previous", "sd_rating", None),
                      int(g(feedback, "current", "responses")), g(feedback, "current", "mean_rating", None),
-                     g(feedback, "current", "sd_rating", None)),
+                     g(feedback, "current", "sd_rating", None), s.alpha),
     ]
     frame = pd.DataFrame(rows, columns=list(CHANGE_COLUMNS), dtype=object)
     frame["previous_quarter"], frame["current_quarter"] = str(quarter.previous()), str(quarter)

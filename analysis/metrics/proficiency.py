@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from analysis import settings
-from analysis.metrics.consistency import resolve_launch
+from analysis.context import Context
+from analysis.metrics.consistency import bootstrap_settings, resolve_launch
 from analysis.filters import Filters
 from analysis.jsonable import clean, records
 from analysis.metrics.claims import Claim, Effect
@@ -119,8 +119,8 @@ def _one_cohort(label: str, days: np.ndarray, events: np.ndarray, alpha: float):
     return rows, summary
 
 
-def km_from_durations(days, ramped, cohort, cohorts: Sequence[str] | None = None,
-                      alpha: float | None = None) -> KaplanMeier:
+def km_from_durations(days, ramped, cohort, cohorts: Sequence[str] | None = None, *,
+                      alpha: float) -> KaplanMeier:
     """Kaplan–Meier curves and medians per cohort, and a log-rank test of the first two.
 
     Parameters
@@ -129,6 +129,7 @@ def km_from_durations(days, ramped, cohort, cohorts: Sequence[str] | None = None
     ramped : True where the duration ended in a ramp (an event), False where censored
     cohort : the cohort label of each duration
     cohorts : labels to report, in order (default: the sorted distinct labels)
+    alpha : 1 − the level of the log-log bands and the medians' intervals
 
     Returns
     -------
@@ -142,7 +143,6 @@ def km_from_durations(days, ramped, cohort, cohorts: Sequence[str] | None = None
         raise ValueError("days, ramped and cohort must have the same length")
     if (days < 0).any() or np.isnan(days).any():
         raise ValueError("durations must be known and not negative")
-    alpha = settings.default("alpha") if alpha is None else alpha
     labels = list(cohorts) if cohorts is not None else sorted(set(cohort.tolist()))
     curve_rows, summary_rows, samples = [], [], []
     for label in labels:
@@ -161,10 +161,11 @@ def km_from_durations(days, ramped, cohort, cohorts: Sequence[str] | None = None
                        chi_square, p_value)
 
 
-def km_curves(frame: pd.DataFrame) -> pd.DataFrame:
-    """Kaplan–Meier curves of a `ramp_days` frame: cohort, days, survival, ci_low, ci_high,
-    at_risk (survival = share of the cohort not yet ramped)."""
-    return km_from_durations(frame["days"], frame["ramped"], frame["cohort"], COHORTS).curves
+def km_curves(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Kaplan–Meier curves of a `ramp_days` frame: cohort, days, survival, ci_low, ci_high
+    (the band at 1 − alpha), at_risk (survival = share of the cohort not yet ramped)."""
+    return km_from_durations(frame["days"], frame["ramped"], frame["cohort"], COHORTS,
+                             alpha=alpha).curves
 
 
 def _data_dates(store: Store) -> tuple[date | None, date | None]:
@@ -193,8 +194,9 @@ def _decided_sql(filters: Filters | None):
             params)
 
 
-def veteran_rates(store: Store, filters: Filters | None = None) -> pd.DataFrame:
-    """Renewal rates of veterans, which set the derived ramp target (their median).
+def veteran_rates(ctx: Context) -> pd.DataFrame:
+    """Renewal rates of veterans (within the context's segment and team), which set the
+    derived ramp target (their median).
 
     Returns
     -------
@@ -202,17 +204,17 @@ def veteran_rates(store: Store, filters: Filters | None = None) -> pd.DataFrame:
     `veteran_tenure_days` after their hire_date, for CSMs with at least
     `min_renewals_per_csm` such renewals.
     """
-    decided, params = _decided_sql(filters)
-    csms_sql, csm_params = scoped("csms", filters)
-    frame = store.query(f"""
+    decided, params = _decided_sql(ctx.filters)
+    csms_sql, csm_params = scoped("csms", ctx.filters)
+    frame = ctx.store.query(f"""
         select d.csm_id, count(*) as n, sum(d.renewed) as renewed
         from {decided} d join {csms_sql} c on c.csm_id = d.csm_id
         where c.hire_date is not null and date_diff('day', c.hire_date, d.renewal_date) > ?
         group by d.csm_id
         having count(*) >= ?
         order by d.csm_id
-    """, [*params, *csm_params, int(settings.default("veteran_tenure_days")),
-          int(settings.default("min_renewals_per_csm"))])
+    """, [*params, *csm_params, int(ctx.settings.veteran_tenure_days),
+          int(ctx.settings.min_renewals_per_csm)])
     frame["n"] = frame["n"].astype(int)
     frame["renewed"] = frame["renewed"].astype(int)
     frame["rate"] = frame["renewed"] / frame["n"]
@@ -255,9 +257,10 @@ def _roster(store: Store, filters, launch: date, last_day: date, ramp_sql: str,
     return frame
 
 
-def ramp_days(store: Store, filters: Filters | None = None, launch: date | None = None,
+def ramp_days(ctx: Context, launch: date | None = None,
               target: float | None = None) -> pd.DataFrame:
-    """Days from hire to ramp (or to censoring) for every CSM with a hire date.
+    """Days from hire to ramp (or to censoring) for every CSM with a hire date (`launch` None:
+    the program launch date; `target` None: the veterans' median rate).
 
     Returns
     -------
@@ -267,7 +270,7 @@ def ramp_days(store: Store, filters: Filters | None = None, launch: date | None 
     With the derived method only CSMs hired since the renewal data begins are included (an
     earlier ramp is not in the data), and the frame is empty when there is no target.
     """
-    launch = resolve_launch(store, launch)
+    launch, store, filters = resolve_launch(ctx, launch), ctx.store, ctx.filters
     first_day, last_day = _data_dates(store)
     if launch is None or last_day is None:
         return pd.DataFrame(columns=RAMP_COLUMNS)
@@ -277,12 +280,13 @@ def ramp_days(store: Store, filters: Filters | None = None, launch: date | None 
     else:
         method, since = "derived", first_day
         if target is None:
-            veterans = veteran_rates(store, filters)
+            veterans = veteran_rates(ctx)
             target = float(np.median(veterans["rate"])) if len(veterans) else None
         if target is None:
             return pd.DataFrame(columns=RAMP_COLUMNS)
         ramps = ramp_design.derived_ramp_dates(
-            ramp_design.renewals_since_hire(store, filters, since), target, last_day)
+            ramp_design.renewals_since_hire(store, filters, since), target, last_day,
+            ctx.settings.ramp_last_renewals)
         ramp_sql, ramp_params = _dates_sql(ramps[ramps["ramped_on"].notna()])
     frame = _roster(store, filters, launch, last_day, ramp_sql, ramp_params, since)
     frame["method"] = method
@@ -303,13 +307,13 @@ def _days(x) -> str:
 
 
 def _verdict(km: KaplanMeier, faster: float | None, launch, method, target,
-             claim: Claim = Claim.NO_CLEAR_CHANGE) -> str:
+             claim: Claim, settings) -> str:
     if launch is None:
         return ("No program launch date: define a playbook in the library or set launch_date, "
                 "so hires can be split into before and after.")
     if method == "derived" and target is None:
-        return (f"No ramp target: no CSM with over {settings.default('veteran_tenure_days')} "
-                f"days of tenure has {settings.default('min_renewals_per_csm')} decided renewals. "
+        return (f"No ramp target: no CSM with over {settings.veteran_tenure_days} "
+                f"days of tenure has {settings.min_renewals_per_csm} decided renewals. "
                 "Add hire dates, or a ramped_on column to the roster.")
     rows = km.cohorts.set_index("cohort")
     before, after = rows.loc["before"], rows.loc["after"]
@@ -321,7 +325,7 @@ def _verdict(km: KaplanMeier, faster: float | None, launch, method, target,
             when = "on or after" if label == "after" else "before"
             return (f"The median ramp of CSMs hired {when} launch is not known yet: only "
                     f"{row['ramped']} of {row['csms']} have ramped, fewer than half.")
-    level = confidence_label()
+    level = confidence_label(settings.alpha)
     p_text = "log-rank p not defined" if km.p_value is None else f"log-rank p = {km.p_value:.3g}"
     figures = (f"median {_days(after['median_days'])} days for CSMs hired on or after launch "
                f"({level} CI {_days(after['ci_low'])}–{_days(after['ci_high'])}, "
@@ -343,9 +347,9 @@ def _verdict(km: KaplanMeier, faster: float | None, launch, method, target,
     return text
 
 
-def proficiency_summary(store: Store, filters: Filters | None = None,
-                        launch: date | None = None) -> Proficiency:
-    """Ramp times of CSMs hired before versus on or after launch.
+def proficiency_summary(ctx: Context, launch: date | None = None) -> Proficiency:
+    """Ramp times of CSMs hired before versus on or after launch (`launch` None: the program
+    launch date; the context's segment and team filters apply).
 
     Returns
     -------
@@ -354,31 +358,30 @@ def proficiency_summary(store: Store, filters: Filters | None = None,
     median is unknown), the log-rank p_value, the method, the derived target_rate and the
     veterans it came from, and a verdict.
     """
-    launch = resolve_launch(store, launch)
+    launch, store, s = resolve_launch(ctx, launch), ctx.store, ctx.settings
     method = ("ramped_on" if _tracked(store) else "derived") if launch else None
-    veterans = veteran_rates(store, filters) if method == "derived" else \
+    veterans = veteran_rates(ctx) if method == "derived" else \
         pd.DataFrame(columns=["csm_id", "n", "renewed", "rate"])
     target = float(np.median(veterans["rate"])) if len(veterans) else None
-    ramp = ramp_days(store, filters, launch, target) if launch else \
+    ramp = ramp_days(ctx, launch, target) if launch else \
         pd.DataFrame(columns=RAMP_COLUMNS)
     km = km_from_durations(ramp["days"].astype(float), ramp["ramped"].astype(bool),
-                           ramp["cohort"], COHORTS)
+                           ramp["cohort"], COHORTS, alpha=s.alpha)
     medians = km.cohorts.set_index("cohort")["median_days"]
     faster = None
     if medians["before"] and medians["after"] is not None:
         faster = _finite(1 - medians["after"] / medians["before"])
-    design = ramp_design.ramp_effect(ramp, medians.to_dict())
+    design = ramp_design.ramp_effect(ramp, medians.to_dict(), **bootstrap_settings(s))
     left = ramp_design.left_before_ramp(ramp, _data_dates(store)[1])
     cohorts = km.cohorts.assign(left_before_ramp=[left[c] for c in km.cohorts["cohort"]])
-    verdict = _verdict(km, faster, launch, method, target, design.claim)
+    verdict = _verdict(km, faster, launch, method, target, design.claim, s)
     return Proficiency(launch, method, target, veterans, ramp, km.curves, cohorts, faster,
                        km.p_value, verdict, design.effect, design.claim)
 
 
-def proficiency_json(store: Store, filters: Filters | None = None,
-                     launch: date | None = None) -> dict:
+def proficiency_json(ctx: Context, launch: date | None = None) -> dict:
     """The `proficiency` key of `metrics --json` (DESIGN.md), JSON-ready: None, never NaN."""
-    result = proficiency_summary(store, filters, launch)
+    result = proficiency_summary(ctx, launch)
     return clean({
         "launch_date": result.launch_date,
         "method": result.method,

@@ -3,22 +3,21 @@
 `METRICS` is read by the CLI, the app's navigation (`navigation()`), the benchmark and the review
 pack: adding a metric means its SQL, its module, one line here, its page and its tests.
 The keys and shapes of `metrics_json` are DESIGN.md's "Command line" contract; each comes from
-the same `*_json(store, filters)` function its page uses, so the CLI and the app never disagree.
+the same `*_json(ctx)` function its page uses, so the CLI and the app never disagree.
 """
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from contextvars import copy_context
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import import_module
 
-from analysis import settings
-from analysis.playbooks.catalog import playbook_catalog, shared_catalog
+from analysis.context import Context
 from analysis.filters import Filters
 from analysis.jsonable import clean
 from analysis.metrics.designs.multiplicity import adjust_claims
+from analysis.settings import Settings
 from analysis.store import Store
 
 
@@ -28,10 +27,11 @@ class Metric:
 
     key            its key in `metrics --json` (DESIGN.md's contract)
     title          how a person names it (navigation, review pack, bench tables)
-    module, function   `analysis.metrics.<module>.<function>(store, filters)` gives its JSON
+    module, function   `analysis.metrics.<module>.<function>(ctx)` gives its JSON
     page           the page script that shows it, or None (versions are on the library page)
     icon           the navigation icon (an emoji: icon fonts come from an external host)
-    reads_catalog  False when it never reads the playbook catalogue (starts before it is built)
+    reads_catalog  False when it never reads the playbook catalogue (starts before it is built,
+                   with a context whose catalog is None)
     cost           relative run time at a million runs; the longest start first
     """
     key: str
@@ -43,9 +43,9 @@ class Metric:
     reads_catalog: bool = True
     cost: int = 1
 
-    def json(self, store: Store, filters: Filters | None = None):
-        """This metric's `metrics --json` value for `filters`."""
-        return getattr(import_module(self.module), self.function)(store, filters)
+    def json(self, ctx: Context):
+        """This metric's `metrics --json` value in the context `ctx`."""
+        return getattr(import_module(self.module), self.function)(ctx)
 
 
 def _metric(key, title, page, icon, **kw) -> Metric:
@@ -89,15 +89,19 @@ def navigation() -> tuple[Page, ...]:
     )
 
 
-def section(key: str, store: Store, filters: Filters | None = None):
+def section(key: str, ctx: Context):
     """One key of the metrics object, computed by its module's `*_json` function."""
     if key not in BY_KEY:
         raise ValueError(f"unknown metrics key {key!r}; known: {', '.join(BY_KEY)}")
-    return BY_KEY[key].json(store, filters)
+    return BY_KEY[key].json(ctx)
 
 
-def metrics_json(store: Store, filters: Filters | None = None) -> dict:
+def metrics_json(store: Store, filters: Filters | None = None,
+                 settings: Settings | None = None) -> dict:
     """Every metric of DESIGN.md for `filters`, ready for `json.dumps(allow_nan=False)`.
+
+    One request: its settings (`settings`, else resolved now from the environment) and the
+    playbook catalogue are fixed once in a `Context` every section reads.
 
     Returns
     -------
@@ -105,28 +109,23 @@ def metrics_json(store: Store, filters: Filters | None = None) -> dict:
     versions, feedback, plus generated_at (UTC ISO timestamp), filters (those that are set)
     and settings (every declared setting but paths, so a result says how it was computed).
     """
-    filters = filters or Filters()
+    bare = Context.build(store, filters, settings, catalog=False)
     # The sections are independent reads: run them side by side. DuckDB works outside the GIL
     # and each thread reads through its own cursor (Store), so one section's query overlaps
-    # another's Python. Each task runs in a copy of this context, which holds the catalogue
-    # shared by the whole suite (built once, before the sections that read it start, so
-    # they share it instead of racing to build it); the longest start first.
+    # another's Python. Sections that never read the catalogue start first, without it; the
+    # catalogue is built once while they run and shared by the others; the longest start first.
     workers = max(1, min(len(METRICS), os.cpu_count() or 1))
     by_cost = sorted(METRICS, key=lambda m: -m.cost)
-    with shared_catalog(), ThreadPoolExecutor(max_workers=workers) as pool:
-        def start(metric):
-            return pool.submit(copy_context().run, metric.json, store, filters)
-
-        futures = {m.key: start(m) for m in by_cost if not m.reads_catalog}
-        playbook_catalog(store)
-        futures.update({m.key: start(m) for m in by_cost if m.reads_catalog})
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {m.key: pool.submit(m.json, bare) for m in by_cost if not m.reads_catalog}
+        ctx = bare.with_catalog()
+        futures.update({m.key: pool.submit(m.json, ctx) for m in by_cost if m.reads_catalog})
         result = {m.key: futures[m.key].result() for m in METRICS}
     # q-values and claims across the claims one page shows together (a section): the page and
     # the JSON then say the same (the overview and the pack adjust their own family).
     for metric in METRICS:
-        adjust_claims({metric.key: result[metric.key]})
+        adjust_claims({metric.key: result[metric.key]}, ctx.settings.alpha)
     result["generated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    result["filters"] = filters.to_query()
-    result["settings"] = {name: settings.default(name) for name in settings.SETTINGS
-                          if not name.endswith(("_path", "_dir"))}
+    result["filters"] = ctx.filters.to_query()
+    result["settings"] = ctx.settings.reported()
     return clean(result)

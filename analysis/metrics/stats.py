@@ -1,7 +1,8 @@
 """Shared statistics: proportion intervals, two-proportion tests, sample sizes, p-value adjustment.
 
 Every function returns plain floats (None where undefined) so results go straight into JSON:
-a rate with no observations is None, never NaN.
+a rate with no observations is None, never NaN. Levels and thresholds (`alpha`, `lift`,
+`small_cell`) are arguments: callers pass their request's settings, nothing is read here.
 """
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ import numpy as np
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep
-
-from analysis import settings
 
 
 def _clean(x) -> float | None:
@@ -38,20 +37,19 @@ class Proportion:
         return asdict(self)
 
 
-def confidence_label(alpha: float | None = None) -> str:
+def confidence_label(alpha: float) -> str:
     """The confidence level 1 − alpha as a label: "95%" for 0.05, "99.5%" for 0.005.
 
     Parameters
     ----------
-    alpha : float, optional
-        The alpha the intervals were computed with; None means the `alpha` setting, which is
-        what every analysis uses when its caller passes none.
+    alpha : float
+        The alpha the intervals were computed with (the request's `alpha` setting).
 
     Returns
     -------
     str : the level in percent, without a trailing ".0".
     """
-    alpha = settings.default("alpha") if alpha is None else float(alpha)
+    alpha = float(alpha)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
     # Rounding first drops float noise such as 1 − 0.1 = 0.8999999999999999.
@@ -64,7 +62,7 @@ def _z(alpha: float) -> float:
     return float(sps.norm.isf(alpha / 2))
 
 
-def wilson_arrays(successes, n, alpha: float | None = None):
+def wilson_arrays(successes, n, alpha: float):
     """Vectorised Wilson score intervals for many proportions at once.
 
     The closed form of Wilson (1927), written in the same order of operations as statsmodels'
@@ -73,8 +71,8 @@ def wilson_arrays(successes, n, alpha: float | None = None):
     Parameters
     ----------
     successes, n : array-like of non-negative integers, same length (successes <= n).
-    alpha : float, optional
-        1 − confidence level; None means the `alpha` setting.
+    alpha : float
+        1 − confidence level.
 
     Returns
     -------
@@ -86,7 +84,7 @@ def wilson_arrays(successes, n, alpha: float | None = None):
         raise ValueError(f"successes and n differ in shape: {k.shape} vs {nobs.shape}")
     if ((k < 0) | (nobs < 0) | (k > nobs)).any():
         raise ValueError("successes must lie in 0..n")
-    crit = _z(settings.default("alpha") if alpha is None else float(alpha))
+    crit = _z(float(alpha))
     crit2 = crit ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         nobs = np.where(nobs > 0, nobs, np.nan)  # an empty sample has no rate, not 0/0 noise
@@ -98,7 +96,7 @@ def wilson_arrays(successes, n, alpha: float | None = None):
     return rate, low, high
 
 
-def wilson(successes: int, n: int, alpha: float | None = None) -> Proportion:
+def wilson(successes: int, n: int, alpha: float) -> Proportion:
     """Rate with a Wilson score interval; an empty sample has rate and interval None."""
     successes, n = int(successes), int(n)
     if successes < 0 or n < 0 or successes > n:
@@ -109,25 +107,23 @@ def wilson(successes: int, n: int, alpha: float | None = None) -> Proportion:
     return Proportion(n, successes, successes / n, _clean(low[0]), _clean(high[0]))
 
 
-def newcombe_diff(s1: int, n1: int, s0: int, n0: int, alpha: float | None = None):
+def newcombe_diff(s1: int, n1: int, s0: int, n0: int, alpha: float):
     """Difference p1 − p0 with Newcombe's hybrid score interval (method 10, Newcombe 1998).
 
     Returns (diff, ci_low, ci_high); all None when either side is empty.
     """
     if n1 == 0 or n0 == 0:
         return None, None, None
-    alpha = settings.default("alpha") if alpha is None else alpha
     low, high = confint_proportions_2indep(s1, n1, s0, n0, method="newcomb", compare="diff",
                                            alpha=alpha)
     return s1 / n1 - s0 / n0, _clean(low), _clean(high)
 
 
-def two_proportion_p(s1: int, n1: int, s0: int, n0: int, small_cell: int | None = None):
+def two_proportion_p(s1: int, n1: int, s0: int, n0: int, small_cell: int):
     """Two-sided p-value for p1 = p0: Fisher's exact test when an expected cell count is small,
     else the pooled two-proportion z-test. Returns (p_value, test_name); (None, None) if empty."""
     if n1 == 0 or n0 == 0:
         return None, None
-    small_cell = settings.default("small_cell") if small_cell is None else small_cell
     table = np.array([[s1, n1 - s1], [s0, n0 - s0]])
     total = table.sum()
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / total
@@ -146,8 +142,8 @@ def _n_for(p0: float, p1: float, z_a: float, z_b: float) -> float:
             / (p1 - p0)) ** 2
 
 
-def n_per_group_for_lift(base_rate: float | None, lift: float | None = None,
-                         alpha: float | None = None, power: float = 0.8) -> int:
+def n_per_group_for_lift(base_rate: float | None, lift: float, alpha: float,
+                         power: float = 0.8) -> int:
     """Outcomes needed in each group to detect a change of `lift` from `base_rate`.
 
     Fleiss' formula for the two-sided two-proportion z-test without continuity correction. A
@@ -159,10 +155,10 @@ def n_per_group_for_lift(base_rate: float | None, lift: float | None = None,
     ----------
     base_rate : float or None
         The rate changes are measured from (None: 0.5, the most demanding base).
-    lift : float, optional
-        The change to detect, a fraction (setting min_detectable_lift when None).
-    alpha : float, optional
-        Two-sided significance level (setting alpha when None; analyses pass theirs).
+    lift : float
+        The change to detect, a fraction (the min_detectable_lift setting).
+    alpha : float
+        Two-sided significance level (the alpha setting).
     power : float
         Probability of detecting a true change of `lift`.
 
@@ -170,8 +166,7 @@ def n_per_group_for_lift(base_rate: float | None, lift: float | None = None,
     -------
     int : outcomes per group, rounded up.
     """
-    lift = settings.default("min_detectable_lift") if lift is None else float(lift)
-    alpha = settings.default("alpha") if alpha is None else float(alpha)
+    lift, alpha = float(lift), float(alpha)
     if not lift > 0:
         raise ValueError(f"lift must be positive, got {lift}")
     low_cap, high_cap = 0.01, 0.99
@@ -184,9 +179,8 @@ def n_per_group_for_lift(base_rate: float | None, lift: float | None = None,
     return int(math.ceil(max(_n_for(p0, p1, z_a, z_b) for p1 in targets)))
 
 
-def more_needed(base_rate: float | None, n_a: int, n_b: int, lift: float | None = None,
-                alpha: float | None = None, *, interval: tuple | None = None,
-                min_n: int = 0, power: float = 0.8) -> int:
+def more_needed(base_rate: float | None, n_a: int, n_b: int, lift: float, alpha: float, *,
+                interval: tuple | None = None, min_n: int = 0, power: float = 0.8) -> int:
     """Outcomes still missing, over both groups, before the comparison can tell whether a
     change of `lift` happened (0 = enough).
 
@@ -211,7 +205,7 @@ def more_needed(base_rate: float | None, n_a: int, n_b: int, lift: float | None 
     -------
     int : outcomes missing over both groups; each group short of its target adds its shortfall.
     """
-    lift = settings.default("min_detectable_lift") if lift is None else float(lift)
+    lift = float(lift)
     floor = max(int(min_n) - n_a, 0) + max(int(min_n) - n_b, 0)
     low, high = interval if interval is not None else (None, None)
     if low is not None and high is not None and -lift < low and high < lift:

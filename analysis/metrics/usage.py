@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import settings
-
-from analysis.metrics import stats
 from analysis import semantic
-from analysis.playbooks.catalog import playbook_catalog
+from analysis.context import Context
+from analysis.metrics import stats
 from analysis.filters import Filters
 from analysis.jsonable import records
 from analysis.scope import scoped
@@ -38,8 +36,8 @@ def _playbook_clause(filters: Filters | None, column: str = "playbook_id") -> tu
     return "", []
 
 
-def playbook_usage(store: Store, filters: Filters | None = None, freq: str = "Q") -> pd.DataFrame:
-    """Runs opened and views per playbook per period.
+def playbook_usage(ctx: Context, freq: str = "Q") -> pd.DataFrame:
+    """Runs opened and views per playbook per period, within the context's filters.
 
     Parameters
     ----------
@@ -53,7 +51,7 @@ def playbook_usage(store: Store, filters: Filters | None = None, freq: str = "Q"
     """
     if freq not in _FREQ:
         raise ValueError(f"freq must be one of {', '.join(_FREQ)}, got {freq!r}")
-    unit = _FREQ[freq]
+    unit, store, filters = _FREQ[freq], ctx.store, ctx.filters
     runs_sql, run_params = scoped("playbook_runs", filters)
     views_sql, view_params = scoped("playbook_views", filters)
     run_pb, run_pb_params = _playbook_clause(filters)
@@ -84,8 +82,7 @@ def playbook_usage(store: Store, filters: Filters | None = None, freq: str = "Q"
     return frame.astype({"runs": "int64", "views": "int64"})
 
 
-def usage_by_playbook(store: Store, filters: Filters | None = None,
-                      catalog: pd.DataFrame | None = None) -> pd.DataFrame:
+def usage_by_playbook(ctx: Context) -> pd.DataFrame:
     """Usage per playbook over the whole filtered period.
 
     Every playbook of the catalogue is listed (a defined playbook nobody ran shows 0 runs),
@@ -99,7 +96,7 @@ def usage_by_playbook(store: Store, filters: Filters | None = None,
     follower threshold).
     """
     # The per-CSM rollup costs next to nothing once the runs are grouped (see usage_tables).
-    return usage_tables(store, filters, catalog)[0]
+    return usage_tables(ctx)[0]
 
 
 def _playbook_rows(frame: pd.DataFrame, catalog: pd.DataFrame,
@@ -118,8 +115,7 @@ def _playbook_rows(frame: pd.DataFrame, catalog: pd.DataFrame,
     return frame[columns].sort_values("playbook_id", ignore_index=True)
 
 
-def usage_by_csm(store: Store, filters: Filters | None = None,
-                 catalog: pd.DataFrame | None = None) -> pd.DataFrame:
+def usage_by_csm(ctx: Context) -> pd.DataFrame:
     """Usage per CSM: how much of their work went through a playbook, and how closely.
 
     `runs` counts all the CSM's runs (every scenario, open ones too). `playbook_share` is the
@@ -136,11 +132,10 @@ def usage_by_csm(store: Store, filters: Filters | None = None,
     both at least `consistent_share`), rare (share below `rare_share`), verdict (plain text,
     saying so when the share's interval straddles a threshold).
     """
-    return usage_tables(store, filters, catalog)[1]
+    return usage_tables(ctx)[1]
 
 
-def usage_tables(store: Store, filters: Filters | None = None,
-                 catalog: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def usage_tables(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`usage_by_playbook` and `usage_by_csm` from one pass over the runs.
 
     Reading every run with its adherence (which may group run_steps) is most of the cost of
@@ -152,9 +147,9 @@ def usage_tables(store: Store, filters: Filters | None = None,
     -------
     (by_playbook, by_csm): the frames `usage_by_playbook` and `usage_by_csm` document.
     """
-    catalog = playbook_catalog(store) if catalog is None else catalog
+    store, filters, catalog, s = ctx.store, ctx.filters, ctx.catalog, ctx.settings
     with semantic.introductions(store, catalog) as intro_sql:
-        frame = _usage_cells(store, filters, intro_sql)
+        frame = _usage_cells(store, filters, intro_sql, s.follower_threshold)
     part = frame.pop("part")
     by_playbook = frame.loc[part == "playbook", ["playbook_id", "runs", "open_runs", "csms_using",
                                                  "mean_adherence", "adherence_n",
@@ -164,11 +159,13 @@ def usage_tables(store: Store, filters: Filters | None = None,
                                        "mean_adherence", "adherence_n"]]
     by_csm = by_csm.sort_values("csm_id", ignore_index=True)
     return (_playbook_rows(by_playbook.reset_index(drop=True), catalog, filters),
-            _flag_csms(by_csm))
+            _flag_csms(by_csm, s.consistent_share, s.rare_share, s.alpha))
 
 
-def _usage_cells(store: Store, filters: Filters | None, intro_sql: str) -> pd.DataFrame:
-    """Per-playbook rows (part 'playbook') and per-CSM rows (part 'csm') in one query."""
+def _usage_cells(store: Store, filters: Filters | None, intro_sql: str,
+                 threshold: float) -> pd.DataFrame:
+    """Per-playbook rows (part 'playbook') and per-CSM rows (part 'csm') in one query;
+    `followed_runs` counts runs with adherence at or above `threshold`."""
     runs_sql, params = runs_with_adherence_sql(filters)
     views_sql, view_params = scoped("playbook_views", filters)
     run_pb, run_pb_params = _playbook_clause(filters)
@@ -227,7 +224,7 @@ def _usage_cells(store: Store, filters: Filters | None, intro_sql: str) -> pd.Da
         select 'csm' as part, g.csm_id, c.name, c.team, g.runs, g.playbook_runs,
                g.eligible_runs, g.eligible_with_playbook, g.mean_adherence, g.adherence_n
         from by_csm g left join csms c using (csm_id)
-    """, [*params, settings.default("follower_threshold"), *run_pb_params,
+    """, [*params, threshold, *run_pb_params,
           *view_params, *view_pb_params])
 
 
@@ -238,12 +235,11 @@ def _stable_mean(values: pd.Series) -> pd.Series:
     return values.astype(float).round(12)
 
 
-def _flag_csms(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add the share with its Wilson interval and the consistent / rare flags."""
-    consistent_at = settings.default("consistent_share")
-    rare_below = settings.default("rare_share")
+def _flag_csms(frame: pd.DataFrame, consistent_at: float, rare_below: float,
+               alpha: float) -> pd.DataFrame:
+    """Add the share with its Wilson interval (at `alpha`) and the consistent / rare flags."""
     frame["playbook_share"], frame["share_ci_low"], frame["share_ci_high"] = stats.wilson_arrays(
-        frame["eligible_with_playbook"], frame["eligible_runs"])
+        frame["eligible_with_playbook"], frame["eligible_runs"], alpha)
     frame["mean_adherence"] = _stable_mean(frame["mean_adherence"])
     # A missing share or adherence compares False: no evidence makes no one consistent or rare.
     frame["consistent"] = ((frame["playbook_share"] >= consistent_at)
@@ -251,7 +247,7 @@ def _flag_csms(frame: pd.DataFrame) -> pd.DataFrame:
     frame["rare"] = (frame["playbook_share"] < rare_below).astype(bool)
     counts = ["runs", "playbook_runs", "eligible_runs", "eligible_with_playbook", "adherence_n"]
     frame[counts] = frame[counts].astype("int64")
-    frame["verdict"] = [_csm_verdict(row, consistent_at, rare_below)
+    frame["verdict"] = [_csm_verdict(row, consistent_at, rare_below, alpha)
                         for row in frame.to_dict("records")]  # one row per CSM, not per run
     columns = ["csm_id", "name", "team", "runs", "playbook_runs", "eligible_runs",
                "eligible_with_playbook", "playbook_share", "share_ci_low", "share_ci_high",
@@ -259,7 +255,7 @@ def _flag_csms(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[columns]
 
 
-def _csm_verdict(row: dict, consistent_at: float, rare_below: float) -> str:
+def _csm_verdict(row: dict, consistent_at: float, rare_below: float, alpha: float) -> str:
     """Plain words on one CSM, flagging a share whose interval straddles a threshold."""
     n = row["eligible_runs"]
     if n == 0:
@@ -272,12 +268,14 @@ def _csm_verdict(row: dict, consistent_at: float, rare_below: float) -> str:
             + ("unknown (no steps recorded)" if pd.isna(adherence) else f"{adherence:.0%}"))
     low, high = row["share_ci_low"], row["share_ci_high"]
     if any(low < t <= high for t in (consistent_at, rare_below)):
-        text += f" (uncertain: the share's {stats.confidence_label()} CI runs from {low:.0%} to {high:.0%})"
+        text += (f" (uncertain: the share's {stats.confidence_label(alpha)} CI runs from "
+                 f"{low:.0%} to {high:.0%})")
     return text
 
 
-def step_funnel(store: Store, filters: Filters | None, playbook_id: str) -> pd.DataFrame:
-    """Where runs of one playbook stall: each step's done / skipped / open counts.
+def step_funnel(ctx: Context, playbook_id: str) -> pd.DataFrame:
+    """Where runs of one playbook stall (within the context's filters): each step's done /
+    skipped / open counts.
 
     Returns
     -------
@@ -287,8 +285,8 @@ def step_funnel(store: Store, filters: Filters | None, playbook_id: str) -> pd.D
     """
     if not playbook_id:
         raise ValueError("step_funnel needs a playbook_id")
-    runs_sql, params = scoped("playbook_runs", filters)
-    frame = store.query(f"""
+    runs_sql, params = scoped("playbook_runs", ctx.filters)
+    frame = ctx.store.query(f"""
         with runs as (select run_id from {runs_sql} r where playbook_id = ?),
         steps as (select s.* from run_steps s where s.run_id in (select run_id from runs)),
         final as (
@@ -302,24 +300,22 @@ def step_funnel(store: Store, filters: Filters | None, playbook_id: str) -> pd.D
         order by try_cast(regexp_extract(step_id, '[0-9]+') as integer) nulls last, step_id
     """, [*params, playbook_id])
     frame["done_rate"], frame["done_ci_low"], frame["done_ci_high"] = stats.wilson_arrays(
-        frame["done"], frame["runs"])
+        frame["done"], frame["runs"], ctx.settings.alpha)
     counts = ["runs", "done", "skipped", "open"]
     frame[counts] = frame[counts].astype("int64")
     return frame
 
 
-def usage_json(store: Store, filters: Filters | None = None,
-               catalog: pd.DataFrame | None = None) -> dict:
+def usage_json(ctx: Context) -> dict:
     """The `usage` key of `metrics --json`: {playbooks: [...], csms: [...]}, JSON-ready."""
-    catalog = playbook_catalog(store) if catalog is None else catalog
-    playbooks, csms = usage_tables(store, filters, catalog)
+    playbooks, csms = usage_tables(ctx)
     return {"playbooks": records(playbooks[[*PLAYBOOK_KEYS, "name", "open_runs", "adherence_n"]]),
             "csms": records(csms[[*CSM_KEYS, "name", "team", "eligible_runs",
                                   "share_ci_low", "share_ci_high", "verdict"]])}
 
 
-def run_totals(store: Store, filters: Filters | None = None) -> dict[str, int]:
-    """Every run in view, split by whether it used a playbook.
+def run_totals(ctx: Context) -> dict[str, int]:
+    """Every run in the context's view, split by whether it used a playbook.
 
     Runs without a playbook are a scenario handled the old way (or before its playbook
     existed): they count in the data's totals and serve before/after as the comparison, but
@@ -329,8 +325,8 @@ def run_totals(store: Store, filters: Filters | None = None) -> dict[str, int]:
     -------
     dict: runs (all), with_playbook, without_playbook.
     """
-    runs_sql, params = scoped("playbook_runs", filters)
-    row = store.query(f"""
+    runs_sql, params = scoped("playbook_runs", ctx.filters)
+    row = ctx.store.query(f"""
         select count(*) as runs, count(playbook_id) as with_playbook
         from {runs_sql} r
     """, params).iloc[0]

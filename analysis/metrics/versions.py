@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.context import Context
 from analysis.metrics import stats
 from analysis.metrics.claims import Claim, Effect
 from analysis.metrics.designs.multiplicity import adjust_frame
 from analysis.metrics.compare import (EFFECT_COLUMNS, METHOD, compare_proportions,
-                                      effect_columns, effect_of_row)
+                                      effect_columns, effect_of_row, thresholds)
 from analysis.present import verdicts
 from analysis.filters import Filters
 from analysis.jsonable import records
@@ -56,12 +57,12 @@ def verdict_context(previous_version, current_version) -> verdicts.Context:
                Claim.NO_CLEAR_CHANGE: f"No clear difference from version {previous_version}"})
 
 
-def _compare(group: pd.DataFrame) -> list[dict]:
+def _compare(group: pd.DataFrame, settings) -> list[dict]:
     """Each version of one playbook with its Wilson interval and the change from the previous,
-    judged by the one comparison (`analysis.metrics.compare`)."""
+    judged by the one comparison (`analysis.metrics.compare`) at the request's settings."""
     rows, previous = [], None
     for row in group.to_dict("records"):
-        current = stats.wilson(row["successes"], row["n"])
+        current = stats.wilson(row["successes"], row["n"], settings.alpha)
         out = {**row, "rate": current.rate, "ci_low": current.ci_low,
                "ci_high": current.ci_high, "previous_version": None, "diff": None,
                "diff_ci_low": None, "diff_ci_high": None, "p_value": None,
@@ -71,7 +72,7 @@ def _compare(group: pd.DataFrame) -> list[dict]:
                **effect_columns(Effect(METHOD)), "more_needed": None}
         if previous is not None:
             cmp = compare_proportions(current.successes, current.n, previous["successes"],
-                                      previous["n"])
+                                      previous["n"], **thresholds(settings))
             out.update(previous_version=previous["version"], diff=cmp.diff,
                        diff_ci_low=cmp.diff_ci_low, diff_ci_high=cmp.diff_ci_high,
                        p_value=cmp.p_value, claim=cmp.claim.value,
@@ -83,8 +84,9 @@ def _compare(group: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def version_rates(store: Store, filters: Filters | None = None) -> pd.DataFrame:
-    """Success rate of each playbook version over its closed runs.
+def version_rates(ctx: Context) -> pd.DataFrame:
+    """Success rate of each playbook version over its closed runs (within the context's
+    filters, at its settings).
 
     Returns
     -------
@@ -96,18 +98,19 @@ def version_rates(store: Store, filters: Filters | None = None) -> pd.DataFrame:
     Newcombe difference as an `Effect`), more_needed (outcomes missing over both versions when
     not enough data).
     """
-    counts = _counts(store, filters)
+    counts = _counts(ctx.store, ctx.filters)
     rows = [row for _, group in counts.groupby("playbook_id", sort=True)
-            for row in _compare(group)]
-    frame = adjust_frame(pd.DataFrame(rows, columns=list(COLUMNS)))  # the library page's family
+            for row in _compare(group, ctx.settings)]
+    # The library page's family.
+    frame = adjust_frame(pd.DataFrame(rows, columns=list(COLUMNS)), ctx.settings.alpha)
     for column in ("rate", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high", "p_value"):
         frame[column] = frame[column].astype(float)
     return frame.astype({"n": "int64", "successes": "int64", "more_needed": "Int64"})
 
 
-def versions_json(store: Store, filters: Filters | None = None) -> list[dict]:
+def versions_json(ctx: Context) -> list[dict]:
     """The `versions` key of `metrics --json`, JSON-ready."""
-    frame = version_rates(store, filters)
+    frame = version_rates(ctx)
     out = records(frame, [*JSON_KEYS, "previous_version", "diff", "diff_ci_low", "diff_ci_high",
                           "p_value", "verdict", "claim", "more_needed"])
     for item, row in zip(out, frame.to_dict("records")):

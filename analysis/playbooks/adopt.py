@@ -19,6 +19,7 @@ from analysis.playbooks.catalog import org_folder, templates_folder
 from analysis.playbooks.library import (Playbook, PlaybookError, load_playbook, load_playbooks,
                                         playbook_ids_by_name)
 from analysis.playbooks.launch import as_date
+from analysis.settings import Settings
 from analysis.store import Store
 
 _INTRODUCED = re.compile(r"^introduced_on:.*$", re.MULTILINE)
@@ -29,8 +30,8 @@ def _yaml_text(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def adopt_template(template_id: str, introduced_on, aliases=(), *, store: Store | None = None,
-                   folder=None, templates=None) -> Path:
+def adopt_template(template_id: str, introduced_on, aliases=(), *, settings: Settings,
+                   store: Store | None = None) -> Path:
     """Copy template `template_id` into the organisation's folder as its own definition.
 
     Parameters
@@ -38,9 +39,10 @@ def adopt_template(template_id: str, introduced_on, aliases=(), *, store: Store 
     template_id : id of a template (e.g. "at_risk").
     introduced_on : when the organisation introduced it (date or ISO text).
     aliases : names its runs carry in exports ("Save Play - At Risk").
+    settings : the request's settings: the organisation's folder (org_playbooks_dir) and the
+        template library (playbooks_dir).
     store : when given, runs already stored under the template's name or an alias are
         attributed to it (`attribute_runs`).
-    folder, templates : the organisation's and the template folders (default: the settings).
 
     Returns
     -------
@@ -48,8 +50,7 @@ def adopt_template(template_id: str, introduced_on, aliases=(), *, store: Store 
     exist, the organisation already has a definition with that id, or the copy would not
     load (e.g. an alias naming another of its playbooks).
     """
-    folder = Path(folder) if folder is not None else org_folder()
-    templates = Path(templates) if templates is not None else templates_folder()
+    folder, templates = org_folder(settings), templates_folder(settings)
     introduced = as_date(introduced_on, "introduced_on")
     aliases = tuple(a.strip() for a in aliases if a and a.strip())
     template = next((p for p in load_playbooks(templates) if p.id == template_id), None)
@@ -67,13 +68,13 @@ def adopt_template(template_id: str, introduced_on, aliases=(), *, store: Store 
         text += "aliases:\n" + "".join(f"  - {_yaml_text(a)}\n" for a in aliases)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{template_id}.yaml"
-    _write_checked(target, text, folder)
+    _write_checked(target, text, folder, templates)
     if store is not None:
         attribute_runs(store, folder)
     return target
 
 
-def _write_checked(target: Path, text: str, folder: Path) -> None:
+def _write_checked(target: Path, text: str, folder: Path, templates: Path) -> None:
     """Write `text` to `target` only when it loads and the folder stays valid."""
     partial = target.with_name(target.name + ".part")
     partial.write_text(text, encoding="utf-8")
@@ -84,14 +85,14 @@ def _write_checked(target: Path, text: str, folder: Path) -> None:
         partial.unlink(missing_ok=True)
         raise ValueError(f"adopting would write an invalid {target.name}: {exc}") from exc
     from analysis.playbooks.library import check_folder
-    errors, _ = check_folder(folder)
+    errors, _ = check_folder(folder, templates)
     mine = [e for e in errors if e.startswith(target.name + ":")]
     if mine:
         target.unlink()
         raise ValueError("; ".join(mine))
 
 
-def attribute_runs(store: Store, folder=None) -> int | None:
+def attribute_runs(store: Store, folder: str | Path) -> int | None:
     """Give runs stored under a definition's name or alias that definition's id.
 
     Runs imported before a definition was adopted carry the id their export's name gave
@@ -104,7 +105,7 @@ def attribute_runs(store: Store, folder=None) -> int | None:
     The import id recorded, or None when no run needed a new id.
     """
     from analysis.ingest.undo import record_history
-    ids = playbook_ids_by_name(folder if folder is not None else org_folder())
+    ids = playbook_ids_by_name(folder)
     stored = store.query("SELECT DISTINCT playbook_id FROM playbook_runs "
                          "WHERE playbook_id IS NOT NULL")["playbook_id"]
     renamed = {p: ids[slugify(p)] for p in stored
@@ -137,9 +138,7 @@ def attribute_runs(store: Store, folder=None) -> int | None:
     return import_id
 
 
-def adoptable_templates(folder=None, templates=None) -> tuple[Playbook, ...]:
+def adoptable_templates(settings: Settings) -> tuple[Playbook, ...]:
     """The templates whose id the organisation has no definition for yet."""
-    folder = Path(folder) if folder is not None else org_folder()
-    own = {p.id for p in load_playbooks(folder)}
-    return tuple(p for p in load_playbooks(
-        Path(templates) if templates is not None else templates_folder()) if p.id not in own)
+    own = {p.id for p in load_playbooks(org_folder(settings))}
+    return tuple(p for p in load_playbooks(templates_folder(settings)) if p.id not in own)

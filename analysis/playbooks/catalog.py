@@ -15,20 +15,19 @@ date is used and `introduced_note` says so.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import settings
 from analysis.playbooks.library import load_playbooks
 from analysis.ingest.names import slugify
+from analysis.settings import SETTINGS, Settings
 from analysis.store import Store
 
-# Catalogues already built inside a `shared_catalog()` block, keyed by (store, folder).
-_SHARED: ContextVar[dict | None] = ContextVar("shared_playbook_catalog", default=None)
+# The template library the product ships (the declared playbooks_dir): what the demo
+# organisation and the benchmark's generated organisation run.
+SHIPPED_TEMPLATES = Path(SETTINGS["playbooks_dir"].default)
 
 COLUMNS = ("playbook_id", "name", "category", "scenario", "introduced_on", "outcome_metric",
            "defined", "current_version", "first_run_on", "introduced_source", "introduced_note")
@@ -37,22 +36,23 @@ _USES_TEMPLATES = "playbook_definitions"
 
 
 # -- whose definitions ----------------------------------------------------------------------
-def templates_folder() -> Path:
+def templates_folder(settings: Settings) -> Path:
     """The template library (the `playbooks_dir` setting)."""
-    return Path(settings.default("playbooks_dir"))
+    return Path(settings.playbooks_dir)
 
 
-def template_playbooks() -> dict:
-    """The template library's definitions by id: the one catalogue the demo organisation, the
-    benchmark's generated organisation and the tests take the shipped playbooks from."""
-    return {pb.id: pb for pb in load_playbooks(templates_folder())}
+def template_playbooks(folder: str | Path = SHIPPED_TEMPLATES) -> dict:
+    """A template library's definitions by id (default: the shipped one): the one catalogue the
+    demo organisation, the benchmark's generated organisation and the tests take the shipped
+    playbooks from."""
+    return {pb.id: pb for pb in load_playbooks(folder)}
 
 
-def org_folder() -> Path:
+def org_folder(settings: Settings) -> Path:
     """The organisation's own definitions (the `org_playbooks_dir` setting); refused when it
     is the template folder, which would make every template the organisation's."""
-    folder = Path(settings.default("org_playbooks_dir"))
-    if folder.resolve() == templates_folder().resolve():
+    folder = Path(settings.org_playbooks_dir)
+    if folder.resolve() == templates_folder(settings).resolve():
         raise ValueError(f"org_playbooks_dir ({folder}) must not be the template folder; "
                          "adopt the templates the organisation uses instead")
     return folder
@@ -69,19 +69,19 @@ def use_templates(store: Store) -> None:
     store.set_meta(_USES_TEMPLATES, "templates")
 
 
-def definitions_folder(store: Store) -> Path:
+def definitions_folder(store: Store, settings: Settings) -> Path:
     """The folder holding this database's organisation's definitions."""
-    return templates_folder() if uses_templates(store) else org_folder()
+    return templates_folder(settings) if uses_templates(store) else org_folder(settings)
 
 
-def _defined(folder) -> pd.DataFrame:
+def _defined(playbooks) -> pd.DataFrame:
     rows = [{
         "playbook_id": p.id, "name": p.name, "category": p.category, "scenario": p.scenario,
         "introduced_on": p.introduced_on, "outcome_metric": p.outcome_metric,
         "defined": True, "current_version": str(p.version) if p.version is not None else None,
         "aliases": {slugify(a) for a in (p.id, p.name, *p.aliases)} - {""},
         "source": Path(p.source).name if p.source else f"{p.id}.yaml",
-    } for p in load_playbooks(folder)]
+    } for p in playbooks]
     return pd.DataFrame(rows, columns=[*COLUMNS[:8], "aliases", "source"])
 
 
@@ -179,16 +179,16 @@ def _objects(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def playbook_catalog(store: Store, folder=None) -> pd.DataFrame:
+def playbook_catalog(store: Store, folder: str | Path) -> pd.DataFrame:
     """The organisation's catalogue: its defined playbooks plus those seen in `playbook_runs`
     without a definition.
 
     Parameters
     ----------
     store : Store
-    folder : path, optional
-        Folder of playbook YAML files; None means the organisation's (`definitions_folder`:
-        the templates for a database that uses them, else `org_playbooks_dir`).
+    folder : path
+        Folder of the organisation's playbook YAML files (`definitions_folder`: the templates
+        for a database that uses them, else `org_playbooks_dir`).
 
     Returns
     -------
@@ -200,35 +200,13 @@ def playbook_catalog(store: Store, folder=None) -> pd.DataFrame:
         introduced_on comes from), introduced_note (str when the definition's date and the
         first run are more than a month apart, else None).
     """
-    shared = _SHARED.get()
-    if shared is None:
-        return _build(store, folder)
-    folder = definitions_folder(store) if folder is None else folder
-    key = (id(store), str(folder))
-    if key not in shared:
-        shared[key] = _build(store, folder)
-    return shared[key].copy()  # a copy: callers may add columns to what they get
+    return catalog_of(store, load_playbooks(folder))
 
 
-@contextmanager
-def shared_catalog():
-    """Build each (store, folder) catalogue once inside the block, then hand out copies.
-
-    For a suite of analyses over one unchanging database (metrics_json): every analysis asks
-    for the catalogue, and rebuilding it (YAML load plus a scan of the runs) each time is
-    wasted work. Nothing is kept after the block, so a later import is always seen.
-    """
-    token = _SHARED.set({})
-    try:
-        yield
-    finally:
-        _SHARED.reset(token)
-
-
-def _build(store: Store, folder) -> pd.DataFrame:
-    folder = definitions_folder(store) if folder is None else folder
+def catalog_of(store: Store, playbooks) -> pd.DataFrame:
+    """`playbook_catalog` of definitions already loaded (`load_playbooks`)."""
     seen = _seen_in_runs(store)
-    defined = _defined(folder)
+    defined = _defined(playbooks)
     known = set().union(*defined["aliases"]) if len(defined) else set()
     undefined = _undefined(seen, known)
     defined = _objects(_first_runs(defined, seen)[list(COLUMNS)])

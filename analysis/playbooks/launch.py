@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from analysis import settings
-from analysis.playbooks.catalog import playbook_catalog
-from analysis.store import Store
+import pandas as pd
 
 
 def as_date(value, what: str = "the launch_date setting") -> date:
@@ -20,19 +18,17 @@ def as_date(value, what: str = "the launch_date setting") -> date:
         raise ValueError(f"{what} {value!r} is not an ISO date like 2024-07-01") from None
 
 
-def program_launch_date(store: Store, folder=None, launch_date=None) -> date | None:
-    """The launch date: `launch_date` when given, else the `launch_date` setting, else the
-    earliest introduced_on of the organisation's catalogue (`playbook_catalog`: never a
-    template it did not adopt); None when there is no playbook at all.
+def program_launch_date(catalog: pd.DataFrame, launch_date=None) -> date | None:
+    """The launch date: `launch_date` when given (the `launch_date` setting), else the earliest
+    introduced_on of the organisation's catalogue (`playbook_catalog`: never a template it did
+    not adopt); None when there is no playbook at all.
 
     When the organisation defined some playbooks, only they count: a playbook seen in the runs
     without a definition is dated by its first run, which may be a practice older than the
     program. With no definition, the first playbook run is the launch.
     """
-    override = launch_date if launch_date is not None else settings.default("launch_date")
-    if override is not None:
-        return as_date(override)
-    catalog = playbook_catalog(store, folder)
+    if launch_date is not None:
+        return as_date(launch_date)
     if catalog["defined"].any():
         catalog = catalog[catalog["defined"]]
     introduced = catalog["introduced_on"].dropna()

@@ -18,7 +18,6 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from analysis import settings
 from analysis.ingest.names import slugify
 from analysis.playbooks.triggers import TriggerError, parse as parse_trigger
 
@@ -523,8 +522,8 @@ def _line_of(error: str) -> int:
     return int(error.split(":")[1])
 
 
-def _files(folder: str | Path | None) -> list[Path]:
-    folder = Path(folder if folder is not None else settings.default("playbooks_dir"))
+def _files(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
@@ -545,9 +544,14 @@ def _load_folder(folder) -> tuple[tuple[Playbook, ...], tuple[str, ...], int]:
         seen[pb.id] = path.name
         playbooks.append(pb)
     errors.extend(_alias_clashes(playbooks))
-    # A branch may send the CSM to another playbook: it must exist in the same library, or
-    # be a template (an adopted at_risk may still send the CSM to the escalation template).
-    targets = set(seen) | _template_ids(folder)
+    return tuple(sorted(playbooks, key=lambda p: p.id)), tuple(errors), len(files)
+
+
+def _branch_errors(playbooks, targets: set[str]) -> list[str]:
+    """A branch may send the CSM to another playbook: it must be one of `targets` (the
+    folder's ids and the template library's: an adopted at_risk may still send the CSM to the
+    escalation template)."""
+    errors = []
     for pb in playbooks:
         for i, step in enumerate(pb.steps):
             for j, branch in enumerate(step.branches):
@@ -556,15 +560,7 @@ def _load_folder(folder) -> tuple[tuple[Playbook, ...], tuple[str, ...], int]:
                     reader = _Reader(Path(pb.source).name, _read_yaml(Path(pb.source))[1])
                     reader.error(path, f"no playbook with id {branch.goto_playbook!r} in the folder")
                     errors.extend(reader.errors)
-    return tuple(sorted(playbooks, key=lambda p: p.id)), tuple(errors), len(files)
-
-
-def _template_ids(folder) -> set[str]:
-    """Ids of the template library, when `folder` is another one (else empty)."""
-    templates = Path(settings.default("playbooks_dir"))
-    if not templates.is_dir() or Path(folder).resolve() == templates.resolve():
-        return set()
-    return {p.id for p in load_playbooks(templates)}
+    return errors
 
 
 def _alias_clashes(playbooks) -> list[str]:
@@ -601,8 +597,15 @@ def _cached(folder):
     return found[1]
 
 
-def check_folder(folder: str | Path | None = None) -> tuple[list[str], int]:
+def check_folder(folder: str | Path, templates: str | Path | None = None
+                 ) -> tuple[list[str], int]:
     """Validate every YAML file of a folder.
+
+    Parameters
+    ----------
+    folder : the folder of definitions.
+    templates : the template library, whose ids a branch may name besides the folder's own
+        (None: the folder's own only).
 
     Returns
     -------
@@ -610,22 +613,24 @@ def check_folder(folder: str | Path | None = None) -> tuple[list[str], int]:
         errors: one "FILE:LINE: FIELD: message" line per problem (empty when all are valid);
         count: the number of YAML files checked.
     """
-    folder = folder if folder is not None else settings.default("playbooks_dir")
     if not Path(folder).is_dir():
         return [f"{folder}: no such folder"], 0
-    _, errors, count = _load_folder(folder)
-    return list(errors), count
+    playbooks, errors, count = _load_folder(folder)
+    targets = {p.id for p in playbooks}
+    if templates is not None and Path(templates).is_dir():
+        targets |= {p.id for p in load_playbooks(templates)}
+    return [*errors, *_branch_errors(playbooks, targets)], count
 
 
-def load_playbooks(folder: str | Path | None = None) -> tuple[Playbook, ...]:
-    """Every valid definition of the folder (default: the playbooks_dir setting), sorted by id.
+def load_playbooks(folder: str | Path) -> tuple[Playbook, ...]:
+    """Every valid definition of the folder, sorted by id.
 
     Invalid files are skipped; `check_folder` reports them.
     """
-    return _cached(folder if folder is not None else settings.default("playbooks_dir"))[0]
+    return _cached(folder)[0]
 
 
-def playbook_ids_by_name(folder: str | Path | None = None) -> dict[str, str]:
+def playbook_ids_by_name(folder: str | Path) -> dict[str, str]:
     """How exports may name a playbook -> its id.
 
     Keys are the id itself and, for its name and each of its aliases, `slugify(name)`

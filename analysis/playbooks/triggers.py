@@ -32,7 +32,6 @@ from functools import lru_cache
 
 import pandas as pd
 
-from analysis import settings
 from analysis.scope import scoped
 from analysis.store import quote_ident
 
@@ -561,25 +560,27 @@ def default_as_of(store, filters=None) -> date:
     return pd.Timestamp(latest).date() if latest is not None else date.today()
 
 
-def account_features(store, as_of: date | None = None, filters=None) -> pd.DataFrame:
+def account_features(store, as_of: date | None = None, filters=None, *,
+                     max_age_days: int) -> pd.DataFrame:
     """Every account's trigger features on a date.
 
     Parameters
     ----------
     as_of : the date to evaluate on (default: the latest health snapshot date).
+    max_age_days : the oldest snapshot that still counts (the snapshot_max_age_days setting).
 
     Returns
     -------
     DataFrame
         One row per account (accounts table plus accounts seen only in snapshots): account_id,
         name, segment, industry, region, csm_id, as_of, snapshot_date (latest on or before
-        as_of and at most `snapshot_max_age_days` old, else missing), health_score,
+        as_of and at most `max_age_days` old, else missing), health_score,
         active_users, health_change_30d, active_users_change_mom, days_to_renewal,
         days_since_customer, arr, open_runs, nps (always missing), active (False once the
         account churned on or before as_of).
     """
     as_of = as_of or default_as_of(store, filters)
-    oldest = as_of - timedelta(days=int(settings.default("snapshot_max_age_days")))
+    oldest = as_of - timedelta(days=int(max_age_days))
     src = _sources(filters)
     snapshots, runs = src["snapshots"], src["runs"]
     # Only snapshots that can be a point (oldest..as_of) or its comparison (45 days before).
@@ -644,8 +645,10 @@ def _fired(playbook, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
 
 def matching_accounts(store, playbook, as_of: date | None = None, filters=None,
-                      features: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Accounts that meet any of the playbook's checkable triggers on `as_of`.
+                      features: pd.DataFrame | None = None, *,
+                      max_age_days: int | None = None) -> pd.DataFrame:
+    """Accounts that meet any of the playbook's checkable triggers on `as_of`: on `features`
+    (`account_features`) when given, else on those computed here with `max_age_days`.
 
     Returns
     -------
@@ -654,7 +657,8 @@ def matching_accounts(store, playbook, as_of: date | None = None, filters=None,
         active_users_change_mom, days_to_renewal, open_runs, triggers (the descriptions of
         the triggers met, "; "-separated); lowest health first.
     """
-    frame = features if features is not None else account_features(store, as_of, filters)
+    frame = (features if features is not None
+             else account_features(store, as_of, filters, max_age_days=max_age_days))
     met, names = _fired(playbook, frame)
     out = frame.loc[met, ["account_id", "name", "segment", "csm_id", "health_score",
                           "health_change_30d", "active_users_change_mom", "days_to_renewal",
@@ -680,14 +684,14 @@ _COVERED_SQL = """
 """
 
 
-def missed_plays(store, playbook, days: int | None = None, filters=None,
+def missed_plays(store, playbook, days: int, filters=None,
                  history: pd.DataFrame | None = None) -> pd.DataFrame:
     """Times a trigger fired and no run of the playbook followed.
 
     A trigger *fires* on the first snapshot date of an unbroken stretch of snapshots on which
     any of the playbook's checkable triggers is met (on or after its introduction). The play
     is *missed* when no run of that playbook for the account opened within `days` after that
-    date (default setting `missed_play_days`) and none was already open; stretches whose
+    date (the missed_play_days setting) and none was already open; stretches whose
     window has not ended by the last date in the data are not judged yet.
 
     Returns
@@ -696,7 +700,7 @@ def missed_plays(store, playbook, days: int | None = None, filters=None,
         account_id, name, triggered_on (date), days_since (days from triggered_on to the last
         date in the data: latest snapshot or run), triggers; most recent first.
     """
-    days = int(settings.default("missed_play_days") if days is None else days)
+    days = int(days)
     columns = ["account_id", "name", "triggered_on", "days_since", "triggers"]
     if not playbook.checkable_triggers:
         return pd.DataFrame(columns=columns)

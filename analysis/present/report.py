@@ -22,8 +22,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis import settings
-
+from analysis.context import Context
 from analysis.metrics import stats
 from analysis.metrics.claims import Claim
 from analysis.present import format as fmt
@@ -139,10 +138,10 @@ def _changelog_in(folder, quarter: Quarter) -> dict[str, tuple[dict, ...]]:
     return out
 
 
-def _usage_of(playbook_id: str, usage: dict, outcomes: pd.DataFrame) -> dict:
+def _usage_of(playbook_id: str, usage: dict, outcomes: pd.DataFrame, alpha: float) -> dict:
     closed = int(outcomes.at[playbook_id, "closed"]) if playbook_id in outcomes.index else 0
     successes = int(outcomes.at[playbook_id, "successes"]) if playbook_id in outcomes.index else 0
-    rate = stats.wilson(successes, closed)
+    rate = stats.wilson(successes, closed, alpha)
     found = usage.get(playbook_id, {})
     return {"runs": int(found.get("runs") or 0), "views": int(found.get("views") or 0),
             "csms_using": int(found.get("csms_using") or 0),
@@ -151,22 +150,22 @@ def _usage_of(playbook_id: str, usage: dict, outcomes: pd.DataFrame) -> dict:
             "ci_low": rate.ci_low, "ci_high": rate.ci_high}
 
 
-def _rates_figure(row: dict, question: str = "before_after") -> go.Figure | None:
-    fig = playbook_rates(row, question=question)
+def _rates_figure(row: dict, months: int, question: str = "before_after") -> go.Figure | None:
+    fig = playbook_rates(row, months, question=question)
     # Two charts share a row of the printed page: a fixed width keeps each inside its half
     # (plotly sizes a responsive chart from its container only after the page has laid out).
     fig.update_layout(width=470)
     return fig if len(fig.data[0].x or ()) else None
 
 
-def build_review(store: Store, quarter: str | Quarter, folder=None,
-                 filters: Filters | None = None) -> Review:
+def build_review(ctx: Context, quarter: str | Quarter) -> Review:
     """Everything the review pack shows for `quarter` ("2026Q3" or "2026-Q3").
 
-    `filters` may restrict segment, team or playbook; its period is replaced by the quarter
-    (for the quarter's own figures) or by each analysis's windows (for effects).
+    The context's filters may restrict segment, team or playbook; their period is replaced by
+    the quarter (for the quarter's own figures) or by each analysis's windows (for effects).
+    Its catalogue lists the playbooks; its settings are the ones every figure is computed
+    with, and the review records alpha and window_months for its labels.
     """
-    from analysis.playbooks.catalog import playbook_catalog
     from analysis.metrics.consistency import consistency_json
     from analysis.metrics.feedback import feedback_json
     from analysis.metrics.overview import playbook_headlines, quarter_changes
@@ -174,23 +173,22 @@ def build_review(store: Store, quarter: str | Quarter, folder=None,
     from analysis.metrics.usage import usage_json
     from analysis.metrics.versions import versions_json
 
-    q = parse_quarter(quarter)
-    # The analyses below run at these settings; the review records them for its labels.
-    alpha, window_months = settings.default("alpha"), settings.default("window_months")
-    base = (filters or Filters()).with_(date_from=None, date_to=None)
-    in_quarter = base.with_(date_from=q.start, date_to=q.end)
+    q, store = parse_quarter(quarter), ctx.store
+    alpha, window_months = ctx.settings.alpha, ctx.settings.window_months
+    base = ctx.with_filters(date_from=None, date_to=None)
+    in_quarter = base.with_filters(date_from=q.start, date_to=q.end)
 
-    headlines = playbook_headlines(store, base, folder)
-    usage = {u["playbook_id"]: u for u in usage_json(store, in_quarter)["playbooks"]}
-    outcomes = _quarter_outcomes(store, in_quarter)
-    versions = pd.DataFrame(versions_json(store, in_quarter),
+    headlines = playbook_headlines(base)
+    usage = {u["playbook_id"]: u for u in usage_json(in_quarter)["playbooks"]}
+    outcomes = _quarter_outcomes(store, in_quarter.filters)
+    versions = pd.DataFrame(versions_json(in_quarter),
                             columns=["playbook_id", "version", "n", "successes", "rate",
                                      "ci_low", "ci_high"])
-    feedback = {f["playbook_id"]: f for f in feedback_json(store, in_quarter)}
-    comments = _recent_comments(store, in_quarter)
+    feedback = {f["playbook_id"]: f for f in feedback_json(in_quarter)}
+    comments = _recent_comments(store, in_quarter.filters)
     from analysis.playbooks.catalog import definitions_folder  # the organisation's own
-    changelog = _changelog_in(folder if folder is not None else definitions_folder(store), q)
-    catalog = playbook_catalog(store, folder).set_index("playbook_id")
+    changelog = _changelog_in(definitions_folder(store, ctx.settings), q)
+    catalog = ctx.catalog.set_index("playbook_id")
 
     sections = []
     for row in headlines.to_dict("records"):  # a dozen playbooks, not rows of data
@@ -201,7 +199,7 @@ def build_review(store: Store, quarter: str | Quarter, folder=None,
             playbook_id=pid, name=row["name"], category=row["category"],
             scenario=info.get("scenario"), defined=bool(row["defined"]),
             current_version=info.get("current_version"),
-            headline=row, usage=_usage_of(pid, usage, outcomes),
+            headline=row, usage=_usage_of(pid, usage, outcomes, alpha),
             versions=versions[versions["playbook_id"] == pid].drop(columns="playbook_id")
                                                              .reset_index(drop=True),
             changelog=changelog.get(pid, ()),
@@ -209,15 +207,15 @@ def build_review(store: Store, quarter: str | Quarter, folder=None,
                       "mean_rating": found.get("mean_rating"),
                       "comments": comments[comments["playbook_id"] == pid]
                       .drop(columns="playbook_id").reset_index(drop=True)},
-            figure=_rates_figure(row),
-            followers_figure=_rates_figure(row, "followers"),
+            figure=_rates_figure(row, window_months),
+            followers_figure=_rates_figure(row, window_months, "followers"),
         ))
-    changes = quarter_changes(store, base, q)
+    changes = quarter_changes(base, q)
     last_day = _data_last_day(store)
     return Review(
         quarter=str(q), start=q.start, end=q.end, generated_at=datetime.now().replace(microsecond=0),
-        filters=base, changes=changes, headlines=headlines,
-        consistency=consistency_json(store, base), proficiency=proficiency_json(store, base),
+        filters=base.filters, changes=changes, headlines=headlines,
+        consistency=consistency_json(base), proficiency=proficiency_json(base),
         sections=tuple(sections),
         figures={"effects": effect_dots(headlines, title=None),
                  "quarter_rates": quarter_rates(changes)},
@@ -464,20 +462,21 @@ def render_html(review: Review) -> str:
 
 # -- files ----------------------------------------------------------------------------------
 
-def chromium_path() -> str | None:
-    """The Chromium binary for PDFs (setting `chromium_path`), or None when not installed."""
-    configured = str(settings.default("chromium_path"))
+def chromium_path(configured: str) -> str | None:
+    """The Chromium binary for PDFs (`configured`: the chromium_path setting, else one on the
+    PATH), or None when not installed."""
     if Path(configured).exists():
-        return configured
+        return str(configured)
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def render_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> Path:
-    """Print an HTML file to PDF with headless Chromium; ChromiumMissing when not installed."""
-    binary = chromium_path()
+def render_pdf(html_path: Path, pdf_path: Path, chromium: str, timeout: int = 180) -> Path:
+    """Print an HTML file to PDF with headless Chromium (`chromium`: the chromium_path
+    setting); ChromiumMissing when not installed."""
+    binary = chromium_path(chromium)
     if binary is None:
         raise ChromiumMissing(
-            f"A PDF needs Chromium, which is not installed at {settings.default('chromium_path')} "
+            f"A PDF needs Chromium, which is not installed at {chromium} "
             "(apt-get install chromium); the HTML review can be printed from a browser instead.")
     with tempfile.TemporaryDirectory(prefix="review-chromium-") as profile:
         command = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -493,18 +492,19 @@ def render_pdf(html_path: Path, pdf_path: Path, timeout: int = 180) -> Path:
     return pdf_path
 
 
-def write_report(store: Store, quarter: str, out: Path, pdf: bool = False,
-                 folder=None, filters: Filters | None = None) -> list[Path]:
-    """Write the review of `quarter` to `out` (HTML) and, with pdf=True, a PDF beside it.
+def write_report(ctx: Context, quarter: str, out: Path, pdf: bool = False) -> list[Path]:
+    """Write the review of `quarter` in the context `ctx` (`build_review`) to `out` (HTML)
+    and, with pdf=True, a PDF beside it.
 
     Returns the paths written, HTML first.
     """
     out = Path(out)
-    review = build_review(store, quarter, folder, filters)
+    review = build_review(ctx, quarter)
     out.parent.mkdir(parents=True, exist_ok=True)
     html_path = out if out.suffix.lower() in (".html", ".htm") else out.with_suffix(".html")
     html_path.write_text(render_html(review), encoding="utf-8")
     written = [html_path]
     if pdf:
-        written.append(render_pdf(html_path, html_path.with_suffix(".pdf")))
+        written.append(render_pdf(html_path, html_path.with_suffix(".pdf"),
+                                  ctx.settings.chromium_path))
     return written

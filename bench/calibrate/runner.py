@@ -1,8 +1,9 @@
 """Run the calibration worlds: many replicates each, claims counted, CALIBRATION.md written.
 
 Each replicate builds a world's canonical tables, loads them into an in-memory store, runs the
-section's `*_json(store, Filters())` under the world's setting overrides (the shipped playbook
-templates kept out: the catalogue is the world's own runs), applies the same
+section's `*_json(ctx)` in a context of its own whose settings are the run's with the world's
+overrides (the shipped playbook templates kept out: the catalogue is the world's own runs),
+applies the same
 Benjamini–Hochberg adjustment `metrics --json` applies, and keeps the claims. Replicate r of a
 world draws from the seed (world index, r), so every run of the benchmark gives the same table.
 """
@@ -21,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis import settings
+from analysis.context import Context
 from analysis.filters import Filters
 from analysis.metrics import stats
 from analysis.metrics.claims import Claim
 from analysis.metrics.designs.multiplicity import adjust_claims
 from analysis.metrics.registry import BY_KEY
+from analysis.settings import Settings, given_or_resolved
 from analysis.store import Store, quote_ident
 from bench.calibrate.world import World, load_tables
 
@@ -53,22 +55,25 @@ def all_worlds() -> list[World]:
 
 
 def run_replicate(world: World, seed: tuple[int, ...], empty_dir: str,
-                  store: Store | None = None) -> list[str]:
+                  store: Store | None = None, base: Settings | None = None) -> list[str]:
     """The claims one replicate of `world` makes (after Benjamini–Hochberg across them).
 
     `store`: an empty in-memory store to use (emptied again afterwards), so a chunk of
-    replicates pays for creating the schema once; None = a new one.
+    replicates pays for creating the schema once; None = a new one. `base`: the run's
+    settings (None: resolved now), which the world's overrides replace in its own copy.
     """
     rng = np.random.default_rng(list(seed))
     tables, overrides = world.build(rng)
-    overrides = {"playbooks_dir": empty_dir, **overrides}
+    base = given_or_resolved(base)
+    settings = base.replace(**{"playbooks_dir": empty_dir, **overrides})
+    metric = BY_KEY[world.section]
     own = store is None
     store = Store(":memory:") if own else store
     try:
         load_tables(store, tables)
-        with settings.override(**overrides):
-            value = BY_KEY[world.section].json(store, Filters())
-            page = adjust_claims({world.section: value})
+        ctx = Context.build(store, Filters(), settings, catalog=metric.reads_catalog)
+        value = metric.json(ctx)
+        page = adjust_claims({world.section: value}, settings.alpha)
         return list(world.claims(page[world.section])), _plain_claims(world.section, value)
     finally:
         if own:
@@ -96,14 +101,14 @@ def _chunk(names: list[str], start: int, stop: int) -> list[tuple[str, int, list
     """Worker: replicates [start, stop) of the named worlds -> (world, replicate, claims)."""
     worlds = {w.name: (i, w) for i, w in enumerate(all_worlds())}
     out = []
-    store = Store(":memory:")
+    store, base = Store(":memory:"), Settings.resolve()
     try:
         with tempfile.TemporaryDirectory() as empty_dir:
             for name in names:
                 _, world = worlds[name]
                 for r in range(start, stop):
                     claims, plain = run_replicate(world, (SEED, _stable(name), r), empty_dir,
-                                                  store)
+                                                  store, base)
                     out.append((name, r, claims, plain))
     finally:
         store.close()

@@ -10,7 +10,6 @@ from datetime import date
 
 import pandas as pd
 
-from analysis import settings
 from analysis.metrics.claims import Claim, Effect
 from analysis.metrics.designs import interrupted
 from analysis.metrics.designs.horizon import ready_on as ready_date
@@ -67,8 +66,8 @@ def json_from_row(row: dict) -> dict:
                       row["ready_on"], row["why"]).to_json()
 
 
-def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_playbook: int
-           ) -> Assessment:
+def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_playbook: int,
+           settings) -> Assessment:
     """The claim for one playbook.
 
     Parameters
@@ -83,6 +82,9 @@ def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_play
         The date the data runs to (None: the store is empty).
     runs_of_playbook : int
         Runs in the data carrying this playbook's id.
+    settings : Settings
+        The request's: outcome_horizon_days, window_months, min_outcomes_per_side, alpha,
+        its_min_months, its_exclude_months and min_detectable_lift decide the claim.
 
     Returns
     -------
@@ -91,10 +93,9 @@ def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_play
     the after window's end, or the outcomes still open); too few outcomes or months a side ->
     not_enough_data; else the claim of the time-series effect (designs.interrupted.claim).
     """
-    horizon = int(settings.default("outcome_horizon_days"))
-    alpha = float(settings.default("alpha"))
+    horizon, alpha = int(settings.outcome_horizon_days), float(settings.alpha)
     ready = ready_date(window["window_end"], horizon)
-    months = int(settings.default("window_months"))
+    months = int(settings.window_months)
     after = monthly["month"] >= 0
     # the fit may reach further back (its_pre_months); the sides are the windows
     before = monthly["month"].between(-months, -1)
@@ -121,21 +122,22 @@ def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_play
             why = (f"{pending['after']} outcomes still open: the last runs of the after window "
                    f"have {horizon} days to close")
         return result(Claim.TOO_EARLY, f"{why}; ready on {ready.isoformat()}")
-    least = int(settings.default("min_outcomes_per_side"))
+    least = int(settings.min_outcomes_per_side)
     if min(decided.values()) < least:
         return result(Claim.NOT_ENOUGH_DATA,
                       f"{decided['before']} decided outcomes before the introduction and "
                       f"{decided['after']} after; an effect needs {least} on each side")
-    fit = interrupted.its_effect(monthly, alpha, int(settings.default("its_min_months")),
-                                 int(settings.default("its_exclude_months")))
+    fit = interrupted.its_effect(monthly, alpha, int(settings.its_min_months),
+                                 int(settings.its_exclude_months))
     if fit.effect is None:
         return result(Claim.NOT_ENOUGH_DATA, fit.why)
-    claim = interrupted.claim(fit.effect, alpha, float(settings.default("min_detectable_lift")))
+    lift = float(settings.min_detectable_lift)
+    claim = interrupted.claim(fit.effect, alpha, lift)
     why = None
     if claim == Claim.NOT_ENOUGH_DATA:
         why = (f"the interval ({fmt.points(fit.effect.ci_low)} to "
                f"{fmt.points(fit.effect.ci_high)} points) cannot rule out a "
-               f"{round(float(settings.default('min_detectable_lift')) * 100)}-point change")
+               f"{round(lift * 100)}-point change")
     return result(claim, why, fit.effect)
 
 

@@ -15,7 +15,6 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from analysis import settings
 from analysis.filters import Filters
 from analysis.ingest.names import slugify
 from analysis.scope import scoped
@@ -24,10 +23,10 @@ from analysis.store import Store, quote_ident
 MONTHLY_COLUMNS = ["playbook_id", "month", "n", "successes", "pending"]
 
 
-def data_as_of(store: Store) -> date | None:
-    """The date the analysis is judged at: the `as_of` setting, else the last opened_on,
-    closed_on or renewal_date in the data (unfiltered); None for an empty store."""
-    chosen = settings.default("as_of")
+def data_as_of(store: Store, chosen: str | date | None) -> date | None:
+    """The date the analysis is judged at: `chosen` (the `as_of` setting) when set, else the
+    last opened_on, closed_on or renewal_date in the data (unfiltered); None for an empty
+    store."""
     if chosen not in (None, ""):
         return pd.Timestamp(chosen).date()
     last = store.query("""
@@ -46,10 +45,11 @@ def ready_on(window_end: date, horizon_days: int) -> date:
     return window_end - timedelta(days=1) + timedelta(days=int(horizon_days))
 
 
-def fit_windows(windows: pd.DataFrame) -> pd.DataFrame:
-    """The windows with window_start moved back to `its_pre_months` before the introduction
-    (never later than the before window's start), the span the time series is fitted on."""
-    months = max(int(settings.default("its_pre_months")), int(settings.default("window_months")))
+def fit_windows(windows: pd.DataFrame, pre_months: int, window_months: int) -> pd.DataFrame:
+    """The windows with window_start moved back to `pre_months` (the its_pre_months setting)
+    before the introduction, never later than the before window's start (`window_months`):
+    the span the time series is fitted on."""
+    months = max(int(pre_months), int(window_months))
     out = windows.copy()
     out["window_start"] = [(pd.Timestamp(d) - pd.DateOffset(months=months)).date()
                            for d in windows["introduced_on"]]

@@ -60,7 +60,7 @@ class SeriesFit:
     why: str | None = None
 
 
-def its_effect(series: pd.DataFrame, alpha: float = 0.05, min_months: int = 6,
+def its_effect(series: pd.DataFrame, alpha: float, min_months: int,
                exclude_months: int = 0) -> SeriesFit:
     """The level change at the introduction, from a monthly series.
 
@@ -70,12 +70,13 @@ def its_effect(series: pd.DataFrame, alpha: float = 0.05, min_months: int = 6,
         One row per month with `month` (integer months from the introduction: −12 … −1 before,
         0 … 11 after), `n` (decided outcomes) and `successes`. Months with n = 0 are ignored.
     alpha : float
-        1 − confidence level of the interval.
+        1 − confidence level of the interval (the alpha setting).
     min_months : int
         Months with outcomes each side needs (after `exclude_months` are left out) before a
-        trend and a step can be told apart.
+        trend and a step can be told apart (the its_min_months setting).
     exclude_months : int
-        Months just before the introduction (month −exclude_months … −1) left out of the fit.
+        Months just before the introduction (month −exclude_months … −1) left out of the fit
+        (the its_exclude_months setting; 0 leaves none out).
 
     Returns
     -------

@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as sps_t
 
-from analysis import settings
 from analysis.filters import Filters
 from analysis.metrics import followers as _followers  # module: followers imports this lazily
 from analysis.metrics.claims import Claim, Effect
@@ -63,9 +62,9 @@ class LandmarkResult:
                 "csms": self.csms, "trimmed": self.trimmed}
 
 
-def landmark_runs(store: Store, filters: Filters | None = None,
-                  landmark_days: int | None = None) -> pd.DataFrame:
-    """Closed runs with a playbook and their step counts at the landmark day.
+def landmark_runs(store: Store, filters: Filters | None, landmark_days: int) -> pd.DataFrame:
+    """Closed runs with a playbook and their step counts at the landmark day L
+    (`landmark_days`, the setting).
 
     Returns
     -------
@@ -75,7 +74,7 @@ def landmark_runs(store: Store, filters: Filters | None = None,
     False when closed_on is unknown), dated_steps (steps with a due_on), completed_dates
     (steps with a completed_on).
     """
-    days = int(settings.default("landmark_days") if landmark_days is None else landmark_days)
+    days = int(landmark_days)
     runs_sql, params = scoped("closed_runs", filters)
     only = ""
     if filters is not None and filters.playbook_id is not None:
@@ -119,10 +118,18 @@ def _cluster_codes(csm: pd.Series) -> np.ndarray:
     return pd.factorize(csm.fillna("\x00unknown"))[0]
 
 
-def landmark_effect(runs: pd.DataFrame, threshold: float | None = None,
-                    landmark_days: int | None = None, trim=None,
-                    alpha: float | None = None) -> LandmarkResult:
+def landmark_effect(runs: pd.DataFrame, *, threshold: float, landmark_days: int, trim,
+                    alpha: float, lift: float, min_runs: int, min_group: int
+                    ) -> LandmarkResult:
     """The landmark follower effect of one playbook's `landmark_runs` rows.
+
+    Parameters
+    ----------
+    threshold, landmark_days, trim, alpha : the settings follower_threshold, landmark_days,
+        propensity_trim and alpha.
+    lift : the change the interval must rule out for no_clear_change (min_detectable_lift).
+    min_runs, min_group : runs, and followers and non-followers each, needed after trimming
+        (min_runs_adjusted, min_group_adjusted).
 
     Returns
     -------
@@ -131,9 +138,7 @@ def landmark_effect(runs: pd.DataFrame, threshold: float | None = None,
     the interval excludes 0, NOT_ENOUGH_DATA when the size rules fail after trimming or the
     interval cannot rule out a `min_detectable_lift` effect, else NO_CLEAR_CHANGE.
     """
-    threshold = settings.default("follower_threshold") if threshold is None else threshold
-    days = int(settings.default("landmark_days") if landmark_days is None else landmark_days)
-    alpha = settings.default("alpha") if alpha is None else alpha
+    days = int(landmark_days)
     sample = runs[runs["open_at_landmark"].astype(bool) & (runs["due_by_landmark"] > 0)]
     none = LandmarkResult(Effect(METHOD), Claim.NOT_ENOUGH_DATA, days, len(sample))
     if sample.empty:
@@ -155,9 +160,8 @@ def landmark_effect(runs: pd.DataFrame, threshold: float | None = None,
     counts = dict(runs=len(sample), followers=int(t.sum()), non_followers=int((~t).sum()),
                   csms=int(clusters.max() + 1) if len(clusters) else 0,
                   trimmed=int(len(sample) - keep.sum()))
-    too_small = (len(t) < settings.default("min_runs_adjusted")
-                 or min(counts["followers"], counts["non_followers"])
-                 < settings.default("min_group_adjusted")
+    too_small = (len(t) < min_runs
+                 or min(counts["followers"], counts["non_followers"]) < min_group
                  or counts["csms"] < MIN_CSMS or len(np.unique(y)) < 2)
     if too_small:
         return LandmarkResult(Effect(METHOD), Claim.NOT_ENOUGH_DATA, days, **counts)
@@ -169,11 +173,10 @@ def landmark_effect(runs: pd.DataFrame, threshold: float | None = None,
     low, high = estimate - crit * se, estimate + crit * se
     p = float(2 * sps_t.sf(abs(estimate) / se, df))
     effect = Effect(METHOD, _finite(estimate), _finite(low), _finite(high), _finite(p))
-    return LandmarkResult(effect, _claim(low, high), days, **counts)
+    return LandmarkResult(effect, _claim(low, high, lift), days, **counts)
 
 
-def _claim(low: float, high: float) -> Claim:
-    lift = settings.default("min_detectable_lift")
+def _claim(low: float, high: float, lift: float) -> Claim:
     if low > 0:
         return Claim.FOLLOWERS_BETTER
     if high < 0:
@@ -264,22 +267,31 @@ def _finite(x) -> float | None:
 
 
 
+def landmark_settings(settings) -> dict:
+    """`landmark_effect`'s keyword arguments but the threshold, from a request's settings."""
+    return {"landmark_days": settings.landmark_days, "trim": settings.propensity_trim,
+            "alpha": settings.alpha, "lift": settings.min_detectable_lift,
+            "min_runs": settings.min_runs_adjusted, "min_group": settings.min_group_adjusted}
+
+
 def has_step_dates(runs: pd.DataFrame) -> bool:
     """True when the runs' steps carry both due dates and completion dates."""
     return bool(len(runs) and runs["dated_steps"].sum() > 0 and runs["completed_dates"].sum() > 0)
 
 
-def followers_designs(store: Store, filters: Filters | None, frame: pd.DataFrame
-                      ) -> dict[str, LandmarkResult]:
+def followers_designs(store: Store, filters: Filters | None, frame: pd.DataFrame,
+                      settings) -> dict[str, LandmarkResult]:
     """The effect and claim of each playbook row of `followers.followers_effect` (`frame`):
-    the landmark design when its runs' steps carry dates, else an association."""
-    runs = landmark_runs(store, filters)
+    the landmark design when its runs' steps carry dates, else an association. `settings`
+    are the request's (landmark_days, propensity_trim, alpha and the size rules)."""
+    runs = landmark_runs(store, filters, settings.landmark_days)
     by_playbook = dict(tuple(runs.groupby("playbook_id"))) if len(runs) else {}
     out = {}
     for row in frame.to_dict("records"):
         mine = by_playbook.get(row["playbook_id"])
         if mine is not None and has_step_dates(mine):
-            out[row["playbook_id"]] = landmark_effect(mine, row["threshold"])
+            out[row["playbook_id"]] = landmark_effect(
+                mine, threshold=row["threshold"], **landmark_settings(settings))
             continue
         adjusted = row["adjusted_diff"] is not None
         out[row["playbook_id"]] = association_effect(

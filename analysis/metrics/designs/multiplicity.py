@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-from analysis import settings
 from analysis.metrics import stats
 from analysis.metrics.claims import Claim, Effect
 from analysis.metrics.designs import interrupted
@@ -53,7 +52,7 @@ def _p(effect: dict):
     return float(p)
 
 
-def adjust_claims(metrics: dict, alpha: float | None = None) -> dict:
+def adjust_claims(metrics: dict, alpha: float) -> dict:
     """Fill `effect.q_value` of every effect in `metrics` (BH across all of them) and reduce
     each directional `claim` whose q is not below alpha; changes `metrics` in place.
 
@@ -61,15 +60,15 @@ def adjust_claims(metrics: dict, alpha: float | None = None) -> dict:
     ----------
     metrics : dict
         A `metrics --json` object, a page's sections, or a list of entries wrapped in a dict.
-    alpha : float, optional
-        The `alpha` setting when None.
+    alpha : float
+        The request's `alpha` setting: a directional claim needs q < alpha.
 
     Returns
     -------
     The same dict. Entries whose claim was reduced keep their effect and gain
     `why` ("q = 0.08 across 14 effects shown together"), unless they already had one.
     """
-    alpha = float(settings.default("alpha")) if alpha is None else float(alpha)
+    alpha = float(alpha)
     entries = effect_entries(metrics)
     q_values = stats.benjamini_hochberg([_p(e["effect"]) for e in entries])
     for entry, q in zip(entries, q_values):
@@ -102,7 +101,7 @@ def _reword(entry: dict) -> None:
                                          reason=entry.get("why"))
 
 
-def adjust_effects(effects: list, alpha: float | None = None) -> list:
+def adjust_effects(effects: list) -> list:
     """q-values for a plain list of Effect objects (same order), for callers that hold
     effects before they become JSON: returns new Effects with q_value set."""
     from dataclasses import replace
@@ -111,7 +110,7 @@ def adjust_effects(effects: list, alpha: float | None = None) -> list:
     return [None if e is None else replace(e, q_value=q) for e, q in zip(effects, q_values)]
 
 
-def adjust_frame(frame, alpha: float | None = None):
+def adjust_frame(frame, alpha: float):
     """`adjust_claims` on a section's frame (one row per playbook, the `effect_*` columns, claim,
     verdict and, where the design gives one, why): the family is what one page shows, so the
     page and the section's JSON carry the same q-values and claims. Returns the frame, changed

@@ -47,7 +47,6 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from analysis import settings
 from analysis.filters import Filters
 from analysis.metrics.claims import Claim, Effect
 from analysis.scope import scoped
@@ -106,7 +105,7 @@ def renewals_since_hire(store: Store, filters: Filters | None = None,
 
 
 def derived_ramp_dates(renewals: pd.DataFrame, target: float, last_day: date,
-                       last_n: int | None = None) -> pd.DataFrame:
+                       last_n: int) -> pd.DataFrame:
     """Each CSM's ramp date under the thinned last-N rule (see the module docstring).
 
     Parameters
@@ -121,7 +120,7 @@ def derived_ramp_dates(renewals: pd.DataFrame, target: float, last_day: date,
     DataFrame with csm_id, ramped_on (None when never), renewals (decided since hire),
     kept (after thinning), keep_probability.
     """
-    last_n = int(settings.default("ramp_last_renewals") if last_n is None else last_n)
+    last_n = int(last_n)
     columns = ["csm_id", "ramped_on", "renewals", "kept", "keep_probability"]
     if renewals.empty:
         return pd.DataFrame(columns=columns)
@@ -195,8 +194,8 @@ def logrank_z(days, ramped, after) -> np.ndarray:
     return z
 
 
-def ramp_effect(ramp: pd.DataFrame, medians: dict, alpha: float | None = None,
-                samples: int | None = None, seed: int | None = None) -> RampEffect:
+def ramp_effect(ramp: pd.DataFrame, medians: dict, *, alpha: float, samples: int,
+                seed: int) -> RampEffect:
     """Log-rank comparison of the cohorts' ramp times (`proficiency.ramp_days` frame), its
     p-value from permuting the cohort labels over CSMs.
 
@@ -213,9 +212,7 @@ def ramp_effect(ramp: pd.DataFrame, medians: dict, alpha: float | None = None,
     ramping at a higher rate than expected = FASTER), NOT_ENOUGH_DATA with fewer than
     MIN_CSMS_PER_COHORT CSMs in a cohort or no ramp, else NO_CLEAR_CHANGE.
     """
-    alpha = settings.default("alpha") if alpha is None else alpha
-    samples = int(settings.default("bootstrap_samples") if samples is None else samples)
-    seed = settings.default("random_seed") if seed is None else seed
+    samples = int(samples)
     before, after = medians.get("before"), medians.get("after")
     estimate = after / before if before and after is not None else None
     sizes = ramp.groupby("cohort").size() if len(ramp) else pd.Series(dtype=int)

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis import settings
 from analysis.metrics.claims import Claim, Effect
 
 METHOD = "dl_tau_ratio_bootstrap"
@@ -110,13 +109,16 @@ def _draw(rng, size: int, samples: int) -> np.ndarray:
     return rng.integers(0, size, (samples, size)) if size else np.empty((samples, 0), int)
 
 
-def spread_effect(before: dict, after: dict, samples: int | None = None,
-                  seed: int | None = None, alpha: float | None = None) -> SpreadEffect:
+def spread_effect(before: dict, after: dict, *, samples: int, seed: int,
+                  alpha: float) -> SpreadEffect:
     """tau_after / tau_before with a paired bootstrap interval over CSMs, and its claim.
 
     Parameters
     ----------
     before, after : {csm_id: (renewed, decided)} of the CSMs counted in each window.
+    samples, seed : bootstrap resamples and the generator's seed (settings bootstrap_samples,
+        random_seed).
+    alpha : 1 − the interval's level (setting alpha).
 
     Returns
     -------
@@ -125,9 +127,7 @@ def spread_effect(before: dict, after: dict, samples: int | None = None,
     share of resamples on the other side of 1; claim NARROWER / WIDER when the interval
     excludes 1, NOT_ENOUGH_DATA with fewer than MIN_CSMS_FOR_CLAIM CSMs in a window.
     """
-    samples = int(settings.default("bootstrap_samples") if samples is None else samples)
-    seed = settings.default("random_seed") if seed is None else seed
-    alpha = settings.default("alpha") if alpha is None else alpha
+    samples = int(samples)
     paired = sorted(set(before) & set(after))
     only_b = sorted(set(before) - set(after))
     only_a = sorted(set(after) - set(before))

@@ -16,11 +16,11 @@ def _none(values) -> list:
 
 
 def mean_rating_chart(summary: pd.DataFrame, names: dict | None = None,
-                      title: str | None = None, alpha: float | None = None) -> go.Figure:
+                      title: str | None = None, *, alpha: float) -> go.Figure:
     """Mean rating per playbook (1–5) with t-interval bars, from `feedback_summary`.
 
-    `alpha` is the one the summary's intervals were computed with (None: the setting); the
-    default title names its level.
+    `alpha` is the one the summary's intervals were computed with (the request's setting);
+    the default title names its level.
     """
     names = names or {}
     rated = summary[summary["rated"] > 0]

@@ -7,7 +7,6 @@ from html import escape
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis import settings
 from analysis.present.charts.base import AFTER, BAD, BEFORE, GOOD, styled, interval_error
 
 # Effect class (analysis.metrics.overview) → colour of its dot.
@@ -58,17 +57,17 @@ def quarter_rates(changes: pd.DataFrame, title: str | None = None) -> go.Figure:
     return styled(fig, title, percent_y=True, height=320)
 
 
-def playbook_rates(row: pd.Series | dict, title: str | None = None,
+def playbook_rates(row: pd.Series | dict, months: int, title: str | None = None,
                    question: str = "before_after") -> go.Figure:
     """One playbook's rates for one question, with intervals: "before_after" (the windows
-    before and after its introduction) or "followers" (non-followers against followers).
+    before and after its introduction, `months` each: the window_months setting) or
+    "followers" (non-followers against followers).
 
     `row` is a `playbook_headlines` row (or a dict with the same keys). Each bar's rate and n
     sit in its axis label, below the bar, so no label ever meets an interval's whisker.
     """
     get = row.get
     if question == "before_after":
-        months = settings.default("window_months")  # the windows the headline rates cover
         bars = [(f"{months} months before", "before", BEFORE), (f"{months} months after", "after",
                                                                  AFTER)]
     elif question == "followers":

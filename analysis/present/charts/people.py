@@ -6,7 +6,6 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy import stats as sps
 
-from analysis import settings
 from analysis.present.charts.base import ACCENT, AFTER, BEFORE, styled
 from analysis.metrics.stats import confidence_label
 
@@ -16,17 +15,16 @@ COLOURS = {"before": BEFORE, "after": AFTER}
 _JITTER = 0.16
 
 
-def _period_labels() -> dict[str, str]:
+def _period_labels(months: int) -> dict[str, str]:
     # The analysis' windows are `window_months` long; the labels say so.
-    months = settings.default("window_months")
     return {"before": f"{months} months before launch", "after": f"{months} months after launch"}
 
 
-def _z(alpha: float | None) -> float:
-    return float(sps.norm.ppf(1 - (settings.default("alpha") if alpha is None else alpha) / 2))
+def _z(alpha: float) -> float:
+    return float(sps.norm.ppf(1 - alpha / 2))
 
 
-def _noise_band(fig: go.Figure, x: int, row, show_legend: bool, alpha: float | None) -> None:
+def _noise_band(fig: go.Figure, x: int, row, show_legend: bool, alpha: float) -> None:
     """Where CSMs' rates would fall (1 − alpha of them) if each had the pooled rate and only
     chance differed."""
     pooled, noise = row.get("pooled_rate"), row.get("noise_sd")
@@ -46,15 +44,16 @@ def _noise_band(fig: go.Figure, x: int, row, show_legend: bool, alpha: float | N
 
 def csm_spread_chart(rates: pd.DataFrame, spread: pd.DataFrame,
                      title: str | None = "Renewal rate per CSM, before and after launch",
-                     alpha: float | None = None) -> go.Figure:
+                     *, alpha: float, months: int) -> go.Figure:
     """Strip + box chart of per-CSM renewal rates per period (`consistency_summary` output).
 
     Counted CSMs are filled points sized by their renewals, with a box of their spread; CSMs
     below the renewals threshold are hollow and left out of the box. The shaded band is the
     spread binomial noise alone would give around the pooled rate, at the level 1 − alpha the
-    CSMs' intervals use (`alpha` None: the setting, as in the analysis).
+    CSMs' intervals use; `alpha` and `months` (the window_months the periods span) are the
+    settings the analysis ran with.
     """
-    level, labels = confidence_label(alpha), _period_labels()
+    level, labels = confidence_label(alpha), _period_labels(months)
     fig = go.Figure()
     rng = np.random.default_rng(0)  # fixed: the same data always draws the same chart
     largest = max(float(rates["n"].max()), 1.0) if len(rates) else 1.0
@@ -95,11 +94,11 @@ def csm_spread_chart(rates: pd.DataFrame, spread: pd.DataFrame,
 
 def km_chart(curves: pd.DataFrame, cohorts: pd.DataFrame,
              title: str | None = "Share of CSMs not yet ramped, by days since hire",
-             alpha: float | None = None) -> go.Figure:
+             *, alpha: float) -> go.Figure:
     """Kaplan–Meier step curves per cohort with their confidence bands, medians marked.
 
     `curves` and `cohorts` are `proficiency_summary(...).curves` / `.cohorts`; `alpha` is the
-    one their bands were computed with (None: the setting), named in the hover text.
+    one their bands were computed with (the request's setting), named in the hover text.
     """
     level = confidence_label(alpha)
     fig = go.Figure()

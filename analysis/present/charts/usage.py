@@ -6,7 +6,6 @@ from datetime import date
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis import settings
 from analysis.present.periods import is_partial, period_label
 from analysis.present.charts.base import ACCENT, AFTER, BAD, BEFORE, GOOD, SEQUENCE, styled
 
@@ -51,13 +50,13 @@ def _user_kind(row) -> str:
     return "In between"
 
 
-def share_vs_adherence(csms: pd.DataFrame, title: str | None = None) -> go.Figure:
-    """Each CSM at (playbook share, mean adherence) with the consistent and rare guides.
+def share_vs_adherence(csms: pd.DataFrame, *, consistent_at: float, rare_below: float,
+                       title: str | None = None) -> go.Figure:
+    """Each CSM at (playbook share, mean adherence) with the consistent and rare guides (the
+    consistent_share and rare_share settings the flags were set with).
 
     CSMs missing either value have no point (nothing to place them by).
     """
-    consistent_at = settings.default("consistent_share")
-    rare_below = settings.default("rare_share")
     placed = csms.dropna(subset=["playbook_share", "mean_adherence"])
     fig = go.Figure()
     colours = {"Consistent user": GOOD, "In between": AFTER, "Rare user": BAD}
