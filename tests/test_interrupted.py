@@ -40,7 +40,7 @@ def test_a_series_gives_back_its_step_on_the_probability_scale():
     assert fit.effect.ci_low < expected < fit.effect.ci_high
     assert fit.effect.p_value < 1e-6
     # Without the jitter the fit is exact: the same step to 1e-9.
-    assert its_effect(_noiseless()).effect.estimate == pytest.approx(expected, abs=1e-9)
+    assert its_effect(_noiseless(), alpha=0.05, min_months=6).effect.estimate == pytest.approx(expected, abs=1e-9)
 
 
 def test_hand_irls_matches_statsmodels_glm_with_pearson_scale():
