@@ -22,7 +22,7 @@ from analysis import settings
 
 from analysis.metrics import stats
 from analysis.metrics.compare import compare_proportions
-from analysis.metrics.designs import assess as design, horizon
+from analysis.metrics.designs import assess as design, horizon, rollouts, staggered
 from analysis.metrics.designs.multiplicity import adjust_frame
 from analysis.playbooks.catalog import introduction_notes, playbook_catalog
 from analysis.filters import Filters
@@ -188,15 +188,33 @@ def _with_design(store: Store, filters: Filters | None, windows: pd.DataFrame,
     monthly = horizon.matured_monthly(store, filters, horizon.fit_windows(windows), as_of,
                                       settings.default("outcome_horizon_days"))
     runs = horizon.runs_per_playbook(store)
+    fits = _rollout_fits(store, filters, windows, as_of)
     found = [design.assess(window, monthly[monthly["playbook_id"] == window["playbook_id"]],
-                           as_of, runs.get(window["playbook_id"], 0))
+                           as_of, runs.get(window["playbook_id"], 0),
+                           fits.get(window["playbook_id"]))
              for window in windows.to_dict("records")]
     flat = pd.DataFrame([a.to_row() for a in found], columns=design.ROW_COLUMNS,
                         index=frame.index)
-    frame = pd.concat([frame, flat], axis=1)
+    rolled = pd.DataFrame([fits[pid].to_row() if pid in fits else staggered.NO_ROLLOUT
+                           for pid in windows["playbook_id"]],
+                          columns=staggered.ROW_COLUMNS, index=frame.index)
+    frame = pd.concat([frame, flat, rolled], axis=1)
     frame["verdict"] = [design.verdict_text(a.claim, r, s, a.effect, a.why) for a, r, s
                         in zip(found, frame["before_rate"], frame["after_rate"])]
     return frame
+
+
+def _rollout_fits(store: Store, filters: Filters | None, windows: pd.DataFrame,
+                  as_of) -> dict[str, staggered.RolloutFit]:
+    """The difference-in-differences of each playbook rolled out group by group (a `rollouts`
+    export), by playbook_id (designs.rollouts)."""
+    cells = rollouts.rollout_cells(
+        store, filters, windows, as_of, settings.default("outcome_horizon_days"),
+        max(int(settings.default("its_pre_months")), int(settings.default("window_months"))),
+        settings.default("window_months"))
+    return rollouts.rollout_fits(
+        cells, float(settings.default("alpha")), int(settings.default("min_outcomes_per_side")),
+        int(settings.default("its_exclude_months")), int(settings.default("window_months")))
 
 
 def monthly_series(store: Store, filters: Filters | None, playbook_id: str,
@@ -253,10 +271,22 @@ def before_after_json(store: Store, filters: Filters | None = None,
                                                  "p_value", "p_value_adjusted", "test",
                                                  "verdict")},
             **design.json_from_row(row),  # effect, claim, pending, ready_on, why
+            "rollout": _rollout_json(row),
             "more_needed": None if row["more_needed"] is None else int(row["more_needed"]),
             **notes.get(row["playbook_id"], {}),
         })
     return out
+
+
+def _rollout_json(row: dict) -> dict | None:
+    """The groups the difference-in-differences compared (None under the time series)."""
+    if row.get("rollout_group_kind") is None:
+        return None
+    return {"group_kind": row["rollout_group_kind"],
+            **{key: int(row[column]) for key, column in (
+                ("groups", "rollout_groups"), ("adopted_groups", "rollout_adopted"),
+                ("treated_outcomes", "rollout_treated"),
+                ("comparison_outcomes", "rollout_comparison"))}}
 
 
 def _json_value(value):

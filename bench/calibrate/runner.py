@@ -31,7 +31,8 @@ from analysis.store import Store, quote_ident
 from bench.calibrate.world import World, load_tables
 
 SEED = 20261207
-WORLD_MODULES = ("bench.calibrate.worlds_before_after", "bench.calibrate.worlds_people")
+WORLD_MODULES = ("bench.calibrate.worlds_before_after", "bench.calibrate.worlds_people",
+                 "bench.calibrate.worlds_rollouts")
 # The section each world tests, and the directional claim a planted (positive) effect should
 # give; a null world's false claims are every directional claim.
 TRUE_CLAIM = {"before_after": Claim.IMPROVED, "followers": Claim.FOLLOWERS_BETTER,
