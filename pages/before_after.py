@@ -9,7 +9,7 @@ from analysis.metrics.before_after import before_after, monthly_series
 from analysis.playbooks.catalog import introduction_notes, playbook_catalog
 from analysis.present import format as fmt
 from analysis.present.charts import effect as charts
-from analysis.present.verdicts import claim_box
+from analysis.present.verdicts import claim_box, design_note
 from pages.common import (cached, data_last_date, download_csv, empty_view, get_store,
                           md_text, rate_help, show_table, sidebar_filters)
 
@@ -65,6 +65,8 @@ p_col.metric("Could it be chance?", fmt.p_value(row["p_value"]),
 text = row["verdict"]
 # The colour follows the claim, never the wording (analysis.present.verdicts).
 getattr(st, claim_box(row["claim"]))(text)
+# Which design the verdict rests on and what it assumes.
+st.caption(design_note(row["effect_method"], row["rollout_group_kind"]))
 
 bars_col, series_col = st.columns([1, 2])
 bars_col.plotly_chart(charts.before_after_bars(row, f"{metric}, introduced {intro}"),

@@ -30,13 +30,28 @@ def test_a_planted_15_point_step_is_found():
     assert "worse" not in claims
 
 
+def test_a_staggered_rollout_is_rarely_a_false_claim():
+    # Teams at 25%-65% rolling out worst first, drift, CSMs that differ: the claim rests on the
+    # difference-in-differences against the teams not yet using the playbook.
+    claims = _claims("rollouts_levels", 20)
+    assert len(claims) == 20
+    assert sum(c in ("improved", "worse") for c in claims) <= 2
+
+
+def test_a_planted_rollout_step_is_found():
+    claims = _claims("rollouts_planted_15_600", 20)
+    assert sum(c == "improved" for c in claims) >= 15
+    assert "worse" not in claims
+
+
 def test_every_world_is_well_formed():
     worlds = runner.all_worlds()
     names = [w.name for w in worlds]
     assert len(names) == len(set(names))
     assert all(isinstance(w, World) and w.section in runner.TRUE_CLAIM for w in worlds)
     assert {"ba_drift", "ba_unfinished", "ba_regression_to_mean", "ba_twenty_null",
-            "ba_planted_10", "ba_planted_15"} <= set(names)
+            "ba_planted_10", "ba_planted_15", "rollouts_drift", "rollouts_levels",
+            "rollouts_planted_15"} <= set(names)
 
 
 def test_wilson_monte_carlo_interval():

@@ -159,10 +159,15 @@ def before_after(store: Store, filters: Filters | None = None,
         (Benjamini–Hochberg across the playbooks shown), test, verdict (plain text, from the
         claim), then the effect design's columns (designs.assess.ROW_COLUMNS): claim,
         effect_method, effect_estimate, effect_ci_low, effect_ci_high, effect_p_value
-        (interrupted time series: the level change at the introduction beyond the pre-trend),
-        pending_before, pending_after (outcomes inside their horizon), ready_on, why,
-        more_needed (outcomes missing over both sides when the claim is not_enough_data, 0 for
-        no_clear_change, None for a directional claim).
+        (interrupted time series: the level change at the introduction beyond the pre-trend;
+        difference_in_differences when a `rollouts` export dates two or more adoptions of
+        the playbook by team or segment: the change after each group's rollout against the
+        groups not yet using it, designs.staggered), pending_before, pending_after (outcomes
+        inside their horizon), ready_on, why, more_needed (outcomes missing over both sides
+        when the claim is not_enough_data, 0 for no_clear_change, None for a directional
+        claim), then rollout_group_kind ('team' | 'segment'), rollout_groups,
+        rollout_adopted, rollout_treated, rollout_comparison (designs.staggered.RolloutFit;
+        None under the time series).
         Rates and bounds are None when a side has no outcomes.
     """
     months = settings.default("window_months")

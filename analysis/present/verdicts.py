@@ -63,6 +63,29 @@ def claim_box(claim) -> str:
     return TONE_BOXES[claim_tone(claim)]
 
 
+# What each before/after design compares and what it assumes, in one sentence a page shows
+# under the verdict ({groups}: "teams" or "segments").
+DESIGN_NOTES = {
+    "interrupted_time_series": (
+        "Interrupted time series: the step of the monthly rate at the introduction beyond its "
+        "pre-trend; it assumes the pre-trend would have gone on in a straight line (logit "
+        "scale) and that nothing else changed in the month the playbook arrived."),
+    "difference_in_differences": (
+        "Difference-in-differences over the rollout: each of the {groups}' outcomes after it "
+        "rolled the playbook out against the {groups} not yet using it that month (and those "
+        "that never did); it assumes that without the playbook every one of the {groups}' "
+        "rates would have moved by the same points month to month, and that nothing else "
+        "changed for a {group} in the month it rolled the playbook out."),
+}
+
+
+def design_note(method: str | None, group_kind: str | None = None) -> str:
+    """The sentence saying which design a before/after verdict rests on and what it assumes
+    ("" for a method without one)."""
+    group = group_kind or "team"
+    return DESIGN_NOTES.get(method or "", "").format(groups=f"{group}s", group=group)
+
+
 def claim_word(claim, word: str | None = None) -> str:
     """The headline word of a claim ("Improved"), or the caller's `word` for it."""
     return word if word is not None else WORDS[Claim(claim)]

@@ -87,14 +87,14 @@ def _world(name, null, build, describe):
 
 _QUARTERLY = (0, 3, 6, 9, None)  # four teams a quarter apart, one never
 WORLDS = [
-    _world("rollouts_drift", True, _build((0.4,) * 5, (0, 3, 6, 9, 12)),
+    _world("rollouts_drift", True, _build((0.4,) * 5, (0, 3, 6, 9, 12), per_team=12.5),
            "five teams roll the playbook out a quarter apart (the last is a comparison "
-           "only); success drifts up about 0.6 points a month in every team (24 points over "
-           "the series); nothing works"),
+           "only), 12.5 runs a team a month; success drifts up about 0.6 points a month in "
+           "every team (24 points over the series); nothing works"),
     _world("rollouts_levels", True,
-           _build((0.25, 0.35, 0.45, 0.55, 0.65), _QUARTERLY, skill_sd=0.3),
+           _build((0.25, 0.35, 0.45, 0.55, 0.65), _QUARTERLY, per_team=12.5, skill_sd=0.3),
            "teams at 25%-65% roll it out worst first, the best team never; CSMs within a "
-           "team differ (skill SD 0.3 logit); the same drift; nothing works"),
+           "team differ (skill SD 0.3 logit); the same drift and volume; nothing works"),
     _world("rollouts_planted_15", False, _build((0.4,) * 5, _QUARTERLY, effect=0.15),
            "four teams a quarter apart, one never; the same drift; +15 points from each "
            "team's rollout, ~300 outcomes after a rollout"),
