@@ -13,6 +13,7 @@ from analysis.ingest.headers import guess_kind, match_headers
 from analysis.ingest.importer import ImportRefused, import_file
 from analysis.ingest.undo import undo_import
 from analysis.store import Store
+from tests.test_hardening import _write
 
 ROOT = Path(__file__).resolve().parent.parent
 SHEET = ("Playbook,Team,Rolled out on\n"
@@ -20,12 +21,6 @@ SHEET = ("Playbook,Team,Rolled out on\n"
          "Save Play - At Risk,NA West,4/1/2024\n"
          "Save Play - At Risk,APAC,next quarter\n"
          "at_risk,,2024-05-01\n")
-
-
-def _write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def _rollouts(store: Store) -> list[tuple]:

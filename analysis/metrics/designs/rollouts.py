@@ -44,7 +44,8 @@ def rollout_cells(store: Store, filters: Filters | None, windows: pd.DataFrame, 
     successes, adopted (the month index of the group's rollout; NaN: never). Outcomes whose
     group is unknown (no CSM team, no account segment) are left out.
     """
-    if windows.empty or as_of is None:
+    # Most organisations have no rollouts export: skip reading every outcome again.
+    if windows.empty or as_of is None or not store.scalar("SELECT count(*) FROM rollouts"):
         return pd.DataFrame(columns=CELL_COLUMNS)
     outcomes, params = outcomes_sql(filters, as_of, horizon_days)
     view = f"rollout_windows_{uuid.uuid4().hex}"
