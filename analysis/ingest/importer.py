@@ -722,8 +722,8 @@ class _RowChecker:
         """A rollout row names one group: a team or a segment, not neither and not both."""
         if self.kind != "rollouts":
             return
-        empty = pd.Series(True, index=clean.index)
-        named = {c: clean[c].notna() if c in clean else ~empty for c in ("team", "segment")}
+        nowhere = pd.Series(False, index=clean.index)  # a column the file does not have
+        named = {c: clean[c].notna() if c in clean else nowhere for c in ("team", "segment")}
         self._reject(~named["team"] & ~named["segment"],
                      "team and segment are empty (a row names the team or the segment that "
                      "rolled the playbook out)")

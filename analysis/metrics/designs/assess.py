@@ -141,8 +141,9 @@ def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_play
         return result(Claim.NOT_ENOUGH_DATA,
                       f"{decided['before']} decided outcomes before the introduction and "
                       f"{decided['after']} after; an effect needs {least} on each side")
-    fit = rollout or interrupted.its_effect(monthly, alpha, int(settings.default("its_min_months")),
-                                            int(settings.default("its_exclude_months")))
+    fit = rollout or interrupted.its_effect(
+        monthly, alpha, int(settings.default("its_min_months")),
+        int(settings.default("its_exclude_months")))
     if fit.effect is None:
         return result(Claim.NOT_ENOUGH_DATA, fit.why)
     claim = interrupted.claim(fit.effect, alpha, float(settings.default("min_detectable_lift")))
