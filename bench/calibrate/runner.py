@@ -238,6 +238,11 @@ EXPLAINED = [
     "before) would claim on the same replicates: its power came from calling drift, unfinished",
     "windows and regression to the mean effects. Below the outcomes a 15-point step needs, the",
     "claim is `not_enough_data`, never a direction.",
+    "",
+    "The rollout worlds (worlds_rollouts.py) rest on the staggered difference-in-differences",
+    "(designs/staggered.py): each team's months from its rollout against the teams not yet",
+    "using the playbook. Month effects come only from those teams, so the late months, when",
+    "few are left to compare with, cost precision as the time series' trend does.",
 ]
 
 
