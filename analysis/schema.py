@@ -10,7 +10,8 @@ from dataclasses import dataclass
 # 1: DESIGN.md's tables. 2: imports gained rows_updated and warnings (store.MIGRATIONS[1]).
 # 3: accepted values are CHECK constraints (store.MIGRATIONS[2] rebuilds those tables), and
 # import_history_<kind> keeps what each import replaced, so an import can be undone.
-SCHEMA_VERSION = 3
+# 4: rollouts, each group's (team or segment) adoption date of a playbook (store.MIGRATIONS[3]).
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,13 @@ TABLES: dict[str, Table] = {
             _c("submitted_at", "TIMESTAMP", required=True), _c("csm_id"),
             _c("playbook_id", required=True), _c("rating", "INTEGER"), _c("comment"),
         ), key=("submitted_at", "csm_id", "playbook_id"), primary_key=False),
+        # One row per group that adopted a playbook: a team (csms.team) or a segment
+        # (accounts.segment), one of the two per row; before/after compares each group with
+        # the groups not yet using it (analysis.metrics.designs.staggered).
+        Table("rollouts", (
+            _c("playbook_id", required=True), _c("team"), _c("segment"),
+            _c("rolled_out_on", "DATE", required=True),
+        ), key=("playbook_id", "team", "segment"), primary_key=False),
         Table("imports", (
             _c("import_id", "INTEGER", required=True), _c("kind"), _c("file_name"), _c("sha256"),
             _c("imported_at", "TIMESTAMP"), _c("rows_read", "INTEGER"),

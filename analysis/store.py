@@ -52,6 +52,9 @@ MIGRATIONS: dict[int, Sequence[str]] = {
         "(SELECT 1 FROM imports) AND NOT EXISTS (SELECT 1 FROM imports "
         "WHERE file_name IS DISTINCT FROM 'demo')"
         for pair in ("'demo', 'true'", "'playbook_definitions', 'templates'")),
+    # Version 3 -> 4: the rollouts table (team or segment adoption dates) and its history.
+    3: tuple(schema.create_table_sql(table) for table in
+             (schema.TABLES["rollouts"], schema.HISTORY_TABLES["rollouts"])),
 }
 
 

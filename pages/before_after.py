@@ -10,7 +10,7 @@ from analysis.present import format as fmt
 from analysis.present.charts import effect as charts
 from analysis.present.verdicts import claim_box
 from pages.common import (cached, data_last_date, download_csv, empty_view, md_text,
-                          page_context, rate_help, show_table)
+                          page_context, rate_help, show_design, show_table)
 
 
 def _side_help(row, side: str, start, end) -> str:
@@ -62,6 +62,7 @@ p_col.metric("Could it be chance?", fmt.p_value(row["p_value"]),
 text = row["verdict"]
 # The colour follows the claim, never the wording (analysis.present.verdicts).
 getattr(st, claim_box(row["claim"]))(text)
+show_design(ctx, row["effect_method"], row["claim"], row["rollout_group_kind"])
 
 bars_col, series_col = st.columns([1, 2])
 bars_col.plotly_chart(charts.before_after_bars(row, f"{metric}, introduced {intro}"),

@@ -10,6 +10,7 @@ pages/ is not auto-discovered (app.py lists the pages), so this module is never 
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date
 
@@ -20,6 +21,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from analysis import auth
 from analysis.context import Context
 from analysis.present import format as fmt
+from analysis.present.designs import design_note
 from analysis.filters import Filters
 from analysis.playbooks import triggers
 from analysis.present.options import data_version, filter_options
@@ -250,6 +252,14 @@ def playbook_names(catalog: pd.DataFrame) -> dict[str, str]:
 def csm_names(store: Store) -> dict[str, str]:
     """Each CSM id's display name (the roster's name; the id for one without)."""
     return options(store).csm_names
+
+
+def show_design(ctx: Context, method, claim, group_kind=None) -> None:
+    """A caption under a verdict: the design it rests on and what it assumes
+    (analysis.present.designs)."""
+    note = design_note(method, claim, dataclasses.asdict(ctx.settings), group_kind)
+    if note:
+        st.caption(note)
 
 
 def page_context(sidebar: bool = True) -> Context:

@@ -6,6 +6,8 @@ counts repeat exactly, so a failure means the design changed, not bad luck.
 """
 from __future__ import annotations
 
+import pytest
+
 from bench.calibrate import runner
 from bench.calibrate.world import World
 
@@ -15,17 +17,22 @@ def _claims(name: str, replicates: int) -> list[str]:
     return [claim for rep in results[0].claims for claim in rep]
 
 
-def test_drift_is_rarely_a_false_claim():
-    claims = _claims("ba_drift", 20)
+# Full run (CALIBRATION.md, 200 replicates): ba_drift 3 of 200 false claims, where the plain
+# before/after comparison makes 74 of 200 (37%). rollouts_levels: teams at 25%-65% rolling
+# out worst first, drift, CSMs that differ; the claim rests on the difference-in-differences
+# against the teams not yet using the playbook.
+@pytest.mark.parametrize("world", ["ba_drift", "rollouts_levels"])
+def test_drift_is_rarely_a_false_claim(world):
+    claims = _claims(world, 20)
     assert len(claims) == 20
-    # Full run (CALIBRATION.md, 200 replicates): 3 of 200 false claims (1 `improved`, 2
-    # `worse`), where the plain before/after comparison makes 74 of 200 (37%).
     assert sum(c in ("improved", "worse") for c in claims) <= 2
 
 
-def test_a_planted_15_point_step_is_found():
-    claims = _claims("ba_planted_15_large", 20)
-    # Full run: 189 of 200 (94.5%) with ~900 outcomes a side.
+# Full run: ba_planted_15_large 189 of 200 (94.5%) with ~900 outcomes a side;
+# rollouts_planted_15_600 173 of 200 (86.5%).
+@pytest.mark.parametrize("world", ["ba_planted_15_large", "rollouts_planted_15_600"])
+def test_a_planted_15_point_step_is_found(world):
+    claims = _claims(world, 20)
     assert sum(c == "improved" for c in claims) >= 15
     assert "worse" not in claims
 
@@ -36,7 +43,8 @@ def test_every_world_is_well_formed():
     assert len(names) == len(set(names))
     assert all(isinstance(w, World) and w.section in runner.TRUE_CLAIM for w in worlds)
     assert {"ba_drift", "ba_unfinished", "ba_regression_to_mean", "ba_twenty_null",
-            "ba_planted_10", "ba_planted_15"} <= set(names)
+            "ba_planted_10", "ba_planted_15", "rollouts_drift", "rollouts_levels",
+            "rollouts_planted_15"} <= set(names)
 
 
 def test_wilson_monte_carlo_interval():

@@ -82,7 +82,7 @@ def test_previous_schema_version_migrates_without_losing_rows(tmp_path):
     path = tmp_path / "v1.duckdb"
     _v1_database(path)
     with Store(path) as s:
-        assert s.schema_version() == schema.SCHEMA_VERSION == 3
+        assert s.schema_version() == schema.SCHEMA_VERSION == 4
         assert s.row_counts()["csms"] == 2
         assert s.row_counts()["renewals"] == 1
         old = s.query("SELECT * FROM imports")

@@ -130,6 +130,16 @@ SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
         "rating": ("Rating", "Score", "Stars", "Usefulness"),
         "comment": ("Comment", "Comments", "Feedback", "Response", "Notes", "Text"),
     },
+    # A small spreadsheet: "Playbook, Team, Rolled out on" (or a Segment column).
+    "rollouts": {
+        "playbook_id": _PLAYBOOK,
+        "team": ("Team", "Team Name", "CSM Team", "Pod", "Group", "Department"),
+        "segment": ("Segment", "Customer Segment", "Account Segment", "Tier", "Account Tier"),
+        "rolled_out_on": ("Rolled Out On", "Rolled Out", "Rollout Date", "Rolled Out Date",
+                          "Roll Out Date", "Adopted On", "Adoption Date", "Launched On",
+                          "Launch Date", "Go Live Date", "Go Live", "Live Since",
+                          "Start Date", "Started On", "Introduced On", "Date"),
+    },
 }
 
 
@@ -292,10 +302,14 @@ def _resolve_overrides(headers: list[str], overrides: dict) -> dict[str, str | N
 
 def missing_required(match: HeaderMatch) -> tuple[str, ...]:
     """Required columns the file lacks; a runs export without a scenario column takes each
-    run's scenario from its playbook, so scenario is not missing when playbook_id is there."""
+    run's scenario from its playbook, so scenario is not missing when playbook_id is there;
+    a rollouts export needs a team or a segment column."""
     missing = match.missing_required
     if match.kind == "playbook_runs" and "playbook_id" in match.columns:
         missing = tuple(c for c in missing if c != "scenario")
+    # A rollout names its group by a team or a segment column: one of the two is needed.
+    if match.kind == "rollouts" and not {"team", "segment"} & set(match.columns):
+        missing += ("team or segment",)
     return missing
 
 

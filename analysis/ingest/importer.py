@@ -27,7 +27,7 @@ from analysis.ingest import readers
 from analysis.ingest import values as V
 from analysis.ingest.headers import (HeaderMatch, KindDoubt, absent_mapping_headers,
                                      guess_kind, header_key, kind_doubt, match_headers,
-                                     prefer_filled)
+                                     missing_required, prefer_filled)
 from analysis.ingest.mapping import Mapping, as_mapping
 from analysis.ingest.undo import record_history
 from analysis.ingest.names import (looks_like_id, normalise_person, slugify,
@@ -463,11 +463,9 @@ class _FileChecks:
 
 
 def _missing_required(kind: str, match: HeaderMatch) -> tuple[str, ...]:
-    missing = match.missing_required
-    # A runs export without a scenario column takes each run's scenario from its playbook.
-    if kind == "playbook_runs" and "playbook_id" in match.columns:
-        missing = tuple(c for c in missing if c != "scenario")
-    return missing
+    # A runs export without a scenario column takes each run's scenario from its playbook;
+    # a rollouts export needs a team or a segment column (headers.missing_required).
+    return missing_required(match)
 
 
 def _refusal(kind: str, name: str, headers, missing: tuple[str, ...]) -> str:
@@ -578,6 +576,7 @@ class _RowChecker:
                 self._reject(clean[column].isna() & ~told, f"{column} is empty")
         self._check_ranges(clean)
         self._check_run_dates(clean)
+        self._check_rollout_group(clean)
         # A row set aside by a rule with no fault is skipped; with a fault it is rejected.
         only_skipped = self.reasons.isna() & self.skips.notna()
         self.reasons[only_skipped] = SKIPPED + self.skips[only_skipped]
@@ -730,6 +729,19 @@ class _RowChecker:
         future = (opened > horizon).fillna(False).astype(bool)
         self._reject(future, lambda rows: "opened_on " + _days(opened[rows])
                      + " is more than a year in the future")
+
+    def _check_rollout_group(self, clean: pd.DataFrame) -> None:
+        """A rollout row names one group: a team or a segment, not neither and not both."""
+        if self.kind != "rollouts":
+            return
+        nowhere = pd.Series(False, index=clean.index)  # a column the file does not have
+        named = {c: clean[c].notna() if c in clean else nowhere for c in ("team", "segment")}
+        self._reject(~named["team"] & ~named["segment"],
+                     "team and segment are empty (a row names the team or the segment that "
+                     "rolled the playbook out)")
+        self._reject(named["team"] & named["segment"],
+                     "team and segment are both given (a row is one group: give each its own "
+                     "row)")
 
     def _derive(self, clean: pd.DataFrame) -> None:
         if self.kind != "playbook_runs":
@@ -981,6 +993,25 @@ def _staged_unknown_runs(store: Store, kind: str, rows: str, columns: list[str])
         " (import the runs first, or check which header holds the run id)")
 
 
+def _staged_unknown_groups(store: Store, kind: str, rows: str, columns: list[str]
+                           ) -> list[str]:
+    """Rollouts naming a team no CSM of the roster is in (or a segment no account is in)
+    still load: say how many. Groups match by name, case and spacing ignored."""
+    if kind != "rollouts":
+        return []
+    out = []
+    for column, table in (("team", "csms"), ("segment", "accounts")):
+        if column in columns:
+            out += _missing_warning(store.query(
+                f"SELECT {column}, count(*) AS count FROM {rows} WHERE {column} IS NOT NULL "
+                f"AND lower(trim({column})) NOT IN (SELECT lower(trim({column})) FROM {table} "
+                f"WHERE {column} IS NOT NULL) GROUP BY 1 ORDER BY count DESC, 1"),
+                "rollouts", f"{column}s",
+                f" (their {column} is read from {table}.{column}; import it first, or check "
+                "the spelling)")
+    return out
+
+
 def _count_unchanged(store: Store, table, view: str, columns: list[str]) -> int:
     """Staged rows identical to the stored row of their key (every column the file has)."""
     if not columns:
@@ -1072,7 +1103,8 @@ def _write_import(store: Store, kind: str, source: Source, checks: _FileChecks,
         raise ImportRefused(f"{source.file_name} has no data rows")
     stage.reject_duplicates(source)
     warnings = checks.warnings() + stage.unknown_accounts() \
-        + _staged_unknown_runs(store, kind, stage.rows, stage.columns)
+        + _staged_unknown_runs(store, kind, stage.rows, stage.columns) \
+        + _staged_unknown_groups(store, kind, stage.rows, stage.columns)
     skipped, rejected = split_skipped(stage.rejected_rows())
     if not stage.rows_valid and not dry_run:
         raise ImportRefused(f"{source.file_name}: no row could be loaded "

@@ -21,7 +21,7 @@ import pandas as pd
 from analysis.context import Context
 from analysis.metrics import stats
 from analysis.metrics.compare import compare_proportions, thresholds
-from analysis.metrics.designs import assess as design, horizon
+from analysis.metrics.designs import assess as design, horizon, rollouts, staggered
 from analysis.metrics.designs.multiplicity import adjust_frame
 from analysis.playbooks.catalog import introduction_notes
 from analysis.filters import Filters
@@ -156,10 +156,15 @@ def before_after(ctx: Context) -> pd.DataFrame:
         (Benjamini–Hochberg across the playbooks shown), test, verdict (plain text, from the
         claim), then the effect design's columns (designs.assess.ROW_COLUMNS): claim,
         effect_method, effect_estimate, effect_ci_low, effect_ci_high, effect_p_value
-        (interrupted time series: the level change at the introduction beyond the pre-trend),
-        pending_before, pending_after (outcomes inside their horizon), ready_on, why,
-        more_needed (outcomes missing over both sides when the claim is not_enough_data, 0 for
-        no_clear_change, None for a directional claim).
+        (interrupted time series: the level change at the introduction beyond the pre-trend;
+        difference_in_differences when a `rollouts` export dates two or more adoptions of
+        the playbook by team or segment: the change after each group's rollout against the
+        groups not yet using it, designs.staggered), pending_before, pending_after (outcomes
+        inside their horizon), ready_on, why, more_needed (outcomes missing over both sides
+        when the claim is not_enough_data, 0 for no_clear_change, None for a directional
+        claim), then rollout_group_kind ('team' | 'segment'), rollout_groups,
+        rollout_adopted, rollout_treated, rollout_comparison (designs.staggered.RolloutFit;
+        None under the time series).
         Rates and bounds are None when a side has no outcomes.
     """
     s = ctx.settings
@@ -184,15 +189,31 @@ def _with_design(ctx: Context, windows: pd.DataFrame, frame: pd.DataFrame) -> pd
     fit = horizon.fit_windows(windows, s.its_pre_months, s.window_months)
     monthly = horizon.matured_monthly(store, ctx.filters, fit, as_of, s.outcome_horizon_days)
     runs = horizon.runs_per_playbook(store)
+    fits = _rollout_fits(ctx, windows, as_of)
     found = [design.assess(window, monthly[monthly["playbook_id"] == window["playbook_id"]],
-                           as_of, runs.get(window["playbook_id"], 0), s)
+                           as_of, runs.get(window["playbook_id"], 0), s,
+                           fits.get(window["playbook_id"]))
              for window in windows.to_dict("records")]
     flat = pd.DataFrame([a.to_row() for a in found], columns=design.ROW_COLUMNS,
                         index=frame.index)
-    frame = pd.concat([frame, flat], axis=1)
+    rolled = pd.DataFrame([fits[pid].to_row() if pid in fits else staggered.NO_ROLLOUT
+                           for pid in windows["playbook_id"]],
+                          columns=staggered.ROW_COLUMNS, index=frame.index)
+    frame = pd.concat([frame, flat, rolled], axis=1)
     frame["verdict"] = [design.verdict_text(a.claim, r, s, a.effect, a.why) for a, r, s
                         in zip(found, frame["before_rate"], frame["after_rate"])]
     return frame
+
+
+def _rollout_fits(ctx: Context, windows: pd.DataFrame, as_of) -> dict[str, staggered.RolloutFit]:
+    """The difference-in-differences of each playbook rolled out group by group (a `rollouts`
+    export), by playbook_id (designs.rollouts)."""
+    s = ctx.settings
+    cells = rollouts.rollout_cells(ctx.store, ctx.filters, windows, as_of,
+                                   s.outcome_horizon_days,
+                                   max(s.its_pre_months, s.window_months), s.window_months)
+    return rollouts.rollout_fits(cells, s.alpha, s.min_outcomes_per_side,
+                                 s.its_exclude_months, s.window_months)
 
 
 def monthly_series(ctx: Context, playbook_id: str) -> pd.DataFrame:
@@ -248,10 +269,22 @@ def before_after_json(ctx: Context) -> list[dict]:
                                                  "p_value", "p_value_adjusted", "test",
                                                  "verdict")},
             **design.json_from_row(row),  # effect, claim, pending, ready_on, why
+            "rollout": _rollout_json(row),
             "more_needed": None if row["more_needed"] is None else int(row["more_needed"]),
             **notes.get(row["playbook_id"], {}),
         })
     return out
+
+
+def _rollout_json(row: dict) -> dict | None:
+    """The groups the difference-in-differences compared (None under the time series)."""
+    if row.get("rollout_group_kind") is None:
+        return None
+    return {"group_kind": row["rollout_group_kind"],
+            **{key: int(row[column]) for key, column in (
+                ("groups", "rollout_groups"), ("adopted_groups", "rollout_adopted"),
+                ("treated_outcomes", "rollout_treated"),
+                ("comparison_outcomes", "rollout_comparison"))}}
 
 
 def _json_value(value):

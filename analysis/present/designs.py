@@ -21,10 +21,12 @@ _NOTES = {
         "{outcome_horizon_days}-day horizon has passed; it assumes the earlier trend would have "
         "carried on and nothing else changed when the playbook arrived."),
     "difference_in_differences": (
-        "Verdict from a difference in differences: the change where the playbook was rolled "
-        "out against the change, over the same months, where it had not been rolled out yet, "
-        "each outcome counted once its {outcome_horizon_days}-day horizon has passed; it "
-        "assumes both would have moved alike without the playbook."),
+        "Verdict from a difference in differences over the rollout: each of the {groups}' "
+        "outcomes after it rolled the playbook out against the {groups} not yet using it that "
+        "month (and those that never did), each outcome counted once its "
+        "{outcome_horizon_days}-day horizon has passed; it assumes that without the playbook "
+        "every one of the {groups}' rates would have moved by the same points month to month, "
+        "and that nothing else changed for a {group} in the month it rolled the playbook out."),
     "landmark_ipw_cluster": (
         "Verdict from a landmark design: among runs still open on day {landmark_days}, those "
         "that had done the steps due by then against those that had not, on the outcome after "
@@ -52,13 +54,17 @@ _NOTES = {
 }
 
 
-def design_note(method: str | None, claim: str | None, values: Mapping[str, object]) -> str | None:
+def design_note(method: str | None, claim: str | None, values: Mapping[str, object],
+                group_kind: str | None = None) -> str | None:
     """The sentence for a verdict: `method` is its effect's method, `claim` its claim, `values`
-    the settings it was computed with (a mapping of setting name to value). None when the
-    method is unknown (no verdict was reached by a design)."""
+    the settings it was computed with (a mapping of setting name to value), `group_kind` what
+    a rollout was dated by ('team' or 'segment'). None when the method is unknown (no verdict
+    was reached by a design)."""
     key = "association" if claim == Claim.ASSOCIATION_ONLY else method
     note = _NOTES.get(key or "")
-    return None if note is None else note.format_map(values)
+    group = group_kind or "team"
+    return None if note is None else note.format_map({**values, "group": group,
+                                                      "groups": f"{group}s"})
 
 
 def design_notes(pairs: Iterable[tuple[str | None, str | None]],

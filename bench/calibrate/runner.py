@@ -33,7 +33,8 @@ from analysis.store import Store, quote_ident
 from bench.calibrate.world import World, load_tables
 
 SEED = 20261207
-WORLD_MODULES = ("bench.calibrate.worlds_before_after", "bench.calibrate.worlds_people")
+WORLD_MODULES = ("bench.calibrate.worlds_before_after", "bench.calibrate.worlds_people",
+                 "bench.calibrate.worlds_rollouts")
 # The section each world tests, and the directional claim a planted (positive) effect should
 # give; a null world's false claims are every directional claim.
 TRUE_CLAIM = {"before_after": Claim.IMPROVED, "followers": Claim.FOLLOWERS_BETTER,
@@ -271,6 +272,13 @@ EXPLAINED = [
     "about 5 points, z ≈ 1.1, so no rule finds proficiency_faster often;",
     "proficiency_faster_large (40 hires a cohort, 48 renewals a year) shows what more hires",
     "buy.",
+    "",
+    "### The rollout worlds",
+    "",
+    "The rollout worlds (worlds_rollouts.py) rest on the staggered difference-in-differences",
+    "(designs/staggered.py): each team's months from its rollout against the teams not yet",
+    "using the playbook. Month effects come only from those teams, so the late months, when",
+    "few are left to compare with, cost precision as the time series' trend does.",
 ]
 
 

@@ -1,7 +1,9 @@
-"""One playbook's before/after claim: too early, not enough data, or what the time series says.
+"""One playbook's before/after claim: too early, not enough data, or what its design says.
 
-Joins the horizon rule (designs.horizon) and the interrupted time series (designs.interrupted)
-into the keys each `before_after` JSON entry gains: effect, claim, pending, ready_on, why.
+Joins the horizon rule (designs.horizon) and the effect design (the interrupted time series,
+designs.interrupted; or, for a playbook rolled out group by group, the difference-in-differences
+of designs.staggered) into the keys each `before_after` JSON entry gains: effect, claim,
+pending, ready_on, why.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from datetime import date
 import pandas as pd
 
 from analysis.metrics.claims import Claim, Effect
-from analysis.metrics.designs import interrupted
+from analysis.metrics.designs import interrupted, staggered
 from analysis.metrics.designs.horizon import ready_on as ready_date
 from analysis.present import format as fmt, verdicts
 
@@ -25,17 +27,19 @@ class Assessment:
     pending   outcomes whose horizon has not passed, per side: {"before": n, "after": n}
     ready_on  the first as-of date on which the after window and every horizon are over
     why       one sentence when the claim is not directional and no effect explains it
+    method    the design the claim rests on (named even when no effect could be estimated)
     """
     effect: Effect | None
     claim: Claim
     pending: dict
     ready_on: date
     why: str | None
+    method: str = interrupted.METHOD
 
     def to_row(self) -> dict:
         """The flat columns (ROW_COLUMNS) a before_after frame carries."""
         e = self.effect
-        return {"claim": str(self.claim), "effect_method": e.method if e else None,
+        return {"claim": str(self.claim), "effect_method": e.method if e else self.method,
                 **{f"effect_{k}": getattr(e, k) if e else None
                    for k in ("estimate", "ci_low", "ci_high", "p_value")},
                 "pending_before": self.pending["before"], "pending_after": self.pending["after"],
@@ -43,11 +47,16 @@ class Assessment:
 
     def to_json(self) -> dict:
         # The effect always names its design; its figures are null when none was estimated.
-        effect = self.effect or Effect(interrupted.METHOD)
+        effect = self.effect or Effect(self.method)
         return {"effect": effect.to_json(),
                 "claim": str(self.claim), "pending": dict(self.pending),
                 "ready_on": self.ready_on.isoformat(), "why": self.why}
 
+
+# Where each design measures its change, as a verdict says it.
+CHANGE_WORDS = {interrupted.METHOD: "at the introduction beyond the pre-trend",
+                staggered.METHOD: "after each rollout against the teams or segments not yet "
+                                  "using it"}
 
 ROW_COLUMNS = ["claim", "effect_method", "effect_estimate", "effect_ci_low", "effect_ci_high",
                "effect_p_value", "pending_before", "pending_after", "ready_on", "why"]
@@ -63,11 +72,12 @@ def json_from_row(row: dict) -> dict:
                           for k in ("estimate", "ci_low", "ci_high", "p_value", "q_value")))
     return Assessment(effect, Claim(row["claim"]),
                       {"before": int(row["pending_before"]), "after": int(row["pending_after"])},
-                      row["ready_on"], row["why"]).to_json()
+                      row["ready_on"], row["why"],
+                      row.get("effect_method") or interrupted.METHOD).to_json()
 
 
 def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_playbook: int,
-           settings) -> Assessment:
+           settings, rollout: staggered.RolloutFit | None = None) -> Assessment:
     """The claim for one playbook.
 
     Parameters
@@ -85,13 +95,16 @@ def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_play
     settings : Settings
         The request's: outcome_horizon_days, window_months, min_outcomes_per_side, alpha,
         its_min_months, its_exclude_months and min_detectable_lift decide the claim.
+    rollout : RolloutFit, optional
+        The difference-in-differences of a playbook rolled out group by group
+        (designs.rollouts); the claim rests on it instead of the time series.
 
     Returns
     -------
     Assessment. In order: no outcomes in either window -> not_enough_data ("no runs of this
     playbook in the data" when none carry its id); as_of before ready_on -> too_early (why:
     the after window's end, or the outcomes still open); too few outcomes or months a side ->
-    not_enough_data; else the claim of the time-series effect (designs.interrupted.claim).
+    not_enough_data; else the claim of the design's effect (designs.interrupted.claim).
     """
     horizon, alpha = int(settings.outcome_horizon_days), float(settings.alpha)
     ready = ready_date(window["window_end"], horizon)
@@ -104,8 +117,10 @@ def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_play
     decided = {"before": int(monthly.loc[before, "n"].sum()),
                "after": int(monthly.loc[after, "n"].sum())}
 
+    method = interrupted.METHOD if rollout is None else staggered.METHOD
+
     def result(claim, why, effect=None):
-        return Assessment(effect, claim, pending, ready, why)
+        return Assessment(effect, claim, pending, ready, why, method)
 
     intro = window["introduced_on"].isoformat()
     if sum(decided.values()) + sum(pending.values()) == 0:
@@ -127,8 +142,8 @@ def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_play
         return result(Claim.NOT_ENOUGH_DATA,
                       f"{decided['before']} decided outcomes before the introduction and "
                       f"{decided['after']} after; an effect needs {least} on each side")
-    fit = interrupted.its_effect(monthly, alpha, int(settings.its_min_months),
-                                 int(settings.its_exclude_months))
+    fit = rollout or interrupted.its_effect(monthly, alpha, int(settings.its_min_months),
+                                            int(settings.its_exclude_months))
     if fit.effect is None:
         return result(Claim.NOT_ENOUGH_DATA, fit.why)
     lift = float(settings.min_detectable_lift)
@@ -149,7 +164,7 @@ def verdict_text(claim: Claim, before_rate, after_rate, effect: Effect | None,
     rates = ""
     if before_rate is not None and after_rate is not None:
         rates = f"{fmt.percent(before_rate)} → {fmt.percent(after_rate)}; "
-    change = (f"{rates}{fmt.points(effect.estimate)} points at the introduction beyond the "
-              f"pre-trend (CI {fmt.points(effect.ci_low)} to {fmt.points(effect.ci_high)}, "
+    change = (f"{rates}{fmt.points(effect.estimate)} points {CHANGE_WORDS[effect.method]} "
+              f"(CI {fmt.points(effect.ci_low)} to {fmt.points(effect.ci_high)}, "
               f"{fmt.p_value(effect.p_value)})")
     return verdicts.sentence(claim, change_text=change, reason=why)

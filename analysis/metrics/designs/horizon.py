@@ -71,6 +71,39 @@ def windows_sql(view: str) -> str:
         """
 
 
+def outcomes_sql(filters: Filters | None, as_of: date, horizon_days: int
+                 ) -> tuple[str, list]:
+    """The body of an `outcomes` CTE and its parameters: every outcome the before/after
+    metrics read, in scope, up to `as_of`, one row each: metric ('renewal_rate' |
+    'success_rate'), scenario ('' for renewals), day (renewal_date or opened_on), success
+    (under the horizon rule), account_id, csm_id. Whether its horizon has passed is the
+    caller's `day + horizon_days <= as_of`."""
+    # The semantic layer's definitions (analysis/semantic): decided renewals, runs with status.
+    renewals_sql, renewals_params = scoped("decided_renewals", filters, period=False)
+    runs_sql, runs_params = scoped("runs_with_status", filters, period=False)
+    sql = f"""
+            -- a renewal is decided on its renewal_date
+            SELECT 'renewal_rate' AS metric, '' AS scenario, renewal_date AS day,
+                   renewed AS success, account_id, csm_id
+            FROM {renewals_sql} r
+            WHERE renewal_date <= ?
+            UNION ALL
+            -- every run of the scenario, open or closed: a success only when recorded within
+            -- the horizon and by the as-of date (a closed run without closed_on is taken as
+            -- closed in time)
+            SELECT 'success_rate', scenario, opened_on,
+                   coalesce(is_closed AND succeeded
+                            AND coalesce(closed_on, opened_on) <= opened_on + ?::INTEGER
+                            AND coalesce(closed_on, opened_on) <= ?, false),
+                   account_id, csm_id
+            FROM {runs_sql} q
+            WHERE opened_on <= ?
+        """
+    h = int(horizon_days)
+    # bound in the order the placeholders appear: the SELECT list comes before FROM
+    return sql, [*renewals_params, as_of, h, as_of, *runs_params, as_of]
+
+
 def matured_monthly(store: Store, filters: Filters | None, windows: pd.DataFrame,
                     as_of: date, horizon_days: int) -> pd.DataFrame:
     """Decided outcomes per playbook and month of its windows, under the horizon rule.
@@ -91,29 +124,11 @@ def matured_monthly(store: Store, filters: Filters | None, windows: pd.DataFrame
     """
     if windows.empty or as_of is None:
         return pd.DataFrame(columns=MONTHLY_COLUMNS)
-    # The semantic layer's definitions (analysis/semantic): decided renewals, runs with status.
-    renewals_sql, renewals_params = scoped("decided_renewals", filters, period=False)
-    runs_sql, runs_params = scoped("runs_with_status", filters, period=False)
+    outcomes, outcome_params = outcomes_sql(filters, as_of, horizon_days)
     view = f"horizon_windows_{uuid.uuid4().hex}"
     sql = f"""
         WITH windows AS ({windows_sql(view)}),
-        outcomes AS (
-            -- a renewal is decided on its renewal_date
-            SELECT 'renewal_rate' AS metric, '' AS scenario, renewal_date AS day,
-                   renewed AS success
-            FROM {renewals_sql} r
-            WHERE renewal_date <= ?
-            UNION ALL
-            -- every run of the scenario, open or closed: a success only when recorded within
-            -- the horizon and by the as-of date (a closed run without closed_on is taken as
-            -- closed in time)
-            SELECT 'success_rate', scenario, opened_on,
-                   coalesce(is_closed AND succeeded
-                            AND coalesce(closed_on, opened_on) <= opened_on + ?::INTEGER
-                            AND coalesce(closed_on, opened_on) <= ?, false)
-            FROM {runs_sql} q
-            WHERE opened_on <= ?
-        ),
+        outcomes AS ({outcomes}),
         final AS (
             SELECT w.playbook_id,
                    (year(o.day) - year(w.introduced_on)) * 12
@@ -131,7 +146,7 @@ def matured_monthly(store: Store, filters: Filters | None, windows: pd.DataFrame
         SELECT * FROM final ORDER BY ALL
     """
     h = int(horizon_days)
-    params = [*renewals_params, as_of, h, as_of, *runs_params, as_of, h, as_of, h, as_of, h, as_of]
+    params = [*outcome_params, h, as_of, h, as_of, h, as_of]
     store.register(view, windows)
     try:
         frame = store.query(sql, params)

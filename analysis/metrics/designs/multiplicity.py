@@ -13,8 +13,7 @@ import math
 
 from analysis.metrics import stats
 from analysis.metrics.claims import Claim, Effect
-from analysis.metrics.designs import interrupted
-from analysis.metrics.designs.assess import verdict_text
+from analysis.metrics.designs.assess import CHANGE_WORDS, verdict_text
 from analysis.present import verdicts
 
 # A directional claim that the family's q-value no longer supports becomes this.
@@ -90,7 +89,7 @@ def _reword(entry: dict) -> None:
     (every verdict reads "<word>: <what changed>; <why>", analysis.present.verdicts)."""
     if "verdict" not in entry:
         return
-    if entry["effect"].get("method") == interrupted.METHOD:
+    if entry["effect"].get("method") in CHANGE_WORDS:  # a before/after design
         effect = Effect(**entry["effect"])
         rate = {side: (entry.get(side) or {}).get("rate") for side in ("before", "after")}
         entry["verdict"] = verdict_text(Claim(entry["claim"]), rate["before"], rate["after"],

@@ -1,0 +1,134 @@
+"""Which playbooks were rolled out group by group, and the difference-in-differences each gets.
+
+A `rollouts` export dates each group's adoption of a playbook: a team (matched to csms.team
+of the CSM an outcome belongs to) or a segment (accounts.segment of its account), names
+compared with case and spacing ignored. A playbook whose rows name both kinds is analysed by
+the kind more of its rows name (a tie: teams). Groups with outcomes that the export does not
+name never adopted the playbook: they are a comparison throughout. The design applies when the
+groups with outcomes adopted in at least two different months, counting "never" as one
+(designs.staggered holds the estimator; this module gathers its cells in SQL).
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import date
+
+import pandas as pd
+
+from analysis.filters import Filters
+from analysis.metrics.designs import staggered
+from analysis.metrics.designs.horizon import outcomes_sql, windows_sql
+from analysis.store import Store
+
+CELL_COLUMNS = ["playbook_id", "group_kind", *staggered.CELL_COLUMNS]
+
+
+def rollout_cells(store: Store, filters: Filters | None, windows: pd.DataFrame, as_of: date,
+                  horizon_days: int, pre_months: int, window_months: int) -> pd.DataFrame:
+    """Decided outcomes per playbook with rollouts, group, CSM and calendar month.
+
+    Parameters
+    ----------
+    windows : DataFrame
+        playbook_windows(): playbook_id, metric, scenario, introduced_on, window_start,
+        window_end (the metric and scenario say which outcomes are the playbook's).
+    as_of, horizon_days : an outcome counts once its horizon has passed by as_of
+        (designs.horizon).
+    pre_months, window_months : months read before the first rollout and after the last.
+
+    Returns
+    -------
+    DataFrame playbook_id, group_kind ('team' | 'segment'), group (lower case), cluster (the
+    CSM, or 'account <id>' when the outcome has none), month (year · 12 + month − 1), n,
+    successes, adopted (the month index of the group's rollout; NaN: never). Outcomes whose
+    group is unknown (no CSM team, no account segment) are left out.
+    """
+    # Most organisations have no rollouts export: skip reading every outcome again.
+    if windows.empty or as_of is None or not store.scalar("SELECT count(*) FROM rollouts"):
+        return pd.DataFrame(columns=CELL_COLUMNS)
+    outcomes, params = outcomes_sql(filters, as_of, horizon_days)
+    view = f"rollout_windows_{uuid.uuid4().hex}"
+    h = int(horizon_days)
+    store.register(view, windows)
+    try:
+        frame = store.query(_cells_sql(view, outcomes),
+                            [*params, int(pre_months), int(window_months), h, as_of, h, as_of])
+    finally:
+        store.unregister(view)
+    frame["adopted"] = frame["adopted"].astype(float)
+    return frame[CELL_COLUMNS]
+
+
+def _cells_sql(view: str, outcomes: str) -> str:
+    return f"""
+        WITH windows AS ({windows_sql(view)}),
+        rolled AS (
+            SELECT playbook_id, lower(trim(team)) AS team, lower(trim(segment)) AS segment,
+                   rolled_out_on
+            FROM rollouts
+            WHERE playbook_id IN (SELECT playbook_id FROM windows)
+        ),
+        kinds AS (
+            -- one group kind per playbook: the one more of its rows name
+            SELECT playbook_id,
+                   CASE WHEN count(team) >= count(segment) THEN 'team' ELSE 'segment' END
+                       AS group_kind,
+                   min(rolled_out_on) AS first_on, max(rolled_out_on) AS last_on
+            FROM rolled GROUP BY playbook_id
+        ),
+        adoptions AS (
+            SELECT r.playbook_id,
+                   CASE WHEN k.group_kind = 'team' THEN r.team ELSE r.segment END AS grp,
+                   min(r.rolled_out_on) AS rolled_out_on
+            FROM rolled r JOIN kinds k USING (playbook_id)
+            GROUP BY ALL HAVING grp IS NOT NULL
+        ),
+        outcomes AS ({outcomes}),
+        labelled AS (
+            SELECT w.playbook_id, k.group_kind, o.day, o.success,
+                   CASE WHEN k.group_kind = 'team' THEN lower(trim(c.team))
+                        ELSE lower(trim(a.segment)) END AS grp,
+                   coalesce(o.csm_id, 'account ' || o.account_id) AS cluster
+            FROM windows w
+            JOIN kinds k USING (playbook_id)
+            JOIN outcomes o
+              ON o.metric = w.metric AND o.scenario = w.scenario
+             AND o.day >= k.first_on - to_months(?::INTEGER)
+             AND o.day < k.last_on + to_months(?::INTEGER)
+            LEFT JOIN csms c ON c.csm_id = o.csm_id
+            LEFT JOIN accounts a ON a.account_id = o.account_id
+        ),
+        final AS (
+            SELECT l.playbook_id, l.group_kind, l.grp AS "group", l.cluster,
+                   year(l.day) * 12 + month(l.day) - 1 AS month,
+                   count(*) FILTER (WHERE l.day + ?::INTEGER <= ?) AS n,
+                   count(*) FILTER (WHERE l.day + ?::INTEGER <= ? AND l.success) AS successes,
+                   year(d.rolled_out_on) * 12 + month(d.rolled_out_on) - 1 AS adopted
+            FROM labelled l
+            LEFT JOIN adoptions d ON d.playbook_id = l.playbook_id AND d.grp = l.grp
+            WHERE l.grp IS NOT NULL
+            GROUP BY ALL
+        )
+        SELECT * FROM final WHERE n > 0 ORDER BY ALL
+    """
+
+
+def applies(cells: pd.DataFrame) -> bool:
+    """True when the groups with outcomes adopted in at least two different months, a group
+    that never adopted counting as one: there is someone to compare with."""
+    adopted = cells.groupby("group")["adopted"].first()
+    return adopted.notna().any() and adopted.fillna(-1).nunique() >= 2
+
+
+def rollout_fits(cells: pd.DataFrame, alpha: float, min_outcomes: int, exclude_months: int,
+                 window_months: int) -> dict[str, staggered.RolloutFit]:
+    """The difference-in-differences of every playbook of `cells` (rollout_cells()) the
+    design applies to, by playbook_id; playbooks it does not apply to are left out."""
+    fits = {}
+    for (playbook_id, kind), group in cells.groupby(["playbook_id", "group_kind"]):
+        if applies(group):
+            fit = staggered.did_effect(group, alpha, min_outcomes, exclude_months,
+                                       window_months)
+            fits[playbook_id] = replace(fit, group_kind=kind)
+    return fits

@@ -1,0 +1,264 @@
+"""Difference-in-differences for a playbook rolled out group by group (team or segment).
+
+The before/after effect when a `rollouts` export dates each group's adoption (DESIGN.md,
+"Effects and claims"). Each group is treated from the month of its `rolled_out_on` on; groups
+that have not rolled the playbook out yet in a month, and groups that never did, are that
+month's comparison. The estimator is the imputation estimator of Borusyak, Jaravel & Spiess
+(2024, "Revisiting event-study designs", Review of Economic Studies 91:3253), linear on the
+probability scale:
+
+    y(outcome i of group g in month t) = a_g + l_t + e    fitted on untreated outcomes only
+
+(group levels a_g, month effects l_t: a drift common to every group, of any shape, is
+absorbed by l_t, and groups may differ in level). Each treated outcome's counterfactual is
+a_g + l_t; the effect is the mean over treated outcomes of y − (a_g + l_t), in points of
+probability. Treated outcomes never serve as a comparison (the fault of a naive two-way fixed
+effects regression under staggered adoption), so only clean comparisons enter. A treated
+month is estimated only where some group is still untreated that month and the group has
+untreated months of its own: without a never-adopted group, the last group to adopt is a
+comparison only.
+
+It assumes parallel trends: without the playbook every group's rate would have moved by the
+same points month to month. As the time series does, it leaves out each group's
+`exclude_months` just before its own rollout (a team given the playbook first because its
+last quarter went badly would otherwise read its recovery as an effect), and counts treated
+months up to `window_months` after each rollout.
+
+Inference. Groups are few (four to six teams), too few to cluster on. The estimate is linear
+in the outcomes, tau = sum_i v_i y_i with weights v_i fixed by the design, so its variance is
+the variance of a weighted sum. It is estimated two ways and the larger is used:
+- two-way cluster-robust (Cameron, Gelbach & Miller 2011) by CSM (a CSM's outcomes are
+  correlated across months: skill, book) and by group × month (a shock to a whole team in one
+  month), on the conservative residuals of Borusyak et al. (untreated: y − a_g − l_t;
+  treated: y − a_g − l_t − the mean effect of the group's rollout cohort), t reference on
+  min(clusters) − 1 degrees of freedom;
+- binomial: sum_i v_i² p(1 − p) at the pooled rate of the outcome's group (treated and
+  untreated apart), normal reference. This floor is needed: a month that only one group
+  leaves untreated is fitted exactly, so its residuals are 0 although it carries much of the
+  weight, and residual-based variances alone understate the noise (in simulation they gave
+  8% false claims at a nominal 5%; with the floor, 3-4%).
+A permutation test over which group got which rollout date was not used: four to six groups
+give 24-720 orderings, too coarse for an interval, and it would assume the order of rollout
+as good as random. What neither variance covers: a shock to one group that persists over
+many months and starts with its rollout; that is a failure of parallel trends, which no
+interval over so few groups can detect.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from analysis.metrics.claims import Effect
+
+METHOD = "difference_in_differences"
+CELL_COLUMNS = ["group", "cluster", "month", "n", "successes", "adopted"]
+ROW_COLUMNS = ["rollout_group_kind", "rollout_groups", "rollout_adopted", "rollout_treated",
+               "rollout_comparison"]
+NO_ROLLOUT = dict.fromkeys(ROW_COLUMNS)  # the row of a playbook under the time series
+
+
+@dataclass(frozen=True)
+class RolloutFit:
+    """What the design gives for one playbook: the effect (None when it cannot be estimated),
+    why not (one sentence), and the outcomes it rests on.
+
+    treated     decided outcomes in groups that had rolled the playbook out (and were imputed)
+    comparison  decided outcomes of untreated group-months the fit reads
+    groups      groups with outcomes; adopted: of those, groups with a rollout in the data
+    group_kind  what a group is: 'team' or 'segment' (set by the caller)
+    """
+    effect: Effect | None
+    why: str | None = None
+    treated: int = 0
+    comparison: int = 0
+    groups: int = 0
+    adopted: int = 0
+    group_kind: str | None = None
+
+    def to_row(self) -> dict:
+        """The flat columns (ROW_COLUMNS) a before_after frame carries."""
+        return {"rollout_group_kind": self.group_kind, "rollout_groups": self.groups,
+                "rollout_adopted": self.adopted, "rollout_treated": self.treated,
+                "rollout_comparison": self.comparison}
+
+
+def did_effect(cells: pd.DataFrame, alpha: float = 0.05, min_outcomes: int = 30,
+               exclude_months: int = 0, window_months: int = 12) -> RolloutFit:
+    """The mean effect on treated outcomes of a staggered rollout.
+
+    Parameters
+    ----------
+    cells : DataFrame
+        One row per (group, cluster, month) with outcomes: `group` (team or segment),
+        `cluster` (the CSM, or the account when no CSM is known), `month` (an integer month
+        index, e.g. year · 12 + month), `n` (decided outcomes), `successes`, `adopted` (the
+        month index of the group's rollout, NaN for a group that never rolled it out).
+    alpha : float
+        1 − confidence level of the interval.
+    min_outcomes : int
+        Decided outcomes the treated side and the comparison each need.
+    exclude_months : int
+        Months just before each group's rollout left out (for the group itself).
+    window_months : int
+        Treated months counted after each rollout (month 0 … window_months − 1).
+
+    Returns
+    -------
+    RolloutFit whose effect has method "difference_in_differences", estimate = the mean over
+    treated outcomes of the outcome minus its imputed counterfactual (a proportion: 0.12 = 12
+    points), its interval and p-value (two-way cluster-robust, or binomial when that is
+    larger); effect None and `why` when the treated side or the comparison is too small.
+    """
+    frame = _event_cells(cells, exclude_months, window_months)
+    groups = int(frame["group"].nunique())
+    adopted = int(frame.loc[frame["adopted"].notna(), "group"].nunique())
+    table = _group_months(frame)
+    fit = _untreated_fit(table)
+    table["imputed"] = table["treated"] & (fit.estimable(table) if fit else False)
+    treated = int(table.loc[table["imputed"], "n"].sum())
+    comparison = int(table.loc[~table["treated"], "n"].sum())
+    counts = dict(treated=treated, comparison=comparison, groups=groups, adopted=adopted)
+    if min(treated, comparison) < min_outcomes:
+        return RolloutFit(None, f"{treated} decided outcomes after a rollout that the groups "
+                                f"not yet rolled out can be compared with, and {comparison} in "
+                                f"those groups; the comparison needs {min_outcomes} on each "
+                                "side", **counts)
+    estimate, se, df = _estimate(frame, table, fit)
+    return RolloutFit(_effect(estimate, se, df, alpha), **counts)
+
+
+def _event_cells(cells: pd.DataFrame, exclude_months: int, window_months: int) -> pd.DataFrame:
+    """Cells with `event` (months since the group's rollout, NaN: never) and `treated`, the
+    months just before a rollout and those past the window left out."""
+    frame = cells[cells["n"] > 0].copy()
+    frame["event"] = frame["month"] - frame["adopted"].astype(float)
+    dip = frame["event"].between(-exclude_months, -1) if exclude_months > 0 else False
+    late = frame["event"] >= window_months
+    frame = frame[~(dip | late)].copy()
+    frame["treated"] = (frame["event"] >= 0).fillna(False).astype(bool)
+    return frame.reset_index(drop=True)
+
+
+def _group_months(frame: pd.DataFrame) -> pd.DataFrame:
+    """Outcomes per (group, month) with `treated` and `adopted`."""
+    return frame.groupby(["group", "month"], as_index=False, sort=True).agg(
+        n=("n", "sum"), successes=("successes", "sum"), treated=("treated", "first"),
+        adopted=("adopted", "first"))
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """Weighted least squares of untreated cell rates on group and month effects."""
+    groups: dict
+    months: dict
+    beta: np.ndarray
+    gram: np.ndarray  # X0' W X0
+    pinv: np.ndarray  # its generalised inverse
+
+    def estimable(self, table: pd.DataFrame) -> np.ndarray:
+        """Per cell, whether a + l is estimable there: its group has untreated months, its
+        month an untreated group, and the two are linked through the untreated cells."""
+        known = (table["group"].isin(list(self.groups))
+                 & table["month"].isin(list(self.months))).to_numpy()
+        out = np.zeros(len(table), dtype=bool)
+        if known.any():
+            x = _design(table[known], self.groups, self.months)
+            out[known] = np.all(np.abs(x @ self.pinv @ self.gram - x) < 1e-8, axis=1)
+        return out
+
+
+def _design(table: pd.DataFrame, groups: dict, months: dict) -> np.ndarray:
+    """Indicator columns: one per group, one per month but the first (the groups carry the
+    level)."""
+    x = np.zeros((len(table), len(groups) + len(months) - 1))
+    x[np.arange(len(table)), table["group"].map(groups).to_numpy(int)] = 1.0
+    m = table["month"].map(months).to_numpy(int)
+    later = m > 0
+    x[np.flatnonzero(later), len(groups) + m[later] - 1] = 1.0
+    return x
+
+
+def _untreated_fit(table: pd.DataFrame) -> _Fit | None:
+    untreated = table[~table["treated"]]
+    if untreated.empty:
+        return None
+    groups = {g: i for i, g in enumerate(sorted(untreated["group"].unique()))}
+    months = {m: i for i, m in enumerate(sorted(untreated["month"].unique()))}
+    x0 = _design(untreated, groups, months)
+    w = untreated["n"].to_numpy(float)
+    gram = (x0.T * w) @ x0
+    pinv = np.linalg.pinv(gram)
+    beta = pinv @ (x0.T @ untreated["successes"].to_numpy(float))
+    return _Fit(groups, months, beta, gram, pinv)
+
+
+def _estimate(frame: pd.DataFrame, table: pd.DataFrame, fit: _Fit
+              ) -> tuple[float, float, int | None]:
+    """(estimate, standard error, degrees of freedom)."""
+    cells = table[~table["treated"] | table["imputed"]].reset_index(drop=True)
+    x = _design(cells, fit.groups, fit.months)
+    imputed = cells["imputed"].to_numpy()
+    n = cells["n"].to_numpy(float)
+    total = n[imputed].sum()
+    # tau = sum over treated outcomes of (y − x·beta) / total, and beta is linear in the
+    # untreated successes: each untreated outcome's weight is −x_k · pinv · X1'n1 / total.
+    h = fit.pinv @ (x[imputed].T @ n[imputed])
+    weight = np.where(imputed, 1.0 / total, -(x @ h) / total)
+    fitted = x @ fit.beta
+    gap = cells["successes"].to_numpy(float) - n * fitted
+    estimate = float(gap[imputed].sum() / total)
+    cells = cells.assign(weight=weight, fitted=fitted + _cohort_effects(cells, gap, imputed))
+    return (estimate, *_two_way_se(frame, cells))
+
+
+def _cohort_effects(cells: pd.DataFrame, gap: np.ndarray, imputed: np.ndarray) -> np.ndarray:
+    """Per treated cell, the mean effect of its rollout cohort (the groups that adopted in the
+    same month); 0 for untreated cells. Residuals net of it are the conservative ones."""
+    cohort = cells["adopted"].where(imputed)
+    sums = pd.DataFrame({"cohort": cohort, "gap": gap, "n": cells["n"]}).dropna(
+        subset=["cohort"]).groupby("cohort")[["gap", "n"]].sum()
+    mean = (sums["gap"] / sums["n"]).to_dict()
+    return np.where(imputed, cohort.map(mean).fillna(0.0).to_numpy(float), 0.0)
+
+
+def _two_way_se(frame: pd.DataFrame, cells: pd.DataFrame) -> tuple[float, int | None]:
+    """Standard error and degrees of freedom: the cluster-robust variance by CSM and by group
+    × month (V_csm + V_gm − V_both), never below either one-way variance nor below the
+    binomial variance of independent outcomes. The floor matters: a month only one group
+    leaves untreated is fitted exactly (its residuals are 0) and carries much of the weight,
+    so residuals alone would understate the noise. df: the fewer clusters − 1 for the
+    cluster-robust variance, None (a normal reference) for the binomial one."""
+    scored = frame.merge(cells[["group", "month", "weight", "fitted"]],
+                         on=["group", "month"], how="inner")
+    scored["score"] = scored["weight"] * (scored["successes"] - scored["n"] * scored["fitted"])
+    by_csm = scored.groupby("cluster")["score"].sum()
+    by_cell = scored.groupby(["group", "month"])["score"].sum()
+    csms = len(by_csm)
+    v_csm = float((by_csm ** 2).sum()) * csms / max(csms - 1, 1)
+    v_cell = float((by_cell ** 2).sum())
+    v_both = float((scored["score"] ** 2).sum())
+    rate = _pooled_rate(cells)
+    v_binomial = float((cells["weight"] ** 2 * cells["n"] * rate * (1 - rate)).sum())
+    clustered = max(v_csm + v_cell - v_both, v_csm, v_cell)
+    if v_binomial >= clustered:  # independent outcomes: a normal reference
+        return float(np.sqrt(v_binomial)), None
+    return float(np.sqrt(clustered)), max(min(csms, len(by_cell)) - 1, 1)
+
+
+def _pooled_rate(cells: pd.DataFrame) -> pd.Series:
+    """Per cell, the success rate of its group's treated or untreated cells pooled: the rate
+    its binomial variance is taken at (a single month's fitted rate can be 0 or 1)."""
+    key = [cells["group"], cells["imputed"]]
+    rate = (cells.groupby(key)["successes"].transform("sum")
+            / cells.groupby(key)["n"].transform("sum"))
+    return rate.clip(0.01, 0.99)
+
+
+def _effect(estimate: float, se: float, df: int | None, alpha: float) -> Effect:
+    reference = sps.norm if df is None else sps.t(df)
+    q = float(reference.ppf(1 - alpha / 2))
+    p_value = float(2 * reference.sf(abs(estimate) / se)) if se > 0 else 1.0
+    return Effect(METHOD, estimate, estimate - q * se, estimate + q * se, p_value)

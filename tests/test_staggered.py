@@ -1,0 +1,231 @@
+"""Difference-in-differences over a staggered rollout (analysis.metrics.designs.staggered and
+designs.rollouts), and before/after resting on it when a `rollouts` export dates adoptions."""
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dataclasses
+
+from analysis.settings import Settings
+from analysis.filters import Filters
+from analysis.metrics.before_after import before_after, before_after_json
+from analysis.metrics.claims import Claim
+from analysis.metrics.designs import rollouts, staggered
+from analysis.present.designs import design_note
+from tests.builders import ctx
+
+INTRO = date(2024, 7, 1)
+CATALOG = pd.DataFrame([{"playbook_id": "at_risk", "name": "At risk", "scenario": "at_risk",
+                         "outcome_metric": "success_rate", "introduced_on": INTRO}])
+
+
+def _cells(groups, months, rate, n=100.0, clusters=1):
+    """Exact cells: groups = {group: adopted month or NaN}; rate(group, month) -> true rate;
+    successes are rate · n exactly (fractional successes are fine for the estimator)."""
+    rows = [{"group": g, "cluster": f"{g}{c}", "month": t, "n": n / clusters,
+             "successes": rate(g, t) * n / clusters, "adopted": a}
+            for g, a in groups.items() for t in months for c in range(clusters)]
+    return pd.DataFrame(rows, columns=staggered.CELL_COLUMNS)
+
+
+def test_two_groups_exact_linear_data_give_the_planted_step():
+    # Group a adopts in month 24, b never; both drift 1 point a month from different levels.
+    groups = {"a": 24.0, "b": math.nan}
+    fit = staggered.did_effect(_cells(groups, range(36), lambda g, t: (
+        (30 if g == "a" else 50) + t + (10 if g == "a" and t >= 24 else 0)) / 100))
+    # The classic 2x2 difference of means over the same months, computed by hand:
+    # a: pre months 0..23 average 30 + 11.5, post 24..35 average 30 + 29.5 + 10;
+    # b: 50 + 11.5 and 50 + 29.5. (41.5 → 69.5) − (61.5 → 79.5) = 28 − 18 = 10 points.
+    assert fit.effect.method == "difference_in_differences"
+    assert fit.effect.estimate == pytest.approx(0.10, abs=1e-12)
+    assert (fit.treated, fit.groups, fit.adopted) == (1200, 2, 1)
+
+
+def test_heterogeneous_staggered_effects_average_over_treated_outcomes():
+    """Effects growing with time since rollout, three cohorts: the estimate is the mean of the
+    true effects over the treated outcomes (a naive two-way fixed effects regression, using
+    groups already treated as comparisons, is biased here)."""
+    groups = {"a": 12.0, "b": 16.0, "c": 20.0, "d": math.nan}
+    level = {"a": 0.2, "b": 0.3, "c": 0.4, "d": 0.5}
+    sizes = {"a": 50.0, "b": 80.0, "c": 120.0, "d": 60.0}
+
+    def effect(g, t):
+        a = groups[g]
+        return 0.02 * (t - a + 1) if not math.isnan(a) and t >= a else 0.0
+
+    frames = [_cells({g: a}, range(30), lambda g, t: level[g] + 0.004 * t + effect(g, t),
+                     n=sizes[g]) for g, a in groups.items()]
+    fit = staggered.did_effect(pd.concat(frames, ignore_index=True), window_months=12)
+    treated = [(sizes[g], effect(g, t)) for g, a in groups.items() if not math.isnan(a)
+               for t in range(30) if 0 <= t - a < 12]
+    expected = sum(n * e for n, e in treated) / sum(n for n, _ in treated)
+    assert fit.effect.estimate == pytest.approx(expected, abs=1e-12)
+    assert fit.treated == sum(n for n, _ in treated)
+
+
+def test_months_just_before_a_rollout_are_left_out():
+    # A dip in the two months before a's rollout (it was picked after a bad spell): left out,
+    # the step is read against the months before the dip.
+    groups = {"a": 24.0, "b": math.nan}
+    cells = _cells(groups, range(36), lambda g, t: 0.4 - (0.1 if g == "a" and t in (22, 23)
+                                                          else 0.0)
+                   + (0.05 if g == "a" and t >= 24 else 0.0))
+    assert staggered.did_effect(cells, exclude_months=2).effect.estimate == \
+        pytest.approx(0.05, abs=1e-12)
+    assert staggered.did_effect(cells, exclude_months=0).effect.estimate > 0.05
+
+
+def test_the_last_group_without_a_never_adopter_is_a_comparison_only():
+    groups = {"a": 6.0, "b": 12.0}
+    fit = staggered.did_effect(_cells(groups, range(24), lambda g, t: 0.4 + (
+        0.1 if t >= groups[g] else 0)))
+    # b's months from 12 on have no untreated group to compare with; a's months 6..11 do.
+    assert fit.treated == 600 and fit.effect.estimate == pytest.approx(0.1, abs=1e-12)
+
+
+def test_binomial_floor_of_a_two_by_two():
+    """Two groups, two months: residuals are all 0 (the model is saturated), so the interval
+    rests on the binomial variance, p(1 − p)/n of each side's pooled rate."""
+    cells = pd.DataFrame([("a", "a", 0, 100, 40, 1.0), ("a", "a", 1, 100, 60, 1.0),
+                          ("b", "b", 0, 100, 50, math.nan), ("b", "b", 1, 100, 55, math.nan)],
+                         columns=staggered.CELL_COLUMNS)
+    fit = staggered.did_effect(cells, min_outcomes=50)
+    assert fit.effect.estimate == pytest.approx(0.60 - 0.40 - (0.55 - 0.50))
+    se = math.sqrt(0.6 * 0.4 / 100 + 0.4 * 0.6 / 100 + 2 * 0.525 * 0.475 / 100)
+    assert fit.effect.ci_high - fit.effect.estimate == pytest.approx(1.959964 * se, rel=1e-5)
+
+
+def test_too_few_outcomes_say_why():
+    groups = {"a": 12.0, "b": math.nan}
+    fit = staggered.did_effect(_cells(groups, range(13), lambda g, t: 0.4, n=10))
+    assert fit.effect is None
+    assert fit.why.startswith("10 decided outcomes after a rollout")
+
+
+def test_the_design_applies_from_two_adoption_months_or_a_never_adopter():
+    def cells(adopted):
+        return pd.DataFrame({"group": list(adopted), "adopted": list(adopted.values())})
+    assert rollouts.applies(cells({"a": 1.0, "b": 2.0}))
+    assert rollouts.applies(cells({"a": 1.0, "b": math.nan}))
+    assert not rollouts.applies(cells({"a": 1.0, "b": 1.0}))
+    assert not rollouts.applies(cells({"a": math.nan, "b": math.nan}))
+
+
+# -- before/after rests on it -----------------------------------------------------------------
+def _organisation(store, step: float = 0.10, rollouts_rows=(("East", INTRO),)):
+    """Two teams of two CSMs, 100 runs a team a month from two years before INTRO to a year
+    after, each team's rate drifting a point a month from its own level; East gets `step`
+    from its rollout."""
+    store.execute("INSERT INTO csms (csm_id, team) VALUES ('e1', 'East'), ('e2', 'East'), "
+                  "('w1', 'West'), ('w2', 'West')")
+    store.execute("INSERT INTO accounts (account_id, csm_id, segment) VALUES "
+                  "('ae1', 'e1', 'SMB'), ('ae2', 'e2', 'SMB'), ('aw1', 'w1', 'Enterprise'), "
+                  "('aw2', 'w2', 'Enterprise')")
+    rows = []
+    for month in pd.date_range(pd.Timestamp(INTRO) - pd.DateOffset(months=24), periods=36,
+                               freq="MS"):
+        t = (month.year - INTRO.year) * 12 + month.month - INTRO.month
+        for team, level in (("e", 30), ("w", 50)):
+            wins = level + 24 + t + (round(step * 100) if team == "e" and t >= 0 else 0)
+            for i in range(100):
+                rows.append({"run_id": f"{team}{month.date()}-{i}", "scenario": "at_risk",
+                             "playbook_id": "at_risk" if team == "e" and t >= 0 else None,
+                             "account_id": f"a{team}{i % 2 + 1}", "csm_id": f"{team}{i % 2 + 1}",
+                             "opened_on": month.date(), "closed_on": month.date(),
+                             "status": "closed", "outcome": "success" if i < wins else "failure"})
+    store.register("new_runs", pd.DataFrame(rows))
+    store.execute("INSERT INTO playbook_runs BY NAME SELECT * FROM new_runs")
+    store.unregister("new_runs")
+    for team, day in rollouts_rows:
+        store.execute("INSERT INTO rollouts (playbook_id, team, rolled_out_on) VALUES (?, ?, ?)",
+                      ["at_risk", team, day])
+
+
+def test_before_after_rests_on_the_rollout_when_one_is_dated(store):
+    _organisation(store)
+    row = before_after(ctx(store, Filters(), as_of="2026-01-31", catalog=CATALOG)).iloc[0]
+    item = before_after_json(ctx(store, Filters(), as_of="2026-01-31", catalog=CATALOG))[0]
+    assert row["effect_method"] == staggered.METHOD
+    assert row["effect_estimate"] == pytest.approx(0.10, abs=1e-9)
+    assert row["claim"] == Claim.IMPROVED
+    assert "+10 points after each rollout against the teams or segments not yet using it" \
+        in row["verdict"]
+    assert item["effect"]["method"] == "difference_in_differences"
+    assert item["claim"] == "improved"
+    # Treated: East's 12 months from its rollout. Comparison: East's 22 months before it (the
+    # two just before left out) and West's 36.
+    assert item["rollout"] == {"group_kind": "team", "groups": 2, "adopted_groups": 1,
+                               "treated_outcomes": 1200, "comparison_outcomes": 5800}
+    # The descriptive keys of DESIGN.md are all still there.
+    assert {"playbook_id", "metric", "introduced_on", "before", "after", "diff",
+            "diff_ci_low", "diff_ci_high", "p_value", "verdict", "effect", "claim"} <= set(item)
+
+
+def test_without_rollouts_or_with_one_adoption_month_it_is_the_time_series(store):
+    _organisation(store, rollouts_rows=())
+    item = before_after_json(ctx(store, Filters(), as_of="2026-01-31", catalog=CATALOG))[0]
+    assert item["effect"]["method"] == "interrupted_time_series" and item["rollout"] is None
+    # Both teams rolled out the same month: nobody to compare with.
+    store.execute("INSERT INTO rollouts VALUES ('at_risk', 'east', NULL, ?), "
+                  "('at_risk', 'West', NULL, ?)", [INTRO, date(2024, 7, 20)])
+    item = before_after_json(ctx(store, Filters(), as_of="2026-01-31", catalog=CATALOG))[0]
+    assert item["effect"]["method"] == "interrupted_time_series"
+
+
+def test_a_team_filter_leaves_one_group_and_the_time_series(store):
+    _organisation(store)
+    item = before_after_json(ctx(store, Filters(team="East"), as_of="2026-01-31",
+                                 catalog=CATALOG))[0]
+    assert item["effect"]["method"] == "interrupted_time_series"
+
+
+def test_too_early_still_names_the_rollout_design(store):
+    _organisation(store)
+    item = before_after_json(ctx(store, Filters(), as_of="2025-03-31", catalog=CATALOG))[0]
+    assert item["claim"] == "too_early"
+    assert item["effect"] == {"method": "difference_in_differences", "estimate": None,
+                              "ci_low": None, "ci_high": None, "p_value": None,
+                              "q_value": None}
+
+
+def test_segments_group_by_the_accounts_segment(store):
+    _organisation(store, rollouts_rows=())
+    store.execute("INSERT INTO rollouts (playbook_id, segment, rolled_out_on) "
+                  "VALUES ('at_risk', 'smb ', ?)", [INTRO])
+    item = before_after_json(ctx(store, Filters(), as_of="2026-01-31", catalog=CATALOG))[0]
+    assert item["rollout"]["group_kind"] == "segment"
+    assert item["effect"]["estimate"] == pytest.approx(0.10, abs=1e-9)
+
+
+def test_the_design_note_says_what_it_assumes():
+    values = dataclasses.asdict(Settings.resolve())
+    note = design_note("difference_in_differences", "improved", values, "segment")
+    assert note.startswith("Verdict from a difference in differences over the rollout")
+    assert "segments not yet using it" in note and "same points month to month" in note
+    assert design_note("interrupted_time_series", "improved", values).startswith(
+        "Verdict from an interrupted time series")
+    assert design_note(None, None, values) is None
+
+
+def test_calibration_world_shapes():
+    from bench.calibrate.worlds_rollouts import WORLDS
+    tables, overrides = WORLDS[0].build(np.random.default_rng(1))
+    assert set(tables) == {"csms", "accounts", "playbook_runs", "rollouts"}
+    assert tables["rollouts"]["team"].tolist() == ["North", "South", "East", "West", "Central"]
+    assert overrides == {}
+
+
+def test_the_page_says_which_design_and_what_it_assumes(tmp_path, monkeypatch):
+    from tests.builders import app_database, messages, page, run_page
+    monkeypatch.setenv("PLAYBOOK_IMPACT_AS_OF", "2026-01-31")
+    app_database(tmp_path / "rollouts.duckdb", monkeypatch, _organisation)
+    at = run_page(page("before_after"), ba_playbook="at_risk")
+    assert any(m.startswith("Improved:") and "after each rollout" in m for m in messages(at))
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Verdict from a difference") and "teams not yet using it" in c
+               for c in captions)
