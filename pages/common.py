@@ -254,6 +254,14 @@ def csm_names(store: Store) -> dict[str, str]:
     return options(store).csm_names
 
 
+def claim_p(result):
+    """The p-value a summary's claim rests on (its effect's), else its descriptive test's."""
+    effect = getattr(result, "effect", None)
+    if effect is not None and effect.p_value is not None:
+        return effect.p_value
+    return result.p_value
+
+
 def show_design(ctx: Context, method, claim, group_kind=None) -> None:
     """A caption under a verdict: the design it rests on and what it assumes
     (analysis.present.designs)."""

@@ -6,7 +6,7 @@ from analysis.metrics.consistency import consistency_summary
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
 from analysis.present.verdicts import claim_box
-from pages.common import download_csv, page_context, show_table
+from pages.common import claim_p, download_csv, page_context, show_design, show_table
 from pages.launch import require_launch
 
 
@@ -41,13 +41,15 @@ ratio_col.metric(
     help=(f"Below 1 means narrower. {LEVEL} CI {fmt.number(result.sd_ratio_ci_low)} to "
           f"{fmt.number(result.sd_ratio_ci_high)} (bootstrap, CSMs resampled within each "
           "period)."))
-p_col.metric("Could it be chance?", fmt.p_value(result.p_value),
-             help="Do the spreads differ? Method: Brown–Forsythe test (Levene's test centred "
-                  "on the median).")
+p_col.metric("Could it be chance?", fmt.p_value(claim_p(result)),
+             help="Did the spread of true rates change? The test the verdict rests on (the "
+                  "spread beyond binomial noise, CSMs resampled). The spread of observed rates "
+                  "alone (Brown–Forsythe test): " + fmt.p_value(result.p_value) + ".")
 
 text = result.verdict
 # The colour follows the claim, never the wording (analysis.present.verdicts).
 getattr(st, claim_box(result.claim))(text)
+show_design(ctx, result.effect.method, result.claim)
 
 st.plotly_chart(csm_spread_chart(result.rates, result.spread, alpha=settings.alpha,
                                  months=MONTHS), key="consistency_chart")

@@ -9,6 +9,7 @@ from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
 from analysis.settings import SETTINGS
 from pages.common import (cached, download_csv, empty_view, page_context, playbook_names,
+                          show_design,
                           rate_help, show_table)
 
 METHODS = {
@@ -61,6 +62,7 @@ adj_col.metric(
 text = row["verdict"]
 # The colour follows the claim, never the wording (analysis.present.verdicts).
 getattr(st, claim_box(row["claim"]))(text)
+show_design(ctx, row["effect_method"], row["claim"])
 
 bars_col, forest_col = st.columns([1, 2])
 bars_col.plotly_chart(charts.follower_bars(row, f"Success rate, threshold {threshold:.0%}"),

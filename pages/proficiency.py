@@ -6,7 +6,7 @@ from analysis.metrics.proficiency import proficiency_summary
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
 from analysis.present.verdicts import claim_box
-from pages.common import download_csv, page_context, show_table
+from pages.common import claim_p, download_csv, page_context, show_design, show_table
 from pages.launch import require_launch
 
 
@@ -52,12 +52,16 @@ after_col.metric("Median ramp, hired after", days(after["median_days"]),
                       f"{days(after['ci_low'])} to {days(after['ci_high'])}.")
 faster_col.metric("Faster by", fmt.percent(result.faster_pct),
                   help="1 − median after / median before.")
-p_col.metric("Could it be chance?", fmt.p_value(result.p_value),
-             help="Method: log-rank test of the two Kaplan–Meier curves.")
+p_col.metric("Could it be chance?", fmt.p_value(claim_p(result)),
+             help="The test the verdict rests on: the log-rank statistic of the two "
+                  "Kaplan–Meier curves, its p from reshuffling CSMs between the cohorts "
+                  f"(the textbook log-rank p: {fmt.p_value(result.p_value)}).")
 
 text = result.verdict
 # The colour follows the claim, never the wording (analysis.present.verdicts).
 getattr(st, claim_box(result.claim))(text)
+if result.effect:
+    show_design(ctx, result.effect.method, result.claim)
 
 st.plotly_chart(km_chart(result.curves, result.cohorts, alpha=ctx.settings.alpha),
                 key="proficiency_chart")

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from analysis.metrics.consistency import consistency_summary
 from analysis.filters import Filters
 from analysis.metrics.proficiency import proficiency_summary
+from pages.common import claim_p
 from pages.launch import NO_LAUNCH
 from analysis.present import format as fmt
 from tests.builders import (ctx, app_database, computed_first, figures, messages, metric_values,
@@ -58,10 +59,13 @@ def test_consistency_page_shows_the_analysis(data_db):
         "Spread before": f"{100 * spread.loc['before', 'sd']:.1f} points",
         "Spread after": f"{100 * spread.loc['after', 'sd']:.1f} points",
         "Spread after / before": f"{result.sd_ratio:.2f}",
-        "Could it be chance?": fmt.p_value(result.p_value),
+        "Could it be chance?": fmt.p_value(claim_p(result)),
     }, result.verdict)
     assert "12 months before launch" in names and "Spread chance alone gives" in names
     assert len(at.dataframe) == 2
+    # Under the verdict, one sentence on the design it rests on and what it assumes.
+    assert any(c.value.startswith("Verdict from the spread") and "assumes" in c.value
+               for c in at.caption)
 
 
 def test_proficiency_page_shows_the_analysis(data_db):
@@ -72,7 +76,7 @@ def test_proficiency_page_shows_the_analysis(data_db):
         "Median ramp, hired before": f"{cohorts.loc['before', 'median_days']:.0f} days",
         "Median ramp, hired after": f"{cohorts.loc['after', 'median_days']:.0f} days",
         "Faster by": f"{result.faster_pct:.0%}",
-        "Could it be chance?": fmt.p_value(result.p_value),
+        "Could it be chance?": fmt.p_value(claim_p(result)),
     }, result.verdict)
     assert {"Hired before launch", "Hired on or after launch"} <= names
 

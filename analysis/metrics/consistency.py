@@ -24,6 +24,7 @@ from analysis.metrics.claims import Claim, Effect
 from analysis.metrics.designs.spread import METHOD as SPREAD_METHOD
 from analysis.metrics.designs.spread import MIN_CSMS_FOR_CLAIM, SpreadEffect, spread_effect
 from analysis.playbooks.launch import program_launch_date
+from analysis.present import format as fmt
 from analysis.scope import scoped
 from analysis.metrics.stats import confidence_label, wilson_arrays
 
@@ -200,15 +201,11 @@ def _points(x: float | None) -> str:
     return "?" if x is None else f"{100 * x:.1f}"
 
 
-def _p_text(p_value: float | None) -> str:
-    return "p not defined" if p_value is None else f"p = {p_value:.3g}"
-
-
 def _percent_range(row) -> str:
     return f"{100 * row['min']:.0f}–{100 * row['max']:.0f}%"
 
 
-def _verdict(spread: pd.DataFrame, launch, ratio, low, high, p_value,
+def _verdict(spread: pd.DataFrame, launch, ratio, low, high,
              effect: SpreadEffect | None, settings) -> str:
     if launch is None:
         return ("No program launch date: define a playbook in the library or set launch_date, "
@@ -227,8 +224,7 @@ def _verdict(spread: pd.DataFrame, launch, ratio, low, high, p_value,
     interval = "—" if low is None and high is None else f"{_ratio_text(low)}–{_ratio_text(high)}"
     figures = (f"SD {{}} from {_points(before['sd'])} to {_points(after['sd'])} points; "
                f"range {_percent_range(before)} before, {_percent_range(after)} after "
-               f"(SD ratio {ratio:.2f}, {level} CI {interval}; "
-               f"Brown–Forsythe {_p_text(p_value)}).")
+               f"(SD ratio {ratio:.2f}, {level} CI {interval}).")
     claim = effect.claim if effect is not None else Claim.NOT_ENOUGH_DATA
     tau = (f" Beyond binomial noise the spread of true rates went from "
            f"{_points(effect.tau_before)} to {_points(effect.tau_after)} points"
@@ -236,12 +232,14 @@ def _verdict(spread: pd.DataFrame, launch, ratio, low, high, p_value,
     moved = "fell" if ratio < 1 else "rose"
     if claim == Claim.NARROWER:
         text = ("Narrower: " + figures.format("fell") + tau
-                + f" (ratio {_ratio_text(effect.effect.ci_low)}–"
-                  f"{_ratio_text(effect.effect.ci_high)}, below 1).")
+                + f" (ratio {level} CI {_ratio_text(effect.effect.ci_low)}–"
+                  f"{_ratio_text(effect.effect.ci_high)}, below 1; "
+                  f"{fmt.p_value(effect.effect.p_value)}).")
     elif claim == Claim.WIDER:
         text = ("Wider: " + figures.format("rose") + tau
-                + f" (ratio {_ratio_text(effect.effect.ci_low)}–"
-                  f"{_ratio_text(effect.effect.ci_high)}, above 1).")
+                + f" (ratio {level} CI {_ratio_text(effect.effect.ci_low)}–"
+                  f"{_ratio_text(effect.effect.ci_high)}, above 1; "
+                  f"{fmt.p_value(effect.effect.p_value)}).")
     elif claim == Claim.NOT_ENOUGH_DATA:
         text = (f"Not enough CSMs to judge the spread: {n_before} before and {n_after} after "
                 f"have at least {need} decided renewals; at least {MIN_CSMS_FOR_CLAIM} are "
@@ -298,7 +296,7 @@ def consistency_summary(ctx: Context, launch: date | None = None) -> Consistency
         p_value = _finite(sps.levene(counted["before"], counted["after"], center="median").pvalue)
     effect = (spread_effect(*(_counts_by_csm(rates, p) for p in PERIODS),
                             **bootstrap_settings(s)) if launch else None)
-    verdict = _verdict(spread, launch, ratio, low, high, p_value, effect, s)
+    verdict = _verdict(spread, launch, ratio, low, high, effect, s)
     return Consistency(launch, *window, rates, spread, ratio, low, high, p_value, verdict,
                        effect)
 

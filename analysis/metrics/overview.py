@@ -31,6 +31,7 @@ HEADLINE_COLUMNS = (
     "non_followers_n", "non_followers_rate", "non_followers_ci_low", "non_followers_ci_high",
     "adjusted_diff", "adjusted_ci_low", "adjusted_ci_high", "followers_method",
     "followers_verdict", "claim", "followers_claim",
+    "effect_method", "followers_effect_method", "rollout_group_kind",
 )
 
 
@@ -112,6 +113,10 @@ def playbook_headlines(ctx: Context) -> pd.DataFrame:
             "adjusted_diff": f.get("adjusted_diff"), "adjusted_ci_low": f.get("adjusted_ci_low"),
             "adjusted_ci_high": f.get("adjusted_ci_high"), "followers_method": f.get("method"),
             "followers_verdict": f.get("verdict"), "followers_claim": f.get("claim"),
+            # The designs the two claims rest on (analysis.present.designs names them).
+            "effect_method": (e.get("effect") or {}).get("method"),
+            "followers_effect_method": (f.get("effect") or {}).get("method"),
+            "rollout_group_kind": (e.get("rollout") or {}).get("group_kind"),
         })
     return pd.DataFrame(rows, columns=list(HEADLINE_COLUMNS), dtype=object)
 

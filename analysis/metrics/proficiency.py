@@ -31,6 +31,7 @@ from analysis.filters import Filters
 from analysis.jsonable import clean, records
 from analysis.metrics.claims import Claim, Effect
 from analysis.metrics.designs import ramp as ramp_design
+from analysis.present import format as fmt
 from analysis.scope import scoped
 from analysis.metrics.stats import confidence_label
 from analysis.store import Store
@@ -307,7 +308,7 @@ def _days(x) -> str:
 
 
 def _verdict(km: KaplanMeier, faster: float | None, launch, method, target,
-             claim: Claim, settings) -> str:
+             claim: Claim, settings, p_value: float | None = None) -> str:
     if launch is None:
         return ("No program launch date: define a playbook in the library or set launch_date, "
                 "so hires can be split into before and after.")
@@ -326,7 +327,8 @@ def _verdict(km: KaplanMeier, faster: float | None, launch, method, target,
             return (f"The median ramp of CSMs hired {when} launch is not known yet: only "
                     f"{row['ramped']} of {row['csms']} have ramped, fewer than half.")
     level = confidence_label(settings.alpha)
-    p_text = "log-rank p not defined" if km.p_value is None else f"log-rank p = {km.p_value:.3g}"
+    # The p the claim rests on (CSMs reshuffled between cohorts), as people read it.
+    p_text = "p not defined" if p_value is None else fmt.p_value(p_value)
     figures = (f"median {_days(after['median_days'])} days for CSMs hired on or after launch "
                f"({level} CI {_days(after['ci_low'])}–{_days(after['ci_high'])}, "
                f"{after['csms']} CSMs) vs {_days(before['median_days'])} before "
@@ -374,7 +376,8 @@ def proficiency_summary(ctx: Context, launch: date | None = None) -> Proficiency
     design = ramp_design.ramp_effect(ramp, medians.to_dict(), **bootstrap_settings(s))
     left = ramp_design.left_before_ramp(ramp, _data_dates(store)[1])
     cohorts = km.cohorts.assign(left_before_ramp=[left[c] for c in km.cohorts["cohort"]])
-    verdict = _verdict(km, faster, launch, method, target, design.claim, s)
+    verdict = _verdict(km, faster, launch, method, target, design.claim, s,
+                       design.effect.p_value)
     return Proficiency(launch, method, target, veterans, ramp, km.curves, cohorts, faster,
                        km.p_value, verdict, design.effect, design.claim)
 

@@ -67,8 +67,8 @@ def design_note(method: str | None, claim: str | None, values: Mapping[str, obje
                                                       "groups": f"{group}s"})
 
 
-def design_notes(pairs: Iterable[tuple[str | None, str | None]],
-                 values: Mapping[str, object]) -> list[str]:
-    """The distinct sentences for several (method, claim) pairs, in first-seen order."""
-    notes = (design_note(method, claim, values) for method, claim in pairs)
+def design_notes(verdicts: Iterable[tuple], values: Mapping[str, object]) -> list[str]:
+    """The distinct sentences for several verdicts, in first-seen order; each verdict is
+    (method, claim) or (method, claim, group_kind)."""
+    notes = (design_note(*verdict[:2], values, *verdict[2:]) for verdict in verdicts)
     return list(dict.fromkeys(note for note in notes if note))

@@ -11,6 +11,7 @@ known when the pack is built.
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import tempfile
@@ -26,6 +27,7 @@ from analysis.context import Context
 from analysis.metrics import stats
 from analysis.metrics.claims import Claim
 from analysis.present import format as fmt
+from analysis.present.designs import design_notes
 from analysis.present.periods import TO_DATE
 from analysis.present.charts.overview import effect_dots, playbook_rates, quarter_rates
 from analysis.filters import Filters
@@ -92,6 +94,7 @@ class Review:
     window_months: int
     summary: str = ""  # the executive summary (`executive_summary`)
     data_last_day: date | None = None  # the data's last day: a quarter past it is partial
+    design_notes: tuple[str, ...] = ()  # one sentence per design a verdict rests on
 
 
 # -- gathering ------------------------------------------------------------------------------
@@ -212,16 +215,29 @@ def build_review(ctx: Context, quarter: str | Quarter) -> Review:
         ))
     changes = quarter_changes(base, q)
     last_day = _data_last_day(store)
+    consistency, proficiency = consistency_json(base), proficiency_json(base)
     return Review(
         quarter=str(q), start=q.start, end=q.end, generated_at=datetime.now().replace(microsecond=0),
         filters=base.filters, changes=changes, headlines=headlines,
-        consistency=consistency_json(base), proficiency=proficiency_json(base),
+        consistency=consistency, proficiency=proficiency,
         sections=tuple(sections),
         figures={"effects": effect_dots(headlines, title=None),
                  "quarter_rates": quarter_rates(changes)},
         alpha=alpha, window_months=window_months,
         summary=executive_summary(headlines), data_last_day=last_day,
+        design_notes=_design_notes(headlines, consistency, proficiency, ctx.settings),
     )
+
+
+def _design_notes(headlines: pd.DataFrame, consistency: dict, proficiency: dict,
+                  settings) -> tuple[str, ...]:
+    """One sentence per design a verdict in the pack rests on (analysis.present.designs)."""
+    rows = headlines.to_dict("records")
+    pairs = [*((r["effect_method"], r["claim"], r["rollout_group_kind"]) for r in rows),
+             *((r["followers_effect_method"], r["followers_claim"], None) for r in rows),
+             *(((s.get("effect") or {}).get("method"), s.get("claim"), None)
+               for s in (consistency, proficiency))]
+    return tuple(design_notes(pairs, dataclasses.asdict(settings)))
 
 
 def _data_last_day(store: Store) -> date | None:
@@ -260,9 +276,10 @@ _METHODS = (
     "'could be chance' means that interval includes zero.",
     "Followers are runs that completed at least the follower threshold of their steps; the "
     "adjusted difference weights runs by propensity (health, ARR, segment at open).",
-    "Spread across CSMs is the standard deviation of their renewal rates, compared with the "
-    "Brown–Forsythe test; time to proficiency compares Kaplan–Meier curves with the log-rank "
-    "test.",
+    "Spread across CSMs is the standard deviation of their renewal rates; time to "
+    "proficiency is read from Kaplan–Meier curves, so CSMs not ramped yet still count.",
+    "Claims shown together are adjusted for testing many at once (Benjamini–Hochberg); each "
+    "verdict rests on the design named below.",
     "'Not enough data' means fewer outcomes than needed to detect a 10-point change with 80% "
     "power.",
 )
@@ -440,7 +457,7 @@ def _context(review: Review) -> dict:
         "figures": {"quarter_rates": figure(review.figures["quarter_rates"]),
                     "effects": figure(review.figures["effects"])},
         "sections": [_section_context(s, figure) for s in review.sections],
-        "methods": list(_METHODS),
+        "methods": [*_METHODS, *review.design_notes],
     }
 
 
