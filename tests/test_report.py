@@ -297,3 +297,15 @@ def test_a_quarter_the_data_stops_inside_is_marked_to_date(review):
     assert period_text(current) == ("1 Oct 2026 – 31 Dec 2026 (to date: the data runs to "
                                     "31 Oct 2026)")
     assert "(to date: the data runs to 31 Oct 2026)" in render_html(current)
+
+
+def test_the_footnote_names_the_design_of_every_verdict_in_the_pack(review, html):
+    # The demo's verdicts rest on the time series (before/after), the landmark design
+    # (followers with step dates), the spread beyond noise and the ramp test.
+    methods = set(review.headlines["effect_method"]) | set(
+        review.headlines["followers_effect_method"])
+    assert {"interrupted_time_series", "landmark_ipw_cluster"} <= methods
+    for opening in ("Verdict from an interrupted time series", "Verdict from a landmark design",
+                    "Verdict from the spread of CSMs", "Verdict from time to ramp"):
+        assert opening in html, opening
+    assert len(review.design_notes) == len(set(review.design_notes))
