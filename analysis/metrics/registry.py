@@ -13,13 +13,15 @@ from contextvars import copy_context
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from analysis import settings
-from analysis.playbooks.catalog import playbook_catalog, shared_catalog
 from analysis.filters import Filters
-from analysis.jsonable import clean
-from analysis.metrics.designs.multiplicity import adjust_claims
-from analysis.store import Store
+
+# The app imports this module for its navigation before it draws anything: what only the
+# metrics need (pandas, scipy, the catalogue) is imported when they run.
+if TYPE_CHECKING:
+    from analysis.store import Store
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,10 @@ def metrics_json(store: Store, filters: Filters | None = None) -> dict:
     versions, feedback, plus generated_at (UTC ISO timestamp), filters (those that are set)
     and settings (every declared setting but paths, so a result says how it was computed).
     """
+    from analysis.jsonable import clean
+    from analysis.metrics.designs.multiplicity import adjust_claims
+    from analysis.playbooks.catalog import playbook_catalog, shared_catalog
+
     filters = filters or Filters()
     # The sections are independent reads: run them side by side. DuckDB works outside the GIL
     # and each thread reads through its own cursor (Store), so one section's query overlaps

@@ -1,0 +1,269 @@
+"""`python -m bench.browser`: the app's speed as a person sees it, in headless Chromium.
+
+Starts `streamlit run app.py` on the demo database (a fresh server, so the first screen is a
+cold start), opens it and times, from `page.goto`, the Overview's title and the whole Overview;
+then opens every page from the sidebar twice (first visit, revisit), each timed from the click
+until its script run is over, no spinner is left and the browser has painted. Every request the
+browser makes is recorded: the app must not leave localhost. Prints a Markdown table and the
+issue 16 goals; `--out FILE` also writes the timings as JSON. `make bench` runs it when
+/usr/bin/chromium exists (never `playwright install`: Debian's chromium is used).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+OVERVIEW_TITLE = "Do our playbooks work?"
+GOAL_FIRST_SCREEN_S = 2.0
+GOAL_REVISIT_S = 1.0
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+# Counts the app's script runs as they start and finish (Streamlit marks its root element with
+# the run state), so a page is timed to the end of its own run, with no fixed waits.
+WATCH_RUNS = """
+window.__runs = {started: 0, clickedAt: null, startedAt: [], finishedAt: []};
+document.addEventListener('click', () => { window.__runs.clickedAt = performance.now(); }, true);
+new MutationObserver(records => {
+  for (const r of records) {
+    const state = r.target.getAttribute('data-test-script-state');
+    if (state === r.oldValue) continue;
+    if (state === 'running') {
+      window.__runs.started += 1;
+      window.__runs.startedAt.push(performance.now());
+    } else if (state === 'notRunning') {
+      window.__runs.finishedAt.push(performance.now());
+    }
+  }
+}).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                      attributeFilter: ['data-test-script-state']});
+"""
+# The run that started after the click is over and nothing is pending.
+SETTLED = """
+([started]) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return window.__runs.started > started
+    && app && app.getAttribute('data-test-script-state') === 'notRunning'
+    && document.querySelectorAll('[data-testid="stSpinner"]').length === 0;
+}
+"""
+# The Overview's first heading carries its title.
+TITLED = """
+([title]) => {
+  const h1 = document.querySelector('h1');
+  return h1 !== null && h1.textContent.trim() === title;
+}
+"""
+# Milliseconds since the page was opened (performance.now()'s origin is the navigation) once
+# the browser has painted what is on screen.
+PAINTED = ("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame("
+           "() => done(performance.now()))))")
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(db: Path, log_path: Path):
+    """`streamlit run app.py` on a free port with `db` as its database.
+
+    Yields (url, seconds from the process start until the server answers its health check).
+    """
+    port = _free_port()
+    env = {**os.environ, "PLAYBOOK_IMPACT_DB": str(db)}
+    log = open(log_path, "w")
+    start = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = start + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.perf_counter() > deadline:
+                raise RuntimeError("streamlit did not start:\n" + log_path.read_text())
+            time.sleep(0.05)
+        yield url, time.perf_counter() - start
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def _settle(page, started: int, timeout_ms: float) -> float:
+    """Browser milliseconds at which the run started after `started` runs is drawn."""
+    page.wait_for_function(SETTLED, arg=[started], timeout=timeout_ms, polling="raf")
+    return page.evaluate(PAINTED)
+
+
+def _runs_started(page) -> int:
+    return page.evaluate("window.__runs.started")
+
+
+def first_screen(page, url: str, timeout_ms: float) -> tuple[float, float]:
+    """Seconds from `page.goto` (the browser's navigation start) to the Overview's title
+    painted, and to the whole Overview."""
+    page.goto(url, wait_until="commit")
+    page.wait_for_function(TITLED, arg=[OVERVIEW_TITLE], timeout=timeout_ms, polling="raf")
+    title = page.evaluate(PAINTED)
+    page.locator('[data-testid="stMetric"]').first.wait_for(timeout=timeout_ms)
+    return title / 1000, _settle(page, 0, timeout_ms) / 1000
+
+
+def visit(page, title: str, timeout_ms: float) -> tuple[float, float]:
+    """Seconds from a click on `title` in the sidebar until that page is drawn, and until its
+    script run was over (the rest is the browser drawing)."""
+    started = _runs_started(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    drawn = _settle(page, started, timeout_ms)
+    runs = page.evaluate("window.__runs")
+    return (drawn - runs["clickedAt"]) / 1000, (runs["finishedAt"][-1] - runs["clickedAt"]) / 1000
+
+
+def _errors(page) -> int:
+    return (page.locator('[data-testid="stException"]').count()
+            + page.locator('[data-testid="stAlertContentError"]').count())
+
+
+def measure(db: Path, timeout_s: float = 180.0, revisits: int = 3) -> dict:
+    """Time the first screen and every page on a fresh server: a first visit, then
+    `revisits` rounds of revisits (the table shows their median)."""
+    from playwright.sync_api import sync_playwright
+
+    from analysis.metrics.registry import navigation
+    titles = [p.title for p in navigation() if not p.writes and p.title]
+    timeout_ms = timeout_s * 1000
+    result = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "load_average_before": load_average(), "db": str(db)}
+    with tempfile.TemporaryDirectory(prefix="bench-browser-") as folder, \
+            serve(db, Path(folder) / "streamlit.log") as (url, ready_s), \
+            sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.add_init_script(WATCH_RUNS)
+        hosts: set[str] = set()
+        page.on("request", lambda r: hosts.add(urlsplit(r.url).hostname or ""))
+        result["server_ready_s"] = ready_s
+        result["title_s"], result["overview_s"] = first_screen(page, url, timeout_ms)
+        rows = {t: {"page": t} for t in titles}
+        errors = []
+        for round_ in range(1 + revisits):
+            for t in titles:
+                drawn, run_over = visit(page, t, timeout_ms)
+                kind = "first" if round_ == 0 else "revisit"
+                if round_ == 0:
+                    rows[t].update(first_s=drawn, first_run_over_s=run_over, revisits=[])
+                else:
+                    rows[t]["revisits"].append({"drawn_s": drawn, "run_over_s": run_over})
+                if _errors(page):
+                    errors.append(f"{t} ({kind})")
+        browser.close()
+    for row in rows.values():
+        # The middle of the revisits: one page's revisit can be slowed by a neighbour's job.
+        row["revisit_s"] = statistics.median(r["drawn_s"] for r in row["revisits"])
+    result.update(pages=list(rows.values()), errors=errors, hosts=sorted(hosts),
+                  load_average_after=load_average())
+    return result
+
+
+def _s(x: float) -> str:
+    return f"{x:.2f} s"
+
+
+def render(result: dict) -> str:
+    """The Markdown table and the goals, met or not."""
+    lines = [f"Measured {result['measured_at']} (load average {result['load_average_before']} "
+             f"before, {result['load_average_after']} after); server ready "
+             f"{_s(result['server_ready_s'])} after `streamlit run`.", "",
+             f"| | first visit | revisit (median of {len(result['pages'][0]['revisits'])}) |",
+             "|---|---|---|",
+             f"| first screen after a start: Overview's title / whole Overview | "
+             f"{_s(result['title_s'])} / {_s(result['overview_s'])} | – |"]
+    lines += [f"| {r['page']} | {_s(r['first_s'])} | {_s(r['revisit_s'])} |"
+              for r in result["pages"]]
+    slow = [f"{r['page']} {_s(r['revisit_s'])}" for r in result["pages"]
+            if r["revisit_s"] >= GOAL_REVISIT_S]
+    outside = [h for h in result["hosts"] if h not in LOCAL_HOSTS]
+    mark = lambda ok: "MET" if ok else "NOT MET"  # noqa: E731
+    lines += ["", "Goals (issue 16):",
+              f"- {mark(result['title_s'] < GOAL_FIRST_SCREEN_S)}: first screen under "
+              f"{GOAL_FIRST_SCREEN_S:.0f} s after a start (Overview's title "
+              f"{_s(result['title_s'])}; whole Overview {_s(result['overview_s'])})",
+              f"- {mark(not slow)}: every page under {GOAL_REVISIT_S:.0f} s on revisit"
+              + (f" (slower: {', '.join(slow)})" if slow else ""),
+              f"- {mark(not outside)}: no request leaves localhost"
+              + (f" (also: {', '.join(outside)})" if outside else "")]
+    if result["errors"]:
+        lines.append(f"- errors shown on: {', '.join(result['errors'])}")
+    return "\n".join(lines)
+
+
+def _demo_db(folder: Path) -> Path:
+    from analysis.demo import load_demo
+    from analysis.store import Store
+    db = folder / "demo.duckdb"
+    with Store(db) as store:
+        load_demo(store)
+    return db
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.browser",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path,
+                        help="database to serve (default: a fresh demo database)")
+    parser.add_argument("--out", type=Path, help="also write the timings here as JSON")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds a page may take")
+    parser.add_argument("--revisits", type=int, default=3,
+                        help="rounds of revisits after the first visits (median shown)")
+    args = parser.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} is missing: apt-get install -y chromium", file=sys.stderr)
+        return 1
+    sys.path.insert(0, str(ROOT))
+    with tempfile.TemporaryDirectory(prefix="bench-demo-") as folder:
+        db = args.db or _demo_db(Path(folder))
+        result = measure(db, args.timeout, max(1, args.revisits))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1))
+    print(render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
