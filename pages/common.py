@@ -1,22 +1,27 @@
 """What every page shares: the cached store, the sidebar filters, empty states.
 
 pages/ is not auto-discovered (app.py lists the pages), so this module is never a page.
+app.py imports it before anything is drawn, so what needs pandas or DuckDB (the store, the
+filter options) is imported where it is used: a page's title shows before those load.
 """
 from __future__ import annotations
 
 import os
 import re
 from datetime import date
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
 from analysis import auth, settings
 from analysis.present import format as fmt
 from analysis.filters import Filters
-from analysis.present.options import filter_options
-from analysis.store import Store, StoreError, app_db_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from analysis.store import Store
 
 ALL = "All"
 # Markdown that text from data could trigger in st.warning/st.error/st.caption (links, emphasis,
@@ -50,6 +55,7 @@ def rate_help(row, prefix: str, counted: str) -> str:
 
 @st.cache_resource(show_spinner=False)
 def _store(path: str) -> Store:
+    from analysis.store import Store
     return Store(path)
 
 
@@ -72,6 +78,7 @@ def _through_app() -> None:
 def _chosen_path(explicit: str | None, org: str, demo: str) -> str:
     # Chosen once per process (and again after "Start your organisation's database"): the
     # organisation's database when it holds data, else the demo's (analysis.store.app_db_path).
+    from analysis.store import app_db_path
     return app_db_path()
 
 
@@ -88,6 +95,7 @@ def get_store() -> Store:
     When another process holds the file (a second app, an import from the CLI), the page says
     so and stops instead of showing a traceback.
     """
+    from analysis.store import StoreError
     _through_app()
     try:
         store = _store(app_path())
@@ -111,7 +119,7 @@ def demo_banner(store: Store) -> None:
 def start_organisation_database() -> None:
     """Create the organisation's own database and switch the app to it (the Import page's
     button on the demo)."""
-    from analysis.store import start_organisation
+    from analysis.store import StoreError, start_organisation
     if os.environ.get("PLAYBOOK_IMPACT_DB"):  # the app is pinned to that file
         raise StoreError(f"PLAYBOOK_IMPACT_DB points the app at the demo database "
                          f"({os.environ['PLAYBOOK_IMPACT_DB']}); point it at another file (or "
@@ -198,15 +206,18 @@ _OPTIONS_TTL = 60
 
 @st.cache_data(ttl=_OPTIONS_TTL, show_spinner=False)
 def _options(db_path: str):
+    from analysis.present.options import filter_options
     return filter_options(get_store())
 
 
 @st.cache_data(ttl=_OPTIONS_TTL, show_spinner=False)
 def playbook_names(db_path: str) -> dict[str, str]:
-    """Each playbook id's display name (the catalogue's; the id itself for one without)."""
+    """Each playbook id's display name (the catalogue's; the id read as words for one
+    without: `analysis.ingest.names.display_name`)."""
+    from analysis.ingest.names import display_name
     from analysis.playbooks.catalog import playbook_catalog
     catalog = playbook_catalog(get_store())
-    return {pid: (name if isinstance(name, str) and name.strip() else pid)
+    return {pid: (name if isinstance(name, str) and name.strip() else display_name(pid))
             for pid, name in zip(catalog["playbook_id"], catalog["name"])}
 
 

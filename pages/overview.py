@@ -27,15 +27,15 @@ def _changes(db_path: str, filters: Filters, alpha: float):
     return quarter_changes(store, filters, last_complete_quarter(store))
 
 
-store = get_store()
+# The first screen after a start: the title is drawn before the store (pandas, DuckDB) and,
+# below, the analyses (scipy, statsmodels: seconds on a cold process) are loaded.
 st.title("Do our playbooks work?")
+store = get_store()
 filters = sidebar_filters(store)
 if store.is_empty():
     st.info(EMPTY)
     st.stop()
 
-# The first screen after a start: the title and filters above are drawn before the analyses'
-# imports (scipy, statsmodels: seconds on a cold process) are paid for here.
 from analysis.ingest.history import data_freshness  # noqa: E402
 from analysis.metrics.overview import effect_counts, playbook_headlines, quarter_changes  # noqa: E402
 from analysis.metrics.stats import confidence_label  # noqa: E402
