@@ -196,8 +196,9 @@ def test_a_new_user_imports_exports_and_reads_every_page(app_url, browser_page, 
 
     _open(page, "Overview")
     page.get_by_text("Playbooks improved").wait_for()
-    # No definition adopted yet: the playbook the runs name is analysed under its own id.
-    page.get_by_text("at_risk", exact=True).first.wait_for()
+    # No definition adopted yet: the playbook the runs name is analysed under its own id,
+    # which people read as words.
+    page.get_by_text("At risk", exact=True).first.wait_for()
     _open(page, "Quarterly review")
     page.get_by_role("button", name="Download HTML").wait_for()
     page.get_by_role("button", name="Build PDF").click()

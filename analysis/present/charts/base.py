@@ -33,13 +33,16 @@ def styled(fig: go.Figure, title: str | None = None, *, percent_y: bool = False,
 
 def playbook_labels(frame, names: dict | None = None) -> list[str]:
     """What a chart shows for each row's playbook: its display name from `names`, else the
-    frame's own `name` column, else the id (a playbook without a name)."""
+    frame's own `name` column, else the id read as words (`display_name`, for a playbook
+    without a name)."""
+    from analysis.ingest.names import display_name
     ids = list(frame["playbook_id"])
     if names:
-        return [str(names.get(p, p)) for p in ids]
+        return [str(names.get(p) or display_name(p)) for p in ids]
     if "name" in frame:
-        return [n if isinstance(n, str) and n.strip() else p for n, p in zip(frame["name"], ids)]
-    return ids
+        return [n if isinstance(n, str) and n.strip() else display_name(p)
+                for n, p in zip(frame["name"], ids)]
+    return [display_name(p) for p in ids]
 
 
 def interval_error(rates, lows, highs) -> dict:
