@@ -84,16 +84,17 @@ def playbook_headlines(store: Store, filters: Filters | None = None,
     """
     from analysis.metrics.before_after import before_after_json
     from analysis.metrics.designs.multiplicity import adjust_claims
-    from analysis.playbooks.catalog import playbook_catalog
+    from analysis.playbooks.catalog import playbook_catalog, shared_catalog
     from analysis.metrics.followers import followers_json
 
     filters = filters or Filters()
-    catalog = playbook_catalog(store, folder)
+    with shared_catalog():  # built once for the three readers below
+        catalog = playbook_catalog(store, folder)
+        # The claims shown together on the overview are adjusted together (Benjamini–Hochberg).
+        shown = adjust_claims({"before_after": before_after_json(store, filters),
+                               "followers": followers_json(store, filters)})
     if filters.playbook_id is not None:
         catalog = catalog[catalog["playbook_id"] == filters.playbook_id]
-    # The claims shown together on the overview are adjusted together (Benjamini–Hochberg).
-    shown = adjust_claims({"before_after": before_after_json(store, filters),
-                           "followers": followers_json(store, filters)})
     effects = {e["playbook_id"]: e for e in shown["before_after"]}
     followers = {f["playbook_id"]: f for f in shown["followers"]}
     rows = []

@@ -217,10 +217,14 @@ def playbook_catalog(store: Store, folder=None) -> pd.DataFrame:
 def shared_catalog():
     """Build each (store, folder) catalogue once inside the block, then hand out copies.
 
-    For a suite of analyses over one unchanging database (metrics_json): every analysis asks
-    for the catalogue, and rebuilding it (YAML load plus a scan of the runs) each time is
-    wasted work. Nothing is kept after the block, so a later import is always seen.
+    For a suite of analyses over one unchanging database (metrics_json, the overview's
+    headlines, the review pack): every analysis asks for the catalogue, and rebuilding it (YAML
+    load plus a scan of the runs) each time is wasted work. Nothing is kept after the block,
+    so a later import is always seen; a block inside another shares the outer one's.
     """
+    if _SHARED.get() is not None:
+        yield
+        return
     token = _SHARED.set({})
     try:
         yield

@@ -169,6 +169,12 @@ def build_review(store: Store, quarter: str | Quarter, folder=None,
     `filters` may restrict segment, team or playbook; its period is replaced by the quarter
     (for the quarter's own figures) or by each analysis's windows (for effects).
     """
+    from analysis.playbooks.catalog import shared_catalog
+    with shared_catalog():  # one catalogue for the dozen analyses the review gathers
+        return _gather(store, quarter, folder, filters)
+
+
+def _gather(store: Store, quarter: str | Quarter, folder, filters: Filters | None) -> Review:
     from analysis.playbooks.catalog import playbook_catalog
     from analysis.metrics.consistency import consistency_json
     from analysis.metrics.feedback import feedback_json
