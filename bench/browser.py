@@ -88,21 +88,23 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(db: Path, log_path: Path):
-    """`streamlit run app.py` on a free port with `db` as its database.
+def serve(db: Path, log_path: Path, app_dir: Path = ROOT, env: dict | None = None):
+    """`streamlit run app.py` of `app_dir` on a free port with `db` as its database (and the
+    settings `env` names, e.g. PLAYBOOK_IMPACT_ORG_PLAYBOOKS_DIR); its output goes to
+    `log_path`. tests/test_browser.py starts its servers with it too.
 
     Yields (url, the server's process id, seconds from the process start until the server
     answers its health check).
     """
     port = _free_port()
-    env = {**os.environ, "PLAYBOOK_IMPACT_DB": str(db)}
+    env = {**os.environ, **(env or {}), "PLAYBOOK_IMPACT_DB": str(db)}
     log = open(log_path, "w")
     start = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.headless", "true", "--browser.gatherUsageStats", "false",
          "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = start + 120
@@ -185,18 +187,19 @@ def _errors(page) -> int:
             + page.locator('[data-testid="stAlertContentError"]').count())
 
 
-def measure(db: Path, timeout_s: float = 180.0, revisits: int = 3) -> dict:
-    """Time the first screen and every page on a fresh server: a first visit, then
-    `revisits` rounds of revisits (the table shows their median)."""
+def measure(db: Path, timeout_s: float = 180.0, revisits: int = 3,
+            app_dir: Path = ROOT) -> dict:
+    """Time the first screen and every page on a fresh server of `app_dir`'s app: a first
+    visit, then `revisits` rounds of revisits (the table shows their median)."""
     from playwright.sync_api import sync_playwright
 
     from analysis.metrics.registry import navigation
     titles = [p.title for p in navigation() if not p.writes]
     timeout_ms = timeout_s * 1000
     result = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "load_average_before": load_average(), "db": str(db)}
+              "load_average_before": load_average(), "db": str(db), "app_dir": str(app_dir)}
     with tempfile.TemporaryDirectory(prefix="bench-browser-") as folder, \
-            serve(db, Path(folder) / "streamlit.log") as (url, pid, ready_s), \
+            serve(db, Path(folder) / "streamlit.log", app_dir) as (url, pid, ready_s), \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -284,6 +287,9 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds a page may take")
     parser.add_argument("--revisits", type=int, default=3,
                         help="rounds of revisits after the first visits (median shown)")
+    parser.add_argument("--app-dir", type=Path, default=ROOT,
+                        help="the checkout whose app.py is served (default: this one), e.g. "
+                             "an earlier commit's `git archive` to compare against")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} is missing: apt-get install -y chromium", file=sys.stderr)
@@ -291,7 +297,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory(prefix="bench-demo-") as folder:
         db = args.db or _demo_db(Path(folder))
-        result = measure(db, args.timeout, max(1, args.revisits))
+        result = measure(db, args.timeout, max(1, args.revisits), args.app_dir.resolve())
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
     print(render(result))
