@@ -110,7 +110,8 @@ st.plotly_chart(review.figures["followers"], key="followers")
 for i, s in enumerate(review.sections):
     st.divider()
     st.subheader(s.name)
-    st.caption(f"{s.playbook_id} · {s.category or 'no category'} · "
+    # People read names; the id stays in the CSV and JSON (as in the pack's own line).
+    st.caption(f"{s.category or 'no category'} · "
                + ("defined" if s.defined else "in the data, not yet defined"))
     st.write(f"**Before/after:** {s.headline.get('verdict')}")
     if s.headline.get("followers_verdict"):

@@ -86,6 +86,7 @@ def test_an_undefined_playbook_is_named_in_words_on_the_page_and_in_the_pack(dem
     at = _app()
     at.selectbox(key="quarter").set_value("2025Q3").run()
     assert "QBR prep" in [s.value for s in at.subheader]
+    assert not any("qbr_prep" in c.value for c in at.caption)
     picker = at.selectbox(key="flt_playbook")  # the sidebar's playbook filter
     assert "QBR prep" in picker.options and "qbr_prep" not in picker.options
     assert "QBR prep" in " ".join(str(v) for fig in figures(at) for d in fig["data"]
