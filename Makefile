@@ -20,8 +20,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The browser's timings (first screen, every page) need Debian's chromium; skipped without it.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	@if [ -x /usr/bin/chromium ]; then $(BIN)/python -m bench.browser; \
+	else echo "bench.browser skipped: /usr/bin/chromium is not installed"; fi
 
 # How often each verdict is wrong when nothing works, and the power for planted effects:
 # simulated organisations, >= 200 replicates per world, writes CALIBRATION.md (~10 minutes).

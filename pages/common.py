@@ -7,26 +7,30 @@ every analysis. Caches key on what their function reads: a Store by its file and
 version, a Context by those and its settings, filters and catalogue (`CACHE_KEYS`).
 
 pages/ is not auto-discovered (app.py lists the pages), so this module is never a page.
+app.py imports it before anything is drawn, so what needs pandas or DuckDB (the store, the
+filter options) is imported where it is used: a page's title shows before those load.
 """
 from __future__ import annotations
 
 import dataclasses
 import re
 from datetime import date
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
 from analysis import auth
-from analysis.context import Context
 from analysis.present import format as fmt
 from analysis.present.designs import design_note
 from analysis.filters import Filters
-from analysis.playbooks import triggers
-from analysis.present.options import data_version, filter_options
 from analysis.settings import Settings, pinned_db
-from analysis.store import Store, StoreError, app_db_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from analysis.context import Context
+    from analysis.store import Store
 
 ALL = "All"
 # Markdown that text from data could trigger in st.warning/st.error/st.caption (links, emphasis,
@@ -61,6 +65,7 @@ def rate_help(row, prefix: str, counted: str, alpha: float) -> str:
 
 @st.cache_resource(show_spinner=False)
 def _store(path: str) -> Store:
+    from analysis.store import Store
     return Store(path)
 
 
@@ -83,6 +88,7 @@ def _through_app() -> None:
 def _chosen_path(pinned: str | None, org: str, demo: str) -> str:
     # Chosen once per process (and again after "Start your organisation's database"): the
     # organisation's database when it holds data, else the demo's (analysis.store.app_db_path).
+    from analysis.store import app_db_path
     return app_db_path(pinned, org, demo)
 
 
@@ -98,6 +104,7 @@ def get_store(settings: Settings) -> Store:
     When another process holds the file (a second app, an import from the CLI), the page says
     so and stops instead of showing a traceback.
     """
+    from analysis.store import StoreError
     _through_app()
     try:
         store = _store(app_path(settings))
@@ -121,7 +128,7 @@ def demo_banner(store: Store) -> None:
 def start_organisation_database(settings: Settings) -> None:
     """Create the organisation's own database and switch the app to it (the Import page's
     button on the demo)."""
-    from analysis.store import start_organisation
+    from analysis.store import StoreError, start_organisation
     pinned = pinned_db()
     if pinned:  # the app is pinned to that file
         raise StoreError(f"PLAYBOOK_IMPACT_DB points the app at the demo database "
@@ -211,6 +218,8 @@ def _store_key(store: Store) -> tuple:
     """A store as a cache key: its file and data version, which moves with every import or
     undo (the CLI's included) and with the row counts of what the triggers read (an edit
     made outside the app)."""
+    from analysis.playbooks import triggers
+    from analysis.present.options import data_version
     return store.path, data_version(store), triggers.data_version(store)
 
 
@@ -219,13 +228,16 @@ def _context_key(ctx: Context) -> tuple:
     return _store_key(ctx.store), ctx.settings, ctx.filters, ctx.catalog
 
 
-# hash_funcs for st.cache_data over functions that take a Store or a Context.
-CACHE_KEYS = {Store: _store_key, Context: _context_key}
+# hash_funcs for st.cache_data over functions that take a Store or a Context, by the classes'
+# full names, so that neither (nor pandas and DuckDB behind them) is imported before a page's
+# title is drawn.
+CACHE_KEYS = {"analysis.store.Store": _store_key, "analysis.context.Context": _context_key}
 
 
 @st.cache_data(ttl=_OPTIONS_TTL, show_spinner=False, hash_funcs=CACHE_KEYS)
 def options(store: Store):
     """What the filters can choose from (`present.options.FilterOptions`), cached."""
+    from analysis.present.options import filter_options
     return filter_options(store)
 
 
@@ -244,8 +256,10 @@ def page_catalog(store: Store, settings: Settings) -> pd.DataFrame:
 
 
 def playbook_names(catalog: pd.DataFrame) -> dict[str, str]:
-    """Each playbook id's display name (the catalogue's; the id itself for one without)."""
-    return {pid: (name if isinstance(name, str) and name.strip() else pid)
+    """Each playbook id's display name (the catalogue's; the id read as words for one without:
+    `analysis.ingest.names.display_name`)."""
+    from analysis.ingest.names import display_name
+    return {pid: (name if isinstance(name, str) and name.strip() else display_name(pid))
             for pid, name in zip(catalog["playbook_id"], catalog["name"])}
 
 
@@ -275,6 +289,7 @@ def page_context(sidebar: bool = True) -> Context:
     environment), the app's store, and with `sidebar` the filters (rendered there) and the
     catalogue. Without it (the Import page) the filters are empty and the catalogue unbuilt.
     """
+    from analysis.context import Context
     settings = Settings.resolve()
     store = get_store(settings)
     if not sidebar:

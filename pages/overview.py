@@ -24,6 +24,8 @@ def _changes(ctx):
     return quarter_changes(ctx, last_complete_quarter(ctx.store))
 
 
+# The first screen after a start: the title is drawn before the store (pandas, DuckDB) and,
+# below, the analyses (scipy, statsmodels: seconds on a cold process) are loaded.
 st.title("Do our playbooks work?")
 ctx = page_context()
 store = ctx.store
@@ -31,8 +33,6 @@ if store.is_empty():
     st.info(EMPTY)
     st.stop()
 
-# The first screen after a start: the title and filters above are drawn before the analyses'
-# imports (scipy, statsmodels: seconds on a cold process) are paid for here.
 from analysis.ingest.history import data_freshness  # noqa: E402
 from analysis.metrics.overview import effect_counts, playbook_headlines, quarter_changes  # noqa: E402
 from analysis.metrics.stats import confidence_label  # noqa: E402

@@ -1,4 +1,7 @@
-"""Quarterly review: pick a quarter, read every playbook's page, download the pack (HTML/PDF)."""
+"""Quarterly review: pick a quarter, read every playbook's page, download the pack (HTML/PDF).
+
+One chart per question for all playbooks, not two per playbook: thirty charts took the
+browser seconds to draw on every visit."""
 import tempfile
 from pathlib import Path
 
@@ -6,17 +9,20 @@ import pandas as pd
 import streamlit as st
 
 from analysis.present.quarters import data_quarters, last_complete_quarter
-from analysis.present.report import (ChromiumMissing, build_review, change_value_text, chromium_path,
-                             period_text, render_html, render_pdf)
+from analysis.present.report import (ChromiumMissing, build_review, change_value_text,
+                                     chromium_path, period_text, rate_text, render_html,
+                                     render_pdf)
 from analysis.metrics.stats import confidence_label
 from analysis.present import format as fmt
 from analysis.present.periods import TO_DATE, is_partial
-from pages.common import CACHE_KEYS, data_last_date, md_text, page_context, show_table
+from pages.common import CACHE_KEYS, data_last_date, md_text, page_context
 
 
 # Built once per quarter and context: its data version (which moves with every import or
 # undo, the CLI's included), settings (a cached review keeps its level), filters, catalogue.
-@st.cache_data(show_spinner="Building the review…", max_entries=16, hash_funcs=CACHE_KEYS)
+# Kept as the object itself (the page only reads it): a copy would rebuild its thirty figures
+# every visit.
+@st.cache_resource(show_spinner="Building the review…", max_entries=16, hash_funcs=CACHE_KEYS)
 def _review(ctx, quarter: str):
     return build_review(ctx, quarter)
 
@@ -95,11 +101,15 @@ cols[1].write(review.proficiency.get("verdict") or "No data.")
 
 st.subheader("Playbooks at a glance")
 st.plotly_chart(review.figures["effects"], key="effects")
+# One chart per question for every playbook (the pack prints a pair on each playbook's page).
+st.subheader("Followers against non-followers")
+st.plotly_chart(review.figures["followers"], key="followers")
 
 for i, s in enumerate(review.sections):
     st.divider()
     st.subheader(s.name)
-    st.caption(f"{s.playbook_id} · {s.category or 'no category'} · "
+    # People read names; the id stays in the CSV and JSON (as in the pack's own line).
+    st.caption(f"{s.category or 'no category'} · "
                + ("defined" if s.defined else "in the data, not yet defined"))
     st.write(f"**Before/after:** {s.headline.get('verdict')}")
     if s.headline.get("followers_verdict"):
@@ -113,16 +123,10 @@ for i, s in enumerate(review.sections):
     cols[3].metric("Feedback", f"{s.feedback['responses']:,}",
                    help="Responses this quarter; mean rating "
                         + fmt.number(s.feedback["mean_rating"]))
-    charts = [f for f in (s.figure, s.followers_figure) if f is not None]
-    for col, (j, fig) in zip(st.columns(2) if charts else [], enumerate(charts)):
-        col.plotly_chart(fig, key=f"section_{i}_{j}")
-    if len(s.versions):
-        show_table(ctx, s.versions, {
-            "version": ("Version", "text"), "rate": ("Success rate", "percent"),
-            "n": ("Closed runs", "count", "The rate's n."),
-            "ci_low": ("Rate, low", "percent", f"Lower end of the {level} interval (Wilson)."),
-            "ci_high": ("Rate, high", "percent", f"Upper end of the {level} interval (Wilson)."),
-        }, key=f"versions_{i}")
+    if len(s.versions):  # a line, as in the pack: a table per playbook is slow to draw
+        st.markdown(f"**Success of closed runs by version** ({level} CI, Wilson): " + "; ".join(
+            md_text(f"{v['version']}: {rate_text(v['rate'], v['ci_low'], v['ci_high'], v['n'])}")
+            for v in s.versions.to_dict("records")))
     for entry in s.changelog:
         st.write(f"**Changed in {entry['version']}** ({entry['date']}): "
                  + "; ".join(map(str, entry["changes"])) + f" — *{entry['why']}*")

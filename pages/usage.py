@@ -50,15 +50,16 @@ rare_col.metric("Rare users", f"{int(csms['rare'].sum())} of {len(csms)}",
                 help=f"CSMs who used a playbook in under {RARE:.0%} of their eligible runs.")
 
 st.subheader("Runs per playbook")
-picked = st.radio("Per", list(FREQUENCIES), horizontal=True, key="usage_freq")
+measure_col, per_col = st.columns(2)
+# One chart, runs or views: a second one in a hidden tab cost the browser as much as the
+# rest of the page on every visit.
+measure = measure_col.radio("Count", ["Runs", "Views"], horizontal=True, key="usage_measure")
+picked = per_col.radio("Per", list(FREQUENCIES), horizontal=True, key="usage_freq")
 per_period = cached(playbook_usage, ctx, FREQUENCIES[picked])
-runs_tab, views_tab = st.tabs(["Runs", "Views"])
 last = data_last_date(store, filters)
-freq = FREQUENCIES[picked]
-runs_tab.plotly_chart(charts.runs_over_time(per_period, "runs", names, freq=freq, last_date=last),
-                      key="usage_runs")
-views_tab.plotly_chart(charts.runs_over_time(per_period, "views", names, freq=freq,
-                                             last_date=last), key="usage_views")
+st.plotly_chart(charts.runs_over_time(per_period, measure.lower(), names,
+                                      freq=FREQUENCIES[picked], last_date=last),
+                key=f"usage_{measure.lower()}")
 st.caption(f"Hatched bars, labelled “{TO_DATE}”, are periods the data only partly covers (it "
            f"runs to {fmt.day(last)}): they are not a drop.")
 show_table(ctx, by_playbook, {

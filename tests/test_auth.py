@@ -17,6 +17,12 @@ def test_hash_is_salted_and_verifies():
     assert not auth.verify_password("S3cret", first)
 
 
+def test_unknown_names_are_checked_against_a_real_hash_at_the_current_cost():
+    # The dummy is written out (hashing it at import would slow every start); it must stay
+    # the hash it names, at the cost real hashes use, so an unknown name takes as long.
+    assert auth._DUMMY == auth.hash_password("not a real password", salt=b"\0" * 16)
+
+
 @pytest.mark.parametrize("stored", ["", "plain", "md5$x$y", "scrypt$a$b$c$d$e", None])
 def test_malformed_hashes_never_match(stored):
     assert not auth.verify_password("anything", stored)

@@ -6,21 +6,14 @@ open every page from the sidebar: no exception, no error box, no dialog (the acc
 as written in the import warning, not as a link).
 """
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.browser import ARGS, CHROMIUM, serve
+
 DATA = Path(__file__).resolve().parent / "browser_data"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Imported in this order so runs and renewals find their accounts and CSMs.
 EXPORTS = [("csms.csv", "csms", 6), ("accounts.csv", "accounts", 24),
            ("renewals.csv", "renewals", 96), ("playbook_runs.csv", "playbook_runs", 121)]
@@ -37,48 +30,14 @@ def _require_chromium():
     pytest.skip(f"{CHROMIUM} is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def _serve(folder: Path, db: Path):
     """`streamlit run app.py` on a free port with `db` as its database; yields the URL."""
-    port = _free_port()
     # The organisation's own playbooks in the test's folder, never the developer's data/.
-    env = {**os.environ, "PLAYBOOK_IMPACT_DB": str(db),
-           "PLAYBOOK_IMPACT_ORG_PLAYBOOKS_DIR": str(folder / "playbooks"),
+    env = {"PLAYBOOK_IMPACT_ORG_PLAYBOOKS_DIR": str(folder / "playbooks"),
            "PLAYBOOK_IMPACT_DEMO_DB_PATH": str(folder / "demo.duckdb")}
-    log = open(folder / "streamlit.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("streamlit did not start:\n"
-                                   + (folder / "streamlit.log").read_text())
-            time.sleep(0.5)
+    with serve(db, folder / "streamlit.log", env=env) as (url, _, _):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -196,8 +155,9 @@ def test_a_new_user_imports_exports_and_reads_every_page(app_url, browser_page, 
 
     _open(page, "Overview")
     page.get_by_text("Playbooks improved").wait_for()
-    # No definition adopted yet: the playbook the runs name is analysed under its own id.
-    page.get_by_text("at_risk", exact=True).first.wait_for()
+    # No definition adopted yet: the playbook the runs name is analysed under its own id,
+    # which people read as words.
+    page.get_by_text("At risk", exact=True).first.wait_for()
     _open(page, "Quarterly review")
     page.get_by_role("button", name="Download HTML").wait_for()
     page.get_by_role("button", name="Build PDF").click()

@@ -91,6 +91,15 @@ def test_undefined_playbook_takes_the_design_rules(store, two_defined):
     assert frame.loc["at_risk", "introduced_on"] == date(2024, 7, 1)
 
 
+def test_undefined_playbook_known_only_by_its_id_is_named_in_words(store, two_defined):
+    # No export spelled a name for qbr_prep: a person reads "QBR prep", never the slug.
+    _run(store, "r1", "qbr", "qbr_prep", "2024-01-01")
+    _run(store, "r2", "qbr", "Custom Play", "2024-01-01")
+    names = playbook_catalog(store).set_index("playbook_id")["name"]
+    assert names["qbr_prep"] == "QBR prep"
+    assert names["custom_play"] == "Custom Play"  # a spelling a person gave is kept
+
+
 def test_undefined_playbook_scenario_is_its_most_common(store, two_defined):
     _run(store, "r1", "usage_drop", "Custom Play", "2024-01-01")
     _run(store, "r2", "adoption", "Custom Play", "2024-02-01")

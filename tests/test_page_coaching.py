@@ -36,7 +36,8 @@ def test_coaching_page_shows_matrix_separating_steps_and_csms(data_db):
     assert rows[("Ann", "skipped")]["Reading"] == "less than the team"
     assert rows[("Cat", "skipped")]["Reading"] == "too few steps to tell"
     assert not csms.isin(["None", "nan"]).any().any()
-    assert at.selectbox(key="coaching_playbook").format_func("pb") == "pb"  # no definition
+    # No definition names pb: the picker reads its id as words.
+    assert at.selectbox(key="coaching_playbook").format_func("pb") == "Pb"
 
 
 def test_coaching_page_empty_database(empty_db):

@@ -42,15 +42,19 @@ def test_sections_show_the_review_numbers(demo_db, review):
                                                  {s.name for s in review.sections}]
     runs = [m.value for m in at.metric if m.label == "Runs this quarter"]
     assert runs == [f"{s.usage['runs']:,}" for s in review.sections]
+    # One chart per question for every playbook (what changed, the effects at a glance, the
+    # followers), never one or two per playbook.
     charts = figures(at)
-    charted = [s for s in review.sections if s.figure is not None]
-    followers = [s for s in review.sections if s.followers_figure is not None]
-    assert len(charts) == 2 + len(charted) + len(followers)
-    # A section's chart carries the same bars as the review's figure.
-    first = charts[2]["data"][0]
-    expected = review.sections[0].figure.data[0]
-    assert first["x"] == list(expected.x)
-    assert first["y"] == pytest.approx(list(expected.y))
+    assert len(charts) == 3
+    non_followers, followers = charts[2]["data"]
+    # Each playbook's pair of bars carries the rates of its section's own figure (the pack's).
+    for s in review.sections:
+        if s.followers_figure is None:
+            assert s.name not in non_followers["y"]
+            continue
+        row = non_followers["y"].index(s.name)
+        shown = [v for v in (non_followers["x"][row], followers["x"][row]) if v is not None]
+        assert shown == pytest.approx(list(s.followers_figure.data[0].y))
 
 
 def test_html_download_is_offered(demo_db):
@@ -75,3 +79,18 @@ def test_executive_summary_heads_the_page(demo_db, review):
     from pages.common import md_text
     assert summary == f"**In short.** {md_text(review.summary)}"
     assert "Renewal Runway" in summary and "To decide: " in summary
+
+
+def test_an_undefined_playbook_is_named_in_words_on_the_page_and_in_the_pack(demo_db, review):
+    # The demo's runs name qbr_prep, which no definition covers: people read "QBR prep".
+    at = _app()
+    at.selectbox(key="quarter").set_value("2025Q3").run()
+    assert "QBR prep" in [s.value for s in at.subheader]
+    assert not any("qbr_prep" in c.value for c in at.caption)
+    picker = at.selectbox(key="flt_playbook")  # the sidebar's playbook filter
+    assert "QBR prep" in picker.options and "qbr_prep" not in picker.options
+    assert "QBR prep" in " ".join(str(v) for fig in figures(at) for d in fig["data"]
+                                  for v in d.get("y") or ())
+    from analysis.present.report import render_html
+    html = render_html(review)
+    assert "QBR prep" in html and ">qbr_prep<" not in html

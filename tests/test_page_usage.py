@@ -52,7 +52,12 @@ def test_usage_page_shows_the_analysis(data_db):
     assert metrics["Consistent users"] == f"{csms['consistent'].sum()} of {len(csms)}" == "1 of 3"
     assert metrics["Rare users"] == "1 of 3"
     shown = figures(at)
-    assert len(shown) == 4  # runs, views, scatter, funnel
+    assert len(shown) == 3  # runs (or views, one at a time), scatter, funnel
+    assert shown[0]["layout"]["yaxis"]["title"]["text"] == "Runs"
+    at.radio(key="usage_measure").set_value("Views").run()
+    views = figures(at)[0]
+    assert views["layout"]["yaxis"]["title"]["text"] == "Views"
+    assert sum(sum(t["y"]) for t in views["data"]) == 4  # the four views of the data
     funnel_fig = shown[-1]
     done = next(t for t in funnel_fig["data"] if t["name"] == "Done")
     assert done["x"] == funnel["done"].tolist() == [2, 1, 0]

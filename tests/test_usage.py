@@ -99,9 +99,9 @@ def test_usage_by_playbook(usage_store):
     # r6 (0 steps) and r8 (no count) have no adherence: the mean is missing, not 0.
     assert renewal["runs"] == 2 and renewal["adherence_n"] == 0
     assert pd.isna(renewal["mean_adherence"])
-    # Viewed but neither run nor defined: still listed, under its id.
+    # Viewed but neither run nor defined: still listed, named by its id read as words.
     qbr = frame.loc["qbr_prep"]
-    assert (qbr["runs"], qbr["views"], qbr["name"]) == (0, 1, "qbr_prep")
+    assert (qbr["runs"], qbr["views"], qbr["name"]) == (0, 1, "QBR prep")
 
 
 def test_playbook_filter_restricts_the_playbook_rows(usage_store):

@@ -12,13 +12,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import import_module
+from typing import TYPE_CHECKING
 
-from analysis.context import Context
 from analysis.filters import Filters
-from analysis.jsonable import clean
-from analysis.metrics.designs.multiplicity import adjust_claims
-from analysis.settings import Settings
-from analysis.store import Store
+
+# The app imports this module for its navigation before it draws anything: what only the
+# metrics need (pandas, scipy, the store, the catalogue) is imported when they run.
+if TYPE_CHECKING:
+    from analysis.context import Context
+    from analysis.settings import Settings
+    from analysis.store import Store
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,10 @@ def metrics_json(store: Store, filters: Filters | None = None,
     versions, feedback, plus generated_at (UTC ISO timestamp), filters (those that are set)
     and settings (every declared setting but paths, so a result says how it was computed).
     """
+    from analysis.context import Context
+    from analysis.jsonable import clean
+    from analysis.metrics.designs.multiplicity import adjust_claims
+
     bare = Context.build(store, filters, settings, catalog=False)
     # The sections are independent reads: run them side by side. DuckDB works outside the GIL
     # and each thread reads through its own cursor (Store), so one section's query overlaps

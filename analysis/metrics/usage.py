@@ -13,6 +13,7 @@ from analysis import semantic
 from analysis.context import Context
 from analysis.metrics import stats
 from analysis.filters import Filters
+from analysis.ingest.names import display_name
 from analysis.jsonable import records
 from analysis.scope import scoped
 from analysis.store import Store
@@ -109,7 +110,8 @@ def _playbook_rows(frame: pd.DataFrame, catalog: pd.DataFrame,
     counts = ["runs", "open_runs", "views", "csms_using", "adherence_n", "followed_runs"]
     frame[counts] = frame[counts].fillna(0).astype("int64")
     frame["mean_adherence"] = _stable_mean(frame["mean_adherence"])
-    frame["name"] = frame["name"].where(frame["name"].notna(), frame["playbook_id"])
+    frame["name"] = frame["name"].where(frame["name"].notna(),
+                                        frame["playbook_id"].map(display_name))
     columns = ["playbook_id", "name", "runs", "open_runs", "views", "csms_using",
                "mean_adherence", "adherence_n", "followed_runs"]
     return frame[columns].sort_values("playbook_id", ignore_index=True)

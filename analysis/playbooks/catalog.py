@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.playbooks.library import load_playbooks
-from analysis.ingest.names import slugify
+from analysis.ingest.names import display_name, slugify
 from analysis.settings import SETTINGS, Settings
 from analysis.store import Store
 
@@ -150,8 +150,11 @@ def _undefined(seen: pd.DataFrame, known: set[str]) -> pd.DataFrame:
     seen["is_name"] = seen["playbook_id"].astype(str) != seen["slug"]
     by_name = seen.sort_values(["is_name", "introduced_on"], ascending=[False, True])
     by_recency = seen.sort_values("last_opened_on")
+    spelled = by_name.groupby("slug")["playbook_id"].first()
+    # An id that no export spelled as a name is shown as words: qbr_prep as "QBR prep".
+    named = spelled.where(spelled != spelled.index, spelled.index.map(display_name))
     frame = pd.DataFrame({
-        "name": by_name.groupby("slug")["playbook_id"].first(),
+        "name": named,
         "introduced_on": seen.groupby("slug")["introduced_on"].min(),
         "scenario": by_name.groupby("slug")["scenario"].first(),
         "current_version": by_recency.dropna(subset=["current_version"])

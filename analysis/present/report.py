@@ -29,7 +29,8 @@ from analysis.metrics.claims import Claim
 from analysis.present import format as fmt
 from analysis.present.designs import design_notes
 from analysis.present.periods import TO_DATE
-from analysis.present.charts.overview import effect_dots, playbook_rates, quarter_rates
+from analysis.present.charts.overview import (effect_dots, playbook_rates, quarter_rates,
+                                              rates_by_playbook)
 from analysis.filters import Filters
 from analysis.present.quarters import Quarter, parse_quarter
 from analysis.scope import scoped
@@ -74,7 +75,9 @@ class Review:
 
     `changes` is `overview.quarter_changes` (this quarter against the previous one),
     `headlines` `overview.playbook_headlines`, `consistency` / `proficiency` the JSON
-    summaries of `metrics --json`; `figures` holds 'effects' and 'quarter_rates'. `alpha`
+    summaries of `metrics --json`; `figures` holds 'effects' and 'quarter_rates' (the pack's),
+    and 'followers' (every playbook's followers against non-followers in one chart, which the
+    page shows instead of a chart per playbook). `alpha`
     (every interval's) and `window_months` (the effects') are the settings the review was
     built with, so the pack names what its numbers are even if a setting changes before it
     is rendered.
@@ -222,7 +225,8 @@ def build_review(ctx: Context, quarter: str | Quarter) -> Review:
         consistency=consistency, proficiency=proficiency,
         sections=tuple(sections),
         figures={"effects": effect_dots(headlines, title=None),
-                 "quarter_rates": quarter_rates(changes)},
+                 "quarter_rates": quarter_rates(changes),
+                 "followers": rates_by_playbook(headlines, "followers")},
         alpha=alpha, window_months=window_months,
         summary=executive_summary(headlines), data_last_day=last_day,
         design_notes=_design_notes(headlines, consistency, proficiency, ctx.settings),
@@ -293,11 +297,17 @@ def _environment():
                        trim_blocks=False, lstrip_blocks=False)
 
 
+def template():
+    """The pack's Jinja2 template (templates/quarterly_pack.html), compiled on first use."""
+    return _environment().get_template("quarterly_pack.html")
+
+
 def _blank(value) -> bool:
     return value is None or (isinstance(value, float) and value != value) or value is pd.NA
 
 
-def _rate_text(rate, low, high, n) -> str:
+def rate_text(rate, low, high, n) -> str:
+    """"61.0% [52.1% to 69.4%] (n = 95)": a rate with its interval and n, or a dash and n."""
     if _blank(rate):
         return f"{fmt.MISSING} (n = {fmt.count(n or 0)})"
     return f"{fmt.percent(rate)} [{fmt.interval_percent(low, high)}] (n = {fmt.count(n or 0)})"
@@ -310,7 +320,7 @@ def change_value_text(row: dict, side: str) -> str:
     if row["kind"] == "count":
         return fmt.count(int(value or 0))
     if row["kind"] == "rate":
-        return _rate_text(value, row[f"{side}_ci_low"], row[f"{side}_ci_high"], n)
+        return rate_text(value, row[f"{side}_ci_low"], row[f"{side}_ci_high"], n)
     return f"{fmt.number(value)} (n = {fmt.count(n or 0)})"
 
 
@@ -417,8 +427,8 @@ def _section_context(s: PlaybookSection, figure) -> dict:
                        ["CSMs using it", fmt.count(u["csms_using"])],
                        ["Mean adherence", fmt.percent(u["mean_adherence"])],
                        ["Success of runs closed",
-                        _rate_text(u["rate"], u["ci_low"], u["ci_high"], u["closed"])]],
-        "version_rows": [[v["version"], _rate_text(v["rate"], v["ci_low"], v["ci_high"], v["n"])]
+                        rate_text(u["rate"], u["ci_low"], u["ci_high"], u["closed"])]],
+        "version_rows": [[v["version"], rate_text(v["rate"], v["ci_low"], v["ci_high"], v["n"])]
                          for v in s.versions.to_dict("records")],
         "changelog": [{"version": str(e["version"]), "date": fmt.day(e["date"]),
                        "changes": "; ".join(map(str, e["changes"])), "why": str(e["why"])}
@@ -447,9 +457,9 @@ def _context(review: Review) -> dict:
         "proficiency": str(review.proficiency.get("verdict") or "No data."),
         "window_months": review.window_months,
         "glance_rows": [[h["name"],
-                         _rate_text(h["before_rate"], h["before_ci_low"], h["before_ci_high"],
+                         rate_text(h["before_rate"], h["before_ci_low"], h["before_ci_high"],
                                     h["before_n"]),
-                         _rate_text(h["after_rate"], h["after_ci_low"], h["after_ci_high"],
+                         rate_text(h["after_rate"], h["after_ci_low"], h["after_ci_high"],
                                     h["after_n"]),
                          fmt.points_text(h["diff"]), h["effect"]]
                         for h in review.headlines.to_dict("records")],
@@ -474,7 +484,7 @@ def render_html(review: Review) -> str:
     """The review as one self-contained HTML page (plotly.js inlined once, no external files),
     from the Jinja2 template templates/quarterly_pack.html with autoescape: every piece of data is
     HTML-escaped; each playbook starts on a new printed page."""
-    return _environment().get_template("quarterly_pack.html").render(r=_context(review), css=_CSS)
+    return template().render(r=_context(review), css=_CSS)
 
 
 # -- files ----------------------------------------------------------------------------------

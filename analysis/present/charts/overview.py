@@ -57,6 +57,23 @@ def quarter_rates(changes: pd.DataFrame, title: str | None = None) -> go.Figure:
     return styled(fig, title, percent_y=True, height=320)
 
 
+def _bars(question: str, months: int | None = None) -> list[tuple[str, str, str]]:
+    """(label, column prefix, colour) of the two sides a question compares: "before_after"
+    (the windows of `months` before and after an introduction) or "followers"
+    (non-followers, followers)."""
+    if question == "before_after":
+        return [(f"{months} months before", "before", BEFORE),
+                (f"{months} months after", "after", AFTER)]
+    if question == "followers":
+        return [("Non-followers", "non_followers", BEFORE), ("Followers", "followers", GOOD)]
+    raise ValueError(f"question must be 'before_after' or 'followers', got {question!r}")
+
+
+def _rate(row, prefix: str) -> float | None:
+    value = row.get(f"{prefix}_rate")
+    return None if value is None or pd.isna(value) else float(value)
+
+
 def playbook_rates(row: pd.Series | dict, months: int, title: str | None = None,
                    question: str = "before_after") -> go.Figure:
     """One playbook's rates for one question, with intervals: "before_after" (the windows
@@ -67,16 +84,9 @@ def playbook_rates(row: pd.Series | dict, months: int, title: str | None = None,
     sit in its axis label, below the bar, so no label ever meets an interval's whisker.
     """
     get = row.get
-    if question == "before_after":
-        bars = [(f"{months} months before", "before", BEFORE), (f"{months} months after", "after",
-                                                                 AFTER)]
-    elif question == "followers":
-        bars = [("Non-followers", "non_followers", BEFORE), ("Followers", "followers", GOOD)]
-    else:
-        raise ValueError(f"question must be 'before_after' or 'followers', got {question!r}")
-    bars = [(label, prefix, colour) for label, prefix, colour in bars
-            if get(f"{prefix}_rate") is not None and not pd.isna(get(f"{prefix}_rate"))]
-    rates = [float(get(f"{p}_rate")) for _, p, _ in bars]
+    bars = [(label, prefix, colour) for label, prefix, colour in _bars(question, months)
+            if _rate(row, prefix) is not None]
+    rates = [_rate(row, p) for _, p, _ in bars]
     fig = go.Figure(go.Bar(
         x=[label for label, _, _ in bars], y=rates, marker_color=[c for _, _, c in bars],
         error_y=interval_error(rates, [get(f"{p}_ci_low") for _, p, _ in bars],
@@ -89,3 +99,28 @@ def playbook_rates(row: pd.Series | dict, months: int, title: str | None = None,
                                for (label, p, _), r in zip(bars, rates)])
     fig.update_yaxes(range=[0, 1])
     return styled(fig, title, percent_y=True, height=250)
+
+
+def rates_by_playbook(headlines: pd.DataFrame, question: str = "before_after",
+                      title: str | None = None, months: int | None = None) -> go.Figure:
+    """Every playbook's rates for one question in one chart: a pair of bars per playbook (the
+    two sides of `playbook_rates`; `months` the before/after windows), with intervals;
+    playbooks without a rate are left out."""
+    bars = _bars(question, months)
+    rows = [r for r in headlines.to_dict("records")
+            if any(_rate(r, p) is not None for _, p, _ in bars)]
+    names = [_label(r["name"]) for r in rows]
+    fig = go.Figure()
+    for label, prefix, colour in bars:
+        rates = [_rate(r, prefix) for r in rows]
+        fig.add_trace(go.Bar(
+            x=rates, y=names, orientation="h", name=label, marker_color=colour,
+            error_x=interval_error(rates, [r.get(f"{prefix}_ci_low") for r in rows],
+                                   [r.get(f"{prefix}_ci_high") for r in rows]),
+            customdata=[int(r.get(f"{prefix}_n") or 0) for r in rows],
+            hovertemplate="%{y}<br>" + label + ": %{x:.1%} (n = %{customdata})<extra></extra>",
+        ))
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(autorange="reversed")
+    return styled(fig, title, height=max(260, 80 + 44 * len(rows)))
