@@ -46,10 +46,15 @@ headlines = _headlines(ctx)
 counts = effect_counts(headlines)
 cols = st.columns(4)
 cols[0].metric("Playbooks improved", counts["improved"],
-               help=f"The {LEVEL} interval of after − before lies above zero.")
+               help=f"Their before/after verdict is Improved: the design's effect (the step "
+                    f"beyond the trend, or the change against teams not yet using it) has a "
+                    f"{LEVEL} interval above zero and its test agrees.")
 cols[1].metric("No clear change", counts["no clear change"])
 cols[2].metric("Got worse", counts["worse"])
 cols[3].metric("No outcomes to compare", counts["no data"])
+st.caption("The before/after and followers verdicts here are weighed together "
+           "(Benjamini–Hochberg across both), so a change its own page calls Improved can read "
+           "“not enough data” here, never the other way round.")
 
 st.subheader(f"Outcome rate, {ctx.settings.window_months} months before vs after each "
              "playbook")
@@ -60,7 +65,7 @@ for start in range(0, len(measured), 4):
         col.metric(
             h["name"], fmt.percent(h["after_rate"]),
             delta=f"{fmt.points_text(h['diff'])} vs {fmt.percent(h['before_rate'])} before",
-            # Colour only a change whose interval excludes zero.
+            # Colour only a change the verdict claims (improved or worse).
             delta_color="normal" if h["effect"] in ("improved", "worse") else "off",
             help=f"{h['verdict']} After: {_interval(h['after_ci_low'], h['after_ci_high'])}, "
                  f"n={h['after_n']}; before n={h['before_n']}.",
