@@ -14,7 +14,6 @@ period that cut one side off would make the comparison meaningless).
 from __future__ import annotations
 
 import math
-import uuid
 
 import pandas as pd
 
@@ -81,11 +80,8 @@ def _outcome_counts(store: Store, filters: Filters | None, windows: pd.DataFrame
         return pd.DataFrame(columns=columns)
     renewals_sql, renewals_params = scoped("decided_renewals", filters, period=False)
     runs_sql, runs_params = scoped("closed_runs", filters, period=False)
-    view = f"before_after_windows_{uuid.uuid4().hex}"
     month = ", date_trunc('month', o.day)::DATE AS month" if by_month else ""
-    sql = f"""
-        WITH windows AS ({horizon.windows_sql(view)}),
-        outcomes AS (
+    outcomes = f"""
             -- a renewal is decided on its renewal_date
             SELECT 'renewal_rate' AS metric, '' AS scenario, renewal_date AS day,
                    renewed AS success
@@ -93,27 +89,13 @@ def _outcome_counts(store: Store, filters: Filters | None, windows: pd.DataFrame
             UNION ALL
             -- a run counts once closed, on the day it opened
             SELECT 'success_rate', scenario, opened_on, succeeded
-            FROM {runs_sql} q
-        ),
-        final AS (
-            SELECT w.playbook_id,
-                   CASE WHEN o.day < w.introduced_on THEN 'before' ELSE 'after' END AS side
+            FROM {runs_sql} q"""
+    selected = f"""CASE WHEN o.day < w.introduced_on THEN 'before' ELSE 'after' END AS side
                    {month},
                    count(*) AS n,
-                   count(*) FILTER (WHERE o.success) AS successes
-            FROM windows w
-            JOIN outcomes o
-              ON o.metric = w.metric AND o.scenario = w.scenario
-             AND o.day >= w.window_start AND o.day < w.window_end
-            GROUP BY ALL
-        )
-        SELECT * FROM final ORDER BY ALL
-    """
-    store.register(view, windows)
-    try:
-        counts = store.query(sql, [*renewals_params, *runs_params])
-    finally:
-        store.unregister(view)
+                   count(*) FILTER (WHERE o.success) AS successes"""
+    counts = horizon.outcomes_by_window(store, windows, outcomes, selected,
+                                        [*renewals_params, *runs_params])
     return counts[columns]
 
 

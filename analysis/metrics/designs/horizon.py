@@ -71,6 +71,35 @@ def windows_sql(view: str) -> str:
         """
 
 
+def outcomes_by_window(store: Store, windows: pd.DataFrame, outcomes: str, columns: str,
+                       params: list) -> pd.DataFrame:
+    """Outcomes joined to the windows they fall in, grouped by playbook and `columns`.
+
+    `windows` are playbook_windows() rows, `outcomes` the body of an `outcomes` CTE (metric,
+    scenario, day, success), `columns` the select list after w.playbook_id (grouping columns
+    and aggregates over `o`, the outcome, and `w`, its window), `params` the query's parameters
+    in order. One query; the frame is registered only while it runs."""
+    view = f"outcome_windows_{uuid.uuid4().hex}"
+    sql = f"""
+        WITH windows AS ({windows_sql(view)}),
+        outcomes AS ({outcomes}),
+        final AS (
+            SELECT w.playbook_id, {columns}
+            FROM windows w
+            JOIN outcomes o
+              ON o.metric = w.metric AND o.scenario = w.scenario
+             AND o.day >= w.window_start AND o.day < w.window_end
+            GROUP BY ALL
+        )
+        SELECT * FROM final ORDER BY ALL
+    """
+    store.register(view, windows)
+    try:
+        return store.query(sql, params)
+    finally:
+        store.unregister(view)
+
+
 def outcomes_sql(filters: Filters | None, as_of: date, horizon_days: int
                  ) -> tuple[str, list]:
     """The body of an `outcomes` CTE and its parameters: every outcome the before/after
@@ -125,34 +154,16 @@ def matured_monthly(store: Store, filters: Filters | None, windows: pd.DataFrame
     if windows.empty or as_of is None:
         return pd.DataFrame(columns=MONTHLY_COLUMNS)
     outcomes, outcome_params = outcomes_sql(filters, as_of, horizon_days)
-    view = f"horizon_windows_{uuid.uuid4().hex}"
-    sql = f"""
-        WITH windows AS ({windows_sql(view)}),
-        outcomes AS ({outcomes}),
-        final AS (
-            SELECT w.playbook_id,
+    columns = """
                    (year(o.day) - year(w.introduced_on)) * 12
                      + month(o.day) - month(w.introduced_on)
                      - CASE WHEN day(o.day) < day(w.introduced_on) THEN 1 ELSE 0 END AS month,
                    count(*) FILTER (WHERE o.day + ?::INTEGER <= ?) AS n,
                    count(*) FILTER (WHERE o.day + ?::INTEGER <= ? AND o.success) AS successes,
-                   count(*) FILTER (WHERE o.day + ?::INTEGER > ?) AS pending
-            FROM windows w
-            JOIN outcomes o
-              ON o.metric = w.metric AND o.scenario = w.scenario
-             AND o.day >= w.window_start AND o.day < w.window_end
-            GROUP BY ALL
-        )
-        SELECT * FROM final ORDER BY ALL
-    """
+                   count(*) FILTER (WHERE o.day + ?::INTEGER > ?) AS pending"""
     h = int(horizon_days)
     params = [*outcome_params, h, as_of, h, as_of, h, as_of]
-    store.register(view, windows)
-    try:
-        frame = store.query(sql, params)
-    finally:
-        store.unregister(view)
-    return frame[MONTHLY_COLUMNS]
+    return outcomes_by_window(store, windows, outcomes, columns, params)[MONTHLY_COLUMNS]
 
 
 def runs_per_playbook(store: Store) -> dict[str, int]:
