@@ -27,7 +27,7 @@ CATALOG = pd.DataFrame([{"playbook_id": "at_risk", "name": "At risk", "scenario"
 def _cells(groups, months, rate, n=100.0, clusters=1):
     """Exact cells: groups = {group: adopted month or NaN}; rate(group, month) -> true rate;
     successes are rate · n exactly (fractional successes are fine for the estimator)."""
-    rows = [{"group": g, "cluster": f"{g}{c}", "month": t, "n": n / clusters,
+    rows = [{"group": g, "month": t, "n": n / clusters,
              "successes": rate(g, t) * n / clusters, "adopted": a}
             for g, a in groups.items() for t in months for c in range(clusters)]
     return pd.DataFrame(rows, columns=staggered.CELL_COLUMNS)
@@ -91,8 +91,8 @@ def test_the_last_group_without_a_never_adopter_is_a_comparison_only():
 def test_binomial_floor_of_a_two_by_two():
     """Two groups, two months: residuals are all 0 (the model is saturated), so the interval
     rests on the binomial variance, p(1 − p)/n of each side's pooled rate."""
-    cells = pd.DataFrame([("a", "a", 0, 100, 40, 1.0), ("a", "a", 1, 100, 60, 1.0),
-                          ("b", "b", 0, 100, 50, math.nan), ("b", "b", 1, 100, 55, math.nan)],
+    cells = pd.DataFrame([("a", 0, 100, 40, 1.0), ("a", 1, 100, 60, 1.0),
+                          ("b", 0, 100, 50, math.nan), ("b", 1, 100, 55, math.nan)],
                          columns=staggered.CELL_COLUMNS)
     fit = staggered.did_effect(cells, min_outcomes=50)
     assert fit.effect.estimate == pytest.approx(0.60 - 0.40 - (0.55 - 0.50))
@@ -229,3 +229,55 @@ def test_the_page_says_which_design_and_what_it_assumes(tmp_path, monkeypatch):
     captions = [c.value for c in at.caption]
     assert any(c.startswith("Verdict from a difference") and "teams not yet using it" in c
                for c in captions)
+
+
+def test_the_interval_is_binomial_times_the_quasi_binomial_scale_of_the_untreated_cells():
+    """Cells that vary more than binomial noise widen the interval by the Pearson χ² / df of
+    the untreated cells about the group + month fit, with a t reference on those df.
+
+    Computed independently: the fit by statsmodels' WLS of the untreated cell rates on group
+    and month indicators (weights n), each cell's weight in the estimate by differentiating
+    the estimate numerically, the binomial variance at each group's pooled rate."""
+    import statsmodels.api as sm
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(7)
+    groups = {"a": 12.0, "b": 18.0, "c": math.nan}
+    rows = [{"group": g, "month": t, "n": 100.0, "adopted": a,
+             "successes": float(rng.binomial(100, np.clip(0.4 + 0.005 * t
+                                                          + rng.normal(0, 0.06), 0, 1)))}
+            for g, a in groups.items() for t in range(30)]
+    cells = pd.DataFrame(rows, columns=staggered.CELL_COLUMNS)
+    fit = staggered.did_effect(cells, window_months=12)
+
+    treated = cells["adopted"].notna() & (cells["month"] >= cells["adopted"])
+    untreated = cells[~treated]
+    # b's months 18..29 and a's 12..29 are treated; c is never: every treated month has c.
+    x = pd.get_dummies(untreated["group"]).join(
+        pd.get_dummies(untreated["month"], prefix="m").iloc[:, 1:]).to_numpy(float)
+    wls = sm.WLS((untreated["successes"] / untreated["n"]).to_numpy(), x,
+                 weights=untreated["n"].to_numpy()).fit()
+    pooled = untreated.groupby("group")["successes"].sum() / untreated.groupby("group")["n"].sum()
+    r = untreated["group"].map(pooled).to_numpy()
+    pearson = float(np.sum(untreated["n"] * wls.resid ** 2 / (r * (1 - r))))
+    df = int(wls.df_resid)
+    # untreated cells (90 less a's 18 months and b's 12 from their rollouts) − (3 groups + 30
+    # months − 1)
+    assert df == 90 - 18 - 12 - (3 + 29)
+    scale = pearson / df
+    assert scale > 1.5  # the planted month-to-month noise
+
+    def estimate(frame):
+        return staggered.did_effect(frame, window_months=12).effect.estimate
+    weights = []
+    for i in range(len(cells)):
+        bumped = cells.copy()
+        bumped.loc[i, "successes"] += 1.0
+        weights.append(estimate(bumped) - fit.effect.estimate)
+    weights = np.array(weights)
+    counted = cells[treated & (cells["month"] - cells["adopted"] < 12)]  # the 12-month window
+    pooled_treated = counted.groupby("group")["successes"].sum() / counted.groupby("group")["n"].sum()
+    rate = np.where(treated, cells["group"].map(pooled_treated), cells["group"].map(pooled))
+    se = math.sqrt(float(np.sum(weights ** 2 * cells["n"] * rate * (1 - rate))) * scale)
+    half = fit.effect.ci_high - fit.effect.estimate
+    assert half == pytest.approx(sps.t.ppf(0.975, df) * se, rel=1e-6)

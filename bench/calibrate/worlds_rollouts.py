@@ -3,12 +3,14 @@ resting on the difference-in-differences against the teams not yet using it
 (analysis/metrics/designs/staggered.py).
 
 Five teams of three CSMs, fifteen accounts each. The first team rolls the playbook out on
-FIRST, the others a quarter apart (a team listed with no date never adopts it); a `rollouts`
-table dates each adoption and the team's runs carry the playbook from its rollout on. A CSM's
-run succeeds with logit p = logit(team level) + drift · months since FIRST + the CSM's own
-skill, plus the planted effect (points of probability) once the team has rolled it out. Runs
-open and close as in the before/after worlds (worlds_before_after._scenario_runs), so the
-outcome horizon and too-early rules apply as they do there.
+FIRST, the others a quarter apart (a team listed with no date never adopts it), or two teams
+pilot it from FIRST and the other three follow a year later; a `rollouts` table dates each
+adoption and the team's runs carry the playbook from its rollout on. A CSM's run succeeds
+with logit p = logit(team level) + drift · months since FIRST + the CSM's own skill + the
+team's shock that month (good and bad months; 0 unless set), plus the planted effect
+(points of probability) once the team has rolled it out. Runs open and close as in the
+before/after worlds (worlds_before_after._scenario_runs), so the outcome horizon and
+too-early rules apply as they do there.
 """
 from __future__ import annotations
 
@@ -36,9 +38,10 @@ def _logit(p):
 
 
 def _build(levels, adopted, effect: float = 0.0, per_team: float = 6.25,
-           skill_sd: float = 0.0):
+           skill_sd: float = 0.0, shock_sd: float = 0.0):
     """A world builder: team g at `levels[g]` on FIRST, rolling out `adopted[g]` months after
-    FIRST (None: never), `per_team` runs a month per team, CSM skill SD `skill_sd` (logit)."""
+    FIRST (None: never), `per_team` runs a month per team, CSM skill SD `skill_sd` and the
+    team's month-to-month shock SD `shock_sd` (logit)."""
     last = max(a for a in adopted if a is not None)
 
     def build(rng):
@@ -48,6 +51,7 @@ def _build(levels, adopted, effect: float = 0.0, per_team: float = 6.25,
         export = pd.Timestamp(FIRST) + pd.DateOffset(months=last + POST_MONTHS)
         runs, csms, rollouts = [], [], []
         for g, (team, level, month) in enumerate(zip(TEAMS, levels, adopted)):
+            shocks = rng.normal(0, shock_sd, len(months)) if shock_sd else 0.0
             intro = (export + pd.DateOffset(months=1) if month is None
                      else pd.Timestamp(FIRST) + pd.DateOffset(months=month))
             if month is not None:
@@ -55,7 +59,7 @@ def _build(levels, adopted, effect: float = 0.0, per_team: float = 6.25,
                                  "rolled_out_on": intro.date()})
             for c, skill in enumerate(rng.normal(0, skill_sd, CSMS_PER_TEAM)):
                 csm = f"c{g}{c}"
-                rate = _expit(_logit(level) + DRIFT * since + skill)
+                rate = _expit(_logit(level) + DRIFT * since + skill + shocks)
                 rate = np.clip(rate + np.where(months >= intro, effect, 0.0), 0.01, 0.99)
                 runs.append(_csm_runs(rng, csm, months, rate, intro, per_team, export))
                 csms.append({"csm_id": csm, "team": team})
@@ -86,6 +90,7 @@ def _world(name, null, build, describe):
 
 
 _QUARTERLY = (0, 3, 6, 9, None)  # four teams a quarter apart, one never
+_PILOT = (0, 0, 12, 12, 12)  # two teams pilot it for a year, then the other three follow
 WORLDS = [
     _world("rollouts_drift", True, _build((0.4,) * 5, (0, 3, 6, 9, 12), per_team=12.5),
            "five teams roll the playbook out a quarter apart (the last is a comparison "
@@ -101,4 +106,15 @@ WORLDS = [
     _world("rollouts_planted_15_600", False,
            _build((0.4,) * 5, _QUARTERLY, effect=0.15, per_team=12.5),
            "the same with twice the runs: +15 points, ~600 outcomes after a rollout"),
+    _world("rollouts_shocks", True,
+           _build((0.4,) * 5, _QUARTERLY, per_team=12.5, skill_sd=0.3, shock_sd=0.5),
+           "the same rollout and drift, but each team has good and bad months (a shock of SD "
+           "0.5 logit, about 12 points, to the whole team each month) and CSMs differ; "
+           "nothing works"),
+    _world("rollouts_pilot_drift", True, _build((0.4,) * 5, _PILOT, per_team=12.5),
+           "two of five teams pilot the playbook for a year, then the other three adopt it; "
+           "12.5 runs a team a month; the same drift; nothing works"),
+    _world("rollouts_pilot_15", False, _build((0.4,) * 5, _PILOT, effect=0.15, per_team=12.5),
+           "the pilot, +15 points from each team's rollout: ~300 outcomes in the pilot teams' "
+           "year before and ~300 in their year after, the other three teams the comparison"),
 ]

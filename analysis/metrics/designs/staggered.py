@@ -26,22 +26,30 @@ months up to `window_months` after each rollout.
 
 Inference. Groups are few (four to six teams), too few to cluster on. The estimate is linear
 in the outcomes, tau = sum_i v_i y_i with weights v_i fixed by the design, so its variance is
-the variance of a weighted sum. It is estimated two ways and the larger is used:
-- two-way cluster-robust (Cameron, Gelbach & Miller 2011) by CSM (a CSM's outcomes are
-  correlated across months: skill, book) and by group × month (a shock to a whole team in one
-  month), on the conservative residuals of Borusyak et al. (untreated: y − a_g − l_t;
-  treated: y − a_g − l_t − the mean effect of the group's rollout cohort), t reference on
-  min(clusters) − 1 degrees of freedom;
-- binomial: sum_i v_i² p(1 − p) at the pooled rate of the outcome's group (treated and
-  untreated apart), normal reference. This floor is needed: a month that only one group
-  leaves untreated is fitted exactly, so its residuals are 0 although it carries much of the
-  weight, and residual-based variances alone understate the noise (in simulation they gave
-  8% false claims at a nominal 5%; with the floor, 3-4%).
+that of a weighted sum: binomial, sum_i v_i² p(1 − p) at the pooled rate of the outcome's
+group (treated and untreated apart), times a quasi-binomial scale read from the data, as the
+time series reads its own (designs.interrupted): the Pearson χ² of the untreated
+(group, month) cells about the fit, over its residual degrees of freedom (cells − rank of
+the fit), floored at `SCALE_FLOOR_QUANTILE` of its own sampling distribution, with a t
+reference on those degrees of freedom. A shock to a whole team in one month (a reorg, a
+lost champion at a big account), or CSMs of unequal skill whose share of the team's runs
+moves from month to month, makes the cells vary more than binomial noise and widens the
+interval by exactly that much; the degrees of freedom count the months fitted exactly (a
+month only one group leaves untreated carries a parameter of its own and no residual), which
+is where a residual-based variance on its own (the two-way cluster-robust one by CSM and
+group × month, Cameron, Gelbach & Miller 2011) understates the noise: it gave 8% false claims
+at a nominal 5% in simulation. That cluster-robust variance, floored at the binomial one, was
+the interval until the scale replaced it: never narrower than binomial noise, it also
+widened the interval whenever its noisy estimate came out above the binomial one, which cost
+8 points of power for a pilot of two teams (78% → 86% for a 15-point step at ~300 outcomes a
+side, CALIBRATION.md) with no false claim it prevented in the rollout worlds, team-month
+shocks included. A saturated fit (no residual degrees of freedom) gives the binomial variance
+and a normal reference.
 A permutation test over which group got which rollout date was not used: four to six groups
 give 24-720 orderings, too coarse for an interval, and it would assume the order of rollout
-as good as random. What neither variance covers: a shock to one group that persists over
-many months and starts with its rollout; that is a failure of parallel trends, which no
-interval over so few groups can detect.
+as good as random. What neither the scale nor any interval over so few groups covers: a
+shock to one group that persists over many months and starts with its rollout; that is a
+failure of parallel trends.
 """
 from __future__ import annotations
 
@@ -52,9 +60,13 @@ import pandas as pd
 from scipy import stats as sps
 
 from analysis.metrics.claims import Effect
+from analysis.metrics.designs import interrupted
 
 METHOD = "difference_in_differences"
-CELL_COLUMNS = ["group", "cluster", "month", "n", "successes", "adopted"]
+# The lowest quasi-binomial scale taken from the data, as a quantile of the Pearson χ²/df
+# binomial cells give (designs.interrupted reads its scale the same way).
+SCALE_FLOOR_QUANTILE = interrupted.SCALE_FLOOR_QUANTILE
+CELL_COLUMNS = ["group", "month", "n", "successes", "adopted"]
 ROW_COLUMNS = ["rollout_group_kind", "rollout_groups", "rollout_adopted", "rollout_treated",
                "rollout_comparison"]
 NO_ROLLOUT = dict.fromkeys(ROW_COLUMNS)  # the row of a playbook under the time series
@@ -92,10 +104,10 @@ def did_effect(cells: pd.DataFrame, alpha: float = 0.05, min_outcomes: int = 30,
     Parameters
     ----------
     cells : DataFrame
-        One row per (group, cluster, month) with outcomes: `group` (team or segment),
-        `cluster` (the CSM, or the account when no CSM is known), `month` (an integer month
-        index, e.g. year · 12 + month), `n` (decided outcomes), `successes`, `adopted` (the
-        month index of the group's rollout, NaN for a group that never rolled it out).
+        Rows with outcomes, one or more per (group, month) (they are summed): `group` (team
+        or segment), `month` (an integer month index, e.g. year · 12 + month), `n` (decided
+        outcomes), `successes`, `adopted` (the month index of the group's rollout, NaN for a
+        group that never rolled it out). Other columns are ignored.
     alpha : float
         1 − confidence level of the interval.
     min_outcomes : int
@@ -109,8 +121,8 @@ def did_effect(cells: pd.DataFrame, alpha: float = 0.05, min_outcomes: int = 30,
     -------
     RolloutFit whose effect has method "difference_in_differences", estimate = the mean over
     treated outcomes of the outcome minus its imputed counterfactual (a proportion: 0.12 = 12
-    points), its interval and p-value (two-way cluster-robust, or binomial when that is
-    larger); effect None and `why` when the treated side or the comparison is too small.
+    points), its interval and p-value (binomial times the quasi-binomial scale of the
+    untreated cells, t on their residual degrees of freedom); effect None and `why` when the treated side or the comparison is too small.
     """
     frame = _event_cells(cells, exclude_months, window_months)
     groups = int(frame["group"].nunique())
@@ -126,7 +138,7 @@ def did_effect(cells: pd.DataFrame, alpha: float = 0.05, min_outcomes: int = 30,
                                 f"not yet rolled out can be compared with, and {comparison} in "
                                 f"those groups; the comparison needs {min_outcomes} on each "
                                 "side", **counts)
-    estimate, se, df = _estimate(frame, table, fit)
+    estimate, se, df = _estimate(table, fit)
     return RolloutFit(_effect(estimate, se, df, alpha), **counts)
 
 
@@ -157,6 +169,7 @@ class _Fit:
     beta: np.ndarray
     gram: np.ndarray  # X0' W X0
     pinv: np.ndarray  # its generalised inverse
+    rank: int  # the parameters the untreated cells identify
 
     def estimable(self, table: pd.DataFrame) -> np.ndarray:
         """Per cell, whether a + l is estimable there: its group has untreated months, its
@@ -192,12 +205,11 @@ def _untreated_fit(table: pd.DataFrame) -> _Fit | None:
     gram = (x0.T * w) @ x0
     pinv = np.linalg.pinv(gram)
     beta = pinv @ (x0.T @ untreated["successes"].to_numpy(float))
-    return _Fit(groups, months, beta, gram, pinv)
+    return _Fit(groups, months, beta, gram, pinv, int(np.linalg.matrix_rank(gram)))
 
 
-def _estimate(frame: pd.DataFrame, table: pd.DataFrame, fit: _Fit
-              ) -> tuple[float, float, int | None]:
-    """(estimate, standard error, degrees of freedom)."""
+def _estimate(table: pd.DataFrame, fit: _Fit) -> tuple[float, float, int | None]:
+    """(estimate, standard error, degrees of freedom: None for a normal reference)."""
     cells = table[~table["treated"] | table["imputed"]].reset_index(drop=True)
     x = _design(cells, fit.groups, fit.months)
     imputed = cells["imputed"].to_numpy()
@@ -207,45 +219,25 @@ def _estimate(frame: pd.DataFrame, table: pd.DataFrame, fit: _Fit
     # untreated successes: each untreated outcome's weight is −x_k · pinv · X1'n1 / total.
     h = fit.pinv @ (x[imputed].T @ n[imputed])
     weight = np.where(imputed, 1.0 / total, -(x @ h) / total)
-    fitted = x @ fit.beta
-    gap = cells["successes"].to_numpy(float) - n * fitted
+    gap = cells["successes"].to_numpy(float) - n * (x @ fit.beta)
     estimate = float(gap[imputed].sum() / total)
-    cells = cells.assign(weight=weight, fitted=fitted + _cohort_effects(cells, gap, imputed))
-    return (estimate, *_two_way_se(frame, cells))
+    rate = _pooled_rate(cells).to_numpy(float)
+    v_binomial = float((weight ** 2 * n * rate * (1 - rate)).sum())
+    scale, df = _scale(gap[~imputed], n[~imputed], rate[~imputed], fit.rank)
+    return estimate, float(np.sqrt(v_binomial * scale)), df
 
 
-def _cohort_effects(cells: pd.DataFrame, gap: np.ndarray, imputed: np.ndarray) -> np.ndarray:
-    """Per treated cell, the mean effect of its rollout cohort (the groups that adopted in the
-    same month); 0 for untreated cells. Residuals net of it are the conservative ones."""
-    cohort = cells["adopted"].where(imputed)
-    sums = pd.DataFrame({"cohort": cohort, "gap": gap, "n": cells["n"]}).dropna(
-        subset=["cohort"]).groupby("cohort")[["gap", "n"]].sum()
-    mean = (sums["gap"] / sums["n"]).to_dict()
-    return np.where(imputed, cohort.map(mean).fillna(0.0).to_numpy(float), 0.0)
-
-
-def _two_way_se(frame: pd.DataFrame, cells: pd.DataFrame) -> tuple[float, int | None]:
-    """Standard error and degrees of freedom: the cluster-robust variance by CSM and by group
-    × month (V_csm + V_gm − V_both), never below either one-way variance nor below the
-    binomial variance of independent outcomes. The floor matters: a month only one group
-    leaves untreated is fitted exactly (its residuals are 0) and carries much of the weight,
-    so residuals alone would understate the noise. df: the fewer clusters − 1 for the
-    cluster-robust variance, None (a normal reference) for the binomial one."""
-    scored = frame.merge(cells[["group", "month", "weight", "fitted"]],
-                         on=["group", "month"], how="inner")
-    scored["score"] = scored["weight"] * (scored["successes"] - scored["n"] * scored["fitted"])
-    by_csm = scored.groupby("cluster")["score"].sum()
-    by_cell = scored.groupby(["group", "month"])["score"].sum()
-    csms = len(by_csm)
-    v_csm = float((by_csm ** 2).sum()) * csms / max(csms - 1, 1)
-    v_cell = float((by_cell ** 2).sum())
-    v_both = float((scored["score"] ** 2).sum())
-    rate = _pooled_rate(cells)
-    v_binomial = float((cells["weight"] ** 2 * cells["n"] * rate * (1 - rate)).sum())
-    clustered = max(v_csm + v_cell - v_both, v_csm, v_cell)
-    if v_binomial >= clustered:  # independent outcomes: a normal reference
-        return float(np.sqrt(v_binomial)), None
-    return float(np.sqrt(clustered)), max(min(csms, len(by_cell)) - 1, 1)
+def _scale(residual: np.ndarray, n: np.ndarray, rate: np.ndarray, rank: int
+           ) -> tuple[float, int | None]:
+    """The quasi-binomial scale of the untreated cells and its degrees of freedom: Pearson
+    χ² / (cells − rank), never below SCALE_FLOOR_QUANTILE of χ²_df / df; (1, None) when the
+    fit is saturated."""
+    df = len(n) - rank
+    if df < 1:
+        return 1.0, None
+    pearson = float(np.sum(residual ** 2 / (n * rate * (1 - rate))))
+    floor = sps.chi2.ppf(SCALE_FLOOR_QUANTILE, df) / df
+    return max(pearson / df, floor), int(df)
 
 
 def _pooled_rate(cells: pd.DataFrame) -> pd.Series:
