@@ -234,6 +234,7 @@ def test_the_page_says_which_design_and_what_it_assumes(tmp_path, monkeypatch):
     captions = [c.value for c in at.caption]
     assert any(c.startswith("Verdict from a difference") and "teams not yet using it" in c
                for c in captions)
+    assert not at.warning  # nothing the rollout leaves out
 
 
 # -- what the design leaves out or reads wrongly (designs.rollout_gaps) -----------------------
@@ -368,3 +369,28 @@ def test_one_run_in_one_team_is_said_in_the_singular(store):
         "it (West: 1, which has no rollout row for it): it sits in the comparison, which pulls "
         "the estimated effect toward zero (or past it)."]
 
+
+def _organisation_with_gaps(store):
+    _organisation(store)
+    _carry(store, "csm_id = 'w1' AND opened_on >= DATE '2025-01-01'")
+    _team(store, "North", "2024-01-01", "2025-06-01", date(2023, 7, 1))
+
+
+def test_the_page_and_the_review_pack_say_what_the_rollout_leaves_out(tmp_path, monkeypatch):
+    from analysis.present.report import build_review, render_html
+    from pages.common import md_text
+    from tests.builders import app_database, computed_first, messages, page, run_page
+    monkeypatch.setenv("PLAYBOOK_IMPACT_AS_OF", AS_OF)
+    path = app_database(tmp_path / "gaps.duckdb", monkeypatch, _organisation_with_gaps)
+    warnings = computed_first(path, lambda s: before_after_json(
+        ctx(s, Filters(), catalog=CATALOG))[0]["rollout"]["warnings"])
+    assert len(warnings) == 2 and warnings[0].startswith("North rolled out on 2023-07-01")
+    catalog = CATALOG.assign(category="situational", defined=True, current_version=None)
+    html = computed_first(path, lambda s: render_html(build_review(
+        ctx(s, Filters(), catalog=catalog), "2025Q2")))
+    for warning in warnings:
+        assert f'<p class="warning">{warning}</p>' in html
+    at = run_page(page("before_after"), ba_playbook="at_risk")
+    # One warning box under the design's caption, each sentence as written.
+    assert [w.value for w in at.warning] == ["\n\n".join(md_text(w) for w in warnings)]
+    assert any(c.value.startswith("Verdict from a difference") for c in at.caption)
