@@ -63,6 +63,9 @@ text = row["verdict"]
 # The colour follows the claim, never the wording (analysis.present.verdicts).
 getattr(st, claim_box(row["claim"]))(text)
 show_design(ctx, row["effect_method"], row["claim"], row["rollout_group_kind"])
+# What the rollout design leaves out or reads wrongly (analysis.metrics.designs.rollout_gaps).
+if row["rollout_warnings"]:
+    st.warning("\n\n".join(md_text(w) for w in row["rollout_warnings"]))
 
 bars_col, series_col = st.columns([1, 2])
 bars_col.plotly_chart(charts.before_after_bars(row, f"{metric}, introduced {intro}"),

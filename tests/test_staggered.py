@@ -2,6 +2,8 @@
 designs.rollouts), and before/after resting on it when a `rollouts` export dates adoptions."""
 from __future__ import annotations
 
+import io
+import json
 import math
 from datetime import date
 
@@ -159,8 +161,11 @@ def test_before_after_rests_on_the_rollout_when_one_is_dated(store):
     assert item["claim"] == "improved"
     # Treated: East's 12 months from its rollout. Comparison: East's 22 months before it (the
     # two just before left out) and West's 36.
+    # East's runs carry the playbook from its rollout on, West's never: nothing to warn of.
     assert item["rollout"] == {"group_kind": "team", "groups": 2, "adopted_groups": 1,
-                               "treated_outcomes": 1200, "comparison_outcomes": 5800}
+                               "treated_outcomes": 1200, "comparison_outcomes": 5800,
+                               "warnings": [], "groups_adding_nothing": [],
+                               "runs_in_comparison": []}
     # The descriptive keys of DESIGN.md are all still there.
     assert {"playbook_id", "metric", "introduced_on", "before", "after", "diff",
             "diff_ci_low", "diff_ci_high", "p_value", "verdict", "effect", "claim"} <= set(item)
@@ -229,6 +234,7 @@ def test_the_page_says_which_design_and_what_it_assumes(tmp_path, monkeypatch):
     captions = [c.value for c in at.caption]
     assert any(c.startswith("Verdict from a difference") and "teams not yet using it" in c
                for c in captions)
+    assert not at.warning  # nothing the rollout leaves out
 
 
 def test_the_interval_is_binomial_times_the_quasi_binomial_scale_of_the_untreated_cells():
@@ -281,3 +287,162 @@ def test_the_interval_is_binomial_times_the_quasi_binomial_scale_of_the_untreate
     se = math.sqrt(float(np.sum(weights ** 2 * cells["n"] * rate * (1 - rate))) * scale)
     half = fit.effect.ci_high - fit.effect.estimate
     assert half == pytest.approx(sps.t.ppf(0.975, df) * se, rel=1e-6)
+
+
+# -- what the design leaves out or reads wrongly (designs.rollout_gaps) -----------------------
+AS_OF = "2026-01-31"
+
+
+def _team(store, team: str, first: str, last: str, rolled_out_on: date,
+          carries_from: date | None = None):
+    """A team of one CSM (its id the team in lower case) with 20 at_risk runs a month from
+    month `first` to `last` (8 of them succeed), dated rolled_out_on by the rollouts; its runs
+    carry the playbook from `carries_from` (default: the rollout) on."""
+    csm = team.lower()
+    store.execute("INSERT INTO csms (csm_id, team) VALUES (?, ?)", [csm, team])
+    carries_from = carries_from or rolled_out_on
+    rows = [{"run_id": f"{csm}{month.date()}-{i}", "scenario": "at_risk",
+             "playbook_id": "at_risk" if month.date() >= carries_from else None,
+             "account_id": f"a{csm}", "csm_id": csm, "opened_on": month.date(),
+             "closed_on": month.date(), "status": "closed",
+             "outcome": "success" if i < 8 else "failure"}
+            for month in pd.date_range(first, last, freq="MS") for i in range(20)]
+    store.register("team_runs", pd.DataFrame(rows))
+    store.execute("INSERT INTO playbook_runs BY NAME SELECT * FROM team_runs")
+    store.unregister("team_runs")
+    store.execute("INSERT INTO rollouts (playbook_id, team, rolled_out_on) VALUES (?, ?, ?)",
+                  ["at_risk", team, rolled_out_on])
+
+
+def _item(store, **settings) -> dict:
+    return before_after_json(ctx(store, Filters(), as_of=AS_OF, catalog=CATALOG,
+                                 **{"its_exclude_months": 2, **settings}))[0]
+
+
+def test_a_rollout_that_leaves_its_team_no_month_before_it_is_said_to_add_nothing(store):
+    _organisation(store)
+    alone = _item(store)
+    # North rolled out half a year before its first run; Central in the month of its first
+    # runs (which carry the playbook from that month's first day, 19 days early); South's only
+    # earlier runs are in the two months just before its rollout, which the design leaves out.
+    _team(store, "North", "2024-01-01", "2025-06-01", date(2023, 7, 1))
+    _team(store, "Central", "2024-01-01", "2025-06-01", date(2024, 1, 20),
+          carries_from=date(2024, 1, 1))
+    _team(store, "South", "2024-05-01", "2025-06-01", date(2024, 7, 15))
+    item = _item(store)
+    rollout = item["rollout"]
+    assert rollout["groups_adding_nothing"] == [
+        {"group": "North", "rolled_out_on": "2023-07-01", "first_outcome_month": "2024-01",
+         "reason": "rolled_out_before_first_outcome"},
+        {"group": "Central", "rolled_out_on": "2024-01-20", "first_outcome_month": "2024-01",
+         "reason": "rolled_out_before_first_outcome"},
+        {"group": "South", "rolled_out_on": "2024-07-15", "first_outcome_month": "2024-05",
+         "reason": "earlier_outcomes_left_out"}]
+    tail = "with no month before the rollout to compare it with, it adds nothing to the comparison."
+    assert rollout["warnings"] == [
+        f"North rolled out on 2023-07-01, before its first outcome in the data (January 2024): "
+        f"{tail}",
+        f"Central rolled out on 2024-01-20, in the month of its first outcome in the data "
+        f"(January 2024): {tail}",
+        "South rolled out on 2024-07-15, and its only outcomes before then (from May 2024) "
+        "fall in the 2 months just before the rollout, which the design leaves out: with no "
+        "earlier month left to compare it with, it adds nothing to the comparison."]
+    # Nothing indeed: the estimate and the outcomes it rests on are those of East and West.
+    assert rollout["groups"] == 5 and rollout["adopted_groups"] == 4
+    for key in ("treated_outcomes", "comparison_outcomes"):
+        assert rollout[key] == alone["rollout"][key]
+    assert item["effect"]["estimate"] == pytest.approx(alone["effect"]["estimate"], abs=1e-12)
+    assert item["claim"] == alone["claim"] == "improved"
+    # Central's runs opened before its rollout date but in its month: treated, not counted.
+    assert rollout["runs_in_comparison"] == []
+
+
+def _carry(store, where: str) -> None:
+    store.execute(f"UPDATE playbook_runs SET playbook_id = 'at_risk' WHERE {where}")
+
+
+def _count(store, where: str) -> int:
+    return store.scalar(f"SELECT count(*) FROM playbook_runs WHERE playbook_id = 'at_risk' "
+                        f"AND {where}")
+
+
+def test_runs_carrying_the_playbook_where_the_design_reads_no_use_are_counted(store):
+    from analysis.present.export import to_safe_csv
+    _organisation(store)
+    clean = _item(store)
+    number = "CAST(split_part(run_id, '-', 4) AS INTEGER)"  # i of run "<team><day>-<i>"
+    # West has no rollout row yet uses it in 2025; East used it in 2023, and in the two
+    # months just before its rollout (2024-07-01), which the design leaves out.
+    _carry(store, f"csm_id LIKE 'w%' AND opened_on >= DATE '2025-01-01' AND {number} < 10")
+    _carry(store, f"csm_id LIKE 'e%' AND year(opened_on) = 2023 AND {number} < 4")
+    _carry(store, f"csm_id LIKE 'e%' AND opened_on >= DATE '2024-05-01' "
+                  f"AND opened_on < DATE '2024-07-01' AND {number} < 10")
+    # A run whose CSM is on no team: its group is unknown, as its outcome's is.
+    store.execute("INSERT INTO playbook_runs (run_id, scenario, playbook_id, account_id, "
+                  "csm_id, opened_on, status, outcome) VALUES ('x1', 'at_risk', 'at_risk', "
+                  "'ax', 'x9', DATE '2023-03-01', 'closed', 'success')")
+    west = _count(store, "csm_id LIKE 'w%'")
+    east = _count(store, "csm_id LIKE 'e%' AND opened_on < DATE '2024-05-01'")
+    dip = _count(store, "csm_id LIKE 'e%' AND opened_on >= DATE '2024-05-01' "
+                        "AND opened_on < DATE '2024-07-01'")
+    assert (west, east, dip) == (60, 48, 20)
+
+    item = _item(store)
+    assert item["rollout"]["runs_in_comparison"] == [
+        {"group": "West", "runs": west, "rolled_out_on": None},
+        {"group": "East", "runs": east, "rolled_out_on": "2024-07-01"}]
+    sentence = (f"{west + east} runs carrying the playbook opened while the design reads their "
+                f"teams as not yet using it (West: {west}, which has no rollout row for it; "
+                f"East: {east}, before its rollout on 2024-07-01): they sit in the comparison, "
+                "which pulls the estimated effect toward zero (or past it).")
+    assert item["rollout"]["warnings"] == [sentence]
+    assert item["rollout"]["groups_adding_nothing"] == []
+    # Said, not acted on: the claim and the estimate are the design's.
+    assert item["claim"] == clean["claim"] and item["effect"] == clean["effect"]
+    # The CSV of the page carries the sentences as JSON.
+    frame = before_after(ctx(store, Filters(), as_of=AS_OF, catalog=CATALOG,
+                             its_exclude_months=2))
+    read = pd.read_csv(io.BytesIO(to_safe_csv(frame)), encoding="utf-8-sig")
+    assert json.loads(read["rollout_warnings"].iloc[0]) == [sentence]
+
+    # With no months left out before a rollout, East's runs of May and June 2024 are in the
+    # comparison too (and now outnumber West's): the design's own months are the only slack.
+    item = _item(store, its_exclude_months=0)
+    assert item["rollout"]["runs_in_comparison"] == [
+        {"group": "East", "runs": east + dip, "rolled_out_on": "2024-07-01"},
+        {"group": "West", "runs": west, "rolled_out_on": None}]
+
+
+def test_one_run_in_one_team_is_said_in_the_singular(store):
+    _organisation(store)
+    _carry(store, "run_id = 'w2024-01-01-0'")
+    assert _item(store)["rollout"]["warnings"] == [
+        "1 run carrying the playbook opened while the design reads its team as not yet using "
+        "it (West: 1, which has no rollout row for it): it sits in the comparison, which pulls "
+        "the estimated effect toward zero (or past it)."]
+
+
+def _organisation_with_gaps(store):
+    _organisation(store)
+    _carry(store, "csm_id = 'w1' AND opened_on >= DATE '2025-01-01'")
+    _team(store, "North", "2024-01-01", "2025-06-01", date(2023, 7, 1))
+
+
+def test_the_page_and_the_review_pack_say_what_the_rollout_leaves_out(tmp_path, monkeypatch):
+    from analysis.present.report import build_review, render_html
+    from pages.common import md_text
+    from tests.builders import app_database, computed_first, messages, page, run_page
+    monkeypatch.setenv("PLAYBOOK_IMPACT_AS_OF", AS_OF)
+    path = app_database(tmp_path / "gaps.duckdb", monkeypatch, _organisation_with_gaps)
+    warnings = computed_first(path, lambda s: before_after_json(
+        ctx(s, Filters(), catalog=CATALOG))[0]["rollout"]["warnings"])
+    assert len(warnings) == 2 and warnings[0].startswith("North rolled out on 2023-07-01")
+    catalog = CATALOG.assign(category="situational", defined=True, current_version=None)
+    html = computed_first(path, lambda s: render_html(build_review(
+        ctx(s, Filters(), catalog=catalog), "2025Q2")))
+    for warning in warnings:
+        assert f'<p class="warning">{warning}</p>' in html
+    at = run_page(page("before_after"), ba_playbook="at_risk")
+    # One warning box under the design's caption, each sentence as written.
+    assert [w.value for w in at.warning] == ["\n\n".join(md_text(w) for w in warnings)]
+    assert any(c.value.startswith("Verdict from a difference") for c in at.caption)

@@ -20,7 +20,8 @@ import pandas as pd
 from analysis.context import Context
 from analysis.metrics import stats
 from analysis.metrics.compare import compare_proportions, thresholds
-from analysis.metrics.designs import assess as design, horizon, rollouts, staggered
+from analysis.metrics.designs import (assess as design, horizon, rollout_gaps, rollouts,
+                                      staggered)
 from analysis.metrics.designs.multiplicity import adjust_frame
 from analysis.playbooks.catalog import introduction_notes
 from analysis.filters import Filters
@@ -145,8 +146,10 @@ def before_after(ctx: Context) -> pd.DataFrame:
         inside their horizon), ready_on, why, more_needed (outcomes missing over both sides
         when the claim is not_enough_data, 0 for no_clear_change, None for a directional
         claim), then rollout_group_kind ('team' | 'segment'), rollout_groups,
-        rollout_adopted, rollout_treated, rollout_comparison (designs.staggered.RolloutFit;
-        None under the time series).
+        rollout_adopted, rollout_treated, rollout_comparison (designs.staggered.RolloutFit),
+        rollout_warnings (tuple of sentences), rollout_groups_adding_nothing,
+        rollout_runs_in_comparison (tuples of dicts; designs.rollout_gaps): all None under
+        the time series.
         Rates and bounds are None when a side has no outcomes.
     """
     s = ctx.settings
@@ -171,31 +174,40 @@ def _with_design(ctx: Context, windows: pd.DataFrame, frame: pd.DataFrame) -> pd
     fit = horizon.fit_windows(windows, s.its_pre_months, s.window_months)
     monthly = horizon.matured_monthly(store, ctx.filters, fit, as_of, s.outcome_horizon_days)
     runs = horizon.runs_per_playbook(store)
-    fits = _rollout_fits(ctx, windows, as_of)
+    fits, gaps = _rollout_fits(ctx, windows, as_of)
     found = [design.assess(window, monthly[monthly["playbook_id"] == window["playbook_id"]],
                            as_of, runs.get(window["playbook_id"], 0), s,
                            fits.get(window["playbook_id"]))
              for window in windows.to_dict("records")]
     flat = pd.DataFrame([a.to_row() for a in found], columns=design.ROW_COLUMNS,
                         index=frame.index)
-    rolled = pd.DataFrame([fits[pid].to_row() if pid in fits else staggered.NO_ROLLOUT
+    rolled = pd.DataFrame([{**fits[pid].to_row(), **gaps[pid].to_row()} if pid in fits
+                           else {**staggered.NO_ROLLOUT, **rollout_gaps.NO_ROLLOUT}
                            for pid in windows["playbook_id"]],
-                          columns=staggered.ROW_COLUMNS, index=frame.index)
+                          columns=[*staggered.ROW_COLUMNS, *rollout_gaps.ROW_COLUMNS],
+                          index=frame.index)
     frame = pd.concat([frame, flat, rolled], axis=1)
     frame["verdict"] = [design.verdict_text(a.claim, r, s, a.effect, a.why) for a, r, s
                         in zip(found, frame["before_rate"], frame["after_rate"])]
     return frame
 
 
-def _rollout_fits(ctx: Context, windows: pd.DataFrame, as_of) -> dict[str, staggered.RolloutFit]:
+def _rollout_fits(ctx: Context, windows: pd.DataFrame, as_of
+                  ) -> tuple[dict[str, staggered.RolloutFit], dict[str, rollout_gaps.RolloutGaps]]:
     """The difference-in-differences of each playbook rolled out group by group (a `rollouts`
-    export), by playbook_id (designs.rollouts)."""
+    export), by playbook_id (designs.rollouts), and what each leaves out or reads wrongly
+    (designs.rollout_gaps), for the same playbooks."""
     s = ctx.settings
+    pre_months = max(s.its_pre_months, s.window_months)
     cells = rollouts.rollout_cells(ctx.store, ctx.filters, windows, as_of,
-                                   s.outcome_horizon_days,
-                                   max(s.its_pre_months, s.window_months), s.window_months)
-    return rollouts.rollout_fits(cells, s.alpha, s.min_outcomes_per_side,
+                                   s.outcome_horizon_days, pre_months, s.window_months)
+    fits = rollouts.rollout_fits(cells, s.alpha, s.min_outcomes_per_side,
                                  s.its_exclude_months, s.window_months)
+    # Only playbooks resting on the design: most organisations pay no extra query.
+    gaps = rollout_gaps.rollout_gaps(ctx.store, ctx.filters,
+                                     windows[windows["playbook_id"].isin(list(fits))], cells,
+                                     as_of, pre_months, s.window_months, s.its_exclude_months)
+    return fits, gaps
 
 
 def monthly_series(ctx: Context, playbook_id: str) -> pd.DataFrame:
@@ -259,14 +271,21 @@ def before_after_json(ctx: Context) -> list[dict]:
 
 
 def _rollout_json(row: dict) -> dict | None:
-    """The groups the difference-in-differences compared (None under the time series)."""
+    """The groups the difference-in-differences compared (None under the time series), and
+    what it leaves out or reads wrongly (designs.rollout_gaps): `warnings`, one plain sentence
+    each, `groups_adding_nothing` [{group, rolled_out_on, first_outcome_month, reason}] and
+    `runs_in_comparison` [{group, runs, rolled_out_on (None: no rollout row)}]."""
     if row.get("rollout_group_kind") is None:
         return None
     return {"group_kind": row["rollout_group_kind"],
             **{key: int(row[column]) for key, column in (
                 ("groups", "rollout_groups"), ("adopted_groups", "rollout_adopted"),
                 ("treated_outcomes", "rollout_treated"),
-                ("comparison_outcomes", "rollout_comparison"))}}
+                ("comparison_outcomes", "rollout_comparison"))},
+            **{key: [*(row.get(column) or ())] for key, column in (
+                ("warnings", "rollout_warnings"),
+                ("groups_adding_nothing", "rollout_groups_adding_nothing"),
+                ("runs_in_comparison", "rollout_runs_in_comparison"))}}
 
 
 def _json_value(value):

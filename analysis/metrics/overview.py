@@ -31,7 +31,7 @@ HEADLINE_COLUMNS = (
     "non_followers_n", "non_followers_rate", "non_followers_ci_low", "non_followers_ci_high",
     "adjusted_diff", "adjusted_ci_low", "adjusted_ci_high", "followers_method",
     "followers_verdict", "claim", "followers_claim",
-    "effect_method", "followers_effect_method", "rollout_group_kind",
+    "effect_method", "followers_effect_method", "rollout_group_kind", "rollout_warnings",
 )
 
 
@@ -78,7 +78,9 @@ def playbook_headlines(ctx: Context) -> pd.DataFrame:
     difference with its Newcombe interval, p_value and verdict (from before_after_json), the
     `effect` class (improved / worse / no clear change / no data, from the before/after
     `claim`), and the followers' rates, adjusted difference, method and verdict (from
-    followers_json); `claim` and `followers_claim` are the two sections' claims (values). Playbooks the filters leave
+    followers_json); `claim` and `followers_claim` are the two sections' claims (values);
+    `rollout_group_kind` and `rollout_warnings` (a tuple of sentences, empty when there are
+    none or no rollout design) the before/after JSON's `rollout`. Playbooks the filters leave
     out are not listed; a filter on one playbook lists only it.
     """
     from analysis.metrics.before_after import before_after_json
@@ -117,6 +119,8 @@ def playbook_headlines(ctx: Context) -> pd.DataFrame:
             "effect_method": (e.get("effect") or {}).get("method"),
             "followers_effect_method": (f.get("effect") or {}).get("method"),
             "rollout_group_kind": (e.get("rollout") or {}).get("group_kind"),
+            # What that rollout design leaves out or reads wrongly, one sentence each.
+            "rollout_warnings": tuple((e.get("rollout") or {}).get("warnings") or ()),
         })
     return pd.DataFrame(rows, columns=list(HEADLINE_COLUMNS), dtype=object)
 

@@ -261,6 +261,7 @@ body { font-family: "Helvetica Neue", Arial, sans-serif; color: #222; margin: 24
 h1 { font-size: 26px; margin-bottom: 4px; } h2 { font-size: 20px; margin: 0 0 4px; }
 h3 { font-size: 14px; margin: 14px 0 4px; }
 .meta { color: #666; } .verdict { font-weight: 600; margin: 6px 0; }
+.warning { background: #fff8e6; border-left: 4px solid #E69F00; padding: 4px 8px; margin: 4px 0; }
 .summary { font-size: 14px; background: #f4f7fb; padding: 8px 10px; border-left: 4px solid #0072B2; }
 table { border-collapse: collapse; width: 100%; margin: 4px 0 8px; }
 th, td { border-bottom: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-align: top; }
@@ -420,6 +421,8 @@ def _section_context(s: PlaybookSection, figure) -> dict:
                             f"version {s.current_version}" if s.current_version
                             else "no version", status)),
         "before_after": str(h.get("verdict") or "No data."),
+        # What the rollout design the verdict rests on leaves out or reads wrongly.
+        "before_after_warnings": [str(w) for w in (h.get("rollout_warnings") or ())],
         "before_after_figure": figure(s.figure),
         "followers": None if _blank(h.get("followers_verdict")) else str(h["followers_verdict"]),
         "followers_figure": figure(s.followers_figure),

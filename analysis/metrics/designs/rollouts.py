@@ -6,11 +6,13 @@ compared with case and spacing ignored. A playbook whose rows name both kinds is
 the kind more of its rows name (a tie: teams). Groups with outcomes that the export does not
 name never adopted the playbook: they are a comparison throughout. The design applies when the
 groups with outcomes adopted in at least two different months, counting "never" as one
-(designs.staggered holds the estimator; this module gathers its cells in SQL).
+(designs.staggered holds the estimator; this module gathers its cells in SQL, and the export's
+rows and the runs carrying each playbook that designs.rollout_gaps checks the fit against).
 """
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 
@@ -19,9 +21,12 @@ import pandas as pd
 from analysis.filters import Filters
 from analysis.metrics.designs import staggered
 from analysis.metrics.designs.horizon import outcomes_sql, windows_sql
+from analysis.scope import scoped
 from analysis.store import Store
 
 CELL_COLUMNS = ["playbook_id", "group_kind", *staggered.CELL_COLUMNS]
+ADOPTION_COLUMNS = ["playbook_id", "group_kind", "group", "label", "rolled_out_on"]
+CARRIED_COLUMNS = ["playbook_id", "group", "label", "month", "runs"]
 
 
 def rollout_cells(store: Store, filters: Filters | None, windows: pd.DataFrame, as_of: date,
@@ -48,24 +53,23 @@ def rollout_cells(store: Store, filters: Filters | None, windows: pd.DataFrame, 
     if windows.empty or as_of is None or not store.scalar("SELECT count(*) FROM rollouts"):
         return pd.DataFrame(columns=CELL_COLUMNS)
     outcomes, params = outcomes_sql(filters, as_of, horizon_days)
-    view = f"rollout_windows_{uuid.uuid4().hex}"
     h = int(horizon_days)
-    store.register(view, windows)
-    try:
-        frame = store.query(_cells_sql(view, outcomes),
-                            [*params, int(pre_months), int(window_months), h, as_of, h, as_of])
-    finally:
-        store.unregister(view)
+    frame = _with_windows(store, windows, lambda view: _cells_sql(view, outcomes),
+                          [*params, int(pre_months), int(window_months), h, as_of, h, as_of])
     frame["adopted"] = frame["adopted"].astype(float)
     return frame[CELL_COLUMNS]
 
 
-def _cells_sql(view: str, outcomes: str) -> str:
+def _rollout_ctes(view: str) -> str:
+    """The CTEs every rollout query starts with (after WITH): `windows` (the registered
+    playbook_windows() frame), `kinds` (per playbook with rollouts: group_kind, the first and
+    last rolled_out_on) and `adoptions` (per playbook and group, lower case: its first
+    rolled_out_on and `label`, the group as the export spells it)."""
     return f"""
-        WITH windows AS ({windows_sql(view)}),
+        windows AS ({windows_sql(view)}),
         rolled AS (
             SELECT playbook_id, lower(trim(team)) AS team, lower(trim(segment)) AS segment,
-                   rolled_out_on
+                   trim(team) AS team_label, trim(segment) AS segment_label, rolled_out_on
             FROM rollouts
             WHERE playbook_id IN (SELECT playbook_id FROM windows)
         ),
@@ -80,10 +84,17 @@ def _cells_sql(view: str, outcomes: str) -> str:
         adoptions AS (
             SELECT r.playbook_id,
                    CASE WHEN k.group_kind = 'team' THEN r.team ELSE r.segment END AS grp,
+                   min(CASE WHEN k.group_kind = 'team' THEN r.team_label
+                            ELSE r.segment_label END) AS label,
                    min(r.rolled_out_on) AS rolled_out_on
             FROM rolled r JOIN kinds k USING (playbook_id)
-            GROUP BY ALL HAVING grp IS NOT NULL
-        ),
+            GROUP BY r.playbook_id, grp HAVING grp IS NOT NULL
+        )"""
+
+
+def _cells_sql(view: str, outcomes: str) -> str:
+    return f"""
+        WITH {_rollout_ctes(view)},
         outcomes AS ({outcomes}),
         labelled AS (
             SELECT w.playbook_id, k.group_kind, o.day, o.success,
@@ -112,6 +123,92 @@ def _cells_sql(view: str, outcomes: str) -> str:
         )
         SELECT * FROM final WHERE n > 0 ORDER BY ALL
     """
+
+
+def rollout_adoptions(store: Store, windows: pd.DataFrame) -> pd.DataFrame:
+    """Each group's rollout of each playbook of `windows` (playbook_windows() rows).
+
+    Returns
+    -------
+    DataFrame playbook_id, group_kind, group (lower case, as rollout_cells() names it), label
+    (the group as the export spells it), rolled_out_on (a date: the group's first), sorted.
+    """
+    if windows.empty:
+        return pd.DataFrame(columns=ADOPTION_COLUMNS)
+    frame = _with_windows(store, windows, _adoptions_sql, [])
+    frame["rolled_out_on"] = [pd.Timestamp(d).date() for d in frame["rolled_out_on"]]
+    return frame[ADOPTION_COLUMNS]
+
+
+def runs_with_playbook(store: Store, filters: Filters | None, windows: pd.DataFrame,
+                       as_of: date, pre_months: int, window_months: int) -> pd.DataFrame:
+    """Runs that carry each playbook of `windows`, per group and month, over the months
+    rollout_cells() reads (`pre_months` before the first rollout to `window_months` after
+    the last) and opened by `as_of`; the filters' segment, team and CSM apply.
+
+    Returns
+    -------
+    DataFrame playbook_id, group (lower case, labelled as rollout_cells() labels outcomes: the
+    run's CSM's team or its account's segment, by the playbook's group kind), label (the group
+    as the roster or accounts spell it), month (year · 12 + month − 1), runs. Runs whose group
+    is unknown are left out.
+    """
+    if windows.empty or as_of is None:
+        return pd.DataFrame(columns=CARRIED_COLUMNS)
+    runs, params = scoped("playbook_runs", filters, period=False)
+    frame = _with_windows(store, windows, lambda view: _carried_sql(view, runs),
+                          [*params, int(pre_months), int(window_months), as_of])
+    return frame[CARRIED_COLUMNS]
+
+
+def _adoptions_sql(view: str) -> str:
+    return f"""
+        WITH {_rollout_ctes(view)},
+        final AS (
+            SELECT d.playbook_id, k.group_kind, d.grp AS "group", d.label, d.rolled_out_on
+            FROM adoptions d JOIN kinds k USING (playbook_id)
+        )
+        SELECT * FROM final ORDER BY ALL
+    """
+
+
+def _carried_sql(view: str, runs: str) -> str:
+    return f"""
+        WITH {_rollout_ctes(view)},
+        runs AS (SELECT * FROM {runs} q),
+        labelled AS (
+            SELECT w.playbook_id, q.opened_on,
+                   CASE WHEN k.group_kind = 'team' THEN c.team ELSE a.segment END AS spelled
+            FROM windows w
+            JOIN kinds k USING (playbook_id)
+            JOIN runs q
+              ON q.playbook_id = w.playbook_id
+             AND q.opened_on >= k.first_on - to_months(?::INTEGER)
+             AND q.opened_on < k.last_on + to_months(?::INTEGER)
+             AND q.opened_on <= ?
+            LEFT JOIN csms c ON c.csm_id = q.csm_id
+            LEFT JOIN accounts a ON a.account_id = q.account_id
+        ),
+        final AS (
+            SELECT playbook_id, lower(trim(spelled)) AS "group", min(trim(spelled)) AS label,
+                   year(opened_on) * 12 + month(opened_on) - 1 AS month, count(*) AS runs
+            FROM labelled
+            WHERE spelled IS NOT NULL
+            GROUP BY playbook_id, "group", month
+        )
+        SELECT * FROM final ORDER BY ALL
+    """
+
+
+def _with_windows(store: Store, windows: pd.DataFrame, sql: Callable[[str], str],
+                  params: list) -> pd.DataFrame:
+    """Run the query `sql(view)` with the windows frame registered as `view` while it runs."""
+    view = f"rollout_windows_{uuid.uuid4().hex}"
+    store.register(view, windows)
+    try:
+        return store.query(sql(view), params)
+    finally:
+        store.unregister(view)
 
 
 def applies(cells: pd.DataFrame) -> bool:

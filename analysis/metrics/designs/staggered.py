@@ -124,7 +124,7 @@ def did_effect(cells: pd.DataFrame, alpha: float = 0.05, min_outcomes: int = 30,
     points), its interval and p-value (binomial times the quasi-binomial scale of the
     untreated cells, t on their residual degrees of freedom); effect None and `why` when the treated side or the comparison is too small.
     """
-    frame = _event_cells(cells, exclude_months, window_months)
+    frame = event_cells(cells, exclude_months, window_months)
     groups = int(frame["group"].nunique())
     adopted = int(frame.loc[frame["adopted"].notna(), "group"].nunique())
     table = _group_months(frame)
@@ -142,7 +142,7 @@ def did_effect(cells: pd.DataFrame, alpha: float = 0.05, min_outcomes: int = 30,
     return RolloutFit(_effect(estimate, se, df, alpha), **counts)
 
 
-def _event_cells(cells: pd.DataFrame, exclude_months: int, window_months: int) -> pd.DataFrame:
+def event_cells(cells: pd.DataFrame, exclude_months: int, window_months: int) -> pd.DataFrame:
     """Cells with `event` (months since the group's rollout, NaN: never) and `treated`, the
     months just before a rollout and those past the window left out."""
     frame = cells[cells["n"] > 0].copy()
