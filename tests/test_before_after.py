@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from analysis.metrics.before_after import before_after, before_after_json, monthly_series
-from analysis.metrics.claims import Claim
+from analysis.metrics.claims import Claim, Effect
+from analysis.metrics.compare import compare_proportions, thresholds
+from analysis.metrics.designs import assess as design
 from analysis.filters import Filters
 from tests.builders import ctx
 
@@ -154,6 +156,8 @@ def test_two_month_data_is_compared_but_too_early_to_claim(store):
     assert row["claim"] == Claim.NOT_ENOUGH_DATA
     assert row["verdict"] == ("Not enough data: 1 months with outcomes before the introduction "
                               "and 1 after; the time series needs 6 on each side")
+    # Months are missing, not outcomes: no count of outcomes would say it.
+    assert row["more_needed"] is None
 
 
 def _series(store, rate, per_month=100, scenario="at_risk", start=date(2022, 7, 1), months=36):
@@ -192,6 +196,9 @@ def test_improved_worse_and_no_clear_change_from_the_time_series(store):
         "Improved: 35% → 50%; +15 points at the introduction beyond the pre-trend (CI +")
     assert frame.loc["p2", "verdict"].startswith("Worse: 50% → 35%; −15 points")
     assert frame.loc["p3", "verdict"].startswith("No clear change: 50% → 50%; 0 points")
+    # A direction waits for nothing; no clear change needs nothing more.
+    assert frame["more_needed"].to_dict() == {"p1": None, "p2": None, "p3": 0}
+    assert items["p3"]["more_needed"] == 0 and items["p1"]["more_needed"] is None
     item = items["p1"]
     assert item["claim"] == "improved" and item["why"] is None
     assert item["pending"] == {"before": 0, "after": 0}
@@ -212,12 +219,83 @@ def test_drift_is_not_an_effect(store):
     assert abs(row["effect_estimate"]) < 0.01
 
 
+# What the time series reads in _series' 36 months: 24 before the introduction less the 2 just
+# before it (its_exclude_months), and 12 after; its t reference has 34 − 3 = 31 df.
+FITTED_MONTHS = 22 + 12
+T31_975, T31_80 = 2.039513, 0.853370  # R: qt(0.975, 31), qt(0.8, 31)
+
+
+def _sized_by_hand(effect: dict, outcomes: int, lift: float = 0.10) -> int:
+    """Outcomes missing for 80% power at `lift`: the step's standard error read back from its
+    t(31) interval, scaled as 1/sqrt(outcomes) over the months the series fitted."""
+    se = (effect["ci_high"] - effect["ci_low"]) / (2 * T31_975)
+    target = lift / (T31_975 + T31_80)
+    return math.ceil(outcomes * (se / target) ** 2 - outcomes)
+
+
 def test_not_enough_data_says_why(store):
     _series(store, lambda m: 0.30 if m < 0 else 0.40, per_month=10)
-    row = before_after(ctx(store, None, as_of="2026-01-31", catalog=_catalog(AT_RISK))).iloc[0]
+    later = ctx(store, None, as_of="2026-01-31", catalog=_catalog(AT_RISK))
+    row = before_after(later).iloc[0]
+    [item] = before_after_json(later)
     assert row["claim"] == Claim.NOT_ENOUGH_DATA
     assert row["verdict"].startswith("Not enough data: 30% → 40%;")
-    assert row["verdict"].endswith("cannot rule out a 10-point change")
+    # Interval −2.9 to +22.9 points on 340 fitted outcomes: se 0.063 against the 0.035 that
+    # 80% power at 10 points asks for, so 340 · (0.063 / 0.035)² ≈ 1,140 in all: 800 more.
+    expected = _sized_by_hand(item["effect"], FITTED_MONTHS * 10)
+    assert expected == 800 and item["more_needed"] == row["more_needed"] == expected
+    assert row["verdict"].endswith(
+        "the interval (−3 to +23 points) cannot rule out a 10-point change; about 800 more "
+        "outcomes would be needed to detect one")
+    assert item["why"] == row["why"] and row["verdict"].endswith(row["why"])
+
+
+def test_more_needed_rests_on_the_design_not_on_the_plain_comparison(store):
+    # A point a month of drift and nothing at the introduction: the plain comparison is
+    # directional (+11 points, its interval clear of 0, p < 0.01), and used to leave
+    # more_needed None; the time series sees the trend, and its step's interval (−13 to +8)
+    # is too wide to say anything: not enough data, sized from the step's own se.
+    _series(store, lambda m: 0.40 + 0.01 * m, per_month=20)
+    later = ctx(store, None, as_of="2026-01-31", catalog=_catalog(AT_RISK))
+    [item] = before_after_json(later)
+    assert item["diff_ci_low"] > 0 and item["p_value"] < 0.01
+    assert compare_proportions(item["after"]["successes"], item["after"]["n"],
+                               item["before"]["successes"], item["before"]["n"],
+                               **thresholds(later.settings)).claim == Claim.IMPROVED
+    assert item["claim"] == "not_enough_data"
+    expected = _sized_by_hand(item["effect"], FITTED_MONTHS * 20)
+    assert expected == 843 and item["more_needed"] == expected
+    assert item["verdict"].endswith("about 843 more outcomes would be needed to detect one")
+
+
+def test_a_direction_reduced_by_multiplicity_is_sized_like_any_other(store):
+    # Alone, s1's step (+10 points, p = 0.04) is an improvement; beside s2's (p = 0.14) its
+    # Benjamini–Hochberg q is 0.08, so the claim shown is not enough data, and more_needed is
+    # that claim's: the step's own sizing, not None.
+    _series(store, lambda m: 0.30 if m < 0 else 0.40, per_month=20, scenario="s1")
+    _series(store, lambda m: 0.30 if m < 0 else 0.40, per_month=10, scenario="s2")
+    cat = _catalog(("p1", "s1", "success_rate", INTRO), ("p2", "s2", "success_rate", INTRO))
+    items = {e["playbook_id"]: e for e in before_after_json(
+        ctx(store, None, as_of="2026-01-31", catalog=cat))}
+    p1 = items["p1"]
+    assert p1["effect"]["p_value"] < 0.05 <= p1["effect"]["q_value"]
+    assert p1["claim"] == "not_enough_data" and p1["why"].startswith("q = 0.08")
+    assert p1["more_needed"] == _sized_by_hand(p1["effect"], FITTED_MONTHS * 20) > 0
+    assert items["p2"]["more_needed"] == _sized_by_hand(items["p2"]["effect"],
+                                                        FITTED_MONTHS * 10)
+
+
+def test_the_sizing_in_words():
+    effect = Effect("interrupted_time_series", 0.08, -0.03, 0.18, 0.2, df=31)
+    assert design.not_enough_text(effect, 0.10, 1234) == (
+        "the interval (−3 to +18 points) cannot rule out a 10-point change; about 1,234 more "
+        "outcomes would be needed to detect one")
+    # Powered already, the interval landed wide of 0 and of 10 points by chance.
+    assert design.not_enough_text(effect, 0.10, 0) == (
+        "the interval (−3 to +18 points) cannot rule out a 10-point change, although these "
+        "outcomes would detect one 80% of the time")
+    assert design.not_enough_text(effect, 0.10, None) == (
+        "the interval (−3 to +18 points) cannot rule out a 10-point change")
 
 
 def test_no_baseline_too_early_and_no_data(store):
@@ -238,6 +316,10 @@ def test_no_baseline_too_early_and_no_data(store):
     assert frame.loc["at_risk", "verdict"] == (
         "Not enough data: 0 decided outcomes before the introduction and 8 after; an effect "
         "needs 30 on each side")
+    # A count rule decides: its shortfall, 30 before and 22 after; 30 a side with none.
+    assert frame.loc["at_risk", "more_needed"] == 30 + 22
+    assert frame.loc["renewal", "more_needed"] == 30 + 30
+    assert frame.loc["late", "more_needed"] is None  # too early
     _no_nan(before_after_json(ctx(store, None, catalog=cat)))
 
 
@@ -251,6 +333,7 @@ def test_every_outcome_successful(store):
     assert row["claim"] == Claim.NOT_ENOUGH_DATA
     assert row["verdict"] == ("Not enough data: the monthly series cannot be fitted (every "
                               "month all successes or all failures)")
+    assert row["more_needed"] is None
 
 
 def test_segment_team_and_playbook_filters_apply_but_not_the_period(store):
@@ -321,19 +404,25 @@ def test_json_carries_the_descriptive_difference_and_the_designs_effect(store):
     [item] = before_after_json(ctx(store, None, catalog=_catalog(AT_RISK)))
     assert item["diff"] == pytest.approx(0.2)
     assert round(item["diff_ci_low"], 4) == 0.0524 and round(item["diff_ci_high"], 4) == 0.3339
-    assert item["p_value"] < 0.05 and item["more_needed"] is None
+    assert item["p_value"] < 0.05
     assert set(item["effect"]) == {"method", "estimate", "ci_low", "ci_high", "p_value",
                                    "q_value"}
     assert item["claim"] == "too_early" and item["verdict"].startswith("Too early: ")
+    # more_needed belongs to the claim: too early waits for time, not outcomes (it was None
+    # before too, but because the plain comparison was directional).
+    assert item["more_needed"] is None
     json.dumps(item, allow_nan=False)
 
 
 def test_a_high_base_rate_needs_no_more_outcomes(store):
     # Issue 15: 197/200 before, 198/200 after asked for 15,100 more outcomes although the
-    # interval already rules out a 10-point change.
-    _counts(store, 197, 200, date(2024, 1, 15))
-    _counts(store, 198, 200, date(2024, 9, 15))
-    row = before_after(ctx(store, None, catalog=_catalog(AT_RISK))).iloc[0]
+    # interval already rules out a 10-point change. The claim rests on the time series now
+    # (and two months were too early for it): 197 of 200 every month for three years has a
+    # step interval well inside ±10 points, so no clear change and nothing more needed.
+    _series(store, lambda m: 0.985, per_month=200)
+    row = before_after(ctx(store, None, as_of="2026-01-31", catalog=_catalog(AT_RISK))).iloc[0]
+    assert row["claim"] == Claim.NO_CLEAR_CHANGE
+    assert -0.10 < row["effect_ci_low"] < 0 < row["effect_ci_high"] < 0.10
     assert row["more_needed"] == 0
     assert -0.03 < row["diff_ci_low"] < 0 < row["diff_ci_high"] < 0.04
 

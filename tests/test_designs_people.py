@@ -183,6 +183,19 @@ def test_landmark_size_rules_apply_after_trimming():
     result = landmark.landmark_effect(frame, threshold=0.8,
                                       **landmark.landmark_settings(Settings()))
     assert result.claim == Claim.NOT_ENOUGH_DATA and result.csms == 4
+    # More runs from the same four CSMs would not do: no count of runs to report.
+    assert result.missing is None
+    # Six CSMs, 24 runs of which 6 followed: short of 30 runs (6) and of 10 followers (4); a
+    # follower added counts towards the 30 too, so 6 more runs, 4 of them followed, do it.
+    n = 24
+    frame = frame.iloc[:n].assign(csm_id=[f"c{i % 6}" for i in range(n)],
+                                  done_by_landmark=np.where(np.arange(n) < 6, 4, 1),
+                                  success=(np.arange(n) % 3 == 0).astype(int))
+    result = landmark.landmark_effect(frame, threshold=0.8,
+                                      **landmark.landmark_settings(Settings()))
+    assert (result.claim, result.followers, result.non_followers) == (
+        Claim.NOT_ENOUGH_DATA, 6, 18)
+    assert result.missing == max(30 - 24, 10 - 6) == 6
 
 
 # -- ramp: thinned last-N rule and the log-rank comparison ----------------------------------

@@ -11,6 +11,7 @@ import pytest
 
 from analysis.metrics import followers as fl
 from analysis.filters import Filters
+from analysis.metrics.compare import compare_proportions, thresholds
 from analysis.metrics.followers import balance, followers_effect, followers_json
 from analysis.settings import Settings
 from tests import builders
@@ -228,9 +229,11 @@ def test_every_run_successful_on_both_sides(store):
     # Newcombe interval of about ±9 points, which already rules out a 10-point difference, so
     # the answer is "no clear difference" rather than "not enough data".
     assert row["naive_ci_low"] > -0.1 and row["naive_ci_high"] < 0.1
-    assert row["more_needed"] == 0
-    # No completion dates on the steps: whatever the comparison says is an association.
+    # No completion dates on the steps: whatever the comparison says is an association, and
+    # more_needed belongs to the claim shown: no count of runs turns an association into a
+    # claim (the comparison's 0 stood beside it before).
     assert row["claim"] == "association_only"
+    assert row["more_needed"] is None
     assert row["verdict"].startswith("Association only: 100% vs 100% (0 points naive")
     _no_nan(followers_json(ctx(store)))
 
@@ -478,3 +481,43 @@ def test_logit_fit_by_hand():
     np.testing.assert_allclose(params, [math.log(1 / 3), math.log(3) - math.log(1 / 3)],
                                atol=1e-9)
     np.testing.assert_allclose(p, [0.25] * 4 + [0.75] * 4, atol=1e-12)
+
+
+def test_an_adjusted_difference_is_sized_from_its_own_standard_error():
+    # 60/100 vs 40/100: the naive difference is a direction (Newcombe interval clear of 0).
+    # The adjusted one, −3 to +18 points on 600 runs (normal: diff ± 1.959964 · se), is not,
+    # and its sizing is its own: se = 0.21 / (2 · 1.959964) = 0.053572 against the
+    # 0.10 / (1.959964 + 0.841621) = 0.035694 that 80% power at 10 points asks for.
+    naive = compare_proportions(60, 100, 40, 100, **thresholds(Settings()))
+    assert naive.claim == "improved"
+    adj = fl.Adjusted("ipw", 0.075, -0.03, 0.18, 0.16, runs_used=600, df=math.inf)
+    judged = fl.judge(naive, adj)
+    se, target = 0.21 / (2 * 1.959964), 0.10 / (1.959964 + 0.841621)
+    expected = math.ceil(600 * (se / target) ** 2 - 600)  # 751.58
+    assert judged.claim == "not_enough_data" and judged.more_needed == expected == 752
+    assert judged.effect.method == "ipw" and judged.effect.df == math.inf
+
+
+def test_a_landmark_claim_is_sized_from_the_landmark_effect(store):
+    # Failing runs abandoned part-way (bench/calibrate): whole-run adherence makes followers
+    # look far better (naive and adjusted differences clear of 0: old more_needed None); the
+    # landmark design, which the claim rests on, cannot tell, and more_needed is its sizing:
+    # the jackknife interval on t(CSMs − 1) over the runs it kept.
+    from bench.calibrate.world import load_tables
+    from bench.calibrate.worlds_people import _followers_org
+    load_tables(store, _followers_org(np.random.default_rng(1), 300, 0.0, abandon=True,
+                                      step_dates=True)[0])
+    row = next(r for r in followers_json(ctx(store)) if r["playbook_id"] == "at_risk")
+    assert row["naive_p_value"] < 0.001 and row["adjusted_ci_low"] > 0
+    assert row["effect"]["method"] == "landmark_ipw_cluster"
+    assert row["claim"] == "not_enough_data"
+    landmark = row["landmark"]
+    assert landmark["csms"] == 20
+    t_975, t_80 = 2.093024, 0.860951  # R: qt(0.975, 19), qt(0.8, 19)
+    se = (row["effect"]["ci_high"] - row["effect"]["ci_low"]) / (2 * t_975)
+    kept = landmark["followers"] + landmark["non_followers"]
+    expected = math.ceil(kept * (se * (t_975 + t_80) / 0.10) ** 2 - kept)
+    assert row["more_needed"] == expected > 0
+    # The words follow: the landmark's sizing, not the comparison's.
+    assert row["verdict"].endswith(
+        f"about {expected:,} more runs would be needed to detect a 10-point change")

@@ -10,6 +10,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 import dataclasses
 
@@ -18,6 +19,7 @@ from analysis.filters import Filters
 from analysis.metrics.before_after import before_after, before_after_json
 from analysis.metrics.claims import Claim
 from analysis.metrics.designs import rollouts, staggered
+from analysis.metrics.designs.assess import assess
 from analysis.present.designs import design_note
 from tests.builders import ctx
 
@@ -100,6 +102,46 @@ def test_binomial_floor_of_a_two_by_two():
     assert fit.effect.estimate == pytest.approx(0.60 - 0.40 - (0.55 - 0.50))
     se = math.sqrt(0.6 * 0.4 / 100 + 0.4 * 0.6 / 100 + 2 * 0.525 * 0.475 / 100)
     assert fit.effect.ci_high - fit.effect.estimate == pytest.approx(1.959964 * se, rel=1e-5)
+
+
+def _assess_on(fit):
+    """The before/after claim resting on `fit`, with 100 decided outcomes each side of the
+    introduction and the after window long over."""
+    window = {"playbook_id": "p", "metric": "success_rate", "introduced_on": INTRO,
+              "window_start": date(2023, 7, 1), "window_end": date(2025, 7, 1)}
+    monthly = pd.DataFrame({"month": [-1, 0], "n": [100, 100], "successes": [50, 50],
+                            "pending": [0, 0]})
+    return assess(window, monthly, date(2026, 6, 30), 1, Settings(), fit)
+
+
+def test_a_wide_rollout_interval_is_sized_from_its_own_standard_error():
+    # The two-by-two above: +15 points on 400 outcomes (100 treated, 300 compared), an
+    # interval from about −4 to +34 points. Whatever variance the design used, its interval
+    # is estimate ± q · se on the reference it carries, so the standard error reads back,
+    # and 80% power at 10 points takes se · (q + q_0.8) / 0.10 squared times the outcomes.
+    cells = pd.DataFrame([("a", 0, 100, 40, 1.0), ("a", 1, 100, 60, 1.0),
+                          ("b", 0, 100, 50, math.nan), ("b", 1, 100, 55, math.nan)],
+                         columns=staggered.CELL_COLUMNS)
+    fit = staggered.did_effect(cells, min_outcomes=30)
+    effect = fit.effect
+    reference = sps.t(effect.df)  # df = inf: the normal
+    q, q_power = reference.ppf(0.975), reference.ppf(0.8)
+    se = (effect.ci_high - effect.ci_low) / (2 * q)
+    assert fit.outcomes == 400
+    expected = math.ceil(400 * (se * (q + q_power) / 0.10) ** 2 - 400)
+    found = _assess_on(fit)
+    assert found.claim == Claim.NOT_ENOUGH_DATA and found.effect.method == staggered.METHOD
+    assert found.missing == expected > 0
+    assert found.why.endswith(f"about {expected:,} more outcomes would be needed to detect one")
+
+
+def test_too_few_rollout_outcomes_give_the_rules_shortfall():
+    # 10 treated outcomes (a's month 12) where the comparison needs 30 on each side.
+    groups = {"a": 12.0, "b": math.nan}
+    fit = staggered.did_effect(_cells(groups, range(13), lambda g, t: 0.4, n=10))
+    assert fit.treated == 10 and fit.comparison >= 30
+    found = _assess_on(fit)
+    assert found.claim == Claim.NOT_ENOUGH_DATA and found.missing == 30 - 10
 
 
 def test_too_few_outcomes_say_why():

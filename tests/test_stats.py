@@ -1,4 +1,6 @@
 """Wilson intervals: the scalar and vectorised forms against statsmodels and a published value."""
+import math
+
 import numpy as np
 import pytest
 from statsmodels.stats.proportion import proportion_confint
@@ -80,3 +82,49 @@ def test_more_needed_adds_each_groups_shortfall():
     assert more_needed(0.5, 100, 300, 0.10, 0.05) == (388 - 100) + (388 - 300)
     assert more_needed(0.5, 500, 300, 0.10, 0.05) == 88  # a group with enough adds nothing
     assert more_needed(0.5, 388, 400, 0.10, 0.05) == 0
+
+
+def test_shortfall_adds_what_each_count_lacks():
+    assert stats.shortfall([12, 40], 30) == 18
+    assert stats.shortfall([0, 0], 30) == 60
+    assert stats.shortfall([30, 31], 30) == 0
+
+
+def test_design_more_needed_by_hand_on_a_normal_reference():
+    # An effect read on the normal (df = inf): interval −3 to +18 points at 95% on 600
+    # outcomes. qnorm(0.975) = 1.959964, qnorm(0.8) = 0.841621 (R).
+    se = (0.18 - -0.03) / (2 * 1.959964)                  # 0.053572
+    target = 0.10 / (1.959964 + 0.841621)                 # 0.035694: 80% power at 10 points
+    expected = math.ceil(600 * (se / target) ** 2 - 600)  # 751.58 -> 752
+    assert expected == 752
+    assert stats.design_more_needed(-0.03, 0.18, math.inf, 600, alpha=0.05, lift=0.10) == 752
+
+
+def test_design_more_needed_by_hand_on_a_t_reference():
+    # The time series' t on 31 df: qt(0.975, 31) = 2.039513, qt(0.8, 31) = 0.853370 (R).
+    se = 0.24 / (2 * 2.039513)
+    expected = math.ceil(340 * (se * (2.039513 + 0.853370) / 0.10) ** 2 - 340)  # 645.03
+    assert expected == 646
+    assert stats.design_more_needed(-0.02, 0.22, 31, 340, alpha=0.05, lift=0.10) == 646
+    # Doubling the outcomes at the same interval doubles what is missing, plus the doubling
+    # itself: the standard error is taken to scale as 1/sqrt(outcomes).
+    assert stats.design_more_needed(-0.02, 0.22, 31, 680, alpha=0.05, lift=0.10) == \
+        math.ceil(680 * (se * (2.039513 + 0.853370) / 0.10) ** 2 - 680)
+
+
+def test_design_more_needed_is_zero_with_the_power_and_none_without_a_reference():
+    # se 0.03 < 0.10 / 2.8016 = 0.0357: the design already has 80% power for 10 points.
+    low, high = 0.05 - 1.959964 * 0.03, 0.05 + 1.959964 * 0.03
+    assert stats.design_more_needed(low, high, math.inf, 500, alpha=0.05, lift=0.10) == 0
+    assert stats.design_more_needed(None, 0.2, math.inf, 500, alpha=0.05, lift=0.10) is None
+    # Newcombe's interval is not estimate ± q · se: no reference, nothing to size.
+    assert stats.design_more_needed(-0.1, 0.2, None, 500, alpha=0.05, lift=0.10) is None
+    with pytest.raises(ValueError, match="lift"):
+        stats.design_more_needed(-0.1, 0.2, math.inf, 500, alpha=0.05, lift=0)
+
+
+def test_more_needed_takes_a_designs_sizing_in_place_of_the_two_proportions():
+    # The "already ruled out" test and the minimum per group still apply.
+    assert stats.more_needed(0.5, 100, 300, 0.10, 0.05, sized=752) == 752
+    assert stats.more_needed(0.5, 10, 300, 0.10, 0.05, sized=5, min_n=30) == 20
+    assert stats.more_needed(0.5, 100, 300, 0.10, 0.05, interval=(-0.05, 0.05), sized=752) == 0

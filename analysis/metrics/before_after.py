@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis.context import Context
 from analysis.metrics import stats
+from analysis.metrics.claims import more_needed_for
 from analysis.metrics.compare import compare_proportions, thresholds
 from analysis.metrics.designs import (assess as design, horizon, rollout_gaps, rollouts,
                                       staggered)
@@ -109,8 +110,10 @@ def _compare(row: dict, counts: dict, settings) -> dict:
                                "window_start", "window_end")}
     for side, prop in (("before", cmp.b), ("after", cmp.a)):
         out.update({f"{side}_{k}": v for k, v in prop.as_dict().items()})
+    # more_needed belongs to the claim, which rests on the design (_with_design), not on this
+    # plain comparison.
     out.update(diff=cmp.diff, diff_ci_low=cmp.diff_ci_low, diff_ci_high=cmp.diff_ci_high,
-               p_value=cmp.p_value, test=cmp.test, more_needed=cmp.more_needed)
+               p_value=cmp.p_value, test=cmp.test, more_needed=None)
     return out
 
 
@@ -143,9 +146,13 @@ def before_after(ctx: Context) -> pd.DataFrame:
         difference_in_differences when a `rollouts` export dates two or more adoptions of
         the playbook by team or segment: the change after each group's rollout against the
         groups not yet using it, designs.staggered), pending_before, pending_after (outcomes
-        inside their horizon), ready_on, why, more_needed (outcomes missing over both sides
-        when the claim is not_enough_data, 0 for no_clear_change, None for a directional
-        claim), then rollout_group_kind ('team' | 'segment'), rollout_groups,
+        inside their horizon), ready_on, why, more_needed (for the claim shown, from the
+        design it rests on, designs.assess: under not_enough_data the decided outcomes
+        missing over both sides, i.e. the shortfall of the count rule that decided, else the
+        outcomes the effect needs for 80% power to detect a change of min_detectable_lift
+        (stats.design_more_needed; None when neither can be said: too few months, a series
+        that cannot be fitted); 0 for no_clear_change; None for a directional claim and
+        too_early), then rollout_group_kind ('team' | 'segment'), rollout_groups,
         rollout_adopted, rollout_treated, rollout_comparison (designs.staggered.RolloutFit),
         rollout_warnings (tuple of sentences), rollout_groups_adding_nothing,
         rollout_runs_in_comparison (tuples of dicts; designs.rollout_gaps): all None under
@@ -162,13 +169,14 @@ def before_after(ctx: Context) -> pd.DataFrame:
             for row in windows.to_dict("records")]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["p_value_adjusted"] = stats.benjamini_hochberg(frame["p_value"].tolist())
-    frame = adjust_frame(_with_design(ctx, windows, frame), s.alpha)
+    frame = _with_design(ctx, windows, frame)
     return frame.astype(object).where(frame.notna(), None)
 
 
 def _with_design(ctx: Context, windows: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     """Adds the design's columns (designs.assess.ROW_COLUMNS: claim, the effect, pending,
-    ready_on, why) and rewrites `verdict` from the claim."""
+    ready_on, why), rewrites `verdict` from the claim, adjusts the claims shown together
+    (multiplicity.adjust_frame) and gives each final claim its `more_needed`."""
     store, s = ctx.store, ctx.settings
     as_of = horizon.data_as_of(store, s.as_of)
     fit = horizon.fit_windows(windows, s.its_pre_months, s.window_months)
@@ -187,8 +195,13 @@ def _with_design(ctx: Context, windows: pd.DataFrame, frame: pd.DataFrame) -> pd
                           columns=[*staggered.ROW_COLUMNS, *rollout_gaps.ROW_COLUMNS],
                           index=frame.index)
     frame = pd.concat([frame, flat, rolled], axis=1)
-    frame["verdict"] = [design.verdict_text(a.claim, r, s, a.effect, a.why) for a, r, s
+    frame["verdict"] = [design.verdict_text(a.claim, before, after, a.effect, a.why)
+                        for a, before, after
                         in zip(found, frame["before_rate"], frame["after_rate"])]
+    frame = adjust_frame(frame, s.alpha)
+    # After the adjustment: a direction it reduced to not_enough_data is sized like any other.
+    frame["more_needed"] = [more_needed_for(claim, a.missing)
+                            for claim, a in zip(frame["claim"], found)]
     return frame
 
 

@@ -30,7 +30,7 @@ from analysis.metrics.claims import Claim, Effect
 METHOD = "newcombe_difference"
 # An Effect as flat columns of a tidy frame (a frame holds values, not objects, so pages can
 # show it and export it as CSV); `effect_of_row` reads it back for the JSON.
-EFFECT_FIELDS = ("method", "estimate", "ci_low", "ci_high", "p_value", "q_value")
+EFFECT_FIELDS = Effect.JSON_FIELDS
 EFFECT_COLUMNS = tuple(f"effect_{k}" for k in EFFECT_FIELDS)
 
 
@@ -108,7 +108,7 @@ def direction(low, high, p_value, alpha: float) -> Claim | None:
 
 
 def decide(low, high, p_value, *, n_a: int, n_b: int, base_rate, alpha: float, lift: float,
-           min_n: int) -> tuple[Claim, int | None]:
+           min_n: int, sized: int | None = None) -> tuple[Claim, int | None]:
     """The claim on a difference with interval (low, high) and `p_value`, and the outcomes still
     needed.
 
@@ -121,6 +121,10 @@ def decide(low, high, p_value, *, n_a: int, n_b: int, base_rate, alpha: float, l
     base_rate : float or None
         The reference rate the sizing starts from.
     alpha, lift, min_n : the settings, passed explicitly.
+    sized : int, optional
+        When the interval is a design's effect (an adjusted difference), the outcomes that
+        effect still needs (stats.design_more_needed): the sizing then rests on it, not on
+        the two proportions.
 
     Returns
     -------
@@ -134,7 +138,7 @@ def decide(low, high, p_value, *, n_a: int, n_b: int, base_rate, alpha: float, l
     if claim is not None and min(n_a, n_b) >= min_n:
         return claim, None
     missing = stats.more_needed(base_rate, n_a, n_b, lift, alpha, interval=(low, high),
-                                min_n=min_n)
+                                min_n=min_n, sized=sized)
     return (Claim.NOT_ENOUGH_DATA, missing) if missing else (Claim.NO_CLEAR_CHANGE, 0)
 
 

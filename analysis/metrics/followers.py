@@ -33,7 +33,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from analysis.context import Context
-from analysis.metrics.claims import Claim, Effect
+from analysis.metrics import stats
+from analysis.metrics.claims import Claim, Effect, more_needed_for
 from analysis.metrics.compare import (EFFECT_COLUMNS, Comparison, compare_proportions, decide,
                                       effect_columns, effect_of_row, thresholds)
 from analysis.present import format as fmt, verdicts
@@ -286,7 +287,9 @@ def _covariates(runs: RunArrays) -> Covariates:
 # -- estimators -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Adjusted:
-    """An adjusted follower effect: method, estimate, interval, and what it used."""
+    """An adjusted follower effect: method, estimate, interval, and what it used. `df` is the
+    interval's reference (math.inf: both estimators' intervals are normal, diff ± z · se; None
+    without an estimate), so its standard error can be read back (Effect.df)."""
     method: str
     diff: float | None = None
     ci_low: float | None = None
@@ -296,6 +299,7 @@ class Adjusted:
     trimmed: int = 0
     covariates: tuple[str, ...] = ()
     balance: pd.DataFrame | None = None
+    df: float | None = None
 
 
 def _finite(x) -> float | None:
@@ -476,7 +480,7 @@ def ipw_effect(y: np.ndarray, t: np.ndarray, x_model, x_balance, trim, alpha: fl
         return None
     return Adjusted("ipw", _finite(diff), _finite(ci_low), _finite(ci_high), _finite(p),
                     int(keep.sum()), int((~keep).sum()),
-                    balance=_balance_table(names, x_balance, t, keep, w))
+                    balance=_balance_table(names, x_balance, t, keep, w), df=math.inf)
 
 
 def stratified_effect(y: np.ndarray, t: np.ndarray, strata: pd.DataFrame, x_balance,
@@ -518,7 +522,7 @@ def stratified_effect(y: np.ndarray, t: np.ndarray, strata: pd.DataFrame, x_bala
                       (w.reindex(key[used]) / per["n0"]).to_numpy())
     return Adjusted("stratified", diff, diff - z * se, diff + z * se, _finite(p),
                     int(used.sum()), int((~used).sum()),
-                    balance=_balance_table(names, x_balance, t, used, unit_w))
+                    balance=_balance_table(names, x_balance, t, used, unit_w), df=math.inf)
 
 
 def _strata(runs: RunArrays, cov: Covariates) -> tuple[pd.DataFrame, str]:
@@ -573,7 +577,7 @@ def adjusted_effect(runs, *, trim, alpha: float, small_cell: int, min_runs: int,
         return Adjusted("naive")
     return Adjusted(result.method, result.diff, result.ci_low, result.ci_high, result.p_value,
                     result.runs_used, result.trimmed + int((~complete).sum()), covariates,
-                    result.balance)
+                    result.balance, result.df)
 
 
 # -- verdict ----------------------------------------------------------------------------------
@@ -595,16 +599,21 @@ def judge(naive: Comparison, adj: Adjusted) -> Judged:
     """The claim on one playbook's followers: on the adjusted interval and its p-value (the
     naive comparison's when the method is naive), by `compare.decide`'s rule (interval and
     test agree, a minimum n per group, sizing at any base rate) at the alpha, lift and min_n
-    the naive comparison was made with."""
+    the naive comparison was made with. The sizing is the effect's own: the two proportions'
+    for the naive difference, the adjusted difference's standard error over the runs it used
+    (stats.design_more_needed) for an adjusted one."""
+    sized = None
     if adj.method == "naive" or adj.diff is None:
         low, high, p_value, effect = (naive.diff_ci_low, naive.diff_ci_high, naive.p_value,
                                       naive.effect)
     else:
         low, high, p_value = adj.ci_low, adj.ci_high, adj.p_value
-        effect = Effect(adj.method, adj.diff, adj.ci_low, adj.ci_high, adj.p_value)
+        effect = Effect(adj.method, adj.diff, adj.ci_low, adj.ci_high, adj.p_value, df=adj.df)
+        sized = stats.design_more_needed(low, high, adj.df, adj.runs_used, alpha=naive.alpha,
+                                         lift=naive.lift)
     claim, missing = decide(low, high, p_value, n_a=naive.a.n, n_b=naive.b.n,
                             base_rate=naive.b.rate, alpha=naive.alpha, lift=naive.lift,
-                            min_n=naive.min_n)
+                            min_n=naive.min_n, sized=sized)
     return Judged(_FOLLOWER_CLAIMS.get(claim, claim), effect, missing)
 
 
@@ -695,8 +704,13 @@ def followers_effect(ctx: Context, threshold: float | None = None) -> pd.DataFra
         absolute standardised mean difference of a covariate), verdict, claim (a `Claim`
         value: followers_better / followers_worse / no_clear_change / not_enough_data),
         effect_method ... effect_q_value (the `Effect` the claim rests on: the adjusted
-        difference, else the naive Newcombe one), more_needed (runs missing over both groups
-        when not enough data).
+        difference, else the naive Newcombe one), more_needed (for the claim shown, from the
+        effect it rests on: under not_enough_data the runs missing over both groups, i.e.
+        a size rule's shortfall, else what that effect needs for 80% power to detect a change
+        of min_detectable_lift: the landmark's or adjusted difference's standard error
+        (stats.design_more_needed), the two proportions' for the naive one; None when no
+        count of runs can say it; 0 for no clear difference; None for a direction and an
+        association).
     """
     s, filters = ctx.settings, ctx.filters
     threshold = s.follower_threshold if threshold is None else float(threshold)
@@ -709,19 +723,24 @@ def followers_effect(ctx: Context, threshold: float | None = None) -> pd.DataFra
     rows = [_effect_row(pid, groups.get(pid, empty), threshold, s) for pid in sorted(ids)]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame = frame.astype(object).where(frame.notna(), None)
-    # Imported here: the design modules read this module's estimators.
-    from analysis.metrics.designs.multiplicity import adjust_frame
-    return adjust_frame(_with_design(ctx, frame), s.alpha)
+    return _with_design(ctx, frame)
 
 
 def _with_design(ctx: Context, frame: pd.DataFrame) -> pd.DataFrame:
     """The claim each playbook's followers get rests on the design (designs.landmark): the
     landmark estimate when steps carry dates, else an association that claims nothing. Its
     effect replaces the effect columns, and the verdict keeps the comparison's figures under
-    the design's word and reason, so the page, the pack and the JSON say the same."""
-    # Imported here: the design module reads this module's estimators.
+    the design's word and reason, so the page, the pack and the JSON say the same. Then the
+    claims shown together are adjusted (multiplicity.adjust_frame) and each final claim gets
+    the `more_needed` of the effect it rests on."""
+    # Imported here: the design modules read this module's estimators.
     from analysis.metrics.designs.landmark import followers_designs
-    designs = followers_designs(ctx.store, ctx.filters, frame, ctx.settings)
+    from analysis.metrics.designs.multiplicity import adjust_frame
+    s = ctx.settings
+    designs = followers_designs(ctx.store, ctx.filters, frame, s)
+    # What a not_enough_data claim would report, by the effect each row's claim rests on:
+    # the comparison's (judge) until a design takes the claim over.
+    missing = frame["more_needed"].tolist()
     for i, row in frame.iterrows():  # one row per playbook: a dozen, not runs
         design = designs[row["playbook_id"]]
         for key, value in design.to_json().items():
@@ -731,24 +750,55 @@ def _with_design(ctx: Context, frame: pd.DataFrame) -> pd.DataFrame:
         frame.loc[i, "claim"] = str(design.claim)
         for column, value in effect_columns(design.effect).items():
             frame.loc[i, column] = value
-        figures = str(row["verdict"]).split(": ", 1)[-1]
-        frame.loc[i, "verdict"] = verdicts.sentence(design.claim, change_text=figures,
-                                                    reason=_design_reason(design))
+        missing[frame.index.get_loc(i)] = design.missing
+        frame.loc[i, "verdict"] = verdicts.sentence(
+            design.claim, change_text=_figures(row, s),
+            reason=_design_reason(design, s.min_detectable_lift))
+    frame = adjust_frame(frame, s.alpha)
+    frame["more_needed"] = pd.Series([more_needed_for(claim, m)
+                                      for claim, m in zip(frame["claim"], missing)],
+                                     index=frame.index, dtype=object)
     return frame
 
 
-def _design_reason(design) -> str:
-    """One sentence on what the claim rests on."""
+def _figures(row, settings) -> str:
+    """The comparison's figures under a design's word: its verdict's, but for a comparison
+    that said not enough data, whose words size the comparison the claim no longer rests on,
+    the rates and groups alone ("62% vs 55% (n = 463 followers and 124 non-followers)")."""
+    figures = str(row["verdict"]).split(": ", 1)[-1]
+    if row["claim"] != Claim.NOT_ENOUGH_DATA or not (row["followers_n"]
+                                                    and row["non_followers_n"]):
+        return figures
+    naive = compare_proportions(int(row["followers_successes"]), int(row["followers_n"]),
+                                int(row["non_followers_successes"]),
+                                int(row["non_followers_n"]), **thresholds(settings))
+    return (f"{verdicts.rates_text(naive, _CONTEXT)} "
+            f"({verdicts.sizes_text(naive, _CONTEXT)})")
+
+
+def _design_reason(design, lift: float) -> str:
+    """One sentence on what the claim rests on (and, when it is not enough, the runs it is
+    short of)."""
     e = design.effect
     if design.claim is Claim.ASSOCIATION_ONLY:
         return ("steps carry no completion dates, so adherence may follow how a run was going "
                 "rather than drive it: no claim either way")
+    short = design.claim is Claim.NOT_ENOUGH_DATA and design.missing is not None
     if design.landmark_days is None or e.estimate is None:
-        return "too few runs for the landmark design"
-    return (f"landmark design on runs still open on day {design.landmark_days}: "
-            f"{fmt.points(e.estimate)} points, CI {fmt.points(e.ci_low)} to "
-            f"{fmt.points(e.ci_high)}, {fmt.p_value(e.p_value)}, adjusted for health, ARR, "
-            f"segment and the CSM")
+        reason = "too few runs for the landmark design"
+        return f"{reason} ({fmt.count(design.missing)} more needed)" if short else reason
+    reason = (f"landmark design on runs still open on day {design.landmark_days}: "
+              f"{fmt.points(e.estimate)} points, CI {fmt.points(e.ci_low)} to "
+              f"{fmt.points(e.ci_high)}, {fmt.p_value(e.p_value)}, adjusted for health, ARR, "
+              f"segment and the CSM")
+    if not short:
+        return reason
+    change = f"a {round(float(lift) * 100)}-point change"
+    if design.missing == 0:
+        return (f"{reason}, although these runs would detect {change} "
+                f"{stats.POWER:.0%} of the time")
+    return (f"{reason}; about {fmt.count(design.missing)} more runs would be needed to detect "
+            f"{change}")
 
 
 def _json_int(value):

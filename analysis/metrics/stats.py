@@ -1,4 +1,5 @@
-"""Shared statistics: proportion intervals, two-proportion tests, sample sizes, p-value adjustment.
+"""Shared statistics: proportion intervals, two-proportion tests, sample sizes (of two
+proportions and of any design's effect), p-value adjustment.
 
 Every function returns plain floats (None where undefined) so results go straight into JSON:
 a rate with no observations is None, never NaN. Levels and thresholds (`alpha`, `lift`,
@@ -54,6 +55,11 @@ def confidence_label(alpha: float) -> str:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha}")
     # Rounding first drops float noise such as 1 − 0.1 = 0.8999999999999999.
     return f"{round(100 * (1 - alpha), 6):g}%"
+
+
+# The power every sample size aims for: a true change of the size asked about is detected this
+# often.
+POWER = 0.8
 
 
 @lru_cache(maxsize=32)
@@ -143,7 +149,7 @@ def _n_for(p0: float, p1: float, z_a: float, z_b: float) -> float:
 
 
 def n_per_group_for_lift(base_rate: float | None, lift: float, alpha: float,
-                         power: float = 0.8) -> int:
+                         power: float = POWER) -> int:
     """Outcomes needed in each group to detect a change of `lift` from `base_rate`.
 
     Fleiss' formula for the two-sided two-proportion z-test without continuity correction. A
@@ -180,7 +186,8 @@ def n_per_group_for_lift(base_rate: float | None, lift: float, alpha: float,
 
 
 def more_needed(base_rate: float | None, n_a: int, n_b: int, lift: float, alpha: float, *,
-                interval: tuple | None = None, min_n: int = 0, power: float = 0.8) -> int:
+                interval: tuple | None = None, min_n: int = 0, power: float = POWER,
+                sized: int | None = None) -> int:
     """Outcomes still missing, over both groups, before the comparison can tell whether a
     change of `lift` happened (0 = enough).
 
@@ -200,18 +207,90 @@ def more_needed(base_rate: float | None, n_a: int, n_b: int, lift: float, alpha:
         The difference's confidence interval; None skips the "already ruled out" test.
     min_n : int
         Outcomes each group needs before any claim.
+    sized : int, optional
+        The outcomes a design's own effect still needs (`design_more_needed`), when the
+        interval is that effect's rather than the two proportions': it replaces the
+        two-proportion sizing (the "already ruled out" test and `min_n` still apply).
 
     Returns
     -------
     int : outcomes missing over both groups; each group short of its target adds its shortfall.
     """
     lift = float(lift)
-    floor = max(int(min_n) - n_a, 0) + max(int(min_n) - n_b, 0)
+    floor = shortfall((n_a, n_b), min_n)
     low, high = interval if interval is not None else (None, None)
     if low is not None and high is not None and -lift < low and high < lift:
         return floor
+    if sized is not None:
+        return max(int(sized), floor)
     needed = n_per_group_for_lift(base_rate, lift, alpha, power)
     return max(max(needed - n_a, 0) + max(needed - n_b, 0), floor)
+
+
+def shortfall(counts, least: int) -> int:
+    """Outcomes missing before every count in `counts` reaches `least`: the sum of each one's
+    shortfall (0 when all are there). What a count rule ("30 outcomes on each side") still
+    asks for."""
+    return sum(max(int(least) - int(c), 0) for c in counts)
+
+
+def design_more_needed(ci_low: float | None, ci_high: float | None, df: float | None,
+                       outcomes: int, *, alpha: float, lift: float,
+                       power: float = POWER) -> int | None:
+    """Outcomes still missing, over both sides, before a design's effect has `power` to detect
+    a change of `lift` at `alpha` (0 = it has).
+
+    The one sizing rule of every effect a claim rests on (the before/after time series and
+    difference-in-differences, designs.assess; the followers' landmark and adjusted
+    differences). It reads the effect's standard error back from its interval, which each
+    design builds as estimate ± q · se with q the 1 − alpha/2 quantile of its reference
+    distribution (Student's t on `df` degrees of freedom, the normal for df = inf), so it
+    works whatever variance the design used:
+
+        se = (ci_high − ci_low) / (2 q),   se_target = lift / (q + t_df(power))
+
+    (the usual power approximation: a true change of `lift` is found when the estimate lands
+    beyond q standard errors, which it does with probability `power` once
+    lift / se >= q + t_df(power); the far tail is ignored).
+
+    Assumption: more outcomes arrive spread as the current ones are (the same share in every
+    month, group and side) and at a fixed number of months and clusters, so the reference
+    keeps its degrees of freedom and the standard error scales as 1/sqrt(outcomes): reaching
+    se_target takes outcomes · (se / se_target)² outcomes in all.
+
+    Parameters
+    ----------
+    ci_low, ci_high : float or None
+        The effect's interval at 1 − alpha.
+    df : float or None
+        Degrees of freedom of the interval's t reference (math.inf: normal); None when the
+        design did not build its interval that way (then there is nothing to size).
+    outcomes : int
+        Decided outcomes the effect rests on (every side and month the design reads).
+    alpha : float
+        The level the interval was built at, and the test's (the alpha setting).
+    lift : float
+        The change to detect (the min_detectable_lift setting).
+    power : float
+        Probability of detecting a true change of `lift`.
+
+    Returns
+    -------
+    int or None : outcomes missing over both sides, rounded up (0 when the effect already has
+    the power); None when the interval, its reference or the outcomes are unknown.
+    """
+    lift, alpha, outcomes = float(lift), float(alpha), int(outcomes)
+    if not lift > 0:
+        raise ValueError(f"lift must be positive, got {lift}")
+    if ci_low is None or ci_high is None or df is None or outcomes <= 0:
+        return None
+    reference = sps.t(float(df))
+    q = float(reference.ppf(1 - alpha / 2))
+    se = (float(ci_high) - float(ci_low)) / (2 * q)
+    target = lift / (q + float(reference.ppf(power)))
+    # The tolerance keeps float noise (1200.0000000001) from asking for one outcome more.
+    needed = outcomes * (se / target) ** 2 - outcomes
+    return max(int(math.ceil(needed - 1e-9)), 0)
 
 
 def benjamini_hochberg(p_values) -> list[float | None]:

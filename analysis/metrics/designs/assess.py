@@ -3,7 +3,8 @@
 Joins the horizon rule (designs.horizon) and the effect design (the interrupted time series,
 designs.interrupted; or, for a playbook rolled out group by group, the difference-in-differences
 of designs.staggered) into the keys each `before_after` JSON entry gains: effect, claim,
-pending, ready_on, why.
+pending, ready_on, why; and sizes what a not_enough_data claim is short of (`more_needed`),
+from the design's own effect (stats.design_more_needed), never from the plain comparison.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import date
 
 import pandas as pd
 
+from analysis.metrics import stats
 from analysis.metrics.claims import Claim, Effect
 from analysis.metrics.designs import interrupted, staggered
 from analysis.metrics.designs.horizon import ready_on as ready_date
@@ -28,6 +30,12 @@ class Assessment:
     ready_on  the first as-of date on which the after window and every horizon are over
     why       one sentence when the claim is not directional and no effect explains it
     method    the design the claim rests on (named even when no effect could be estimated)
+    missing   decided outcomes the design is short of, over both sides: the shortfall of the
+              count rule that stopped it (outcomes a side; the difference-in-differences'
+              treated and comparison outcomes), else what its effect needs for 80% power
+              at min_detectable_lift (stats.design_more_needed); None when neither can be
+              said (too early, too few months, a series that cannot be fitted); the
+              claim finally shown picks `more_needed` from it (claims.more_needed_for)
     """
     effect: Effect | None
     claim: Claim
@@ -35,6 +43,7 @@ class Assessment:
     ready_on: date
     why: str | None
     method: str = interrupted.METHOD
+    missing: int | None = None
 
     def to_row(self) -> dict:
         """The flat columns (ROW_COLUMNS) a before_after frame carries."""
@@ -105,6 +114,9 @@ def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_play
     playbook in the data" when none carry its id); as_of before ready_on -> too_early (why:
     the after window's end, or the outcomes still open); too few outcomes or months a side ->
     not_enough_data; else the claim of the design's effect (designs.interrupted.claim).
+    `missing` is the shortfall of the count rule that decided, else the outcomes the effect
+    needs (stats.design_more_needed over the outcomes the design read), and a
+    not_enough_data `why` from a wide interval says it in words.
     """
     horizon, alpha = int(settings.outcome_horizon_days), float(settings.alpha)
     ready = ready_date(window["window_end"], horizon)
@@ -119,15 +131,19 @@ def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_play
 
     method = interrupted.METHOD if rollout is None else staggered.METHOD
 
-    def result(claim, why, effect=None):
-        return Assessment(effect, claim, pending, ready, why, method)
+    def result(claim, why, effect=None, missing=None):
+        return Assessment(effect, claim, pending, ready, why, method, missing)
 
     intro = window["introduced_on"].isoformat()
+    least = int(settings.min_outcomes_per_side)
     if sum(decided.values()) + sum(pending.values()) == 0:
+        empty = stats.shortfall(decided.values(), least)
         if runs_of_playbook == 0 and window["metric"] == "success_rate":
-            return result(Claim.NOT_ENOUGH_DATA, "no runs of this playbook in the data")
+            return result(Claim.NOT_ENOUGH_DATA, "no runs of this playbook in the data",
+                          missing=empty)
         return result(Claim.NOT_ENOUGH_DATA, f"no outcomes in the {months} months before or "
-                                             f"after the introduction on {intro}")
+                                             f"after the introduction on {intro}",
+                      missing=empty)
     if as_of is None or as_of < ready:
         end = window["window_end"].isoformat()
         if as_of is None or as_of < window["window_end"]:
@@ -137,23 +153,42 @@ def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_play
             why = (f"{pending['after']} outcomes still open: the last runs of the after window "
                    f"have {horizon} days to close")
         return result(Claim.TOO_EARLY, f"{why}; ready on {ready.isoformat()}")
-    least = int(settings.min_outcomes_per_side)
     if min(decided.values()) < least:
         return result(Claim.NOT_ENOUGH_DATA,
                       f"{decided['before']} decided outcomes before the introduction and "
-                      f"{decided['after']} after; an effect needs {least} on each side")
+                      f"{decided['after']} after; an effect needs {least} on each side",
+                      missing=stats.shortfall(decided.values(), least))
     fit = rollout or interrupted.its_effect(monthly, alpha, int(settings.its_min_months),
                                             int(settings.its_exclude_months))
     if fit.effect is None:
-        return result(Claim.NOT_ENOUGH_DATA, fit.why)
+        # The rollout's count rule (rollouts.rollout_fits passes min_outcomes_per_side); the
+        # time series fails on months or a separated series, which no count of outcomes mends.
+        short = (None if rollout is None
+                 else stats.shortfall((rollout.treated, rollout.comparison), least))
+        return result(Claim.NOT_ENOUGH_DATA, fit.why, missing=short)
     lift = float(settings.min_detectable_lift)
-    claim = interrupted.claim(fit.effect, alpha, lift)
-    why = None
-    if claim == Claim.NOT_ENOUGH_DATA:
-        why = (f"the interval ({fmt.points(fit.effect.ci_low)} to "
-               f"{fmt.points(fit.effect.ci_high)} points) cannot rule out a "
-               f"{round(lift * 100)}-point change")
-    return result(claim, why, fit.effect)
+    effect = fit.effect
+    claim = interrupted.claim(effect, alpha, lift)
+    missing = stats.design_more_needed(effect.ci_low, effect.ci_high, effect.df, fit.outcomes,
+                                       alpha=alpha, lift=lift)
+    why = not_enough_text(effect, lift, missing) if claim == Claim.NOT_ENOUGH_DATA else None
+    return result(claim, why, effect, missing)
+
+
+def not_enough_text(effect: Effect, lift: float, missing: int | None) -> str:
+    """Why an estimated effect is not enough, in words: "the interval (−3 to +18 points)
+    cannot rule out a 10-point change; about 1,200 more outcomes would be needed to detect
+    one" (`missing` from stats.design_more_needed; 0 when the design already has the power
+    and the interval landed wide of both 0 and the change by chance)."""
+    change = round(float(lift) * 100)
+    text = (f"the interval ({fmt.points(effect.ci_low)} to {fmt.points(effect.ci_high)} "
+            f"points) cannot rule out a {change}-point change")
+    if missing is None:
+        return text
+    if missing == 0:
+        return (f"{text}, although these outcomes would detect one "
+                f"{stats.POWER:.0%} of the time")
+    return f"{text}; about {fmt.count(missing)} more outcomes would be needed to detect one"
 
 
 def verdict_text(claim: Claim, before_rate, after_rate, effect: Effect | None,

@@ -54,10 +54,11 @@ SCALE_FLOOR_QUANTILE = 0.001
 
 @dataclass(frozen=True)
 class SeriesFit:
-    """What the design gives for one series: the effect (None when it cannot be estimated) and,
-    when it cannot, why (one sentence)."""
+    """What the design gives for one series: the effect (None when it cannot be estimated),
+    when it cannot, why (one sentence), and the decided outcomes of the months it fitted."""
     effect: Effect | None
     why: str | None = None
+    outcomes: int = 0
 
 
 def its_effect(series: pd.DataFrame, alpha: float, min_months: int,
@@ -82,8 +83,10 @@ def its_effect(series: pd.DataFrame, alpha: float, min_months: int,
     -------
     SeriesFit whose effect has method "interrupted_time_series", estimate = mean over the after
     months of the fitted rate minus the rate the pre-trend alone predicts (a proportion, e.g.
-    0.12 = 12 points), its Wald interval by the delta method and the p-value of the step
-    coefficient; effect None and `why` when a side has too few months.
+    0.12 = 12 points), its Wald interval by the delta method (t on the residual degrees of
+    freedom, carried as the effect's `df`) and the p-value of the step coefficient; effect
+    None and `why` when a side has too few months. `outcomes`: the decided outcomes of the
+    months fitted.
     """
     frame = series[(series["n"] > 0) & ~series["month"].between(-exclude_months, -1)]
     before = int((frame["month"] < 0).sum())
@@ -106,7 +109,8 @@ def its_effect(series: pd.DataFrame, alpha: float, min_months: int,
     q = sps.t.ppf(1 - alpha / 2, scale_df)
     p_value = float(2 * sps.t.sf(abs(beta[2]) / se_step, scale_df)) if se_step > 0 else 1.0
     return SeriesFit(Effect(METHOD, float(estimate), float(estimate - q * se_rate),
-                            float(estimate + q * se_rate), p_value))
+                            float(estimate + q * se_rate), p_value, df=float(scale_df)),
+                     outcomes=int(n.sum()))
 
 
 def _fit_binomial(x: np.ndarray, s: np.ndarray, n: np.ndarray):

@@ -31,6 +31,7 @@ from scipy.stats import t as sps_t
 
 from analysis.filters import Filters
 from analysis.metrics import followers as _followers  # module: followers imports this lazily
+from analysis.metrics import stats
 from analysis.metrics.claims import Claim, Effect
 from analysis.scope import scoped
 from analysis.store import Store
@@ -46,7 +47,13 @@ COLUMNS = ["playbook_id", "csm_id", "success", "health_at_open", "arr_at_open", 
 
 @dataclass(frozen=True)
 class LandmarkResult:
-    """One playbook's follower effect and claim, with what the landmark sample held."""
+    """One playbook's follower effect and claim, with what the landmark sample held.
+
+    `missing`: runs the design is short of, what a not_enough_data claim on it reports (the
+    shortfall of the size rules after trimming, else what the effect needs for 80% power at
+    min_detectable_lift, stats.design_more_needed); None when no count of runs can say it
+    (too few CSMs, an outcome that never varies, a fit that fails, an association).
+    """
     effect: Effect
     claim: Claim
     landmark_days: int | None
@@ -55,6 +62,7 @@ class LandmarkResult:
     non_followers: int = 0
     csms: int = 0
     trimmed: int = 0
+    missing: int | None = None
 
     def to_json(self) -> dict:
         return {"landmark_days": self.landmark_days, "runs": self.runs,
@@ -136,7 +144,8 @@ def landmark_effect(runs: pd.DataFrame, *, threshold: float, landmark_days: int,
     LandmarkResult: effect (followers − non-followers success, a fraction, with a
     cluster-robust interval and p-value) and claim: FOLLOWERS_BETTER / FOLLOWERS_WORSE when
     the interval excludes 0, NOT_ENOUGH_DATA when the size rules fail after trimming or the
-    interval cannot rule out a `min_detectable_lift` effect, else NO_CLEAR_CHANGE.
+    interval cannot rule out a `min_detectable_lift` effect, else NO_CLEAR_CHANGE; `missing`
+    the runs short of the size rules, or of 80% power for the effect (over the runs kept).
     """
     days = int(landmark_days)
     sample = runs[runs["open_at_landmark"].astype(bool) & (runs["due_by_landmark"] > 0)]
@@ -160,11 +169,15 @@ def landmark_effect(runs: pd.DataFrame, *, threshold: float, landmark_days: int,
     counts = dict(runs=len(sample), followers=int(t.sum()), non_followers=int((~t).sum()),
                   csms=int(clusters.max() + 1) if len(clusters) else 0,
                   trimmed=int(len(sample) - keep.sum()))
-    too_small = (len(t) < min_runs
-                 or min(counts["followers"], counts["non_followers"]) < min_group
-                 or counts["csms"] < MIN_CSMS or len(np.unique(y)) < 2)
-    if too_small:
-        return LandmarkResult(Effect(METHOD), Claim.NOT_ENOUGH_DATA, days, **counts)
+    # Runs short of the size rules: the total, and each group (a run added to a short group
+    # counts towards the total too). Fewer CSMs or an outcome that never varies: no count of
+    # runs says what is missing.
+    short = max(stats.shortfall([len(t)], min_runs),
+                stats.shortfall([counts["followers"], counts["non_followers"]], min_group))
+    unsizable = counts["csms"] < MIN_CSMS or len(np.unique(y)) < 2
+    if short or unsizable:
+        return LandmarkResult(Effect(METHOD), Claim.NOT_ENOUGH_DATA, days, **counts,
+                              missing=None if unsizable else short)
     fit = _fit(y, t, x, clusters, weights)
     if fit is None:
         return LandmarkResult(Effect(METHOD), Claim.NOT_ENOUGH_DATA, days, **counts)
@@ -172,8 +185,11 @@ def landmark_effect(runs: pd.DataFrame, *, threshold: float, landmark_days: int,
     crit = float(sps_t.ppf(1 - alpha / 2, df))
     low, high = estimate - crit * se, estimate + crit * se
     p = float(2 * sps_t.sf(abs(estimate) / se, df))
-    effect = Effect(METHOD, _finite(estimate), _finite(low), _finite(high), _finite(p))
-    return LandmarkResult(effect, _claim(low, high, lift), days, **counts)
+    effect = Effect(METHOD, _finite(estimate), _finite(low), _finite(high), _finite(p),
+                    df=float(df))
+    missing = stats.design_more_needed(effect.ci_low, effect.ci_high, effect.df, len(t),
+                                       alpha=alpha, lift=lift)
+    return LandmarkResult(effect, _claim(low, high, lift), days, **counts, missing=missing)
 
 
 def _claim(low: float, high: float, lift: float) -> Claim:

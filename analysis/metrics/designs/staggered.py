@@ -53,6 +53,7 @@ failure of parallel trends.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +90,11 @@ class RolloutFit:
     groups: int = 0
     adopted: int = 0
     group_kind: str | None = None
+
+    @property
+    def outcomes(self) -> int:
+        """Decided outcomes the effect rests on: the treated and the comparison."""
+        return self.treated + self.comparison
 
     def to_row(self) -> dict:
         """The flat columns (ROW_COLUMNS) a before_after frame carries."""
@@ -253,4 +259,7 @@ def _effect(estimate: float, se: float, df: int | None, alpha: float) -> Effect:
     reference = sps.norm if df is None else sps.t(df)
     q = float(reference.ppf(1 - alpha / 2))
     p_value = float(2 * reference.sf(abs(estimate) / se)) if se > 0 else 1.0
-    return Effect(METHOD, estimate, estimate - q * se, estimate + q * se, p_value)
+    # The reference rides on the effect, so its standard error can be read back from the
+    # interval (stats.design_more_needed) whichever variance gave it.
+    return Effect(METHOD, estimate, estimate - q * se, estimate + q * se, p_value,
+                  df=math.inf if df is None else float(df))
