@@ -5,7 +5,7 @@ before/after, their followers, versions, consistency, proficiency. Each effect's
 false-claim rate at alpha on its own; shown together, the chance that *some* claim is false
 grows with their number. Each effect's q-value is its Benjamini–Hochberg adjusted p across the
 family, and a directional claim stands only when q < alpha; a claim that fails that test is
-reduced to the non-directional claim its interval supports.
+reduced to not_enough_data (the family says its data do not yet settle it).
 """
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ CARRIED_COLUMNS = ["playbook_id", "group", "label", "month", "runs"]
 
 def rollout_cells(store: Store, filters: Filters | None, windows: pd.DataFrame, as_of: date,
                   horizon_days: int, pre_months: int, window_months: int) -> pd.DataFrame:
-    """Decided outcomes per playbook with rollouts, group, CSM and calendar month.
+    """Decided outcomes per playbook with rollouts, group and calendar month.
 
     Parameters
     ----------
@@ -44,9 +44,8 @@ def rollout_cells(store: Store, filters: Filters | None, windows: pd.DataFrame, 
 
     Returns
     -------
-    DataFrame playbook_id, group_kind ('team' | 'segment'), group (lower case), cluster (the
-    CSM, or 'account <id>' when the outcome has none), month (year · 12 + month − 1), n,
-    successes, adopted (the month index of the group's rollout; NaN: never). Outcomes whose
+    DataFrame playbook_id, group_kind ('team' | 'segment'), group (lower case), month
+    (year · 12 + month − 1), n, successes, adopted (the month index of the group's rollout; NaN: never). Outcomes whose
     group is unknown (no CSM team, no account segment) are left out.
     """
     # Most organisations have no rollouts export: skip reading every outcome again.
@@ -99,8 +98,7 @@ def _cells_sql(view: str, outcomes: str) -> str:
         labelled AS (
             SELECT w.playbook_id, k.group_kind, o.day, o.success,
                    CASE WHEN k.group_kind = 'team' THEN lower(trim(c.team))
-                        ELSE lower(trim(a.segment)) END AS grp,
-                   coalesce(o.csm_id, 'account ' || o.account_id) AS cluster
+                        ELSE lower(trim(a.segment)) END AS grp
             FROM windows w
             JOIN kinds k USING (playbook_id)
             JOIN outcomes o
@@ -111,7 +109,7 @@ def _cells_sql(view: str, outcomes: str) -> str:
             LEFT JOIN accounts a ON a.account_id = o.account_id
         ),
         final AS (
-            SELECT l.playbook_id, l.group_kind, l.grp AS "group", l.cluster,
+            SELECT l.playbook_id, l.group_kind, l.grp AS "group",
                    year(l.day) * 12 + month(l.day) - 1 AS month,
                    count(*) FILTER (WHERE l.day + ?::INTEGER <= ?) AS n,
                    count(*) FILTER (WHERE l.day + ?::INTEGER <= ? AND l.success) AS successes,
