@@ -8,6 +8,7 @@ from analysis.metrics.before_after import before_after, monthly_series
 from analysis.playbooks.catalog import introduction_notes
 from analysis.present import format as fmt
 from analysis.present.charts import effect as charts
+from analysis.present.designs import DESIGN_NAMES
 from analysis.present.verdicts import claim_box
 from pages.common import (cached, data_last_date, download_csv, empty_view, md_text,
                           page_context, rate_help, show_design, show_table)
@@ -55,9 +56,17 @@ after_col.metric(
     f"{metric} after", fmt.percent(row["after_rate"], 1),
     delta=None if row["diff"] is None else fmt.points_text(row["diff"]),
     help=_side_help(row, "after", intro, row["window_end"] - timedelta(days=1)))
-p_col.metric("Could it be chance?", fmt.p_value(row["p_value"]),
-             help=f"Method: {row['test'] or 'no test'}; adjusted for testing every playbook "
-                  f"(Benjamini–Hochberg): {fmt.p_value(row['p_value_adjusted'])}.")
+# The p the verdict rests on: its design's, not the plain before-vs-after test's (which reads
+# any drift as an effect); none while the design has no estimate.
+plain_p = (f"The plain before-vs-after test ({row['test'] or 'no test'}), which reads any "
+           f"drift as an effect: {fmt.p_value(row['p_value'])}.")
+design_name = DESIGN_NAMES.get(row["effect_method"], "design")
+p_col.metric("Could it be chance?", fmt.p_value(row["effect_p_value"]),
+             help=(f"p of the effect the verdict rests on (the {design_name}); adjusted for "
+                   f"every playbook shown (Benjamini–Hochberg): "
+                   f"{fmt.p_value(row['effect_q_value'])}. {plain_p}"
+                   if row["effect_p_value"] is not None else
+                   f"The {design_name} has no estimate yet (see the verdict). {plain_p}"))
 
 text = row["verdict"]
 # The colour follows the claim, never the wording (analysis.present.verdicts).
@@ -87,7 +96,11 @@ show_table(ctx, frame, {
     "diff": ("Change", "points", "After − before, in percentage points."),
     "diff_ci_low": ("Change, low", "points", "Lower end of the interval of the change."),
     "diff_ci_high": ("Change, high", "points", "Upper end of the interval of the change."),
-    "p_value_adjusted": ("Chance (adjusted)", "p", "p-value adjusted across playbooks."),
+    "effect_estimate": ("Effect", "points", "The change the verdict rests on: beyond the "
+                        "pre-trend (time series) or against the teams not yet using it "
+                        "(difference-in-differences)."),
+    "effect_q_value": ("Chance (adjusted)", "p", "p-value of that effect, adjusted across "
+                       "the playbooks shown (Benjamini–Hochberg)."),
     "verdict": ("Verdict", "text"),
 }, key="ba_table")
 download_csv(frame, "before_after.csv", key="ba_download")

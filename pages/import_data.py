@@ -241,7 +241,7 @@ IMPORT_GUIDE = """
 | 4 | **playbook_runs** (run_id, scenario, playbook_id, account_id, csm_id, opened_on, outcome, steps) | Usage, Before/after, Followers, Playbook library's effects, Quarterly review |
 | 5 | **run_steps** (run_id, step_id, due_on, completed_on, status) | Usage's step funnel, Coaching |
 | 6 | **playbook_views**, **feedback**, **health_snapshots** | views on Usage, Feedback, the library's missed plays |
-| 7 | **rollouts** — when each team or segment started using a playbook (Playbook, Team or Segment, Rolled out on) | Before/after compares each team with the teams not yet using it (difference-in-differences) |
+| 7 | **rollouts** — when each team or segment started using a playbook (Playbook, Team or Segment, Rolled out on) | Before/after compares each team with the teams not yet using it (difference-in-differences): no pre-trend to extrapolate, so a pilot in a few teams finds an effect from far fewer outcomes than the time series alone (CALIBRATION.md) |
 
 Runs and renewals name accounts and CSMs, so bring the roster and the accounts first; rollouts
 name teams (the roster's team column) or segments (the accounts' segment column).

@@ -60,6 +60,11 @@ def test_before_after_page_shows_the_analysis(data_db):
     assert metrics["Success rate after"] == f"{row['after_rate']:.1%}"
     shown = [m for m in at.metric if m.label == "Success rate after"][0]
     assert f"{row['after_successes']:,} of 300 outcomes" in shown.proto.help
+    # "Could it be chance?" is the p the verdict rests on (its design's), the plain test's
+    # only in the help.
+    assert metrics["Could it be chance?"] == fmt.p_value(row["effect_p_value"])
+    chance = [m for m in at.metric if m.label == "Could it be chance?"][0]
+    assert f"plain before-vs-after test ({row['test']})" in chance.proto.help
     texts = messages(at)
     assert row["verdict"] in texts
     charts = [e for e in at.get("plotly_chart")]

@@ -53,6 +53,16 @@ _NOTES = {
         "random."),
 }
 
+# Each effect method's name in a few words ("p of the interrupted time series").
+DESIGN_NAMES = {
+    "interrupted_time_series": "interrupted time series",
+    "difference_in_differences": "difference in differences over the rollout",
+    "landmark_ipw_cluster": "landmark design",
+    "dl_tau_ratio_bootstrap": "spread beyond binomial noise",
+    "km_median_ratio_logrank_permutation": "time to ramp",
+    "newcombe_difference": "difference of two rates",
+}
+
 
 def design_note(method: str | None, claim: str | None, values: Mapping[str, object],
                 group_kind: str | None = None) -> str | None:
