@@ -1,10 +1,10 @@
 """A deterministic demo organisation with the seed article's claims planted in it.
 
 `load_demo(store)` fills an empty store with about 35 CSMs, 1,500 accounts, four years of
-renewals, playbook runs (with and without playbooks), their steps, playbook views, feedback
-and monthly health snapshots. The numbers are drawn from seeded generators whose parameters
-plant the truths listed in `PLANTED`, exactly as DESIGN.md's "What is measured" defines them,
-so every analysis has something real to find:
+renewals, playbook runs (with and without playbooks), their steps, playbook views, feedback,
+monthly health snapshots and one playbook's rollouts by team. The numbers are drawn from
+seeded generators whose parameters plant the truths listed in `PLANTED`, exactly as
+DESIGN.md's "What is measured" defines them, so every analysis has something real to find:
 
 * at-risk save rate 35% before the program launch, about 58% for runs that followed the
   playbook after it;
@@ -14,7 +14,9 @@ so every analysis has something real to find:
   80-90%;
 * new hires ramping in about 100 days instead of 180;
 * a few rare playbook users, version differences, and accounts that currently meet the
-  at-risk and usage-drop triggers, some with no run opened (missed plays).
+  at-risk and usage-drop triggers, some with no run opened (missed plays);
+* QBR prep rolled out team by team, dated in a `rollouts` table, each team's QBRs succeeding
+  more often from its own rollout on: a difference in differences to find.
 
 Everything is built with vectorised NumPy/pandas (loops run over months or CSMs, never over
 rows), so the whole organisation loads in a few seconds.
@@ -42,6 +44,21 @@ SEGMENTS = ("Enterprise", "Mid-Market", "SMB")
 TEAM_OF_SEGMENT = {"Enterprise": "Enterprise Team", "Mid-Market": "Growth Team", "SMB": "Scale Team"}
 MANAGER_OF_TEAM = {"Enterprise Team": "Dana Whitfield", "Growth Team": "Marcus Oyelaran",
                    "Scale Team": "Priya Raman"}
+
+# QBR prep was rolled out team by team: piloted by the Enterprise team, taken up by the Scale
+# team a quarter later and by the Growth team last. The `rollouts` table dates each adoption and
+# a team's QBRs carry the playbook only from its date on, so its before/after verdict rests on
+# the difference in differences (analysis.metrics.designs.staggered): each team's QBRs after its
+# rollout against the teams not yet using it, which the time series cannot tell apart.
+ROLLOUT_PLAYBOOK = "qbr_prep"
+ROLLOUTS: tuple[tuple[str, date], ...] = (("Enterprise Team", date(2025, 3, 3)),
+                                          ("Scale Team", date(2025, 6, 2)),
+                                          ("Growth Team", date(2025, 12, 1)))
+# QBRs drawn a month beyond the 18 drawn with every other scenario (100 in all), after the rest
+# of the organisation (build_demo): the difference in differences needs that many outcomes to
+# find the planted effect under almost every seed (29 of 31 tried), and drawing them last left
+# every earlier draw of the seeded stream, so every other table of the demo, where it was.
+QBR_RUNS_DRAWN_LAST = 82
 
 
 @dataclass(frozen=True)
@@ -82,9 +99,12 @@ CATALOGUE: tuple[DemoPlaybook, ...] = (
     _pb("competitive_threat", 7, 45, 0.40, 0.03),
     _pb("usage_drop", 26, 30, 0.47, 0.12),
     _pb("feature_adoption", 22, 45, 0.50, 0.10),
-    # Not a template: exercises the "in the data, not yet defined" path.
-    DemoPlaybook("qbr_prep", "qbr", date(2025, 3, 3), (("1.0", date(2025, 3, 3)),), 4, 18, 21,
-                 0.70, 0.03),
+    # Not a template: exercises the "in the data, not yet defined" path. Introduced by its
+    # first rollout (ROLLOUTS); a followed QBR prep (all four steps done) lifts a QBR's success
+    # from 35% to 85%, and about half of a team's QBRs follow it once the team has it, so the
+    # team's QBRs gain over 20 points from its rollout on.
+    DemoPlaybook(ROLLOUT_PLAYBOOK, "qbr", ROLLOUTS[0][1], (("1.0", ROLLOUTS[0][1]),), 4, 18, 21,
+                 0.35, 0.50),
 )
 PLAYBOOK_BY_ID = {p.id: p for p in CATALOGUE}
 
@@ -198,6 +218,12 @@ PLANTED: dict = {
     "missed_at_risk_accounts": tuple(_account_id(i) for i in _MISSED_AT_RISK),
     "missed_usage_drop_accounts": tuple(_account_id(i) for i in _MISSED_USAGE_DROP),
     "undefined_playbook": ("qbr_prep", "qbr"),
+    # 7. The playbook rolled out team by team: one `rollouts` row per team in ROLLOUTS; a
+    # team's QBRs carry it from its rollout date on, none before. Following it adds
+    # rollout_follow_effect to a QBR's success probability.
+    "rollout_playbook": ROLLOUT_PLAYBOOK,
+    "rollouts": dict(ROLLOUTS),
+    "rollout_follow_effect": PLAYBOOK_BY_ID[ROLLOUT_PLAYBOOK].follow_effect,
     "steps_total": {p.id: p.steps for p in CATALOGUE},
 }
 
@@ -217,8 +243,8 @@ def load_demo(store: Store, seed: int = DEMO_SEED) -> dict[str, int]:
     -------
     dict[str, int]
         Rows loaded per table (csms, accounts, renewals, playbook_runs, run_steps,
-        playbook_views, health_snapshots, feedback). One `imports` row per table records it
-        with file_name 'demo'.
+        playbook_views, health_snapshots, feedback, rollouts). One `imports` row per table
+        records it with file_name 'demo'.
     """
     if not store.is_empty():
         raise ValueError("The demo data loads only into an empty database; this one holds data.")
@@ -266,8 +292,8 @@ def build_demo(seed: int = DEMO_SEED) -> dict[str, pd.DataFrame]:
     -------
     dict[str, pandas.DataFrame]
         One frame per table (csms, accounts, renewals, playbook_runs, run_steps,
-        playbook_views, health_snapshots, feedback) with exactly schema.TABLES' columns;
-        dates as datetime64, NULLs as NaT / None / <NA>.
+        playbook_views, health_snapshots, feedback, rollouts) with exactly schema.TABLES'
+        columns; dates as datetime64, NULLs as NaT / None / <NA>.
     """
     rng = np.random.default_rng(seed)
     csms = _csms()
@@ -280,10 +306,16 @@ def build_demo(seed: int = DEMO_SEED) -> dict[str, pd.DataFrame]:
     snapshots = _health_snapshots(rng, accounts)
     feedback = _feedback(rng, csms)
     _health_at_trigger(runs, snapshots)
+    # Last, so that every draw above stays where it was (QBR_RUNS_DRAWN_LAST).
+    more = _more_qbr_runs(rng, csms, accounts, books, first=len(runs) + 1)
+    steps = pd.concat([steps, _run_steps(rng, more)], ignore_index=True)
+    views = _sorted_views(pd.concat([views, _views(rng, more, csms, browsing=False)]))
+    runs = _sorted_runs(pd.concat([runs, more], ignore_index=True))
+    runs, steps, views = _withhold_before_rollout(csms, runs, steps, views)
     frames = {"csms": csms.drop(columns=["ramp_days", "style", "share", "adherence"]),
               "accounts": accounts, "renewals": renewals, "playbook_runs": runs,
               "run_steps": steps, "playbook_views": views, "health_snapshots": snapshots,
-              "feedback": feedback}
+              "feedback": feedback, "rollouts": _rollouts()}
     return {name: frame[list(schema.TABLES[name].column_names)].reset_index(drop=True)
             for name, frame in frames.items()}
 
@@ -520,28 +552,46 @@ _HEALTH_AT_OPEN = {  # (mean, sd) of health_at_open per scenario
 
 def _runs(rng, csms, accounts, books) -> pd.DataFrame:
     """Runs of every scenario, with and without a playbook, plus the trigger follow-ups."""
-    months = _month_starts(DATA_START, DATA_END)
-    pbs = CATALOGUE
-    counts = rng.poisson(np.array([p.runs_per_month for p in pbs])[:, None],
-                         (len(pbs), len(months)))
-    which = np.repeat(np.repeat(np.arange(len(pbs))[:, None], len(months), 1).ravel(),
-                      counts.ravel())
-    month = np.repeat(np.tile(np.arange(len(months)), len(pbs)), counts.ravel())
-    csm = _assign_csms(rng, csms, months, month)
-    day = months[month] + (rng.random(len(month)) * (_month_end(months)[month] - months[month] + 1)).astype(int)
-    acct = _pick_accounts(rng, books, csm)
+    which, csm, day, acct = _draw_runs(rng, csms, books, [p.runs_per_month for p in CATALOGUE])
     # Accounts planted as (missed) trigger cases get no other run of those scenarios lately.
     planted = np.isin(acct, _AT_RISK_TRIGGERED + _USAGE_DROP_TRIGGERED)
     recent = day >= _day(date(2026, 9, 1))
-    scen = np.array([p.scenario for p in pbs])[which]
+    scen = _attr("scenario", which)
     keep = ~(planted & recent & np.isin(scen, ["at_risk", "usage_drop"]))
     which, csm, day, acct = which[keep], csm[keep], day[keep], acct[keep]
     frame = _run_frame(rng, csms, accounts, which, csm, day, acct)
-    frame = pd.concat([frame, _trigger_runs(rng, csms, accounts)], ignore_index=True)
-    frame = frame.sort_values(["opened_on", "scenario", "account_id"], kind="stable")
-    frame = frame.reset_index(drop=True)
+    frame = _sorted_runs(pd.concat([frame, _trigger_runs(rng, csms, accounts)],
+                                   ignore_index=True))
     frame.insert(0, "run_id", [f"RUN-{i + 1:06d}" for i in range(len(frame))])
     return frame
+
+
+def _more_qbr_runs(rng, csms, accounts, books, first: int) -> pd.DataFrame:
+    """QBR_RUNS_DRAWN_LAST more QBRs a month, numbered from RUN-`first` on."""
+    per_month = [QBR_RUNS_DRAWN_LAST if p.id == ROLLOUT_PLAYBOOK else 0 for p in CATALOGUE]
+    frame = _sorted_runs(_run_frame(rng, csms, accounts,
+                                    *_draw_runs(rng, csms, books, per_month)))
+    frame.insert(0, "run_id", [f"RUN-{first + i:06d}" for i in range(len(frame))])
+    return frame
+
+
+def _draw_runs(rng, csms, books, per_month):
+    """(which, csm, day, acct) of runs drawn for each CATALOGUE playbook's scenario at its
+    `per_month` rate, every month of the data: the playbook's index, the CSM's and the
+    account's index, the day opened."""
+    months = _month_starts(DATA_START, DATA_END)
+    counts = rng.poisson(np.array(per_month)[:, None], (len(CATALOGUE), len(months)))
+    which = np.repeat(np.repeat(np.arange(len(CATALOGUE))[:, None], len(months), 1).ravel(),
+                      counts.ravel())
+    month = np.repeat(np.tile(np.arange(len(months)), len(CATALOGUE)), counts.ravel())
+    csm = _assign_csms(rng, csms, months, month)
+    day = months[month] + (rng.random(len(month)) * (_month_end(months)[month] - months[month] + 1)).astype(int)
+    return which, csm, day, _pick_accounts(rng, books, csm)
+
+
+def _sorted_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.sort_values(["opened_on", "scenario", "account_id"], kind="stable")
+    return frame.reset_index(drop=True)
 
 
 def _assign_csms(rng, csms, months, month) -> np.ndarray:
@@ -594,7 +644,10 @@ def _run_frame(rng, csms, accounts, which, csm, day, acct) -> pd.DataFrame:
     arr_at_open = np.round(accounts["arr"].to_numpy()[acct] * rng.uniform(0.9, 1.1, n), -2)
     mean_sd = np.array([_HEALTH_AT_OPEN.get(p.scenario, (68, 13)) for p in CATALOGUE])[which]
     health = np.clip(np.round(rng.normal(mean_sd[:, 0], mean_sd[:, 1])), 3, 99)
-    followed = with_playbook & (completed >= 0.8 * steps_total)
+    # A run of a team that has not rolled its playbook out yet cannot follow it; it loses the
+    # playbook later (_withhold_before_rollout), once every draw that reads it is made.
+    waiting = _awaiting_rollout(csms["team"].to_numpy()[csm], _attr("id", which), day)
+    followed = with_playbook & ~waiting & (completed >= 0.8 * steps_total)
     p = _attr("base_success", which) + _attr("follow_effect", which) * followed
     # at_risk replaces the generic draw with the confounded model of PLANTED.
     is_risk = _attr("id", which) == "at_risk"
@@ -694,6 +747,48 @@ def _health_at_trigger(runs: pd.DataFrame, snapshots: pd.DataFrame) -> None:
     runs.loc[follow_up, "health_at_open"] = runs.loc[follow_up, "account_id"].map(health)
 
 
+# -- rollouts --------------------------------------------------------------------------------
+
+def _rollouts() -> pd.DataFrame:
+    """The `rollouts` table: one row per team that adopted ROLLOUT_PLAYBOOK, with its date."""
+    return pd.DataFrame({
+        "playbook_id": ROLLOUT_PLAYBOOK, "team": [team for team, _ in ROLLOUTS],
+        "segment": None, "rolled_out_on": _to_dates([_day(on) for _, on in ROLLOUTS])})
+
+
+def _awaiting_rollout(team: np.ndarray, playbook_id: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Per run (or view): ROLLOUT_PLAYBOOK's, by a team that had not rolled it out on `day`."""
+    since = np.full(len(team), np.inf)  # a team without a rollout: never
+    for rolled, on in ROLLOUTS:
+        since[team == rolled] = _day(on)
+    return (playbook_id == ROLLOUT_PLAYBOOK) & (day < since)
+
+
+def _withhold_before_rollout(csms, runs, steps, views):
+    """Runs, steps and views with ROLLOUT_PLAYBOOK only where the team had rolled it out.
+
+    Runs of a team that had not rolled it out yet were drawn like every run of the scenario
+    (playbook use, steps, views), so the seeded stream, and every other figure of the demo,
+    stays where it was; their outcomes were drawn without the playbook (_run_frame). Here they
+    lose it: no playbook, version or step counts, no steps, and no views of it by the team
+    before its rollout.
+    """
+    team = csms.set_index("csm_id")["team"]
+
+    def awaiting(frame: pd.DataFrame, on: str) -> np.ndarray:
+        day = frame[on].to_numpy().astype("datetime64[D]").astype(np.int64)
+        return _awaiting_rollout(frame["csm_id"].map(team).to_numpy(),
+                                 frame["playbook_id"].to_numpy(), day)
+
+    waiting = awaiting(runs, "opened_on")
+    runs = runs.copy()
+    runs.loc[waiting, ["playbook_id", "playbook_version"]] = None
+    runs.loc[waiting, ["steps_total", "steps_completed"]] = pd.NA
+    steps = steps[~steps["run_id"].isin(runs.loc[waiting, "run_id"])]
+    views = views[~awaiting(views, "viewed_at")]
+    return runs, steps.reset_index(drop=True), views.reset_index(drop=True)
+
+
 # -- run steps -------------------------------------------------------------------------------
 
 def _run_steps(rng, runs: pd.DataFrame) -> pd.DataFrame:
@@ -734,8 +829,9 @@ def _run_steps(rng, runs: pd.DataFrame) -> pd.DataFrame:
 _VIEW_SOURCES = ("library", "search", "slack", "crm")
 
 
-def _views(rng, runs: pd.DataFrame, csms: pd.DataFrame) -> pd.DataFrame:
-    """Views while working a run (about 4 per run) plus library browsing by each CSM."""
+def _views(rng, runs: pd.DataFrame, csms: pd.DataFrame, browsing: bool = True) -> pd.DataFrame:
+    """Views while working a run (about 4 per run) plus, unless `browsing` is False, library
+    browsing by each CSM."""
     pb_runs = runs[runs["playbook_id"].notna()]
     k = rng.poisson(3.6, len(pb_runs))
     idx = np.repeat(np.arange(len(pb_runs)), k)
@@ -748,8 +844,8 @@ def _views(rng, runs: pd.DataFrame, csms: pd.DataFrame) -> pd.DataFrame:
     run_views = pd.DataFrame({
         "day": day, "csm_id": pb_runs["csm_id"].to_numpy()[idx],
         "playbook_id": pb_runs["playbook_id"].to_numpy()[idx], "source": "crm"})
-    browse = _browsing_views(rng, csms)
-    both = pd.concat([run_views, browse], ignore_index=True)
+    browse = [_browsing_views(rng, csms)] if browsing else []
+    both = pd.concat([run_views, *browse], ignore_index=True)
     both = both[both["day"] <= _day(DATA_END)]
     # Working hours, to the second.
     seconds = rng.integers(7 * 3600, 19 * 3600, len(both))
@@ -758,6 +854,11 @@ def _views(rng, runs: pd.DataFrame, csms: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame({"viewed_at": viewed, "csm_id": both["csm_id"].to_numpy(),
                           "playbook_id": both["playbook_id"].to_numpy(),
                           "source": both["source"].to_numpy()})
+    return _sorted_views(frame)
+
+
+def _sorted_views(frame: pd.DataFrame) -> pd.DataFrame:
+    """Views in time order, one per key (viewed_at, csm_id, playbook_id)."""
     frame = frame.drop_duplicates(["viewed_at", "csm_id", "playbook_id"])
     return frame.sort_values("viewed_at", kind="stable").reset_index(drop=True)
 

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 
 from analysis import schema
-from analysis.demo import CATALOGUE, DATA_END, DATA_START, LAUNCH, PLANTED, build_demo, load_demo
+from analysis.demo import (CATALOGUE, DATA_END, DATA_START, LAUNCH, PLANTED, PLAYBOOK_BY_ID,
+                           TEAM_OF_SEGMENT, build_demo, load_demo)
 
 TABLES = ("csms", "accounts", "renewals", "playbook_runs", "run_steps", "playbook_views",
-          "health_snapshots", "feedback")
+          "health_snapshots", "feedback", "rollouts")
 
 
 def _frame_hash(frame: pd.DataFrame) -> int:
@@ -100,6 +101,8 @@ def test_keys_are_unique(demo_store, name):
     ("playbook_views", "csm_id", "csms", "csm_id"),
     ("feedback", "csm_id", "csms", "csm_id"),
     ("health_snapshots", "account_id", "accounts", "account_id"),
+    ("rollouts", "team", "csms", "team"),
+    ("rollouts", "playbook_id", "playbook_runs", "playbook_id"),
 ])
 def test_references_resolve(demo_store, child, column, parent, parent_column):
     orphans = demo_store.scalar(
@@ -164,9 +167,14 @@ def test_no_playbook_before_introduction_and_most_runs_after(demo_store):
             "SELECT count(*) FROM playbook_runs WHERE scenario = ? AND opened_on < ?",
             [pb.scenario, pb.introduced_on])
         assert without_before > 0, pb.id
-        share_after = demo_store.scalar(
-            "SELECT avg(CASE WHEN playbook_id IS NULL THEN 0 ELSE 1 END) FROM playbook_runs "
-            "WHERE scenario = ? AND opened_on >= ?", [pb.scenario, pb.introduced_on])
+        # After the introduction, or for a playbook rolled out team by team after the team's
+        # own rollout.
+        share_after = demo_store.scalar("""
+            SELECT avg(CASE WHEN r.playbook_id IS NULL THEN 0 ELSE 1 END)
+            FROM playbook_runs r JOIN csms c USING (csm_id)
+            LEFT JOIN rollouts o ON o.playbook_id = ? AND o.team = c.team
+            WHERE r.scenario = ? AND r.opened_on >= coalesce(o.rolled_out_on, ?)
+        """, [pb.id, pb.scenario, pb.introduced_on])
         assert share_after > 0.6, pb.id
 
 
@@ -465,6 +473,67 @@ def test_feedback_has_ratings_and_critical_comments(demo_store):
     assert fb["critical"].sum() >= 10
     assert fb["mean_rating"].idxmin() == "competitive_threat"
     assert demo_store.scalar("SELECT count(*) FROM feedback WHERE comment IS NULL") > 0
+
+
+# -- a playbook rolled out team by team --------------------------------------------------------
+
+def test_rollouts_date_the_runs_of_each_team(demo_store):
+    playbook = PLANTED["rollout_playbook"]
+    rollouts = demo_store.query("SELECT * FROM rollouts")
+    assert set(rollouts["playbook_id"]) == {playbook} and rollouts["segment"].isna().all()
+    assert (dict(zip(rollouts["team"], rollouts["rolled_out_on"].dt.date))
+            == PLANTED["rollouts"])
+    # A team's runs of the scenario carry the playbook from its rollout on, never before; each
+    # team's first one follows its rollout within days.
+    runs = demo_store.query("""
+        SELECT c.team, r.opened_on, r.playbook_id IS NOT NULL AS with_playbook
+        FROM playbook_runs r JOIN csms c USING (csm_id) WHERE r.scenario = ?
+    """, [PLAYBOOK_BY_ID[playbook].scenario])
+    rolled = pd.Series({team: pd.Timestamp(on) for team, on in PLANTED["rollouts"].items()})
+    before = ~(runs["opened_on"] >= runs["team"].map(rolled))  # a team never rolled out: all
+    assert not runs.loc[before, "with_playbook"].any()
+    first = runs[runs["with_playbook"]].groupby("team")["opened_on"].min()
+    assert set(first.index) == set(rolled.index)
+    assert (first - rolled[first.index]).dt.days.between(0, 14).all()
+    # Nor did a team view it before its rollout.
+    early_views = demo_store.scalar("""
+        SELECT count(*) FROM playbook_views v JOIN csms c USING (csm_id)
+        JOIN rollouts o ON o.playbook_id = v.playbook_id AND o.team = c.team
+        WHERE v.viewed_at < o.rolled_out_on
+    """)
+    assert early_views == 0
+
+
+def test_the_rollout_is_found_by_the_difference_in_differences(demo_store):
+    """`metrics --json` on the demo: the rolled-out playbook's before/after rests on the
+    difference in differences over its rollouts and finds the planted improvement."""
+    from analysis.metrics.registry import metrics_json
+    playbook = PLANTED["rollout_playbook"]
+    entry = {e["playbook_id"]: e for e in metrics_json(demo_store)["before_after"]}[playbook]
+    effect, rollout = entry["effect"], entry["rollout"]
+    assert entry["claim"] == "improved" and entry["verdict"].startswith("Improved")
+    assert effect["method"] == "difference_in_differences"
+    assert rollout["group_kind"] == "team"
+    # Every team has outcomes (len(TEAM_OF_SEGMENT): the demo's teams) and every one of them
+    # rolled the playbook out (PLANTED["rollouts"]: one row per team in ROLLOUTS).
+    assert rollout["groups"] == len(set(TEAM_OF_SEGMENT.values()))
+    assert rollout["adopted_groups"] == len(PLANTED["rollouts"])
+    assert rollout["treated_outcomes"] >= 300 and rollout["comparison_outcomes"] >= 1000
+    # The interval excludes 0 with room to spare and covers the planted effect: following the
+    # playbook adds rollout_follow_effect, so a team's outcomes gain that times the share of its
+    # runs that followed it. Treated months: from each team's rollout month to the last
+    # rollout's, while a team not yet using it is there to compare with.
+    assert effect["ci_low"] > 0.05 and effect["p_value"] < 0.01
+    last = max(PLANTED["rollouts"].values())
+    followed = demo_store.scalar("""
+        SELECT avg(CASE WHEN r.steps_completed / r.steps_total >= 0.8 THEN 1.0 ELSE 0 END)
+        FROM playbook_runs r JOIN csms c USING (csm_id)
+        JOIN rollouts o ON o.team = c.team AND o.playbook_id = ?
+        WHERE r.scenario = ? AND r.opened_on >= date_trunc('month', o.rolled_out_on)
+          AND r.opened_on < date_trunc('month', ?::DATE)
+    """, [playbook, PLAYBOOK_BY_ID[playbook].scenario, last])
+    truth = PLANTED["rollout_follow_effect"] * followed
+    assert effect["ci_low"] <= truth <= effect["ci_high"]
 
 
 # -- triggers on the latest snapshot -----------------------------------------------------------

@@ -74,6 +74,18 @@ def test_before_after_page_shows_the_analysis(data_db):
     assert any(a.get("text") == "introduced" for a in spec["layout"]["annotations"])
 
 
+def test_before_after_page_shows_the_demo_rollout(demo_db):
+    # The demo's playbook rolled out team by team: its verdict and the design it rests on.
+    from analysis.demo import PLANTED
+    playbook = PLANTED["rollout_playbook"]
+    row = before_after(ctx(demo_db, Filters())).set_index("playbook_id").loc[playbook]
+    assert row["effect_method"] == "difference_in_differences"
+    at = run_page(BEFORE_AFTER, ba_playbook=playbook)
+    assert row["verdict"] in [e.value for e in at.success]
+    assert any(c.value.startswith("Verdict from a difference in differences over the rollout: "
+                                  "each of the teams'") for c in at.caption)
+
+
 def test_followers_page_shows_the_analysis(data_db):
     row = _expected(lambda s: followers_effect(ctx(s, Filters())), data_db)
     at = run_page(FOLLOWERS, fl_playbook=PLAYBOOK)

@@ -253,10 +253,14 @@ def test_demo_rare_users_are_the_planted_ones(demo_store):
     csms = usage_by_csm(ctx(demo_store))
     assert sorted(csms.loc[csms["rare"], "csm_id"]) == sorted(PLANTED["rare_users"])
     # Consistent users are a subset of the planted profile: a CSM who left before any
-    # playbook existed has no eligible run, and chance can pull adherence just under 0.8.
+    # playbook existed has no eligible run, chance can pull adherence just under 0.8, and a
+    # CSM whose team rolled a playbook out last handled that scenario without it meanwhile
+    # (PLANTED["rollouts"]). The hires not ramped yet are drawn at share 0.85 and adherence
+    # 0.80, on the rule's thresholds, from a handful of runs: either label is chance for them.
     consistent = set(csms.loc[csms["consistent"], "csm_id"])
-    assert consistent <= set(PLANTED["consistent_users"])
-    assert len(consistent) >= len(PLANTED["consistent_users"]) - 3
+    assert consistent - set(PLANTED["not_ramped_csms"]) <= set(PLANTED["consistent_users"])
+    assert len(consistent & set(PLANTED["consistent_users"])) >= \
+        len(PLANTED["consistent_users"]) - 3
 
 
 def test_demo_undefined_playbook_in_the_catalogue(demo_store):
