@@ -17,6 +17,11 @@ from analysis.schema import TABLES
 from analysis.store import Store, quote_ident
 
 
+# The tag of the worlds that measure the issue's power target: a 15-point effect with about
+# 300 outcomes a side (CALIBRATION.md sums them up in one line).
+POWER_AT_300 = "power_at_300"
+
+
 @dataclass(frozen=True)
 class World:
     """One kind of organisation.
@@ -29,6 +34,7 @@ class World:
               overrides this organisation is analysed with (e.g. {"as_of": "2025-03-31"})
     claims    the section's `metrics --json` value -> the claims it makes (one string each)
     describe  one line for CALIBRATION.md: what is simulated and what is true
+    tags      e.g. "family" (claims BH-adjusted together), "rollouts", POWER_AT_300
     """
     name: str
     section: str

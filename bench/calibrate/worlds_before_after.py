@@ -16,7 +16,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from bench.calibrate.world import World
+from bench.calibrate.world import POWER_AT_300, World
 
 INTRO = date(2024, 7, 1)
 PRE_MONTHS = 24  # history before the introduction (the time series' pre-trend reads 24)
@@ -149,7 +149,8 @@ WORLDS = [
     _world("ba_planted_10", False, _single(lambda m: np.where(m >= 0, 0.50, 0.40)),
            "a true step of +10 points at the introduction (40% → 50%), ~300 outcomes a side"),
     _world("ba_planted_15", False, _single(lambda m: np.where(m >= 0, 0.55, 0.40)),
-           "a true step of +15 points at the introduction (40% → 55%), ~300 outcomes a side"),
+           "a true step of +15 points at the introduction (40% → 55%), ~300 outcomes a side",
+           tags=(POWER_AT_300,)),
     _world("ba_planted_15_450", False,
            _single(lambda m: np.where(m >= 0, 0.55, 0.40), per_month=37.5),
            "a true step of +15 points, ~450 outcomes a side"),

@@ -19,7 +19,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from bench.calibrate.world import World
+from bench.calibrate.world import POWER_AT_300, World
 from bench.calibrate.worlds_before_after import POST_MONTHS, PRE_MONTHS, _claims, _scenario_runs
 
 FIRST = date(2024, 7, 1)
@@ -84,9 +84,9 @@ def _tables(runs, csms, rollouts) -> dict[str, pd.DataFrame]:
             "rollouts": pd.DataFrame(rollouts)}
 
 
-def _world(name, null, build, describe):
+def _world(name, null, build, describe, tags=()):
     return World(name=name, section="before_after", null=null, build=build, claims=_claims,
-                 describe=describe, tags=("rollouts",))
+                 describe=describe, tags=("rollouts", *tags))
 
 
 _QUARTERLY = (0, 3, 6, 9, None)  # four teams a quarter apart, one never
@@ -102,7 +102,7 @@ WORLDS = [
            "team differ (skill SD 0.3 logit); the same drift and volume; nothing works"),
     _world("rollouts_planted_15", False, _build((0.4,) * 5, _QUARTERLY, effect=0.15),
            "four teams a quarter apart, one never; the same drift; +15 points from each "
-           "team's rollout, ~300 outcomes after a rollout"),
+           "team's rollout, ~300 outcomes after a rollout", tags=(POWER_AT_300,)),
     _world("rollouts_planted_15_600", False,
            _build((0.4,) * 5, _QUARTERLY, effect=0.15, per_team=12.5),
            "the same with twice the runs: +15 points, ~600 outcomes after a rollout"),
@@ -116,5 +116,6 @@ WORLDS = [
            "12.5 runs a team a month; the same drift; nothing works"),
     _world("rollouts_pilot_15", False, _build((0.4,) * 5, _PILOT, effect=0.15, per_team=12.5),
            "the pilot, +15 points from each team's rollout: ~300 outcomes in the pilot teams' "
-           "year before and ~300 in their year after, the other three teams the comparison"),
+           "year before and ~300 in their year after, the other three teams the comparison",
+           tags=(POWER_AT_300,)),
 ]
