@@ -13,6 +13,9 @@ define:
   win; the import says how many).
 - `closed_runs`: the runs of runs_with_status that are closed.
 - `decided_renewals`: renewals that were renewed or churned.
+- `rollout_kinds`: per playbook a `rollouts` export dates, the kind of group its rows name
+  (team or segment) and its first and last rollout.
+- `rollout_adoptions`: per playbook and group (lower case) of that kind, its rollout date.
 - `scenario_introductions`: a table macro, not a view, because the playbook catalogue is built
   in Python; `introductions(store, catalog)` registers the catalogue and names the call.
 
@@ -35,7 +38,8 @@ FOLDER = Path(__file__).parent
 
 # A view is created after every view it selects from.
 VIEW_ORDER = ("runs_with_status", "runs_with_adherence", "step_count_disagreements",
-              "closed_runs", "decided_renewals", "scenario_introductions")
+              "closed_runs", "decided_renewals", "rollout_kinds", "rollout_adoptions",
+              "scenario_introductions")
 
 _MACRO = re.compile(r"^-- macro: (\w+)\((\w+)\)\s*$", re.MULTILINE)
 

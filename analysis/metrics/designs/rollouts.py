@@ -63,31 +63,18 @@ def _rollout_ctes(view: str) -> str:
     """The CTEs every rollout query starts with (after WITH): `windows` (the registered
     playbook_windows() frame), `kinds` (per playbook with rollouts: group_kind, the first and
     last rolled_out_on) and `adoptions` (per playbook and group, lower case: its first
-    rolled_out_on and `label`, the group as the export spells it)."""
+    rolled_out_on and `label`, the group as the export spells it). How the export is read (the
+    kind more of a playbook's rows name, names with case and spacing ignored) is the semantic
+    layer's `rollout_kinds` and `rollout_adoptions`, which usage's playbook share reads too."""
     return f"""
         windows AS ({windows_sql(view)}),
-        rolled AS (
-            SELECT playbook_id, lower(trim(team)) AS team, lower(trim(segment)) AS segment,
-                   trim(team) AS team_label, trim(segment) AS segment_label, rolled_out_on
-            FROM rollouts
+        kinds AS (
+            SELECT playbook_id, group_kind, first_on, last_on FROM rollout_kinds
             WHERE playbook_id IN (SELECT playbook_id FROM windows)
         ),
-        kinds AS (
-            -- one group kind per playbook: the one more of its rows name
-            SELECT playbook_id,
-                   CASE WHEN count(team) >= count(segment) THEN 'team' ELSE 'segment' END
-                       AS group_kind,
-                   min(rolled_out_on) AS first_on, max(rolled_out_on) AS last_on
-            FROM rolled GROUP BY playbook_id
-        ),
         adoptions AS (
-            SELECT r.playbook_id,
-                   CASE WHEN k.group_kind = 'team' THEN r.team ELSE r.segment END AS grp,
-                   min(CASE WHEN k.group_kind = 'team' THEN r.team_label
-                            ELSE r.segment_label END) AS label,
-                   min(r.rolled_out_on) AS rolled_out_on
-            FROM rolled r JOIN kinds k USING (playbook_id)
-            GROUP BY r.playbook_id, grp HAVING grp IS NOT NULL
+            SELECT playbook_id, "group" AS grp, label, rolled_out_on FROM rollout_adoptions
+            WHERE playbook_id IN (SELECT playbook_id FROM windows)
         )"""
 
 
