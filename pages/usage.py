@@ -17,7 +17,10 @@ CONSISTENT, RARE = ctx.settings.consistent_share, ctx.settings.rare_share
 st.caption(
     "Runs (open ones included) and views per playbook. Adherence of a run is done steps over "
     "all steps; runs without steps are left out of every mean. A CSM's playbook share counts "
-    "their runs in scenarios that have a playbook, opened after its introduction. "
+    "their runs in scenarios that have a playbook, opened on or after the day it reached them: "
+    "its introduction or, for a playbook rolled out team by team (or segment by segment), "
+    "their team's (or segment's) rollout, and a run that used such a playbook always "
+    "counts. "
     f"Consistent user: share and mean adherence both at least {CONSISTENT:.0%}; rare user: "
     f"share below {RARE:.0%}.")
 
@@ -82,8 +85,12 @@ else:
                     key="usage_scatter")
     show_table(ctx, csms, {
         "csm_id": ("CSM", "csm"), "team": ("Team", "text"), "runs": ("Runs", "count"),
-        "playbook_share": ("Playbook share", "percent", "Runs with a playbook over runs in "
-                                                        "scenarios that have one."),
+        "playbook_share": ("Playbook share", "percent",
+                           "Runs with a playbook over eligible runs: runs in scenarios that "
+                           "have one, from the day it reached the CSM (its introduction, or "
+                           "the rollout to their team or segment). A run in a team or "
+                           "segment the rollouts export does not name, or before its rollout, "
+                           "counts only when it used the rolled-out playbook."),
         "share_ci_low": ("Share, low", "percent", "Lower end of the share's interval."),
         "share_ci_high": ("Share, high", "percent", "Upper end of the share's interval."),
         "eligible_runs": ("Eligible runs", "count", "The share's n."),

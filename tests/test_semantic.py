@@ -52,10 +52,11 @@ def test_every_concept_is_one_dbt_shaped_file_created_with_the_schema(store):
         assert re.search(r"^final as \(", sql, re.MULTILINE), name
         assert sql.rstrip().endswith("select * from final"), name
     views = set(store.query("SELECT view_name FROM duckdb_views() WHERE NOT internal")["view_name"])
-    assert set(semantic.VIEW_ORDER) - {"scenario_introductions"} <= views
-    macros = store.query("SELECT function_name FROM duckdb_functions() "
-                         "WHERE function_type = 'table_macro'")["function_name"]
-    assert "scenario_introductions" in set(macros)
+    macros = {"scenario_introductions", "scenario_rollouts"}
+    assert set(semantic.VIEW_ORDER) - macros <= views
+    found = store.query("SELECT function_name FROM duckdb_functions() "
+                        "WHERE function_type = 'table_macro'")["function_name"]
+    assert macros <= set(found)
 
 
 def test_views_are_replaced_when_the_store_opens_again(tmp_path):
@@ -192,13 +193,55 @@ def test_scenario_introductions_take_each_scenarios_first_playbook(store):
         "introduced_on": [date(2024, 9, 1), date(2024, 7, 1), None, date(2023, 1, 1)],
     })
     with semantic.introductions(store, cat) as intro:
-        frame = store.query(f"SELECT * FROM {intro} ORDER BY scenario")
+        frame = store.query(f"SELECT * FROM {intro.to_everyone} ORDER BY scenario")
+        # Without a rollouts export no playbook reaches a group on its own date.
+        assert store.query(f"SELECT * FROM {intro.to_groups}").empty
     # renewal's only playbook has no date and the scenario-less one belongs to none.
     assert frame["scenario"].tolist() == ["at_risk"]
     assert pd.Timestamp(frame.loc[0, "introduced_on"]).date() == date(2024, 7, 1)
     empty = cat.iloc[0:0]
     with semantic.introductions(store, empty) as intro:
-        assert store.query(f"SELECT * FROM {intro}").empty
+        assert store.query(f"SELECT * FROM {intro.to_everyone}").empty
+
+
+def test_a_rolled_out_playbook_is_introduced_to_each_group_on_its_rollout(store):
+    # DESIGN.md "Effects and claims": a `rollouts` export gives team- or segment-level
+    # adoption dates; the playbook reaches a group on its date, a group not named never.
+    cat = pd.DataFrame({
+        "playbook_id": ["a", "b", "c", "d"],
+        "scenario": ["at_risk", "at_risk", "renewal", "renewal"],
+        "introduced_on": [date(2024, 9, 1), date(2024, 7, 1), date(2024, 1, 1), None],
+    })
+    rows = [  # b: two team rows and one segment row, so teams (the kind more rows name)
+        ("b", " North Team", None, "2024-10-01"), ("b", "north team ", None, "2024-08-01"),
+        ("b", "South", None, "2025-01-01"), ("b", None, "SMB", "2024-02-01"),
+        # d: segments; c has none, so it is introduced to everyone.
+        ("d", None, "Enterprise", "2023-06-01"), ("x", "North Team", None, "2020-01-01")]
+    for row in rows:
+        store.execute("INSERT INTO rollouts (playbook_id, team, segment, rolled_out_on) "
+                      "VALUES (?, ?, ?, ?)", list(row))
+    adoptions = store.query('SELECT playbook_id, group_kind, "group", label, rolled_out_on '
+                            "FROM rollout_adoptions ORDER BY ALL")
+    # Names with case and spacing ignored; a group's first date; b's SMB row dates nothing.
+    assert adoptions.drop(columns="rolled_out_on").values.tolist() == [
+        ["b", "team", "north team", "North Team"], ["b", "team", "south", "South"],
+        ["d", "segment", "enterprise", "Enterprise"], ["x", "team", "north team", "North Team"]]
+    assert [pd.Timestamp(d).date() for d in adoptions["rolled_out_on"]] == [
+        date(2024, 8, 1), date(2025, 1, 1), date(2023, 6, 1), date(2020, 1, 1)]
+    with semantic.introductions(store, cat) as intro:
+        everyone = store.query(f"SELECT * FROM {intro.to_everyone} ORDER BY scenario")
+        groups = store.query(f'SELECT * FROM {intro.to_groups} ORDER BY ALL')
+    # at_risk: a (no rollouts) reaches everyone on 2024-09-01; b only North and South, on their
+    # dates (b's own introduced_on, 2024-07-01, is not read). renewal: c reaches everyone on
+    # 2024-01-01, d Enterprise on 2023-06-01. x is not in the catalogue.
+    assert [(r.scenario, pd.Timestamp(r.introduced_on).date())
+            for r in everyone.itertuples()] == [("at_risk", date(2024, 9, 1)),
+                                                ("renewal", date(2024, 1, 1))]
+    assert [(r.scenario, r.group_kind, r.group, pd.Timestamp(r.introduced_on).date())
+            for r in groups.itertuples()] == [
+        ("at_risk", "team", "north team", date(2024, 8, 1)),
+        ("at_risk", "team", "south", date(2025, 1, 1)),
+        ("renewal", "segment", "enterprise", date(2023, 6, 1))]
 
 
 # -- scope ----------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Playbook usage: runs and views per playbook, adherence and playbook share per CSM, step funnels.
 
-Definitions (DESIGN.md "Usage"): a run's adherence and its scenario's first playbook
-introduction come from the semantic layer (`runs_with_adherence`, `scenario_introductions` in
-analysis/semantic/); a run with no steps has no adherence and is left out of every mean. Usage
-counts open runs too.
+Definitions (DESIGN.md "Usage"): a run's adherence and the date its scenario's playbooks
+reached it (their first introduction, or the rollout to its team or segment when a `rollouts`
+export dates the playbook group by group) come from the semantic layer (`runs_with_adherence`,
+`scenario_introductions`, `scenario_rollouts` in analysis/semantic/); a run with no steps has
+no adherence and is left out of every mean. Usage counts open runs too.
 """
 from __future__ import annotations
 
@@ -121,10 +122,16 @@ def usage_by_csm(ctx: Context) -> pd.DataFrame:
     """Usage per CSM: how much of their work went through a playbook, and how closely.
 
     `runs` counts all the CSM's runs (every scenario, open ones too). `playbook_share` is the
-    share of their *eligible* runs that used a playbook, where a run is eligible when its
-    scenario has a playbook in the catalogue and it opened on or after that scenario's first
-    playbook was introduced. Mean adherence is over their playbook runs that have steps. The
-    playbook filter does not narrow these rows: a share is about all playbooks.
+    share of their *eligible* runs that used a playbook. A run is eligible when it opened on or
+    after the first date any playbook of its scenario (in the catalogue) reached it: the
+    playbook's introduction, or, for a playbook a `rollouts` export dates group by group, the
+    rollout to the run's group (its CSM's team or its account's segment, by the kind the
+    playbook's rows name). A group the export does not name has not been reached, so its runs
+    without a playbook do not count; a run that carries a rolled-out playbook always counts
+    (used), wherever and whenever it opened, so no use is hidden. Without a rollouts export
+    this is DESIGN.md's rule: on or after the scenario's first playbook's introduction. Mean
+    adherence is over their playbook runs that have steps. The playbook filter does not
+    narrow these rows: a share is about all playbooks.
 
     Returns
     -------
@@ -150,8 +157,10 @@ def usage_tables(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
     (by_playbook, by_csm): the frames `usage_by_playbook` and `usage_by_csm` document.
     """
     store, filters, catalog, s = ctx.store, ctx.filters, ctx.catalog, ctx.settings
-    with semantic.introductions(store, catalog) as intro_sql:
-        frame = _usage_cells(store, filters, intro_sql, s.follower_threshold)
+    # Most organisations have no rollouts export: then no run needs its team or segment.
+    by_group = bool(store.scalar("SELECT count(*) FROM rollouts"))
+    with semantic.introductions(store, catalog) as intro:
+        frame = _usage_cells(store, filters, intro, by_group, s.follower_threshold)
     part = frame.pop("part")
     by_playbook = frame.loc[part == "playbook", ["playbook_id", "runs", "open_runs", "csms_using",
                                                  "mean_adherence", "adherence_n",
@@ -164,20 +173,59 @@ def usage_tables(ctx: Context) -> tuple[pd.DataFrame, pd.DataFrame]:
             _flag_csms(by_csm, s.consistent_share, s.rare_share, s.alpha))
 
 
-def _usage_cells(store: Store, filters: Filters | None, intro_sql: str,
-                 threshold: float) -> pd.DataFrame:
+def _eligible_runs_sql(runs_sql: str, intro: semantic.Introductions, by_group: bool) -> str:
+    """The scoped runs (`runs_sql`) with playbook_id, csm_id, status, adherence and `eligible`:
+    whether the run counts toward its CSM's playbook share (usage_by_csm), by the dates of
+    `intro` (semantic.introductions).
+
+    by_group False (no rollouts export): the introduction to everyone alone, DESIGN.md's rule,
+    so no run meets its CSM's team or its account's segment."""
+    if not by_group:
+        return f"""
+            select r.playbook_id, r.csm_id, r.status, r.adherence,
+                   (i.introduced_on is not null and r.opened_on >= i.introduced_on) as eligible
+            from {runs_sql} r left join {intro.to_everyone} i using (scenario)
+        """
+    # A run is reached on the earliest of its scenario's introduction to everyone, to its CSM's
+    # team and to its account's segment (least() skips a NULL: a date that does not apply). The
+    # group dates are first spread to the CSMs and accounts of each group, so the runs meet
+    # small tables on plain keys and no name is normalised per run. A run carrying a playbook
+    # that has rollouts counts wherever and whenever it opened: its use is never hidden.
+    return f"""
+            with to_groups as materialized (select * from {intro.to_groups}),
+            by_csm as (
+                select i.scenario, c.csm_id, i.introduced_on
+                from to_groups i join csms c on lower(trim(c.team)) = i."group"
+                where i.group_kind = 'team'
+            ),
+            by_account as (
+                select i.scenario, a.account_id, i.introduced_on
+                from to_groups i join accounts a on lower(trim(a.segment)) = i."group"
+                where i.group_kind = 'segment'
+            )
+            select r.playbook_id, r.csm_id, r.status, r.adherence,
+                   coalesce(r.playbook_id in (select playbook_id from rollout_kinds)
+                            or r.opened_on >= least(e.introduced_on, t.introduced_on,
+                                                    g.introduced_on),
+                            false) as eligible
+            from {runs_sql} r
+            left join {intro.to_everyone} e on e.scenario = r.scenario
+            left join by_csm t on t.scenario = r.scenario and t.csm_id = r.csm_id
+            left join by_account g on g.scenario = r.scenario and g.account_id = r.account_id
+        """
+
+
+def _usage_cells(store: Store, filters: Filters | None, intro: semantic.Introductions,
+                 by_group: bool, threshold: float) -> pd.DataFrame:
     """Per-playbook rows (part 'playbook') and per-CSM rows (part 'csm') in one query;
-    `followed_runs` counts runs with adherence at or above `threshold`."""
+    `followed_runs` counts runs with adherence at or above `threshold`; `by_group` as
+    _eligible_runs_sql takes it."""
     runs_sql, params = runs_with_adherence_sql(filters)
     views_sql, view_params = scoped("playbook_views", filters)
     run_pb, run_pb_params = _playbook_clause(filters)
     view_pb, view_pb_params = _playbook_clause(filters)
     return store.query(f"""
-        with runs as (
-            select r.playbook_id, r.csm_id, r.status, r.adherence,
-                   (i.introduced_on is not null and r.opened_on >= i.introduced_on) as eligible
-            from {runs_sql} r left join {intro_sql} i using (scenario)
-        ),
+        with runs as ({_eligible_runs_sql(runs_sql, intro, by_group)}),
         cells as materialized (
             select playbook_id, csm_id,
                    count(*) as runs,
@@ -261,7 +309,8 @@ def _csm_verdict(row: dict, consistent_at: float, rare_below: float, alpha: floa
     """Plain words on one CSM, flagging a share whose interval straddles a threshold."""
     n = row["eligible_runs"]
     if n == 0:
-        return "No eligible runs: none in a scenario after its first playbook was introduced"
+        return ("No eligible runs: none in a scenario after its playbook reached them "
+                "(its introduction, or its rollout to their team or segment)")
     share = row["playbook_share"]
     kind = ("Consistent user" if row["consistent"] else "Rare user" if row["rare"]
             else "In between")

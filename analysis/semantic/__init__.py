@@ -16,8 +16,10 @@ define:
 - `rollout_kinds`: per playbook a `rollouts` export dates, the kind of group its rows name
   (team or segment) and its first and last rollout.
 - `rollout_adoptions`: per playbook and group (lower case) of that kind, its rollout date.
-- `scenario_introductions`: a table macro, not a view, because the playbook catalogue is built
-  in Python; `introductions(store, catalog)` registers the catalogue and names the call.
+- `scenario_introductions`: when each scenario's first playbook was introduced to everyone,
+  and `scenario_rollouts`: when its playbooks that a rollouts export dates reached each team or
+  segment. Table macros, not views, because the playbook catalogue is built in Python;
+  `introductions(store, catalog)` registers the catalogue and names both calls.
 
 A file whose header holds a `-- macro: name(parameter)` line becomes a table macro with that
 parameter; every other file a view. Files are created in VIEW_ORDER (a view after the views it
@@ -28,6 +30,7 @@ from __future__ import annotations
 import re
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Iterator
@@ -39,7 +42,7 @@ FOLDER = Path(__file__).parent
 # A view is created after every view it selects from.
 VIEW_ORDER = ("runs_with_status", "runs_with_adherence", "step_count_disagreements",
               "closed_runs", "decided_renewals", "rollout_kinds", "rollout_adoptions",
-              "scenario_introductions")
+              "scenario_introductions", "scenario_rollouts")
 
 _MACRO = re.compile(r"^-- macro: (\w+)\((\w+)\)\s*$", re.MULTILINE)
 
@@ -68,26 +71,40 @@ def create_statements() -> list[str]:
     return [create_statement(name) for name in VIEW_ORDER]
 
 
+@dataclass(frozen=True)
+class Introductions:
+    """The table expressions of one registered catalogue, to use as `FROM {it} AS i`.
+
+    to_everyone  scenario_introductions: scenario, introduced_on (DATE, the first
+                 introduction among the scenario's playbooks without rollouts).
+    to_groups    scenario_rollouts: scenario, group_kind ('team' | 'segment'), group (lower
+                 case), introduced_on (DATE, the first rollout to that group among the
+                 scenario's playbooks with rollouts); no rows without a rollouts export.
+    """
+    to_everyone: str
+    to_groups: str
+
+
 @contextmanager
-def introductions(store, catalog: pd.DataFrame) -> Iterator[str]:
-    """`scenario_introductions` over one catalogue, for the queries run inside the block.
+def introductions(store, catalog: pd.DataFrame) -> Iterator[Introductions]:
+    """`scenario_introductions` and `scenario_rollouts` over one catalogue, for the queries
+    run inside the block.
 
     Parameters
     ----------
     store : Store
     catalog : DataFrame
         The playbook catalogue as `analysis.playbooks.catalog.playbook_catalog` returns it
-        (only its scenario and introduced_on columns are read).
+        (only its playbook_id, scenario and introduced_on columns are read).
 
     Yields
     ------
-    str
-        A table expression to use as `FROM {it} AS i`: one row per scenario, scenario and
-        introduced_on (DATE, the first introduction among the scenario's playbooks).
+    Introductions
     """
     # The name is made here, never taken from input, so it may be written into the SQL.
     name = f"playbook_introductions_{uuid.uuid4().hex}"
     frame = pd.DataFrame({
+        "playbook_id": pd.Series(catalog["playbook_id"].tolist(), dtype=object),
         "scenario": pd.Series(catalog["scenario"].tolist(), dtype=object),
         # Dates as ISO text: an all-missing column still has a type DuckDB can cast to DATE.
         "introduced_on": pd.Series([None if pd.isna(d) else pd.Timestamp(d).date().isoformat()
@@ -95,6 +112,6 @@ def introductions(store, catalog: pd.DataFrame) -> Iterator[str]:
     })
     store.register(name, frame)
     try:
-        yield f"scenario_introductions('{name}')"
+        yield Introductions(f"scenario_introductions('{name}')", f"scenario_rollouts('{name}')")
     finally:
         store.unregister(name)
