@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import tempfile
+import textwrap
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -240,7 +241,7 @@ def explained() -> list[str]:
     base = at[300]
     guard = {k: bound.step_bound(0.40, 0.55, 25, exclude_months=k) for k in (0, 3)}
     longer = bound.step_bound(0.40, 0.55, 25, pre_months=36)
-    return [
+    return _wrapped([
         "### Why the before/after time series needs ~"
         f"{_hundreds(base.side_for_80)} outcomes a side for 80% power",
         "",
@@ -298,12 +299,27 @@ def explained() -> list[str]:
         "absorbed rather than extrapolated: where the comparison is large, the variance is close to",
         "a plain difference's. A pilot (rollouts_pilot_15: two of five teams for a year, ~300",
         "outcomes a side in the pilot teams, the other three the comparison) is the design that",
-        "finds a 15-point step 80% of the time at that size. When teams adopt a quarter apart",
+        "finds a 15-point step more than 80% of the time at that size. When teams adopt a",
+        "quarter apart",
         "(rollouts_planted_15), the late months have few teams left to compare with, and they",
         "cost precision as the time series' trend does. The interval is binomial noise times a",
         "quasi-binomial scale read from the comparison cells, so teams' good and bad months",
         "(rollouts_shocks) widen it as much as they vary.",
-    ]
+    ])
+
+
+def _wrapped(lines: list[str], width: int = 92) -> list[str]:
+    """Paragraphs (runs of lines between blank lines and headings) rewrapped to `width`."""
+    out, paragraph = [], []
+    for line in [*lines, ""]:
+        if line and not line.startswith("#"):
+            paragraph.append(line)
+            continue
+        if paragraph:
+            out.extend(textwrap.wrap(" ".join(paragraph), width))
+            paragraph = []
+        out.append(line)
+    return out[:-1]
 
 
 def _power_at_300(results: list[WorldResult]) -> list[str]:

@@ -118,7 +118,7 @@ def find_gaps(cells: pd.DataFrame, adoptions: pd.DataFrame, carried: pd.DataFram
               playbooks: list[str]) -> dict[str, RolloutGaps]:
     """Both gaps of each of `playbooks`, from rollout_cells(), rollout_adoptions() and
     runs_with_playbook() frames."""
-    # Outcomes per group and month are all either gap needs (cells are per CSM too).
+    # Outcomes per group and month are all either gap needs.
     months = cells.groupby(["playbook_id", "group_kind", "group", "month"], as_index=False,
                            sort=False, observed=True).agg(n=("n", "sum"),
                                                           adopted=("adopted", "first"))
