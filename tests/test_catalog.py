@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import pytest
 
 from analysis.playbooks import catalog
-from analysis.playbooks.catalog import first_introduction_by_scenario
 from analysis.playbooks.launch import program_launch_date
 from analysis.settings import ROOT, Settings
 from tests.builders import ctx
@@ -127,13 +126,6 @@ def test_launch_setting_overrides(store, two_defined, monkeypatch):
     assert _launch(store, launch_date=date(2024, 1, 1)) == date(2024, 1, 1)
     with pytest.raises(ValueError, match="not an ISO date"):
         _launch(store, launch_date="soon")
-
-
-def test_first_introduction_by_scenario(store, two_defined):
-    _run(store, "r1", "at_risk", "Save Play - At Risk", "2024-02-01")
-    first = first_introduction_by_scenario(playbook_catalog(store))
-    assert dict(zip(first["scenario"], first["introduced_on"])) == {
-        "at_risk": date(2024, 2, 1), "renewal": date(2024, 9, 2)}
 
 
 def test_shipped_library_dates_the_launch_of_a_store_that_uses_it(store):

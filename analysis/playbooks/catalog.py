@@ -237,13 +237,3 @@ def introduction_notes(catalog: pd.DataFrame) -> dict[str, dict]:
             else None,
             "first_run_on": first.isoformat() if isinstance(first, date) else None}
     return out
-
-
-def first_introduction_by_scenario(catalog: pd.DataFrame) -> pd.DataFrame:
-    """When each scenario got its first playbook: scenario, introduced_on (datetime.date)."""
-    if catalog.empty:
-        return pd.DataFrame({"scenario": pd.Series(dtype=object),
-                             "introduced_on": pd.Series(dtype=object)})
-    known = catalog.dropna(subset=["scenario", "introduced_on"])
-    first = known.groupby("scenario", sort=True)["introduced_on"].min()
-    return first.reset_index()
