@@ -415,10 +415,15 @@ def test_usage_tables_equal_a_pandas_notebook(usage_store, filters):
 
 def test_steps_of_runs_without_a_playbook_change_nothing(usage_store):
     # r3 ran without a playbook: no usage figure averages its adherence, steps or not.
-    before = usage_tables(ctx(usage_store))
-    usage_store.execute("INSERT INTO run_steps (run_id, step_id, status) VALUES "
-                        "('r3', '1', 'done'), ('r3', '2', 'skipped')")
-    after = usage_tables(ctx(usage_store))
+    _assert_unchanged_by(usage_store, "INSERT INTO run_steps (run_id, step_id, status) VALUES "
+                                      "('r3', '1', 'done'), ('r3', '2', 'skipped')")
+
+
+def _assert_unchanged_by(store, sql: str) -> None:
+    """Both usage tables are the same after `sql` as before it."""
+    before = usage_tables(ctx(store))
+    store.execute(sql)
+    after = usage_tables(ctx(store))
     pd.testing.assert_frame_equal(before[0], after[0])
     pd.testing.assert_frame_equal(before[1], after[1])
 
@@ -517,12 +522,8 @@ def test_a_team_filter_keeps_each_runs_own_team(store, defined):
 def test_a_rollouts_export_of_no_catalogued_playbook_changes_nothing(usage_store):
     # The rollout join is read (the table is not empty), yet no scenario's dates change:
     # exactly the introduction-only counts of test_usage_by_csm.
-    before = usage_tables(ctx(usage_store))
-    usage_store.execute("INSERT INTO rollouts (playbook_id, team, rolled_out_on) "
-                        "VALUES ('ghost', 'A', '2030-01-01')")
-    after = usage_tables(ctx(usage_store))
-    pd.testing.assert_frame_equal(before[0], after[0])
-    pd.testing.assert_frame_equal(before[1], after[1])
+    _assert_unchanged_by(usage_store, "INSERT INTO rollouts (playbook_id, team, rolled_out_on) "
+                                      "VALUES ('ghost', 'A', '2030-01-01')")
     assert _share_counts(usage_store) == {"c1": (4, 3), "c2": (2, 2), "c3": (4, 1)}
 
 
