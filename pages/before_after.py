@@ -8,9 +8,9 @@ from analysis.metrics.before_after import before_after, monthly_series
 from analysis.playbooks.catalog import introduction_notes
 from analysis.present import format as fmt
 from analysis.present.charts import effect as charts
-from analysis.present.designs import DESIGN_NAMES
+from analysis.present.designs import DESIGN_NAMES, pilot_tip
 from analysis.present.verdicts import claim_box
-from pages.common import (cached, data_last_date, download_csv, empty_view, md_text,
+from pages.common import (cached, data_last_date, download_csv, empty_view, md_text, options,
                           page_context, rate_help, show_design, show_table)
 
 
@@ -75,6 +75,10 @@ show_design(ctx, row["effect_method"], row["claim"], row["rollout_group_kind"])
 # What the rollout design leaves out or reads wrongly (analysis.metrics.designs.rollout_gaps).
 if row["rollout_warnings"]:
     st.warning("\n\n".join(md_text(w) for w in row["rollout_warnings"]))
+# What would settle a time series that cannot: the rollout team by team.
+tip = pilot_tip(row["effect_method"], row["claim"], len(options(store).teams))
+if tip:
+    st.caption(f"💡 {tip}")
 
 bars_col, series_col = st.columns([1, 2])
 bars_col.plotly_chart(charts.before_after_bars(row, f"{metric}, introduced {intro}"),

@@ -32,3 +32,14 @@ def test_notes_are_listed_once_in_first_seen_order():
     notes = design_notes([(spread.METHOD, "narrower"), (interrupted.METHOD, "improved"),
                           (spread.METHOD, "wider"), ("unknown", "improved")], VALUES)
     assert len(notes) == 2 and notes[0].startswith("Verdict from the spread")
+
+
+def test_a_time_series_short_of_data_in_a_team_organisation_suggests_the_rollout():
+    from analysis.present.designs import pilot_tip
+    tip = pilot_tip("interrupted_time_series", "not_enough_data", teams=3)
+    assert tip.startswith("If teams took this playbook up at different times, a rollouts export")
+    # Not for a verdict reached, another design, or one team (nothing to compare with).
+    assert pilot_tip("interrupted_time_series", "improved", teams=3) is None
+    assert pilot_tip("interrupted_time_series", "too_early", teams=3) is None
+    assert pilot_tip("difference_in_differences", "not_enough_data", teams=3) is None
+    assert pilot_tip("interrupted_time_series", "not_enough_data", teams=1) is None

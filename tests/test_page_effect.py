@@ -86,6 +86,19 @@ def test_before_after_page_shows_the_demo_rollout(demo_db):
                                   "each of the teams'") for c in at.caption)
 
 
+def test_a_time_series_short_of_data_suggests_dating_the_rollout(demo_db):
+    # The demo has three teams; a playbook whose time series cannot settle its verdict is
+    # told what would (analysis.present.designs.pilot_tip), one that can is not.
+    frame = before_after(ctx(demo_db, Filters()))
+    its = frame[frame["effect_method"] == "interrupted_time_series"]
+    short = its[its["claim"] == "not_enough_data"]["playbook_id"].iloc[0]
+    at = run_page(BEFORE_AFTER, ba_playbook=short)
+    assert any(c.value.startswith("💡 If teams took this playbook up") for c in at.caption)
+    settled = frame[frame["claim"] == "improved"]["playbook_id"].iloc[0]
+    at = run_page(BEFORE_AFTER, ba_playbook=settled)
+    assert not any(c.value.startswith("💡") for c in at.caption)
+
+
 def test_followers_page_shows_the_analysis(data_db):
     row = _expected(lambda s: followers_effect(ctx(s, Filters())), data_db)
     at = run_page(FOLLOWERS, fl_playbook=PLAYBOOK)

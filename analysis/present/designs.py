@@ -82,3 +82,19 @@ def design_notes(verdicts: Iterable[tuple], values: Mapping[str, object]) -> lis
     (method, claim) or (method, claim, group_kind)."""
     notes = (design_note(*verdict[:2], values, *verdict[2:]) for verdict in verdicts)
     return list(dict.fromkeys(note for note in notes if note))
+
+
+def pilot_tip(method: str | None, claim: str | None, teams: int) -> str | None:
+    """What would settle a time series that cannot: when a before/after verdict rests on the
+    time series and says not_enough_data in an organisation of two or more teams, one sentence
+    on dating the rollout team by team (a `rollouts` export), whose comparison with the teams
+    not yet using the playbook extrapolates no trend and so needs far fewer outcomes
+    (CALIBRATION.md, "The rollout worlds"). None otherwise."""
+    if method != "interrupted_time_series" or claim != Claim.NOT_ENOUGH_DATA or teams < 2:
+        return None
+    return ("If teams took this playbook up at different times, a rollouts export (the date "
+            "each team started using it; Import data) lets the verdict compare each team with "
+            "the teams not yet using it. With no trend to extrapolate, that comparison settles "
+            "with far fewer outcomes than the time series; a pilot in a few teams before the "
+            "rest is the design that finds an effect soonest.")
+
