@@ -91,6 +91,11 @@ show_table(ctx, frame, {
     "adjusted_ci_low": ("Adjusted, low", "points", "Lower end of the adjusted interval."),
     "adjusted_ci_high": ("Adjusted, high", "points", "Upper end of the adjusted interval."),
     "p_value": ("Chance", "p", "p-value of the adjusted difference."),
+    "effect_estimate": ("Effect", "points", "The difference the verdict rests on: the landmark "
+                        "design's when steps carry dates, else the adjusted difference."),
+    "effect_q_value": ("Verdict's chance (adjusted)", "p", "p-value of that effect, adjusted "
+                       "across the playbooks shown (Benjamini–Hochberg); an association claims "
+                       "nothing."),
     "verdict": ("Verdict", "text"),
 }, key="fl_table")
 download_csv(frame, "followers.csv", key="fl_download")

@@ -65,6 +65,8 @@ def test_before_after_page_shows_the_analysis(data_db):
     assert metrics["Could it be chance?"] == fmt.p_value(row["effect_p_value"])
     chance = [m for m in at.metric if m.label == "Could it be chance?"][0]
     assert f"plain before-vs-after test ({row['test']})" in chance.proto.help
+    table = at.dataframe[-1].value  # the design's effect and q beside the plain figures
+    assert {"Effect", "Chance (adjusted)", "Change"} <= set(table.columns)
     texts = messages(at)
     assert row["verdict"] in texts
     charts = [e for e in at.get("plotly_chart")]
@@ -110,6 +112,9 @@ def test_followers_page_shows_the_analysis(data_db):
     assert row["verdict"] in texts
     # Bars, forest plot and the balance plot.
     assert len(at.get("plotly_chart")) == 3
+    # The table carries the effect the verdict rests on beside the descriptive figures.
+    table = at.dataframe[-1].value
+    assert {"Effect", "Verdict's chance (adjusted)", "Adjusted difference"} <= set(table.columns)
 
 
 def test_followers_page_threshold_slider(data_db):
