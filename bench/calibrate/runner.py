@@ -305,6 +305,23 @@ def explained() -> list[str]:
         "cost precision as the time series' trend does. The interval is binomial noise times a",
         "quasi-binomial scale read from the comparison cells, so teams' good and bad months",
         "(rollouts_shocks) widen it as much as they vary.",
+        "",
+        "### What neither design survives yet: months that run in spells",
+        "",
+        "Both before/after designs take a month's deviation from their fit as independent of the",
+        "next month's: the time series' scale and the rollout design's scale allow months to vary",
+        "more than binomial noise, not to run in spells. When good and bad stretches last a",
+        "quarter or so (ba_spells, ba_spells_long, rollouts_spells: AR(1) deviations of the",
+        "monthly rate on the logit scale), a run of good months after an introduction looks like a",
+        "step, the intervals are too narrow, and false claims go past the target (the rows above).",
+        "The remedies are known and not yet built: for the time series, errors modelled as",
+        "autocorrelated and fitted by restricted maximum likelihood, the method Turner et al.",
+        "(2021, BMC Medical Research Methodology 21:181) preferred for series of more than 12",
+        "points, though every method they compared gave intervals too narrow on short series;",
+        "for the rollout design, each team's months collapsed into a before and an after, which",
+        "Bertrand, Duflo & Mullainathan (2004, Quarterly Journal of Economics 119:249) found to",
+        "work well even with few groups. Each costs",
+        "power where months are independent, which these worlds must then show.",
     ])
 
 

@@ -45,6 +45,19 @@ class World:
     tags: tuple[str, ...] = field(default=())
 
 
+def spells(rng: np.random.Generator, months: int, sd: float, rho: float = 0.0) -> np.ndarray:
+    """Month-to-month deviations (logit) of SD `sd` that run in spells: a stationary AR(1)
+    series with lag-1 correlation `rho` (0: independent months, one normal draw each)."""
+    e = rng.normal(0, sd * np.sqrt(1 - rho ** 2), months)
+    if rho == 0:
+        return e
+    u = np.empty(months)
+    u[0] = e[0] / np.sqrt(1 - rho ** 2)
+    for t in range(1, months):
+        u[t] = rho * u[t - 1] + e[t]
+    return u
+
+
 def load_tables(store: Store, tables: dict[str, pd.DataFrame]) -> None:
     """Insert each frame into its canonical table, columns by name (missing ones stay NULL)."""
     for name, frame in tables.items():

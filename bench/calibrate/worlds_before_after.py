@@ -16,7 +16,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from bench.calibrate.world import POWER_AT_300, World
+from bench.calibrate.world import POWER_AT_300, World, spells
 
 INTRO = date(2024, 7, 1)
 PRE_MONTHS = 24  # history before the introduction (the time series' pre-trend reads 24)
@@ -84,6 +84,20 @@ def _single(rates_of, per_month: float = PER_MONTH, export_months: int = POST_MO
     return build
 
 
+def _in_spells(rho: float, sd: float):
+    """A world builder: 45% on average, the month's rate off it by spells (world.spells:
+    logit deviations of SD `sd`, lag-1 correlation `rho`); nothing happens at the
+    introduction."""
+    def build(rng):
+        months = _months(date(INTRO.year - 2, INTRO.month, 1), PRE_MONTHS + POST_MONTHS)
+        rates = 1 / (1 + np.exp(-(np.log(0.45 / 0.55) + spells(rng, len(months), sd, rho))))
+        export = pd.Timestamp(INTRO) + pd.DateOffset(months=POST_MONTHS)
+        runs = _scenario_runs(rng, "at_risk", "at_risk", months, rates, pd.Timestamp(INTRO),
+                              PER_MONTH, export)
+        return _org([runs], rng), {}
+    return build
+
+
 def _regression_to_mean(rng):
     """Stationary 45%; the organisation introduces its playbook on the first day of the month
     after its worst quarter (observed rate, runs decided by then) among the quarters that leave
@@ -143,6 +157,12 @@ WORLDS = [
            "successes; nothing works"),
     _world("ba_regression_to_mean", True, _regression_to_mean,
            "stationary 45%; the playbook is introduced right after the worst observed quarter"),
+    _world("ba_spells", True, _in_spells(0.5, 0.2),
+           "45% on average, months running in spells (logit deviations of SD 0.2, about 5 "
+           "points, lag-1 correlation 0.5); nothing happens at the introduction"),
+    _world("ba_spells_long", True, _in_spells(0.7, 0.3),
+           "the same with longer, larger spells (SD 0.3, about 7 points, correlation 0.7: a "
+           "good or bad stretch lasts about a quarter)"),
     _world("ba_twenty_null", True, _twenty_null,
            "20 playbooks in one organisation, none with an effect (claims BH-adjusted together)",
            tags=("family",)),

@@ -19,7 +19,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from bench.calibrate.world import POWER_AT_300, World
+from bench.calibrate.world import POWER_AT_300, World, spells
 from bench.calibrate.worlds_before_after import POST_MONTHS, PRE_MONTHS, _claims, _scenario_runs
 
 FIRST = date(2024, 7, 1)
@@ -38,10 +38,10 @@ def _logit(p):
 
 
 def _build(levels, adopted, effect: float = 0.0, per_team: float = 6.25,
-           skill_sd: float = 0.0, shock_sd: float = 0.0):
+           skill_sd: float = 0.0, shock_sd: float = 0.0, shock_rho: float = 0.0):
     """A world builder: team g at `levels[g]` on FIRST, rolling out `adopted[g]` months after
     FIRST (None: never), `per_team` runs a month per team, CSM skill SD `skill_sd` and the
-    team's month-to-month shock SD `shock_sd` (logit)."""
+    team's month-to-month shock SD `shock_sd` (logit), lag-1 correlated `shock_rho` (spells)."""
     last = max(a for a in adopted if a is not None)
 
     def build(rng):
@@ -51,7 +51,7 @@ def _build(levels, adopted, effect: float = 0.0, per_team: float = 6.25,
         export = pd.Timestamp(FIRST) + pd.DateOffset(months=last + POST_MONTHS)
         runs, csms, rollouts = [], [], []
         for g, (team, level, month) in enumerate(zip(TEAMS, levels, adopted)):
-            shocks = rng.normal(0, shock_sd, len(months)) if shock_sd else 0.0
+            shocks = spells(rng, len(months), shock_sd, shock_rho) if shock_sd else 0.0
             intro = (export + pd.DateOffset(months=1) if month is None
                      else pd.Timestamp(FIRST) + pd.DateOffset(months=month))
             if month is not None:
@@ -111,6 +111,11 @@ WORLDS = [
            "the same rollout and drift, but each team has good and bad months (a shock of SD "
            "0.5 logit, about 12 points, to the whole team each month) and CSMs differ; "
            "nothing works"),
+    _world("rollouts_spells", True,
+           _build((0.4,) * 5, _QUARTERLY, per_team=12.5, shock_sd=0.3, shock_rho=0.7),
+           "the quarterly rollout and drift, each team's months running in spells (shocks of "
+           "SD 0.3 logit, about 7 points, lag-1 correlation 0.7: a good or bad stretch lasts "
+           "about a quarter); nothing works"),
     _world("rollouts_pilot_drift", True, _build((0.4,) * 5, _PILOT, per_team=12.5),
            "two of five teams pilot the playbook for a year, then the other three adopt it; "
            "12.5 runs a team a month; the same drift; nothing works"),

@@ -25,7 +25,8 @@ fit says nothing about the noise.
 What the design assumes: without the playbook the monthly rate would have gone on along a
 straight line on the logit scale through the fitted months; nothing else changed in the month
 the playbook arrived; months are independent given the line (overdispersion allowed, serial
-correlation not). The price of the trend is power: the step is an extrapolation of the
+correlation not: months that run in spells draw false claims above the 5% target,
+CALIBRATION.md "What neither design survives yet"). The price of the trend is power: the step is an extrapolation of the
 pre-trend, so its variance is about 2.9 times a plain before-vs-after difference's with 24
 months before (2 left out) and 12 after (CALIBRATION.md, "Why the before/after time series
 needs ...").

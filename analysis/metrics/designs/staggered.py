@@ -47,8 +47,11 @@ shocks included. A saturated fit (no residual degrees of freedom) gives the bino
 and a normal reference.
 A permutation test over which group got which rollout date was not used: four to six groups
 give 24-720 orderings, too coarse for an interval, and it would assume the order of rollout
-as good as random. What neither the scale nor any interval over so few groups covers: a
-shock to one group that persists over many months and starts with its rollout; that is a
+as good as random. What the scale does not cover: a team's months that run in spells (a
+good or bad stretch of a quarter), which a month-by-month scale reads as independent; the
+rollout worlds with spells draw false claims above the 5% target (CALIBRATION.md, "What
+neither design survives yet"). Nor can any interval over so few groups tell a shock to one
+group that persists over many months and starts with its rollout from an effect: that is a
 failure of parallel trends.
 """
 from __future__ import annotations
