@@ -116,7 +116,7 @@ def serve(db: Path, log_path: Path, app_dir: Path = ROOT, env: dict | None = Non
                 with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                     if r.read().strip() == b"ok":
                         break
-            except OSError:
+            except OSError:  # not listening yet: poll again until the deadline
                 pass
             if server.poll() is not None or time.perf_counter() > deadline:
                 raise RuntimeError("streamlit did not start:\n" + log_path.read_text())

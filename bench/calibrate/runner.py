@@ -32,6 +32,7 @@ from analysis.metrics.registry import BY_KEY
 from analysis.settings import Settings, given_or_resolved
 from analysis.store import Store, quote_ident
 from bench.calibrate import bound
+from bench.calibrate.worlds_before_after import PER_MONTH
 from bench.calibrate.world import POWER_AT_300, World, load_tables
 
 SEED = 20261207
@@ -237,10 +238,11 @@ FALSE_TARGET, FALSE_UPPER, FAMILY_TARGET, POWER_TARGET = 0.05, 0.08, 0.10, 0.80
 # Why the before/after numbers look the way they do (design facts, not results).
 def explained() -> list[str]:
     """The paragraphs after the table: where power goes, computed from the designs."""
+    # The planted worlds' step (worlds_before_after: 40% → 55%, PER_MONTH outcomes a month).
     at = {side: bound.step_bound(0.40, 0.55, side / 12) for side in (300, 450, 600)}
     base = at[300]
-    guard = {k: bound.step_bound(0.40, 0.55, 25, exclude_months=k) for k in (0, 3)}
-    longer = bound.step_bound(0.40, 0.55, 25, pre_months=36)
+    guard = {k: bound.step_bound(0.40, 0.55, PER_MONTH, exclude_months=k) for k in (0, 3)}
+    longer = bound.step_bound(0.40, 0.55, PER_MONTH, pre_months=36)
     return _wrapped([
         "### Why the before/after time series needs ~"
         f"{_hundreds(base.side_for_80)} outcomes a side for 80% power",
@@ -352,7 +354,7 @@ def _power_at_300(results: list[WorldResult]) -> list[str]:
         return []
     found.sort(reverse=True)
     best = found[0][0]
-    limit = bound.step_bound(0.40, 0.55, 25).power
+    limit = bound.step_bound(0.40, 0.55, PER_MONTH).power
     return ["", f"- **Power for a 15-point effect at ~300 outcomes a side** "
                 f"({'met' if best >= POWER_TARGET else 'not met'} by the best design): "
                 + "; ".join(text for _, text in found)
