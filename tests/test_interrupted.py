@@ -1,5 +1,5 @@
 """The interrupted time series: the hand IRLS against statsmodels, the effect on the
-probability scale, the quasi-binomial scale, and the claim rules."""
+probability scale, months that run in spells, and the claim rules."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from analysis.metrics.claims import Claim, Effect
-from analysis.metrics.designs.interrupted import (METHOD, _fit_binomial, claim, its_effect,
-                                                  fit_with_statsmodels)
+from scipy import stats as sps
+
+from analysis.metrics.designs.interrupted import METHOD, _fit_binomial, claim, its_effect
 
 
 def _expit(x):
@@ -43,52 +44,65 @@ def test_a_series_gives_back_its_step_on_the_probability_scale():
     assert its_effect(_noiseless(), alpha=0.05, min_months=6).effect.estimate == pytest.approx(expected, abs=1e-9)
 
 
-def test_hand_irls_matches_statsmodels_glm_with_pearson_scale():
-    # Overdispersed months (a month effect on the logit), so the Pearson scale exceeds 1 and
-    # the two must agree on it; statsmodels' GLM(Binomial, var_weights=n).fit(scale='X2').
-    rng = np.random.default_rng(7)
+def _binomial_glm(series):
+    """statsmodels' binomial GLM of the same series (the reference): (params, bse)."""
+    import statsmodels.api as sm
+
+    t = series["month"].to_numpy(float)
+    x = np.column_stack([np.ones_like(t), t, (t >= 0).astype(float)])
+    n = series["n"].to_numpy(float)
+    result = sm.GLM(series["successes"].to_numpy(float) / n, x,
+                    family=sm.families.Binomial(), var_weights=n).fit()
+    return result.params, result.bse
+
+
+def _in_spells(seed=7, sd=0.0, rho=0.0):
+    """36 months (24 before), ~80 outcomes each, logit deviations of SD `sd` that run in
+    spells of lag-1 correlation `rho`."""
+    rng = np.random.default_rng(seed)
     t = np.arange(-24, 12)
+    u = np.empty(len(t))
+    u[0] = rng.normal(0, sd)
+    for i in range(1, len(t)):
+        u[i] = rho * u[i - 1] + rng.normal(0, sd * np.sqrt(1 - rho ** 2))
     n = rng.poisson(80, len(t)).astype(float)
-    p = _expit(-0.3 + 0.01 * t + 0.3 * (t >= 0) + rng.normal(0, 0.25, len(t)))
-    series = pd.DataFrame({"month": t, "n": n, "successes": rng.binomial(n.astype(int), p)})
-    x = np.column_stack([np.ones(len(t)), t, (t >= 0)]).astype(float)
-    beta, cov, df = _fit_binomial(x, series["successes"].to_numpy(float), n)
-    params, bse = fit_with_statsmodels(series)
+    p = _expit(-0.3 + 0.01 * t + 0.3 * (t >= 0) + u)
+    return pd.DataFrame({"month": t, "n": n, "successes": rng.binomial(n.astype(int), p)})
+
+
+def test_hand_irls_matches_statsmodels_glm():
+    series = _in_spells(sd=0.25)
+    x = np.column_stack([np.ones(len(series)), series["month"], series["month"] >= 0]
+                        ).astype(float)
+    beta = _fit_binomial(x, series["successes"].to_numpy(float), series["n"].to_numpy(float))
+    params, _ = _binomial_glm(series)
     assert np.allclose(beta, params, atol=1e-8)
-    assert np.allclose(np.sqrt(np.diag(cov)), bse, rtol=1e-6)
-    assert df == len(t) - 3
 
 
-def _binomial_cov_and_pearson(series):
-    x = np.column_stack([np.ones(len(series)), series["month"],
-                         series["month"] >= 0]).astype(float)
-    s, n = series["successes"].to_numpy(float), series["n"].to_numpy(float)
-    beta, cov, df = _fit_binomial(x, s, n)
-    mu = _expit(x @ beta)
-    binomial = np.linalg.inv((x.T * (n * mu * (1 - mu))) @ x)
-    return cov, binomial, np.sum((s - n * mu) ** 2 / (n * mu * (1 - mu))), df
-
-
-def test_the_scale_is_the_pearson_chi_square_over_df_both_ways():
-    # Quasi-likelihood (R's quasibinomial): binomial covariance times Pearson χ²/df, whether
-    # that is above 1 or below; ±12 on n = 1000 is underdispersed (about 0.6).
+def test_months_no_noisier_than_binomial_give_the_binomial_glm_and_its_interval():
+    # ±12 on n = 1000 month by month is less than binomial noise: no spells are found, and the
+    # effect is the binomial GLM's, its step's p-value on t with the residual 33 df.
     series = _jittered(by=12.0)
-    cov, binomial, pearson, df = _binomial_cov_and_pearson(series)
-    assert df == 33 and 0.5 < pearson / df < 0.7
-    assert np.allclose(cov, binomial * pearson / 33, rtol=1e-6)
-    params, bse = fit_with_statsmodels(series)  # statsmodels' scale='X2' is not floored either
-    assert np.allclose(np.sqrt(np.diag(cov)), bse, rtol=1e-6)
+    fit = its_effect(series, alpha=0.05, min_months=6)
+    params, bse = _binomial_glm(series)
+    assert fit.effect.df == 33
+    assert fit.effect.p_value == pytest.approx(2 * sps.t.sf(params[2] / bse[2], 33), rel=1e-6)
+    t = np.arange(12.0)
+    assert fit.effect.estimate == pytest.approx(np.mean(
+        _expit(params[0] + params[1] * t + params[2]) - _expit(params[0] + params[1] * t)),
+        abs=1e-8)
 
 
-def test_a_near_perfect_fit_keeps_the_scale_binomial_months_could_give():
-    # ±1 on n = 1000: Pearson χ²/df about 0.004, far below anything sampled outcomes give.
-    # The floor is χ²_33's 0.1% quantile / 33; Wilson–Hilferty puts that quantile at
-    # 33 (1 − 2/297 + z √(2/297))³ = 13.35 with z = −3.0902, within 0.1 of the exact 13.43.
-    cov, binomial, pearson, df = _binomial_cov_and_pearson(_jittered(by=1.0))
-    assert pearson / df < 0.01
-    scale = cov[2, 2] / binomial[2, 2]
-    assert 33 * scale == pytest.approx(13.355, abs=0.1)
-    assert np.allclose(cov, binomial * scale, rtol=1e-9)
+def test_months_in_spells_widen_the_interval_and_cost_degrees_of_freedom():
+    # The same step, months off the line by spells (SD 0.3 logit, lag-1 correlation 0.7):
+    # the REML spells widen the interval beyond the binomial GLM's and Satterthwaite's df
+    # (tests/test_spells.py) fall below the 33 residual months.
+    series = _in_spells(sd=0.3, rho=0.7)
+    fit = its_effect(series, alpha=0.05, min_months=6)
+    params, bse = _binomial_glm(series)
+    binomial_p = 2 * sps.t.sf(abs(params[2]) / bse[2], 33)
+    assert fit.effect.df < 33
+    assert fit.effect.p_value > binomial_p
 
 
 def test_too_few_months_and_excluded_months():

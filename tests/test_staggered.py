@@ -279,56 +279,112 @@ def test_the_page_says_which_design_and_what_it_assumes(tmp_path, monkeypatch):
     assert not at.warning  # nothing the rollout leaves out
 
 
-def test_the_interval_is_binomial_times_the_quasi_binomial_scale_of_the_untreated_cells():
-    """Cells that vary more than binomial noise widen the interval by the Pearson χ² / df of
-    the untreated cells about the group + month fit, with a t reference on those df.
-
-    Computed independently: the fit by statsmodels' WLS of the untreated cell rates on group
-    and month indicators (weights n), each cell's weight in the estimate by differentiating
-    the estimate numerically, the binomial variance at each group's pooled rate."""
-    import statsmodels.api as sm
-    from scipy import stats as sps
-
-    rng = np.random.default_rng(7)
+def _three_teams(noise_sd: float, seed: int = 7) -> pd.DataFrame:
+    """Teams a (rolling out in month 12), b (18) and c (never), 30 months of 100 outcomes at
+    a drifting 40%, each cell's rate off by a normal draw of SD `noise_sd`."""
+    rng = np.random.default_rng(seed)
     groups = {"a": 12.0, "b": 18.0, "c": math.nan}
     rows = [{"group": g, "month": t, "n": 100.0, "adopted": a,
              "successes": float(rng.binomial(100, np.clip(0.4 + 0.005 * t
-                                                          + rng.normal(0, 0.06), 0, 1)))}
+                                                          + rng.normal(0, noise_sd), 0, 1)))}
             for g, a in groups.items() for t in range(30)]
-    cells = pd.DataFrame(rows, columns=staggered.CELL_COLUMNS)
-    fit = staggered.did_effect(cells, window_months=12)
+    return pd.DataFrame(rows, columns=staggered.CELL_COLUMNS)
 
-    treated = cells["adopted"].notna() & (cells["month"] >= cells["adopted"])
-    untreated = cells[~treated]
-    # b's months 18..29 and a's 12..29 are treated; c is never: every treated month has c.
-    x = pd.get_dummies(untreated["group"]).join(
-        pd.get_dummies(untreated["month"], prefix="m").iloc[:, 1:]).to_numpy(float)
-    wls = sm.WLS((untreated["successes"] / untreated["n"]).to_numpy(), x,
-                 weights=untreated["n"].to_numpy()).fit()
-    pooled = untreated.groupby("group")["successes"].sum() / untreated.groupby("group")["n"].sum()
-    r = untreated["group"].map(pooled).to_numpy()
-    pearson = float(np.sum(untreated["n"] * wls.resid ** 2 / (r * (1 - r))))
-    df = int(wls.df_resid)
-    # untreated cells (90 less a's 18 months and b's 12 from their rollouts) − (3 groups + 30
-    # months − 1)
-    assert df == 90 - 18 - 12 - (3 + 29)
-    scale = pearson / df
-    assert scale > 1.5  # the planted month-to-month noise
 
-    def estimate(frame):
-        return staggered.did_effect(frame, window_months=12).effect.estimate
+def _numeric_weights(cells: pd.DataFrame, fit) -> np.ndarray:
+    """Each cell's weight in the estimate per success, by adding one success to it."""
     weights = []
     for i in range(len(cells)):
         bumped = cells.copy()
         bumped.loc[i, "successes"] += 1.0
-        weights.append(estimate(bumped) - fit.effect.estimate)
-    weights = np.array(weights)
-    counted = cells[treated & (cells["month"] - cells["adopted"] < 12)]  # the 12-month window
+        weights.append(staggered.did_effect(bumped, window_months=12).effect.estimate
+                       - fit.effect.estimate)
+    return np.array(weights)
+
+
+def _binomial_rate(cells: pd.DataFrame, treated: pd.Series) -> np.ndarray:
+    """Each cell's group rate, its treated (12-month window) and untreated cells pooled apart."""
+    counted = cells[treated & (cells["month"] - cells["adopted"] < 12)]
+    untreated = cells[~treated]
+    pooled = untreated.groupby("group")["successes"].sum() / untreated.groupby("group")["n"].sum()
     pooled_treated = counted.groupby("group")["successes"].sum() / counted.groupby("group")["n"].sum()
-    rate = np.where(treated, cells["group"].map(pooled_treated), cells["group"].map(pooled))
-    se = math.sqrt(float(np.sum(weights ** 2 * cells["n"] * rate * (1 - rate))) * scale)
+    return np.where(treated, cells["group"].map(pooled_treated), cells["group"].map(pooled))
+
+
+def test_without_spells_the_interval_is_the_binomial_variance_of_the_imputation():
+    """Cells no noisier than binomial noise: the estimate is the imputation estimator (a
+    statsmodels WLS of the untreated cell rates on group and month indicators, weights n, each
+    treated outcome's gap to it) and the interval its binomial variance, each cell's weight
+    found by differentiating the estimate numerically, with t on the untreated cells' residual
+    degrees of freedom."""
+    import statsmodels.api as sm
+
+    cells = _three_teams(noise_sd=0.0)
+    fit = staggered.did_effect(cells, window_months=12)
+    treated = cells["adopted"].notna() & (cells["month"] >= cells["adopted"])
+    untreated = cells[~treated]
+    x = pd.get_dummies(untreated["group"]).join(
+        pd.get_dummies(untreated["month"], prefix="m").iloc[:, 1:]).to_numpy(float)
+    wls = sm.WLS((untreated["successes"] / untreated["n"]).to_numpy(), x,
+                 weights=untreated["n"].to_numpy()).fit()
+    # untreated cells (90 less a's 18 months and b's 12) − (3 groups + 30 months − 1)
+    assert wls.df_resid == 90 - 18 - 12 - (3 + 29) == fit.effect.df
+    # c's levels and the month effects give each treated cell its counterfactual.
+    level = dict(zip(["a", "b", "c"], wls.params[:3]))
+    month = {0: 0.0, **{m: b for m, b in zip(range(1, 30), wls.params[3:])}}
+    window = cells[treated & (cells["month"] - cells["adopted"] < 12)]
+    counterfactual = window["group"].map(level) + window["month"].map(month)
+    expected = float((window["successes"] / window["n"] - counterfactual).mean())
+    assert fit.effect.estimate == pytest.approx(expected, abs=1e-10)
+
+    weights = _numeric_weights(cells, fit)
+    rate = _binomial_rate(cells, treated)
+    se = math.sqrt(float(np.sum(weights ** 2 * cells["n"] * rate * (1 - rate))))
     half = fit.effect.ci_high - fit.effect.estimate
-    assert half == pytest.approx(sps.t.ppf(0.975, df) * se, rel=1e-6)
+    assert half == pytest.approx(sps.t.ppf(0.975, wls.df_resid) * se, rel=1e-6)
+
+
+def test_spells_in_the_teams_months_enter_the_estimate_and_its_variance(monkeypatch):
+    """Given spells (tau2, rho), the estimate is generalised least squares with a parameter
+    for each treated cell (statsmodels' GLS with the covariance written out: n-weighted
+    binomial noise at the pooled rate plus tau2 rho^|t - s| within a team), the n-weighted
+    mean of those parameters; its variance that of the same weights under each cell's own
+    binomial noise plus the spells, the weights found numerically."""
+    import statsmodels.api as sm
+
+    from analysis.metrics.designs import spells
+
+    given = spells.Spells(0.0008, 0.6)
+    monkeypatch.setattr(spells, "fit", lambda *args, **kwargs: given)
+    cells = _three_teams(noise_sd=0.03)
+    fit = staggered.did_effect(cells, window_months=12)
+    treated = cells["adopted"].notna() & (cells["month"] >= cells["adopted"])
+    kept = cells[~treated | (cells["month"] - cells["adopted"] < 12)].reset_index(drop=True)
+    inside = treated[~treated | (cells["month"] - cells["adopted"] < 12)].to_numpy()
+    x = pd.get_dummies(kept["group"]).join(
+        pd.get_dummies(kept["month"], prefix="m").iloc[:, 1:]).to_numpy(float)
+    x = np.column_stack([x, np.eye(len(kept))[:, inside]])
+    n = kept["n"].to_numpy(float)
+    overall = float(kept["successes"].sum() / n.sum())
+    same = kept["group"].to_numpy()[:, None] == kept["group"].to_numpy()[None, :]
+    lag = np.abs(kept["month"].to_numpy(float)[:, None] - kept["month"].to_numpy(float)[None, :])
+    between = np.where(same, given.tau2 * given.rho ** lag, 0.0)
+    gls = sm.GLS((kept["successes"] / n).to_numpy(), x,
+                 sigma=np.diag(overall * (1 - overall) / n) + between).fit()
+    steps = gls.params[-inside.sum():]
+    assert fit.effect.estimate == pytest.approx(np.average(steps, weights=n[inside]), abs=1e-9)
+
+    weights = _numeric_weights(cells, fit) * cells["n"].to_numpy()  # per cell rate
+    rate = _binomial_rate(cells, treated)
+    on = np.abs(weights) > 0
+    same = cells["group"].to_numpy()[:, None] == cells["group"].to_numpy()[None, :]
+    lag = np.abs(cells["month"].to_numpy(float)[:, None] - cells["month"].to_numpy(float)[None, :])
+    cov = (np.diag(rate * (1 - rate) / cells["n"].to_numpy())
+           + np.where(same, given.tau2 * given.rho ** lag, 0.0))
+    se = math.sqrt(float(weights[on] @ cov[np.ix_(on, on)] @ weights[on]))
+    half = fit.effect.ci_high - fit.effect.estimate
+    assert half == pytest.approx(sps.t.ppf(0.975, fit.effect.df) * se, rel=1e-5)
+    assert 1 <= fit.effect.df <= 90 - 18 - 12 - (3 + 29)
 
 
 # -- what the design leaves out or reads wrongly (designs.rollout_gaps) -----------------------

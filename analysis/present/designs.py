@@ -19,16 +19,18 @@ _NOTES = {
         "introduction beyond the trend of up to {its_pre_months} months before it (the "
         "{its_exclude_months} months just before left out), each outcome counted once its "
         "{outcome_horizon_days}-day horizon has passed; it assumes the earlier trend would have "
-        "carried on, nothing else changed when the playbook arrived, and good and bad months "
-        "do not come in long spells (a run of good months can look like a step)."),
+        "carried on and nothing else changed when the playbook arrived, and it allows for good "
+        "and bad months that run in spells (the interval widens by as much as the months "
+        "show)."),
     "difference_in_differences": (
         "Verdict from a difference in differences over the rollout: each of the {groups}' "
         "outcomes after it rolled the playbook out against the {groups} not yet using it that "
         "month (and those that never did), each outcome counted once its "
         "{outcome_horizon_days}-day horizon has passed; it assumes that without the playbook "
-        "every one of the {groups}' rates would have moved by the same points month to month, "
-        "that nothing else changed for a {group} in the month it rolled the playbook out, and "
-        "that a {group}'s good and bad months do not come in long spells."),
+        "every one of the {groups}' rates would have moved by the same points month to month "
+        "and that nothing else changed for a {group} in the month it rolled the playbook out; "
+        "a {group}'s good and bad months, in spells or alone, widen the interval by as much "
+        "as they vary."),
     "landmark_ipw_cluster": (
         "Verdict from a landmark design: among runs still open on day {landmark_days}, those "
         "that had done the steps due by then against those that had not, on the outcome after "

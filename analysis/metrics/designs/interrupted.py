@@ -11,25 +11,28 @@ The design here fits the monthly series of both windows with a binomial GLM
 reach back `its_pre_months`, 24 by default, as far as the data goes), so the pre-trend b1
 is estimated and the effect is the step b2 the series takes at the introduction, reported on
 the probability scale: the mean over the after months of p(with the step) − p(without it).
-Months may differ from one another more than binomial noise says (seasons, staffing), so the
-standard errors are quasi-binomial (McCullagh & Nelder 1989, §9.2; R's `quasibinomial`): the
-binomial covariance scaled by the Pearson χ²/df, with a t reference on the residual degrees of
-freedom, which accounts for the scale being estimated. The scale is not floored at 1: under
-plain binomial months a floor at 1 only widens the interval (4 to 5 points of power for a
-15-point step at ~300 outcomes a side in bench/calibrate, and false claims 3.6% instead of
-5% two-sided). It is floored at `SCALE_FLOOR_QUANTILE` of its own sampling distribution
-(χ²_df quantile / df, about 0.39 for 31 df): sampled outcomes go below that once in a
-thousand series, so a series that does is rounded or constructed data whose near-perfect
-fit says nothing about the noise.
+Months differ from one another by more than binomial noise (seasons, staffing), and a good or
+bad stretch often lasts several months in a row. The model allows both: month deviations of
+variance tau2 on the logit scale with lag-1 correlation rho (an AR(1) series), fitted by REML
+beside the binomial noise the counts fix (designs.spells), the coefficients by penalised
+quasi-likelihood (Breslow & Clayton 1993), and the step's t reference on Satterthwaite's
+degrees of freedom, which count what estimating tau2 and rho from one series costs. Among
+the methods Turner et al. compared on simulated series (2021, BMC Med Res Methodol 21:181),
+REML underestimated the autocorrelation least and was preferred from 12 points on, though
+every method's intervals came out too narrow on short series; the Satterthwaite df are the
+allowance for that here, and the calibration measures what is left. Months no noisier
+than binomial noise give tau2 = 0, the binomial GLM itself and t on the residual months.
+An ordinary quasi-binomial scale (the interval until this round) reads spells as independent
+months and made 7.5-8% false claims a direction when a stretch lasts about a quarter
+(CALIBRATION.md, ba_spells_long).
 
 What the design assumes: without the playbook the monthly rate would have gone on along a
-straight line on the logit scale through the fitted months; nothing else changed in the month
-the playbook arrived; months are independent given the line (overdispersion allowed, serial
-correlation not: months that run in spells draw false claims above the 5% target,
-CALIBRATION.md "What neither design survives yet"). The price of the trend is power: the step is an extrapolation of the
-pre-trend, so its variance is about 2.9 times a plain before-vs-after difference's with 24
-months before (2 left out) and 12 after (CALIBRATION.md, "Why the before/after time series
-needs ...").
+straight line on the logit scale through the fitted months, up to deviations that die away
+(rho < 1: a spell ends); nothing else changed in the month the playbook arrived. The price
+of the trend is power: the step is an extrapolation of the pre-trend, so its variance is
+about 2.9 times a plain before-vs-after difference's with 24 months before (2 left out) and
+12 after (CALIBRATION.md, "Why the before/after time series needs ..."); allowing for spells
+costs some more.
 
 The months just before an introduction are left out of the fit (`exclude_months`): a playbook
 is often introduced *because* the last quarter went badly, and those months would drag the
@@ -38,7 +41,6 @@ pre-trend down and make the ordinary recovery look like an effect (regression to
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,11 +48,9 @@ import pandas as pd
 from scipy import stats as sps
 
 from analysis.metrics.claims import Claim, Effect
+from analysis.metrics.designs import spells
 
 METHOD = "interrupted_time_series"
-# The lowest quasi-binomial scale taken from the data, as a quantile of the Pearson χ²/df
-# binomial months give (see the module docstring).
-SCALE_FLOOR_QUANTILE = 0.001
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,9 @@ def its_effect(series: pd.DataFrame, alpha: float, min_months: int,
     -------
     SeriesFit whose effect has method "interrupted_time_series", estimate = mean over the after
     months of the fitted rate minus the rate the pre-trend alone predicts (a proportion, e.g.
-    0.12 = 12 points), its Wald interval by the delta method (t on the residual degrees of
-    freedom, carried as the effect's `df`) and the p-value of the step coefficient; effect
+    0.12 = 12 points), its Wald interval by the delta method (t on Satterthwaite's degrees of
+    freedom, or the residual months' without spells, carried as the effect's `df`) and the
+    p-value of the step coefficient; effect
     None and `why` when a side has too few months. `outcomes`: the decided outcomes of the
     months fitted.
     """
@@ -100,28 +101,24 @@ def its_effect(series: pd.DataFrame, alpha: float, min_months: int,
     t = frame["month"].to_numpy(float)
     post = (t >= 0).astype(float)
     x = np.column_stack([np.ones_like(t), t, post])
-    beta, cov, scale_df = _fit_binomial(x, s, n)
+    beta = _fit_binomial(x, s, n)
     if beta is None:
         return SeriesFit(None, "the monthly series cannot be fitted (every month all successes "
                                "or all failures)")
+    beta, cov, df = _fit_in_spells(x, s, n, t, beta)
     estimate, gradient = _mean_step(x, beta, post)
     se_rate = float(np.sqrt(gradient @ cov @ gradient))
     se_step = float(np.sqrt(cov[2, 2]))
-    q = sps.t.ppf(1 - alpha / 2, scale_df)
-    p_value = float(2 * sps.t.sf(abs(beta[2]) / se_step, scale_df)) if se_step > 0 else 1.0
+    q = sps.t.ppf(1 - alpha / 2, df)
+    p_value = float(2 * sps.t.sf(abs(beta[2]) / se_step, df)) if se_step > 0 else 1.0
     return SeriesFit(Effect(METHOD, float(estimate), float(estimate - q * se_rate),
-                            float(estimate + q * se_rate), p_value, df=float(scale_df)),
+                            float(estimate + q * se_rate), p_value, df=float(df)),
                      outcomes=int(n.sum()))
 
 
-def _fit_binomial(x: np.ndarray, s: np.ndarray, n: np.ndarray):
-    """Binomial GLM by iteratively reweighted least squares.
-
-    Returns (beta, covariance, df): the covariance is quasi-binomial (the binomial one times
-    the Pearson χ²/df, never below χ²_df's SCALE_FLOOR_QUANTILE / df), df the residual
-    degrees of freedom. (None, None,
-    None) when the fit does not converge (a separated series).
-    """
+def _fit_binomial(x: np.ndarray, s: np.ndarray, n: np.ndarray) -> np.ndarray | None:
+    """Binomial GLM by iteratively reweighted least squares: the coefficients, or None when
+    the fit does not converge (a separated series)."""
     # statsmodels' GLM(Binomial) gives the same coefficients; a hand IRLS on three columns is
     # ten times faster, which the calibration benchmark's thousands of fits need. Equivalence
     # with statsmodels is tested.
@@ -133,26 +130,62 @@ def _fit_binomial(x: np.ndarray, s: np.ndarray, n: np.ndarray):
         mu = 1 / (1 + np.exp(-eta))
         w = n * mu * (1 - mu)
         if np.any(w <= 1e-10):
-            return None, None, None
+            return None
         z = eta + (y - mu) / (mu * (1 - mu))
         xtw = x.T * w
         try:
             new = np.linalg.solve(xtw @ x, xtw @ z)
         except np.linalg.LinAlgError:
-            return None, None, None
+            return None
         if not np.all(np.isfinite(new)) or np.max(np.abs(new)) > 30:
-            return None, None, None
+            return None
         done = np.max(np.abs(new - beta)) < 1e-10
         beta = new
         if done:
+            return beta
+    return beta
+
+
+def _fit_in_spells(x: np.ndarray, s: np.ndarray, n: np.ndarray, t: np.ndarray,
+                   beta: np.ndarray, rounds: int = 6):
+    """The GLM with month deviations that may run in spells, from the binomial fit `beta`.
+
+    Penalised quasi-likelihood (Breslow & Clayton 1993, JASA 88:9): on the working response
+    z = η + (y − μ)/(μ(1 − μ)), whose binomial variance is 1/(nμ(1 − μ)), the spells' tau2 and
+    rho are fitted by REML (designs.spells) and b by generalised least squares, in turn until
+    both settle. With tau2 = 0 this is the binomial GLM itself. Returns (b, covariance of b,
+    degrees of freedom: Satterthwaite's for the step when tau2 > 0, never above the residual
+    months − 3).
+    """
+    y = s / n
+    found = spells.NONE
+    for round_ in range(rounds):
+        for _ in range(50):
+            z, d = _working(x, beta, y, n)
+            new, cov = spells.gls(z, x, d, t, None, found)
+            done = np.max(np.abs(new - beta)) < 1e-9
+            beta = new
+            if done:
+                break
+        z, d = _working(x, beta, y, n)
+        refit = spells.fit(z, x, d, t, start=found if round_ else None)
+        settled = (abs(refit.tau2 - found.tau2) <= 1e-6 * float(np.median(d))
+                   and abs(refit.rho - found.rho) <= 1e-4)
+        found = refit
+        if settled:
             break
-    mu = 1 / (1 + np.exp(-(x @ beta)))
-    w = n * mu * (1 - mu)
-    cov = np.linalg.inv((x.T * w) @ x)
-    df = max(len(n) - x.shape[1], 1)
-    pearson = float(np.sum((s - n * mu) ** 2 / (n * mu * (1 - mu))))
-    floor = sps.chi2.ppf(SCALE_FLOOR_QUANTILE, df) / df
-    return beta, cov * max(pearson / df, floor), df
+    beta, cov = spells.gls(z, x, d, t, None, found)
+    df = float(max(len(n) - x.shape[1], 1))
+    by_spells = spells.satterthwaite(z, x, d, t, None, found,
+                                     lambda f: spells.gls(z, x, d, t, None, f)[1][2, 2])
+    return beta, cov, (df if by_spells is None else max(min(df, by_spells), 1.0))
+
+
+def _working(x: np.ndarray, beta: np.ndarray, y: np.ndarray, n: np.ndarray):
+    """The working response and its binomial variance at `beta`."""
+    eta = x @ beta
+    mu = 1 / (1 + np.exp(-eta))
+    return eta + (y - mu) / (mu * (1 - mu)), 1 / (n * mu * (1 - mu))
 
 
 def _mean_step(x: np.ndarray, beta: np.ndarray, post: np.ndarray):
@@ -189,23 +222,3 @@ def claim(effect: Effect | None, alpha: float, lift: float,
     if effect.ci_low > -lift and effect.ci_high < lift:
         return Claim.NO_CLEAR_CHANGE
     return Claim.NOT_ENOUGH_DATA
-
-
-def fit_with_statsmodels(series: pd.DataFrame):
-    """The same model through statsmodels' GLM (Binomial, scale='X2'): (params, bse).
-
-    The reference the hand IRLS is tested against.
-    """
-    import statsmodels.api as sm
-
-    t = series["month"].to_numpy(float)
-    x = np.column_stack([np.ones_like(t), t, (t >= 0).astype(float)])
-    n = series["n"].to_numpy(float)
-    # Proportions with var_weights = n: statsmodels 0.15 computes scale='X2' on the
-    # proportions when endog is the (successes, failures) pair, which shrinks the standard
-    # errors about tenfold; with var_weights it is the Pearson χ²/df of the counts.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = sm.GLM(series["successes"].to_numpy(float) / n, x,
-                        family=sm.families.Binomial(), var_weights=n).fit(scale="X2")
-    return result.params, result.bse

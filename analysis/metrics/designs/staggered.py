@@ -24,35 +24,31 @@ same points month to month. As the time series does, it leaves out each group's
 last quarter went badly would otherwise read its recovery as an effect), and counts treated
 months up to `window_months` after each rollout.
 
-Inference. Groups are few (four to six teams), too few to cluster on. The estimate is linear
-in the outcomes, tau = sum_i v_i y_i with weights v_i fixed by the design, so its variance is
-that of a weighted sum: binomial, sum_i v_i² p(1 − p) at the pooled rate of the outcome's
-group (treated and untreated apart), times a quasi-binomial scale read from the data, as the
-time series reads its own (designs.interrupted): the Pearson χ² of the untreated
-(group, month) cells about the fit, over its residual degrees of freedom (cells − rank of
-the fit), floored at `SCALE_FLOOR_QUANTILE` of its own sampling distribution, with a t
-reference on those degrees of freedom. A shock to a whole team in one month (a reorg, a
-lost champion at a big account), or CSMs of unequal skill whose share of the team's runs
-moves from month to month, makes the cells vary more than binomial noise and widens the
-interval by exactly that much; the degrees of freedom count the months fitted exactly (a
-month only one group leaves untreated carries a parameter of its own and no residual), which
-is where a residual-based variance on its own (the two-way cluster-robust one by CSM and
-group × month, Cameron, Gelbach & Miller 2011) understates the noise: it gave 8% false claims
-at a nominal 5% in simulation. That cluster-robust variance, floored at the binomial one, was
-the interval until the scale replaced it: never narrower than binomial noise, it also
-widened the interval whenever its noisy estimate came out above the binomial one, which cost
-8 points of power for a pilot of two teams (78% → 86% for a 15-point step at ~300 outcomes a
-side, CALIBRATION.md) with no false claim it prevented in the rollout worlds, team-month
-shocks included. A saturated fit (no residual degrees of freedom) gives the binomial variance
-and a normal reference.
+Inference. Groups are few (four to six teams), too few to cluster on. Each (group, month)
+cell's rate is its true rate plus binomial noise, which the counts fix, plus the group's month
+deviation: a shock to a whole team in a month (a reorg, a lost champion at a big account) and,
+often, a good or bad stretch that lasts several months. The deviations are modelled as an AR(1)
+series per group (variance tau2, lag-1 correlation rho) and fitted by REML on the untreated
+cells about the group + month fit (designs.spells: REML accounts for the group levels and
+month effects the fit takes, which bias a plain estimate of rho toward zero; Hansen 2007, J
+Econometrics 140:670). With spells, the imputation is generalised least squares: a
+parameter of its own for each treated cell, the group levels and month effects fitted under
+the spells' covariance, so a treated month's counterfactual leans on its group's nearest
+untreated months as much as the spells say; with tau2 = 0 it is exactly the imputation
+estimator above. The estimate is linear in the cell rates, tau = a·y, and its variance is a's
+under each cell's binomial noise (at the pooled rate of the group's treated or untreated
+cells) plus the spells' covariance; the reference is t on Satterthwaite's degrees of freedom
+for what estimating tau2 and rho costs, never more than the untreated cells' residual ones
+(cells − rank of the fit). A saturated fit without spells gives a normal reference.
+Before this, the interval was binomial noise times a quasi-binomial scale of the untreated
+cells: right for shocks that come month by month, but teams whose months ran in spells drew
+8.5% false `improved` (CALIBRATION.md, rollouts_spells); Bertrand, Duflo & Mullainathan
+(2004, QJE 119:249) describe the same failure of difference-in-differences at large.
 A permutation test over which group got which rollout date was not used: four to six groups
 give 24-720 orderings, too coarse for an interval, and it would assume the order of rollout
-as good as random. What the scale does not cover: a team's months that run in spells (a
-good or bad stretch of a quarter), which a month-by-month scale reads as independent; the
-rollout worlds with spells draw false claims above the 5% target (CALIBRATION.md, "What
-neither design survives yet"). Nor can any interval over so few groups tell a shock to one
-group that persists over many months and starts with its rollout from an effect: that is a
-failure of parallel trends.
+as good as random. What no interval over so few groups can tell from an effect: a shift in
+one group that persists over many months and starts with its rollout. That is a failure of
+parallel trends.
 """
 from __future__ import annotations
 
@@ -64,12 +60,9 @@ import pandas as pd
 from scipy import stats as sps
 
 from analysis.metrics.claims import Effect
-from analysis.metrics.designs import interrupted
+from analysis.metrics.designs import spells
 
 METHOD = "difference_in_differences"
-# The lowest quasi-binomial scale taken from the data, as a quantile of the Pearson χ²/df
-# binomial cells give (designs.interrupted reads its scale the same way).
-SCALE_FLOOR_QUANTILE = interrupted.SCALE_FLOOR_QUANTILE
 CELL_COLUMNS = ["group", "month", "n", "successes", "adopted"]
 ROW_COLUMNS = ["rollout_group_kind", "rollout_groups", "rollout_adopted", "rollout_treated",
                "rollout_comparison"]
@@ -130,8 +123,9 @@ def did_effect(cells: pd.DataFrame, alpha: float = 0.05, min_outcomes: int = 30,
     -------
     RolloutFit whose effect has method "difference_in_differences", estimate = the mean over
     treated outcomes of the outcome minus its imputed counterfactual (a proportion: 0.12 = 12
-    points), its interval and p-value (binomial times the quasi-binomial scale of the
-    untreated cells, t on their residual degrees of freedom); effect None and `why` when the treated side or the comparison is too small.
+    points), its interval and p-value (binomial noise plus the spells the untreated cells
+    show, t on Satterthwaite's degrees of freedom); effect None and `why` when the treated
+    side or the comparison is too small.
     """
     frame = event_cells(cells, exclude_months, window_months)
     groups = int(frame["group"].nunique())
@@ -172,10 +166,9 @@ def _group_months(frame: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class _Fit:
-    """Weighted least squares of untreated cell rates on group and month effects."""
+    """The group + month design of the untreated cells: which cells it can impute, its rank."""
     groups: dict
     months: dict
-    beta: np.ndarray
     gram: np.ndarray  # X0' W X0
     pinv: np.ndarray  # its generalised inverse
     rank: int  # the parameters the untreated cells identify
@@ -213,8 +206,7 @@ def _untreated_fit(table: pd.DataFrame) -> _Fit | None:
     w = untreated["n"].to_numpy(float)
     gram = (x0.T * w) @ x0
     pinv = np.linalg.pinv(gram)
-    beta = pinv @ (x0.T @ untreated["successes"].to_numpy(float))
-    return _Fit(groups, months, beta, gram, pinv, int(np.linalg.matrix_rank(gram)))
+    return _Fit(groups, months, gram, pinv, int(np.linalg.matrix_rank(gram)))
 
 
 def _estimate(table: pd.DataFrame, fit: _Fit) -> tuple[float, float, int | None]:
@@ -223,30 +215,42 @@ def _estimate(table: pd.DataFrame, fit: _Fit) -> tuple[float, float, int | None]
     x = _design(cells, fit.groups, fit.months)
     imputed = cells["imputed"].to_numpy()
     n = cells["n"].to_numpy(float)
-    total = n[imputed].sum()
-    # tau = sum over treated outcomes of (y − x·beta) / total, and beta is linear in the
-    # untreated successes: each untreated outcome's weight is −x_k · pinv · X1'n1 / total.
-    h = fit.pinv @ (x[imputed].T @ n[imputed])
-    weight = np.where(imputed, 1.0 / total, -(x @ h) / total)
-    gap = cells["successes"].to_numpy(float) - n * (x @ fit.beta)
-    estimate = float(gap[imputed].sum() / total)
     rate = _pooled_rate(cells).to_numpy(float)
-    v_binomial = float((weight ** 2 * n * rate * (1 - rate)).sum())
-    scale, df = _scale(gap[~imputed], n[~imputed], rate[~imputed], fit.rank)
-    return estimate, float(np.sqrt(v_binomial * scale)), df
+    noise = rate * (1 - rate) / n  # binomial variance of each cell's rate
+    months = cells["month"].to_numpy(float)
+    groups = cells["group"].astype(str).to_numpy()
+    y = cells["successes"].to_numpy(float) / n
+    untreated = ~imputed
+    found = spells.fit(y[untreated], x[untreated], noise[untreated], months[untreated],
+                       groups[untreated])
+    working = float(np.average(rate, weights=n))
+    working = working * (1 - working) / n
+
+    def weights(fitted: spells.Spells) -> np.ndarray:
+        return _weights(x, imputed, n, working, months, groups, fitted)
+
+    def variance(fitted: spells.Spells) -> float:
+        a = weights(fitted)
+        return float((a ** 2 * noise).sum()) + fitted.quadratic(a, months, groups)
+
+    estimate = float(weights(found) @ y)
+    df = len(y[untreated]) - fit.rank
+    satterthwaite = spells.satterthwaite(y[untreated], x[untreated], noise[untreated],
+                                         months[untreated], groups[untreated], found, variance)
+    if satterthwaite is not None:
+        df = max(min(df, satterthwaite) if df >= 1 else satterthwaite, 1.0)
+    return estimate, float(np.sqrt(variance(found))), (df if df >= 1 else None)
 
 
-def _scale(residual: np.ndarray, n: np.ndarray, rate: np.ndarray, rank: int
-           ) -> tuple[float, int | None]:
-    """The quasi-binomial scale of the untreated cells and its degrees of freedom: Pearson
-    χ² / (cells − rank), never below SCALE_FLOOR_QUANTILE of χ²_df / df; (1, None) when the
-    fit is saturated."""
-    df = len(n) - rank
-    if df < 1:
-        return 1.0, None
-    pearson = float(np.sum(residual ** 2 / (n * rate * (1 - rate))))
-    floor = sps.chi2.ppf(SCALE_FLOOR_QUANTILE, df) / df
-    return max(pearson / df, floor), int(df)
+def _weights(x, imputed, n, working, months, groups, fitted) -> np.ndarray:
+    """a with tau = a · (cell rates): GLS under diag(working) + spells with a parameter of its
+    own for each treated cell, tau the n-weighted mean of those parameters."""
+    full = np.column_stack([x, np.eye(len(n))[:, imputed]])
+    factor = spells.Factor(working, months, groups, fitted)
+    xs = factor.whiten(full)
+    target = np.zeros(full.shape[1])
+    target[x.shape[1]:] = n[imputed] / n[imputed].sum()
+    return factor.unwhiten_t(xs @ (np.linalg.pinv(xs.T @ xs) @ target))
 
 
 def _pooled_rate(cells: pd.DataFrame) -> pd.Series:
