@@ -240,20 +240,24 @@ def test_not_enough_data_says_why(store):
     [item] = before_after_json(later)
     assert row["claim"] == Claim.NOT_ENOUGH_DATA
     assert row["verdict"].startswith("Not enough data: 30% → 40%;")
-    # Interval −2.9 to +22.9 points on 340 fitted outcomes: se 0.063 against the 0.035 that
-    # 80% power at 10 points asks for, so 340 · (0.063 / 0.035)² ≈ 1,140 in all: 800 more.
+    # Interval −10.6 to +30.6 points on 340 fitted outcomes (rounded months, no noisier than
+    # binomial noise: the binomial GLM's): se 0.101 against the 0.035 that 80% power at 10
+    # points asks for, so 340 · (0.101 / 0.035)² ≈ 2,900 in all: 2,558 more.
     expected = _sized_by_hand(item["effect"], FITTED_MONTHS * 10)
-    assert expected == 800 and item["more_needed"] == row["more_needed"] == expected
-    assert row["verdict"].endswith(
-        "the interval (−3 to +23 points) cannot rule out a 10-point change; about 800 more "
+    assert expected == 2558 and item["more_needed"] == row["more_needed"] == expected
+    assert item["why"] == row["why"] == (
+        "the interval (−11 to +31 points) cannot rule out a 10-point change; about 2,558 more "
         "outcomes would be needed to detect one")
-    assert item["why"] == row["why"] and row["verdict"].endswith(row["why"])
+    # The verdict shows the interval once, in its figures.
+    assert row["verdict"].endswith(
+        "(CI −11 to +31, p = 0.35); the interval cannot rule out a 10-point change; about "
+        "2,558 more outcomes would be needed to detect one")
 
 
 def test_more_needed_rests_on_the_design_not_on_the_plain_comparison(store):
     # A point a month of drift and nothing at the introduction: the plain comparison is
     # directional (+11 points, its interval clear of 0, p < 0.01), and used to leave
-    # more_needed None; the time series sees the trend, and its step's interval (−13 to +8)
+    # more_needed None; the time series sees the trend, and its step's interval (−19 to +15)
     # is too wide to say anything: not enough data, sized from the step's own se.
     _series(store, lambda m: 0.40 + 0.01 * m, per_month=20)
     later = ctx(store, None, as_of="2026-01-31", catalog=_catalog(AT_RISK))
@@ -264,23 +268,23 @@ def test_more_needed_rests_on_the_design_not_on_the_plain_comparison(store):
                                **thresholds(later.settings)).claim == Claim.IMPROVED
     assert item["claim"] == "not_enough_data"
     expected = _sized_by_hand(item["effect"], FITTED_MONTHS * 20)
-    assert expected == 843 and item["more_needed"] == expected
-    assert item["verdict"].endswith("about 843 more outcomes would be needed to detect one")
+    assert expected == 3190 and item["more_needed"] == expected
+    assert item["verdict"].endswith("about 3,190 more outcomes would be needed to detect one")
 
 
 def test_a_direction_reduced_by_multiplicity_is_sized_like_any_other(store):
-    # Alone, s1's step (+10 points, p = 0.04) is an improvement; beside s2's (p = 0.14) its
-    # Benjamini–Hochberg q is 0.08, so the claim shown is not enough data, and more_needed is
+    # Alone, s1's step (+10 points, p = 0.043) is an improvement; beside s2's (p = 0.35) its
+    # Benjamini–Hochberg q is 0.087, so the claim shown is not enough data, and more_needed is
     # that claim's: the step's own sizing, not None.
-    _series(store, lambda m: 0.30 if m < 0 else 0.40, per_month=20, scenario="s1")
+    _series(store, lambda m: 0.30 if m < 0 else 0.40, per_month=50, scenario="s1")
     _series(store, lambda m: 0.30 if m < 0 else 0.40, per_month=10, scenario="s2")
     cat = _catalog(("p1", "s1", "success_rate", INTRO), ("p2", "s2", "success_rate", INTRO))
     items = {e["playbook_id"]: e for e in before_after_json(
         ctx(store, None, as_of="2026-01-31", catalog=cat))}
     p1 = items["p1"]
     assert p1["effect"]["p_value"] < 0.05 <= p1["effect"]["q_value"]
-    assert p1["claim"] == "not_enough_data" and p1["why"].startswith("q = 0.08")
-    assert p1["more_needed"] == _sized_by_hand(p1["effect"], FITTED_MONTHS * 20) > 0
+    assert p1["claim"] == "not_enough_data" and p1["why"].startswith("q = 0.087")
+    assert p1["more_needed"] == _sized_by_hand(p1["effect"], FITTED_MONTHS * 50) > 0
     assert items["p2"]["more_needed"] == _sized_by_hand(items["p2"]["effect"],
                                                         FITTED_MONTHS * 10)
 
@@ -434,8 +438,17 @@ def test_demo_recovers_the_planted_before_after(demo_store):
     assert at_risk["introduced_on"] == date(2024, 7, 1)
     assert 0.30 <= at_risk["before_rate"] <= 0.40
     assert at_risk["before_n"] >= 300
-    assert at_risk["verdict"].startswith("Improved")
-    assert at_risk["claim"] == Claim.IMPROVED
+    # The planted +12 points (35% → 47%, analysis.demo.PLANTED) is the time series' estimate,
+    # its interval clear of 0 (p = 0.013 alone). The after months are not one level, though:
+    # adherence and version 1.1 (planted too) move them month by month, which the design reads
+    # as months that run in spells and pays for in degrees of freedom (Satterthwaite's, about
+    # 10 of the 31); beside the page's twelve other effects its q is 0.056, so the verdict is
+    # not enough data and says so. The followers comparison finds the planted effect of
+    # following (tests/test_followers.py).
+    assert 0.08 <= at_risk["effect_estimate"] <= 0.16 and at_risk["effect_ci_low"] > 0
+    assert at_risk["effect_p_value"] < 0.05 <= at_risk["effect_q_value"] < 0.06
+    assert at_risk["claim"] == Claim.NOT_ENOUGH_DATA
+    assert "Benjamini–Hochberg" in at_risk["verdict"]
     renewal = frame.loc["renewal"]
     assert renewal["metric"] == "renewal_rate"
     assert 0.10 <= renewal["diff"] <= 0.20

@@ -173,7 +173,10 @@ def test_headlines_on_the_demo(demo_store):
         assert row["verdict"] == e["verdict"] and row["claim"] == e["claim"]
     counts = effect_counts(headlines)
     assert sum(counts.values()) == len(headlines)
-    at_risk = headlines.set_index("playbook_id").loc["at_risk"]
-    assert at_risk["effect"] == "improved"
+    # The demo's before/after improvements the Overview finds: renewal's time series and QBR
+    # prep's rollout (at_risk's +12 points is a near miss across the family:
+    # tests/test_before_after.py::test_demo_recovers_the_planted_before_after).
+    rows = headlines.set_index("playbook_id")
+    assert rows.loc["renewal", "effect"] == rows.loc["qbr_prep", "effect"] == "improved"
     only = playbook_headlines(ctx(demo_store, Filters(playbook_id="renewal")))
     assert only["playbook_id"].tolist() == ["renewal"]

@@ -244,7 +244,7 @@ def explained() -> list[str]:
     guard = {k: bound.step_bound(0.40, 0.55, PER_MONTH, exclude_months=k) for k in (0, 3)}
     longer = bound.step_bound(0.40, 0.55, PER_MONTH, pre_months=36)
     return _wrapped([
-        "### Why the before/after time series needs ~"
+        "### Why the before/after time series needs more than ~"
         f"{_hundreds(base.side_for_80)} outcomes a side for 80% power",
         "",
         "Before/after verdicts rest on an interrupted time series",

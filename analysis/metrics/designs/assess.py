@@ -181,8 +181,7 @@ def not_enough_text(effect: Effect, lift: float, missing: int | None) -> str:
     one" (`missing` from stats.design_more_needed; 0 when the design already has the power
     and the interval landed wide of both 0 and the change by chance)."""
     change = round(float(lift) * 100)
-    text = (f"the interval ({fmt.points(effect.ci_low)} to {fmt.points(effect.ci_high)} "
-            f"points) cannot rule out a {change}-point change")
+    text = f"{_interval_phrase(effect)} cannot rule out a {change}-point change"
     if missing is None:
         return text
     if missing == 0:
@@ -191,11 +190,18 @@ def not_enough_text(effect: Effect, lift: float, missing: int | None) -> str:
     return f"{text}; about {fmt.count(missing)} more outcomes would be needed to detect one"
 
 
+def _interval_phrase(effect: Effect) -> str:
+    return f"the interval ({fmt.points(effect.ci_low)} to {fmt.points(effect.ci_high)} points)"
+
+
 def verdict_text(claim: Claim, before_rate, after_rate, effect: Effect | None,
                  why: str | None) -> str:
-    """The sentence of a before/after claim: its figures, in the shared verdict words."""
+    """The sentence of a before/after claim: its figures, in the shared verdict words (the
+    reason names the interval the figures already show as "the interval")."""
     if effect is None or effect.estimate is None:
         return verdicts.sentence(claim, reason=why)
+    if why:
+        why = why.replace(_interval_phrase(effect), "the interval", 1)
     rates = ""
     if before_rate is not None and after_rate is not None:
         rates = f"{fmt.percent(before_rate)} → {fmt.percent(after_rate)}; "

@@ -171,7 +171,7 @@ def fit(y: np.ndarray, x: np.ndarray, d: np.ndarray, months: np.ndarray,
     result = optimize.minimize(loss, np.array(best, float), method="L-BFGS-B",
                                bounds=[(0.0, TAU2_MAX_RATIO), (0.0, RHO_MAX)])
     ratio, rho = (result.x if result.fun <= loss(best) else best)
-    if ratio * unit <= 1e-12 * unit:
+    if ratio <= 1e-12:
         return NONE
     return Spells(float(ratio * unit), float(rho))
 
