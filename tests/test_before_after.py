@@ -300,6 +300,12 @@ def test_the_sizing_in_words():
         "outcomes would detect one 80% of the time")
     assert design.not_enough_text(effect, 0.10, None) == (
         "the interval (−3 to +18 points) cannot rule out a 10-point change")
+    # Most of the variance month deviations that more outcomes would not shrink
+    # (stats.beyond_more_outcomes): no count is given, more months are asked for.
+    assert design.not_enough_text(effect, 0.10, None, beyond=True) == (
+        "the interval (−3 to +18 points) cannot rule out a 10-point change, and more "
+        "outcomes in the same months would not settle it: the months vary more than chance "
+        "alone makes them, so it takes more months")
 
 
 def test_no_baseline_too_early_and_no_data(store):

@@ -85,7 +85,7 @@ def test_months_no_noisier_than_binomial_give_the_binomial_glm_and_its_interval(
     series = _jittered(by=12.0)
     fit = its_effect(series, alpha=0.05, min_months=6)
     params, bse = _binomial_glm(series)
-    assert fit.effect.df == 33
+    assert fit.effect.df == 33 and fit.effect.floor_variance == 0
     assert fit.effect.p_value == pytest.approx(2 * sps.t.sf(params[2] / bse[2], 33), rel=1e-6)
     t = np.arange(12.0)
     assert fit.effect.estimate == pytest.approx(np.mean(
@@ -103,6 +103,11 @@ def test_months_in_spells_widen_the_interval_and_cost_degrees_of_freedom():
     binomial_p = 2 * sps.t.sf(abs(params[2]) / bse[2], 33)
     assert fit.effect.df < 33
     assert fit.effect.p_value > binomial_p
+    # The part of the interval more outcomes in the same months would not shrink: what the
+    # spells add to the binomial variance (stats.design_more_needed sizes around it).
+    half = (fit.effect.ci_high - fit.effect.ci_low) / 2
+    se = half / sps.t.ppf(0.975, fit.effect.df)
+    assert 0 < fit.effect.floor_variance < se ** 2
 
 
 def test_too_few_months_and_excluded_months():

@@ -342,6 +342,7 @@ def test_without_spells_the_interval_is_the_binomial_variance_of_the_imputation(
     se = math.sqrt(float(np.sum(weights ** 2 * cells["n"] * rate * (1 - rate))))
     half = fit.effect.ci_high - fit.effect.estimate
     assert half == pytest.approx(sps.t.ppf(0.975, wls.df_resid) * se, rel=1e-6)
+    assert fit.effect.floor_variance == 0  # all of it sampling noise
 
 
 def test_spells_in_the_teams_months_enter_the_estimate_and_its_variance(monkeypatch):
@@ -379,9 +380,12 @@ def test_spells_in_the_teams_months_enter_the_estimate_and_its_variance(monkeypa
     on = np.abs(weights) > 0
     same = cells["group"].to_numpy()[:, None] == cells["group"].to_numpy()[None, :]
     lag = np.abs(cells["month"].to_numpy(float)[:, None] - cells["month"].to_numpy(float)[None, :])
-    cov = (np.diag(rate * (1 - rate) / cells["n"].to_numpy())
-           + np.where(same, given.tau2 * given.rho ** lag, 0.0))
+    between = np.where(same, given.tau2 * given.rho ** lag, 0.0)
+    cov = np.diag(rate * (1 - rate) / cells["n"].to_numpy()) + between
     se = math.sqrt(float(weights[on] @ cov[np.ix_(on, on)] @ weights[on]))
+    # The spells' part, which more outcomes in the same months would not shrink.
+    assert fit.effect.floor_variance == pytest.approx(
+        float(weights[on] @ between[np.ix_(on, on)] @ weights[on]), rel=1e-5)
     half = fit.effect.ci_high - fit.effect.estimate
     assert half == pytest.approx(sps.t.ppf(0.975, fit.effect.df) * se, rel=1e-5)
     assert 1 <= fit.effect.df <= 90 - 18 - 12 - (3 + 29)

@@ -112,6 +112,27 @@ def test_design_more_needed_by_hand_on_a_t_reference():
         math.ceil(680 * (se * (2.039513 + 0.853370) / 0.10) ** 2 - 680)
 
 
+def test_design_more_needed_leaves_the_spells_variance_alone():
+    # The normal-reference example above, a third of whose variance (se² = 0.002870) is month
+    # deviations in spells that more outcomes in the same months do not shrink: only the
+    # other two thirds scale as 1/outcomes, so 600 · (se² − f) / (target² − f) in all.
+    se = (0.18 - -0.03) / (2 * 1.959964)
+    target = 0.10 / (1.959964 + 0.841621)
+    floor = se ** 2 / 3                                   # 0.000957 < target² = 0.001274
+    expected = math.ceil(600 * (se ** 2 - floor) / (target ** 2 - floor) - 600)
+    assert expected == 3017  # against 752 with no spells
+    assert stats.design_more_needed(-0.03, 0.18, math.inf, 600, alpha=0.05, lift=0.10,
+                                    floor_variance=floor) == expected
+    assert not stats.beyond_more_outcomes(-0.03, 0.18, math.inf, floor, alpha=0.05, lift=0.10)
+    # Half of it is spells: 0.001435 ≥ target², so no count of outcomes in the same months
+    # gives 80% power; only more months would.
+    half = se ** 2 / 2
+    assert stats.design_more_needed(-0.03, 0.18, math.inf, 600, alpha=0.05, lift=0.10,
+                                    floor_variance=half) is None
+    assert stats.beyond_more_outcomes(-0.03, 0.18, math.inf, half, alpha=0.05, lift=0.10)
+    assert not stats.beyond_more_outcomes(-0.03, 0.18, math.inf, 0.0, alpha=0.05, lift=0.10)
+
+
 def test_design_more_needed_is_zero_with_the_power_and_none_without_a_reference():
     # se 0.03 < 0.10 / 2.8016 = 0.0357: the design already has 80% power for 10 points.
     low, high = 0.05 - 1.959964 * 0.03, 0.05 + 1.959964 * 0.03

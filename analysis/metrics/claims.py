@@ -56,7 +56,10 @@ class Effect:
     from, when the design builds it as estimate ± q · se: the degrees of freedom of its
     Student's t (math.inf for the normal), so the standard error can be read back from the
     interval (stats.design_more_needed); None when the interval is not of that form
-    (Newcombe's, a bootstrap). It is not part of the JSON (`JSON_FIELDS`).
+    (Newcombe's, a bootstrap). `floor_variance` is the part of the squared standard error
+    that more outcomes in the same months would not shrink (month deviations that run in
+    spells, designs.spells); None or 0 when all of it is sampling noise. Neither is part of
+    the JSON (`JSON_FIELDS`).
     """
     method: str
     estimate: float | None = None
@@ -65,6 +68,7 @@ class Effect:
     p_value: float | None = None
     q_value: float | None = None
     df: float | None = None
+    floor_variance: float | None = None
 
     JSON_FIELDS: ClassVar[tuple[str, ...]] = ("method", "estimate", "ci_low", "ci_high",
                                               "p_value", "q_value")

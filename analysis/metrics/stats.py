@@ -236,7 +236,7 @@ def shortfall(counts, least: int) -> int:
 
 def design_more_needed(ci_low: float | None, ci_high: float | None, df: float | None,
                        outcomes: int, *, alpha: float, lift: float,
-                       power: float = POWER) -> int | None:
+                       power: float = POWER, floor_variance: float | None = None) -> int | None:
     """Outcomes still missing, over both sides, before a design's effect has `power` to detect
     a change of `lift` at `alpha` (0 = it has).
 
@@ -255,8 +255,10 @@ def design_more_needed(ci_low: float | None, ci_high: float | None, df: float | 
 
     Assumption: more outcomes arrive spread as the current ones are (the same share in every
     month, group and side) and at a fixed number of months and clusters, so the reference
-    keeps its degrees of freedom and the standard error scales as 1/sqrt(outcomes): reaching
-    se_target takes outcomes · (se / se_target)² outcomes in all.
+    keeps its degrees of freedom and the sampling part of the variance scales as 1/outcomes:
+    with `floor_variance` f the part that does not (month deviations in spells), reaching
+    se_target takes outcomes · (se² − f) / (se_target² − f) outcomes in all, and none will
+    when f ≥ se_target² (`beyond_more_outcomes`); f = 0 gives outcomes · (se / se_target)².
 
     Parameters
     ----------
@@ -273,24 +275,53 @@ def design_more_needed(ci_low: float | None, ci_high: float | None, df: float | 
         The change to detect (the min_detectable_lift setting).
     power : float
         Probability of detecting a true change of `lift`.
+    floor_variance : float or None
+        The part of se² more outcomes would not shrink (Effect.floor_variance).
 
     Returns
     -------
     int or None : outcomes missing over both sides, rounded up (0 when the effect already has
-    the power); None when the interval, its reference or the outcomes are unknown.
+    the power); None when the interval, its reference or the outcomes are unknown, or when no
+    number of outcomes in the same months would do (`beyond_more_outcomes`).
     """
     lift, alpha, outcomes = float(lift), float(alpha), int(outcomes)
     if not lift > 0:
         raise ValueError(f"lift must be positive, got {lift}")
-    if ci_low is None or ci_high is None or df is None or outcomes <= 0:
+    sizes = _se_and_target(ci_low, ci_high, df, alpha, lift, power)
+    if sizes is None or outcomes <= 0:
+        return None
+    se, target = sizes
+    floor = min(float(floor_variance or 0.0), se ** 2)
+    if floor >= target ** 2:
+        return None if se > target else 0
+    # The tolerance keeps float noise (1200.0000000001) from asking for one outcome more.
+    needed = outcomes * (se ** 2 - floor) / (target ** 2 - floor) - outcomes
+    return max(int(math.ceil(needed - 1e-9)), 0)
+
+
+def beyond_more_outcomes(ci_low: float | None, ci_high: float | None, df: float | None,
+                         floor_variance: float | None, *, alpha: float, lift: float,
+                         power: float = POWER) -> bool:
+    """True when no number of outcomes in the same months would give the design `power` to
+    detect `lift`: the part of its variance more outcomes do not shrink (floor_variance,
+    month deviations in spells) already exceeds the target (design_more_needed); only more
+    months would."""
+    sizes = _se_and_target(ci_low, ci_high, df, float(alpha), float(lift), power)
+    if sizes is None or not floor_variance:
+        return False
+    se, target = sizes
+    return se > target and min(float(floor_variance), se ** 2) >= target ** 2
+
+
+def _se_and_target(ci_low, ci_high, df, alpha: float, lift: float, power: float):
+    """(standard error read back from the interval, the one `power` at `lift` needs); None
+    when the interval or its reference is unknown."""
+    if ci_low is None or ci_high is None or df is None:
         return None
     reference = sps.t(float(df))
     q = float(reference.ppf(1 - alpha / 2))
     se = (float(ci_high) - float(ci_low)) / (2 * q)
-    target = lift / (q + float(reference.ppf(power)))
-    # The tolerance keeps float noise (1200.0000000001) from asking for one outcome more.
-    needed = outcomes * (se / target) ** 2 - outcomes
-    return max(int(math.ceil(needed - 1e-9)), 0)
+    return se, lift / (q + float(reference.ppf(power)))
 
 
 def benjamini_hochberg(p_values) -> list[float | None]:

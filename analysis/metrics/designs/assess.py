@@ -170,18 +170,27 @@ def assess(window: dict, monthly: pd.DataFrame, as_of: date | None, runs_of_play
     effect = fit.effect
     claim = interrupted.claim(effect, alpha, lift)
     missing = stats.design_more_needed(effect.ci_low, effect.ci_high, effect.df, fit.outcomes,
-                                       alpha=alpha, lift=lift)
-    why = not_enough_text(effect, lift, missing) if claim == Claim.NOT_ENOUGH_DATA else None
+                                       alpha=alpha, lift=lift,
+                                       floor_variance=effect.floor_variance)
+    beyond = stats.beyond_more_outcomes(effect.ci_low, effect.ci_high, effect.df,
+                                        effect.floor_variance, alpha=alpha, lift=lift)
+    why = (not_enough_text(effect, lift, missing, beyond)
+           if claim == Claim.NOT_ENOUGH_DATA else None)
     return result(claim, why, effect, missing)
 
 
-def not_enough_text(effect: Effect, lift: float, missing: int | None) -> str:
+def not_enough_text(effect: Effect, lift: float, missing: int | None,
+                    beyond: bool = False) -> str:
     """Why an estimated effect is not enough, in words: "the interval (−3 to +18 points)
     cannot rule out a 10-point change; about 1,200 more outcomes would be needed to detect
     one" (`missing` from stats.design_more_needed; 0 when the design already has the power
-    and the interval landed wide of both 0 and the change by chance)."""
+    and the interval landed wide of both 0 and the change by chance; `beyond`: no number of
+    outcomes in the same months would do, stats.beyond_more_outcomes)."""
     change = round(float(lift) * 100)
     text = f"{_interval_phrase(effect)} cannot rule out a {change}-point change"
+    if beyond:
+        return (f"{text}, and more outcomes in the same months would not settle it: the "
+                "months vary more than chance alone makes them, so it takes more months")
     if missing is None:
         return text
     if missing == 0:

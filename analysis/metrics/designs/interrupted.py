@@ -105,14 +105,19 @@ def its_effect(series: pd.DataFrame, alpha: float, min_months: int,
     if beta is None:
         return SeriesFit(None, "the monthly series cannot be fitted (every month all successes "
                                "or all failures)")
-    beta, cov, df = _fit_in_spells(x, s, n, t, beta)
+    beta, cov, df, binomial = _fit_in_spells(x, s, n, t, beta)
     estimate, gradient = _mean_step(x, beta, post)
     se_rate = float(np.sqrt(gradient @ cov @ gradient))
+    # What more outcomes in the same months would not shrink: the variance beyond the
+    # binomial GLM's at the same fit (designs.spells; stats.design_more_needed).
+    floor = 0.0 if binomial is None else max(se_rate ** 2 - float(gradient @ binomial @ gradient),
+                                             0.0)
     se_step = float(np.sqrt(cov[2, 2]))
     q = sps.t.ppf(1 - alpha / 2, df)
     p_value = float(2 * sps.t.sf(abs(beta[2]) / se_step, df)) if se_step > 0 else 1.0
     return SeriesFit(Effect(METHOD, float(estimate), float(estimate - q * se_rate),
-                            float(estimate + q * se_rate), p_value, df=float(df)),
+                            float(estimate + q * se_rate), p_value, df=float(df),
+                            floor_variance=floor),
                      outcomes=int(n.sum()))
 
 
@@ -155,7 +160,8 @@ def _fit_in_spells(x: np.ndarray, s: np.ndarray, n: np.ndarray, t: np.ndarray,
     rho are fitted by REML (designs.spells) and b by generalised least squares, in turn until
     both settle. With tau2 = 0 this is the binomial GLM itself. Returns (b, covariance of b,
     degrees of freedom: Satterthwaite's for the step when tau2 > 0, never above the residual
-    months − 3).
+    months − 3, and the binomial covariance of b at the same fit without the spells: None
+    when no spells were found, the covariance then being that one).
     """
     y = s / n
     found = spells.NONE
@@ -178,7 +184,8 @@ def _fit_in_spells(x: np.ndarray, s: np.ndarray, n: np.ndarray, t: np.ndarray,
     df = float(max(len(n) - x.shape[1], 1))
     by_spells = spells.satterthwaite(z, x, d, t, None, found,
                                      lambda f: spells.gls(z, x, d, t, None, f)[1][2, 2])
-    return beta, cov, (df if by_spells is None else max(min(df, by_spells), 1.0))
+    binomial = None if found == spells.NONE else np.linalg.inv((x.T / d) @ x)
+    return beta, cov, (df if by_spells is None else max(min(df, by_spells), 1.0)), binomial
 
 
 def _working(x: np.ndarray, beta: np.ndarray, y: np.ndarray, n: np.ndarray):

@@ -141,8 +141,8 @@ def did_effect(cells: pd.DataFrame, alpha: float = 0.05, min_outcomes: int = 30,
                                 f"not yet rolled out can be compared with, and {comparison} in "
                                 f"those groups; the comparison needs {min_outcomes} on each "
                                 "side", **counts)
-    estimate, se, df = _estimate(table, fit)
-    return RolloutFit(_effect(estimate, se, df, alpha), **counts)
+    estimate, se, df, floor = _estimate(table, fit)
+    return RolloutFit(_effect(estimate, se, df, alpha, floor), **counts)
 
 
 def event_cells(cells: pd.DataFrame, exclude_months: int, window_months: int) -> pd.DataFrame:
@@ -209,8 +209,9 @@ def _untreated_fit(table: pd.DataFrame) -> _Fit | None:
     return _Fit(groups, months, gram, pinv, int(np.linalg.matrix_rank(gram)))
 
 
-def _estimate(table: pd.DataFrame, fit: _Fit) -> tuple[float, float, int | None]:
-    """(estimate, standard error, degrees of freedom: None for a normal reference)."""
+def _estimate(table: pd.DataFrame, fit: _Fit) -> tuple[float, float, float | None, float]:
+    """(estimate, standard error, degrees of freedom: None for a normal reference, the part
+    of the variance the spells make: more outcomes in the same months would not shrink it)."""
     cells = table[~table["treated"] | table["imputed"]].reset_index(drop=True)
     x = _design(cells, fit.groups, fit.months)
     imputed = cells["imputed"].to_numpy()
@@ -239,18 +240,32 @@ def _estimate(table: pd.DataFrame, fit: _Fit) -> tuple[float, float, int | None]
                                          months[untreated], groups[untreated], found, variance)
     if satterthwaite is not None:
         df = max(min(df, satterthwaite) if df >= 1 else satterthwaite, 1.0)
-    return estimate, float(np.sqrt(variance(found))), (df if df >= 1 else None)
+    floor = found.quadratic(weights(found), months, groups)
+    return estimate, float(np.sqrt(variance(found))), (df if df >= 1 else None), floor
 
 
 def _weights(x, imputed, n, working, months, groups, fitted) -> np.ndarray:
-    """a with tau = a · (cell rates): GLS under diag(working) + spells with a parameter of its
-    own for each treated cell, tau the n-weighted mean of those parameters."""
-    full = np.column_stack([x, np.eye(len(n))[:, imputed]])
-    factor = spells.Factor(working, months, groups, fitted)
-    xs = factor.whiten(full)
-    target = np.zeros(full.shape[1])
-    target[x.shape[1]:] = n[imputed] / n[imputed].sum()
-    return factor.unwhiten_t(xs @ (np.linalg.pinv(xs.T @ xs) @ target))
+    """a with tau = a · (cell rates): generalised least squares under diag(working) + spells,
+    with a parameter of its own for each treated cell, tau the n-weighted mean of those
+    parameters.
+
+    Computed without the treated cells' columns: their parameters are y_T − X_T b − K r_U,
+    b the GLS fit of the untreated cells (covariance V_UU), r_U its residuals and
+    K = V_TU V_UU⁻¹ the spells' prediction of the treated cells' deviations from them (a
+    treated cell's parameter absorbs it otherwise). With tau2 = 0, K = 0 and this is the
+    imputation estimator.
+    """
+    treated, untreated = imputed, ~imputed
+    w = n[treated] / n[treated].sum()
+    factor = spells.Factor(working[untreated], months[untreated], groups[untreated], fitted)
+    xu = factor.whiten(x[untreated])
+    cross = fitted.cross(months[treated], groups[treated], months[untreated], groups[untreated])
+    kw = factor.unwhiten_t(factor.whiten(cross.T @ w))  # K'w
+    wm = w @ x[treated] - kw @ x[untreated]  # w'(X_T − K X_U)
+    a = np.empty(len(n))
+    a[treated] = w
+    a[untreated] = -kw - factor.unwhiten_t(xu @ (np.linalg.pinv(xu.T @ xu) @ wm))
+    return a
 
 
 def _pooled_rate(cells: pd.DataFrame) -> pd.Series:
@@ -262,11 +277,12 @@ def _pooled_rate(cells: pd.DataFrame) -> pd.Series:
     return rate.clip(0.01, 0.99)
 
 
-def _effect(estimate: float, se: float, df: int | None, alpha: float) -> Effect:
+def _effect(estimate: float, se: float, df: float | None, alpha: float,
+            floor: float = 0.0) -> Effect:
     reference = sps.norm if df is None else sps.t(df)
     q = float(reference.ppf(1 - alpha / 2))
     p_value = float(2 * reference.sf(abs(estimate) / se)) if se > 0 else 1.0
     # The reference rides on the effect, so its standard error can be read back from the
     # interval (stats.design_more_needed) whichever variance gave it.
     return Effect(METHOD, estimate, estimate - q * se, estimate + q * se, p_value,
-                  df=math.inf if df is None else float(df))
+                  df=math.inf if df is None else float(df), floor_variance=floor)
