@@ -219,9 +219,9 @@ def satterthwaite(y: np.ndarray, x: np.ndarray, d: np.ndarray, months: np.ndarra
     y, d, months = (np.asarray(a, float) for a in (y, d, months))
     groups = np.zeros(len(y), int) if groups is None else np.asarray(groups)
     basis = _basis(np.asarray(x, float))
-    free = [0] + ([1] if 1e-6 < spells.rho < RHO_MAX - 1e-6 else [])
     theta0 = np.array([spells.tau2, spells.rho])
     steps = np.array([spells.tau2 * 1e-3, 1e-4])
+    free = [0] + ([1] if 2 * steps[1] < spells.rho < RHO_MAX - 2 * steps[1] else [])
 
     def at(theta):
         return Spells(max(float(theta[0]), 0.0), float(min(max(theta[1], 0.0), RHO_MAX)))

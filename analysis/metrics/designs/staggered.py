@@ -224,6 +224,8 @@ def _estimate(table: pd.DataFrame, fit: _Fit) -> tuple[float, float, float | Non
     untreated = ~imputed
     found = spells.fit(y[untreated], x[untreated], noise[untreated], months[untreated],
                        groups[untreated])
+    # The weights' working variance: binomial at one overall rate, so without spells every
+    # outcome weighs the same (the imputation estimator's weights, whatever a group's rate).
     working = float(np.average(rate, weights=n))
     working = working * (1 - working) / n
 
@@ -234,14 +236,15 @@ def _estimate(table: pd.DataFrame, fit: _Fit) -> tuple[float, float, float | Non
         a = weights(fitted)
         return float((a ** 2 * noise).sum()) + fitted.quadratic(a, months, groups)
 
-    estimate = float(weights(found) @ y)
+    a = weights(found)
     df = len(y[untreated]) - fit.rank
     satterthwaite = spells.satterthwaite(y[untreated], x[untreated], noise[untreated],
                                          months[untreated], groups[untreated], found, variance)
     if satterthwaite is not None:
         df = max(min(df, satterthwaite) if df >= 1 else satterthwaite, 1.0)
-    floor = found.quadratic(weights(found), months, groups)
-    return estimate, float(np.sqrt(variance(found))), (df if df >= 1 else None), floor
+    floor = found.quadratic(a, months, groups)
+    return (float(a @ y), float(np.sqrt(float((a ** 2 * noise).sum()) + floor)),
+            (df if df >= 1 else None), floor)
 
 
 def _weights(x, imputed, n, working, months, groups, fitted) -> np.ndarray:
@@ -251,9 +254,10 @@ def _weights(x, imputed, n, working, months, groups, fitted) -> np.ndarray:
 
     Computed without the treated cells' columns: their parameters are y_T − X_T b − K r_U,
     b the GLS fit of the untreated cells (covariance V_UU), r_U its residuals and
-    K = V_TU V_UU⁻¹ the spells' prediction of the treated cells' deviations from them (a
-    treated cell's parameter absorbs it otherwise). With tau2 = 0, K = 0 and this is the
-    imputation estimator.
+    K = V_TU V_UU⁻¹ the spells' prediction, from those residuals, of the treated cells' own
+    month deviations (the same equations with a column per treated cell give the same
+    parameters; tests/test_staggered.py checks it against statsmodels). With tau2 = 0,
+    K = 0 and this is the imputation estimator.
     """
     treated, untreated = imputed, ~imputed
     w = n[treated] / n[treated].sum()
