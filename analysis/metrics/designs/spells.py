@@ -50,11 +50,8 @@ class Spells:
 
     def block(self, months: np.ndarray) -> np.ndarray:
         """tau2 · rho^|t − s| over one group's months."""
-        months = np.asarray(months, float)
-        if self.tau2 == 0:
-            return np.zeros((len(months), len(months)))
-        lag = np.abs(months[:, None] - months[None, :])
-        return self.tau2 * self.rho ** lag
+        same = np.zeros(len(months), int)
+        return self.cross(months, same, months, same)
 
     def quadratic(self, a: np.ndarray, months: np.ndarray, groups: np.ndarray) -> float:
         """a' S a, S the covariance of the deviations u over the observations (block by
@@ -132,7 +129,8 @@ def whiten(y: np.ndarray, x: np.ndarray, d: np.ndarray, months: np.ndarray,
 def gls(y: np.ndarray, x: np.ndarray, d: np.ndarray, months: np.ndarray,
         groups: np.ndarray | None, spells: Spells):
     """Generalised least squares under V = diag(d) + S: (b, (X'V⁻¹X)⁻¹)."""
-    ys, xs, _ = whiten(y, x, d, months, groups, spells)
+    factor = Factor(d, months, groups, spells)  # LinAlgError when V is not positive definite
+    ys, xs = factor.whiten(y), factor.whiten(x)
     gram = xs.T @ xs
     cov = np.linalg.inv(gram)
     return cov @ (xs.T @ ys), cov
